@@ -1,0 +1,240 @@
+//! Command-line interface (clap). Flags override the config file, which overrides defaults.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{HeadKind, Metric, RunConfig};
+use crate::error::Result;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bertbench",
+    version,
+    about = "A workbench for transfer learning in NLP: fine-tune and evaluate BERT encoders"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fine-tune a model on a dataset and keep a run record.
+    Train(Box<TrainArgs>),
+    /// Evaluate a saved model (a run, or a fine-tuned model directory) on a dataset file.
+    Eval(EvalArgs),
+    /// List and inspect run records.
+    Runs {
+        #[command(subcommand)]
+        command: RunsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// All runs, newest first.
+    List {
+        #[arg(long, default_value = "experiments")]
+        runs_dir: PathBuf,
+    },
+    /// One run's status, settings and results.
+    Show {
+        run: String,
+        #[arg(long, default_value = "experiments")]
+        runs_dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// A run config (TOML); flags given here override it.
+    pub config: Option<PathBuf>,
+    /// Model: a local directory in Hugging Face layout, or a hub id.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Hub revision (branch, tag or commit).
+    #[arg(long)]
+    pub revision: Option<String>,
+    /// Start from random weights (keeps the model's architecture and tokenizer).
+    #[arg(long)]
+    pub from_scratch: bool,
+    /// Training data: .csv, .tsv, .jsonl or .parquet.
+    #[arg(long)]
+    pub train: Option<PathBuf>,
+    #[arg(long)]
+    pub valid: Option<PathBuf>,
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+    #[arg(long)]
+    pub text_column: Option<String>,
+    #[arg(long)]
+    pub label_column: Option<String>,
+    /// With only --train: the share split off for validation.
+    #[arg(long)]
+    pub valid_ratio: Option<f64>,
+    /// With only --train: the share split off for testing.
+    #[arg(long)]
+    pub test_ratio: Option<f64>,
+    /// Use only the first N training examples.
+    #[arg(long)]
+    pub max_train: Option<usize>,
+    #[arg(long, value_enum)]
+    pub head: Option<HeadKind>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    #[arg(long)]
+    pub eval_batch_size: Option<usize>,
+    #[arg(long)]
+    pub max_len: Option<usize>,
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    #[arg(long)]
+    pub warmup_ratio: Option<f64>,
+    /// Clip the global gradient norm (0 = off).
+    #[arg(long)]
+    pub max_grad_norm: Option<f64>,
+    /// Micro-batches per optimiser step.
+    #[arg(long)]
+    pub grad_accum: Option<usize>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Evaluate every N steps (always at each epoch end).
+    #[arg(long)]
+    pub eval_every: Option<usize>,
+    /// Validation metric that picks the best checkpoint.
+    #[arg(long, value_enum)]
+    pub metric: Option<Metric>,
+    /// Early stopping: evaluations without improvement before stopping.
+    #[arg(long)]
+    pub patience: Option<usize>,
+    /// Train only the head.
+    #[arg(long)]
+    pub freeze_encoder: bool,
+    /// Freeze the embeddings and the bottom N layers.
+    #[arg(long)]
+    pub freeze_layers: Option<usize>,
+    /// Run name (part of the run id).
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub runs_dir: Option<PathBuf>,
+    /// cpu, or cuda:N in a build with the `cuda` feature.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Print one JSON event per line on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+macro_rules! apply {
+    ($($flag:expr => $field:expr),* $(,)?) => {
+        $(if let Some(v) = $flag.clone() { $field = v.into(); })*
+    };
+}
+
+impl TrainArgs {
+    /// The config file (or the defaults) with these flags applied on top.
+    pub fn to_config(&self) -> Result<RunConfig> {
+        let mut c = match &self.config {
+            Some(path) => RunConfig::from_toml_file(path)?,
+            None => RunConfig::default(),
+        };
+        apply! {
+            self.model => c.model.source,
+            self.revision => c.model.revision,
+            self.train => c.data.train,
+            self.valid => c.data.valid,
+            self.test => c.data.test,
+            self.text_column => c.data.text_column,
+            self.label_column => c.data.label_column,
+            self.valid_ratio => c.data.valid_ratio,
+            self.test_ratio => c.data.test_ratio,
+            self.max_train => c.data.max_train,
+            self.head => c.head,
+            self.epochs => c.train.epochs,
+            self.batch_size => c.train.batch_size,
+            self.eval_batch_size => c.train.eval_batch_size,
+            self.max_len => c.train.max_len,
+            self.lr => c.train.lr,
+            self.weight_decay => c.train.weight_decay,
+            self.warmup_ratio => c.train.warmup_ratio,
+            self.max_grad_norm => c.train.max_grad_norm,
+            self.grad_accum => c.train.grad_accum,
+            self.seed => c.train.seed,
+            self.eval_every => c.train.eval_every,
+            self.metric => c.train.metric,
+            self.patience => c.train.patience,
+            self.freeze_layers => c.train.freeze_layers,
+            self.name => c.name,
+            self.runs_dir => c.runs_dir,
+            self.device => c.device,
+        }
+        c.model.from_scratch |= self.from_scratch;
+        c.train.freeze_encoder |= self.freeze_encoder;
+        Ok(c)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A run id, a run folder, or a model directory with a classification head.
+    pub model: String,
+    /// Labelled data to evaluate on.
+    #[arg(long)]
+    pub data: PathBuf,
+    #[arg(long)]
+    pub text_column: Option<String>,
+    #[arg(long)]
+    pub label_column: Option<String>,
+    #[arg(long, default_value_t = 128)]
+    pub max_len: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    #[arg(long, default_value = "experiments")]
+    pub runs_dir: PathBuf,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Write predictions.csv and predictions.parquet into this folder.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("run.toml");
+        std::fs::write(
+            &file,
+            "[train]\nepochs = 7\nlr = 0.001\n[data]\ntrain = \"a.csv\"\n",
+        )
+        .expect("write");
+        let cli = Cli::parse_from([
+            "bertbench",
+            "train",
+            file.to_str().expect("utf8"),
+            "--lr",
+            "0.01",
+            "--json",
+        ]);
+        let Some(Command::Train(args)) = cli.command else {
+            panic!("not train")
+        };
+        let c = args.to_config().expect("config");
+        assert_eq!(c.train.epochs, 7);
+        assert!((c.train.lr - 0.01).abs() < 1e-12);
+        assert_eq!(c.train.batch_size, 16);
+        assert_eq!(c.data.train, PathBuf::from("a.csv"));
+    }
+}

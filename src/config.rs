@@ -1,0 +1,299 @@
+//! `RunConfig`: everything that defines a run. Serialised as TOML (kebab-case) into each run
+//! record, so a run can be repeated from its own `config.toml`. Layering is CLI > file > defaults:
+//! the CLI loads the file (or the defaults) and applies its flags on top.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, IoContext, Result};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Human-readable run name; becomes part of the run id.
+    pub name: Option<String>,
+    pub model: ModelConfig,
+    pub data: DataConfig,
+    pub head: HeadKind,
+    pub train: TrainConfig,
+    /// Folder that receives run records (`<runs-dir>/<run-id>/`).
+    pub runs_dir: PathBuf,
+    /// `cpu`, or `cuda:N` when built with the `cuda` feature.
+    pub device: String,
+    /// Filled in when a run starts: what the sources resolved to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<Resolved>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// A local directory in Hugging Face layout, or a hub id such as `bert-base-uncased`.
+    pub source: String,
+    /// Hub revision (branch, tag or commit); ignored for local directories.
+    pub revision: String,
+    /// Use only the model's architecture and tokenizer: weights start random (seeded). The
+    /// baseline that shows what pretraining is worth.
+    pub from_scratch: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct DataConfig {
+    pub train: PathBuf,
+    pub valid: Option<PathBuf>,
+    pub test: Option<PathBuf>,
+    /// Column holding the text; inferred from common names when absent.
+    pub text_column: Option<String>,
+    /// Column holding the label; inferred from common names when absent.
+    pub label_column: Option<String>,
+    /// Used when only a training file is given: fractions split off (stratified, seeded).
+    pub valid_ratio: f64,
+    pub test_ratio: f64,
+    /// Keep only the first N training examples (after the split): quick experiments.
+    pub max_train: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeadKind {
+    /// Single-label sequence classification: softmax over classes, cross-entropy.
+    #[default]
+    SeqCls,
+}
+
+impl HeadKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SeqCls => "seq-cls",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub eval_batch_size: usize,
+    pub max_len: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    /// Fraction of the optimiser steps spent warming the learning rate up linearly.
+    pub warmup_ratio: f64,
+    /// Clip the global gradient norm to this value; 0 disables clipping.
+    pub max_grad_norm: f64,
+    /// Micro-batches whose gradients are summed before one optimiser step.
+    pub grad_accum: usize,
+    pub seed: u64,
+    /// Evaluate on the validation split every N optimiser steps (and always at each epoch end).
+    pub eval_every: Option<usize>,
+    /// The validation metric that picks the best checkpoint and drives early stopping.
+    pub metric: Metric,
+    /// Stop after this many evaluations without improvement of `metric`.
+    pub patience: Option<usize>,
+    /// Train only the head: the encoder stays as loaded.
+    pub freeze_encoder: bool,
+    /// Freeze the embeddings and the bottom N encoder layers.
+    pub freeze_layers: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Metric {
+    #[default]
+    Accuracy,
+    MacroF1,
+    Loss,
+}
+
+impl Metric {
+    pub fn higher_is_better(self) -> bool {
+        !matches!(self, Self::Loss)
+    }
+}
+
+/// What a run's sources resolved to, recorded so that a run can be traced and repeated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Resolved {
+    pub bertbench_version: String,
+    pub model_dir: PathBuf,
+    /// Hub commit of the snapshot, when the model came from the hub cache.
+    pub model_revision: Option<String>,
+    /// SHA-256 of each dataset file, keyed by split.
+    pub dataset_sha256: BTreeMap<String, String>,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            name: None,
+            model: ModelConfig::default(),
+            data: DataConfig::default(),
+            head: HeadKind::default(),
+            train: TrainConfig::default(),
+            runs_dir: PathBuf::from("experiments"),
+            device: "cpu".into(),
+            resolved: None,
+        }
+    }
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            source: String::new(),
+            revision: "main".into(),
+            from_scratch: false,
+        }
+    }
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            train: PathBuf::new(),
+            valid: None,
+            test: None,
+            text_column: None,
+            label_column: None,
+            valid_ratio: 0.1,
+            test_ratio: 0.1,
+            max_train: None,
+        }
+    }
+}
+
+/// Defaults follow the Hugging Face Trainer, so results compare with what people know.
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 3,
+            batch_size: 16,
+            eval_batch_size: 64,
+            max_len: 128,
+            lr: 5e-5,
+            weight_decay: 0.0,
+            warmup_ratio: 0.0,
+            max_grad_norm: 1.0,
+            grad_accum: 1,
+            seed: 42,
+            eval_every: None,
+            metric: Metric::Accuracy,
+            patience: None,
+            freeze_encoder: false,
+            freeze_layers: 0,
+        }
+    }
+}
+
+impl RunConfig {
+    pub fn from_toml_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).at(path)?;
+        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string_pretty(self).map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// Refuses values that cannot work, naming the setting and the value.
+    pub fn validate(&self) -> Result<()> {
+        let t = &self.train;
+        let bad = |msg: String| Err(Error::Config(msg));
+        if self.data.train.as_os_str().is_empty() {
+            return bad("no training data: give --train FILE".into());
+        }
+        if t.epochs == 0 {
+            return bad("epochs must be at least 1".into());
+        }
+        if t.batch_size == 0 || t.eval_batch_size == 0 {
+            return bad("batch sizes must be at least 1".into());
+        }
+        if t.grad_accum == 0 {
+            return bad("grad-accum must be at least 1".into());
+        }
+        if t.max_len < 3 {
+            return bad(format!(
+                "max-len {} leaves no room for text ([CLS] and [SEP] take 2)",
+                t.max_len
+            ));
+        }
+        if !(t.lr.is_finite() && t.lr > 0.0) {
+            return bad(format!("lr must be a positive number, got {}", t.lr));
+        }
+        if !(0.0..1.0).contains(&t.warmup_ratio) {
+            return bad(format!(
+                "warmup-ratio must be in [0, 1), got {}",
+                t.warmup_ratio
+            ));
+        }
+        if !(t.weight_decay >= 0.0 && t.max_grad_norm >= 0.0) {
+            return bad("weight-decay and max-grad-norm must not be negative".into());
+        }
+        if t.eval_every == Some(0) {
+            return bad("eval-every must be at least 1 step".into());
+        }
+        let d = &self.data;
+        for (name, r) in [("valid-ratio", d.valid_ratio), ("test-ratio", d.test_ratio)] {
+            if !(0.0..0.9).contains(&r) {
+                return bad(format!("{name} must be in [0, 0.9), got {r}"));
+            }
+        }
+        if d.valid_ratio + d.test_ratio >= 0.9 {
+            return bad("valid-ratio + test-ratio leave too little training data".into());
+        }
+        if d.max_train == Some(0) {
+            return bad("max-train must be at least 1".into());
+        }
+        if self.device != "cpu" && !self.device.starts_with("cuda") {
+            return bad(format!(
+                "device must be cpu or cuda:N, got {:?}",
+                self.device
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_round_trips_and_rejects_unknown_keys() {
+        let mut c = RunConfig::default();
+        c.data.train = "a.csv".into();
+        c.train.eval_every = Some(10);
+        let text = c.to_toml().expect("serialise");
+        assert!(text.contains("batch-size = 16"), "{text}");
+        let back: RunConfig = toml::from_str(&text).expect("parse");
+        assert_eq!(back, c);
+        let err = toml::from_str::<RunConfig>("[train]\nbatchsize = 3\n").expect_err("unknown key");
+        assert!(err.to_string().contains("batchsize"), "{err}");
+    }
+
+    #[test]
+    fn partial_file_keeps_defaults() {
+        let c: RunConfig = toml::from_str("[train]\nepochs = 1\n").expect("parse");
+        assert_eq!(c.train.epochs, 1);
+        assert_eq!(c.train.batch_size, 16);
+        assert!((c.train.lr - 5e-5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn validate_names_the_bad_setting() {
+        let mut c = RunConfig::default();
+        c.data.train = "a.csv".into();
+        assert!(c.validate().is_ok());
+        c.train.warmup_ratio = 1.5;
+        let err = c.validate().expect_err("warmup").to_string();
+        assert!(err.contains("warmup-ratio") && err.contains("1.5"), "{err}");
+        c.train.warmup_ratio = 0.0;
+        c.train.lr = f64::NAN;
+        assert!(c.validate().expect_err("lr").to_string().contains("lr"));
+    }
+}

@@ -1,0 +1,113 @@
+//! Batching with dynamic padding: each batch is padded to its own longest sequence.
+
+use candle_core::{Device, Tensor};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use super::tokenize::Sequence;
+use crate::error::Result;
+
+/// One padded batch, ready for the encoder.
+pub struct Batch {
+    /// `[B, L]` u32 token ids.
+    pub input_ids: Tensor,
+    /// `[B, L]` u32 segment ids.
+    pub type_ids: Tensor,
+    /// `[B, L]` f32: 1 for real tokens, 0 for padding.
+    pub attention_mask: Tensor,
+    /// `[B]` u32 class indices.
+    pub labels: Tensor,
+    pub size: usize,
+}
+
+/// Pads the sequences at `indices` to the longest of them.
+pub fn make_batch(
+    seqs: &[Sequence],
+    labels: &[u32],
+    indices: &[usize],
+    pad_id: u32,
+    device: &Device,
+) -> Result<Batch> {
+    let b = indices.len();
+    let len = indices
+        .iter()
+        .map(|&i| seqs[i].ids.len())
+        .max()
+        .unwrap_or(0);
+    let mut ids = vec![pad_id; b * len];
+    let mut types = vec![0u32; b * len];
+    let mut mask = vec![0f32; b * len];
+    for (row, &i) in indices.iter().enumerate() {
+        let s = &seqs[i];
+        let start = row * len;
+        ids[start..start + s.ids.len()].copy_from_slice(&s.ids);
+        types[start..start + s.type_ids.len()].copy_from_slice(&s.type_ids);
+        mask[start..start + s.ids.len()].fill(1.0);
+    }
+    let ys: Vec<u32> = indices.iter().map(|&i| labels[i]).collect();
+    Ok(Batch {
+        input_ids: Tensor::from_vec(ids, (b, len), device)?,
+        type_ids: Tensor::from_vec(types, (b, len), device)?,
+        attention_mask: Tensor::from_vec(mask, (b, len), device)?,
+        labels: Tensor::from_vec(ys, b, device)?,
+        size: b,
+    })
+}
+
+/// The order of training examples in `epoch`: a seeded shuffle, different each epoch.
+pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(epoch as u64));
+    order.shuffle(&mut rng);
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pads_to_the_longest_sequence_in_the_batch() {
+        let seqs = vec![
+            Sequence {
+                ids: vec![2, 7, 3],
+                type_ids: vec![0, 0, 0],
+            },
+            Sequence {
+                ids: vec![2, 8, 9, 10, 3],
+                type_ids: vec![0, 0, 0, 1, 1],
+            },
+            Sequence {
+                ids: vec![2, 3],
+                type_ids: vec![0, 0],
+            },
+        ];
+        let b = make_batch(&seqs, &[1, 0, 1], &[2, 0], 0, &Device::Cpu).expect("batch");
+        assert_eq!(b.input_ids.dims(), [2, 3]);
+        assert_eq!(
+            b.input_ids.to_vec2::<u32>().expect("ids"),
+            [[2, 3, 0], [2, 7, 3]]
+        );
+        assert_eq!(
+            b.attention_mask.to_vec2::<f32>().expect("mask"),
+            [[1., 1., 0.], [1., 1., 1.]]
+        );
+        assert_eq!(b.labels.to_vec1::<u32>().expect("labels"), [1, 1]);
+        let b = make_batch(&seqs, &[1, 0, 1], &[1], 0, &Device::Cpu).expect("batch");
+        assert_eq!(
+            b.type_ids.to_vec2::<u32>().expect("types"),
+            [[0, 0, 0, 1, 1]]
+        );
+    }
+
+    #[test]
+    fn epoch_order_is_a_seeded_permutation() {
+        let a = epoch_order(100, 42, 0);
+        assert_eq!(a, epoch_order(100, 42, 0));
+        assert_ne!(a, epoch_order(100, 42, 1));
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..100).collect::<Vec<_>>());
+    }
+}

@@ -1,0 +1,498 @@
+//! Reads labelled text from CSV, TSV, JSONL and Parquet through polars.
+//!
+//! polars does the parsing; this module adds what polars does not say well: which row, which
+//! line and which column is wrong. CSV/TSV files are pre-scanned so that a ragged row or invalid
+//! UTF-8 is reported with its line number instead of a generic parser error.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use crate::error::{Error, IoContext, Result};
+
+/// Names tried, in order, when no text column is given.
+pub const TEXT_COLUMN_NAMES: &[&str] = &[
+    "text",
+    "sentence",
+    "review",
+    "content",
+    "document",
+    "body",
+    "question",
+    "utterance",
+    "tweet",
+    "comment",
+    "message",
+];
+/// Names tried, in order, when no label column is given.
+pub const LABEL_COLUMN_NAMES: &[&str] = &[
+    "label",
+    "labels",
+    "class",
+    "category",
+    "target",
+    "sentiment",
+    "y",
+];
+
+/// Labelled texts read from one file. `labels` are kept as strings; the label set maps them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Examples {
+    pub path: PathBuf,
+    pub texts: Vec<String>,
+    pub labels: Vec<String>,
+}
+
+impl Examples {
+    pub fn len(&self) -> usize {
+        self.texts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.texts.is_empty()
+    }
+
+    /// The examples at `indices`, in that order.
+    pub fn select(&self, indices: &[usize]) -> Self {
+        Self {
+            path: self.path.clone(),
+            texts: indices.iter().map(|&i| self.texts[i].clone()).collect(),
+            labels: indices.iter().map(|&i| self.labels[i].clone()).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Csv,
+    Tsv,
+    JsonLines,
+    Parquet,
+}
+
+impl Format {
+    fn of(path: &Path) -> Result<Self> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        match ext.as_str() {
+            "csv" => Ok(Self::Csv),
+            "tsv" | "tab" => Ok(Self::Tsv),
+            "jsonl" | "ndjson" => Ok(Self::JsonLines),
+            "parquet" | "pq" => Ok(Self::Parquet),
+            _ => Err(Error::data(
+                path,
+                format!("unknown file type {ext:?}: use .csv, .tsv, .jsonl or .parquet"),
+            )),
+        }
+    }
+
+    /// Where data row `row` (0-based) sits, in words a user can find in an editor.
+    fn locate(self, row: usize) -> String {
+        match self {
+            Self::Csv | Self::Tsv => format!("row {} (line {})", row + 1, row + 2),
+            Self::JsonLines => format!("row {} (line {})", row + 1, row + 1),
+            Self::Parquet => format!("row {}", row + 1),
+        }
+    }
+}
+
+/// Reads `path` and returns its texts and labels. Columns are taken by name, or inferred from
+/// common names. Errors name the file, the row and the column.
+pub fn load_examples(
+    path: &Path,
+    text_column: Option<&str>,
+    label_column: Option<&str>,
+) -> Result<Examples> {
+    let format = Format::of(path)?;
+    let frame = read_frame(path, format)?;
+    if frame.height() == 0 {
+        return Err(Error::data(path, "has no data rows"));
+    }
+    let names: Vec<String> = frame
+        .get_column_names()
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
+    let text_name = pick_column(path, &names, text_column, TEXT_COLUMN_NAMES, "text")?;
+    let label_name = pick_column(path, &names, label_column, LABEL_COLUMN_NAMES, "label")?;
+    let texts = string_column(path, format, &frame, &text_name)?;
+    let labels = string_column(path, format, &frame, &label_name)?;
+    for (row, text) in texts.iter().enumerate() {
+        if text.trim().is_empty() {
+            return Err(Error::data(
+                path,
+                format!("{}: column {text_name:?} is empty", format.locate(row)),
+            ));
+        }
+    }
+    for (row, label) in labels.iter().enumerate() {
+        if label.trim().is_empty() {
+            return Err(Error::data(
+                path,
+                format!(
+                    "{}: column {label_name:?} (the label) is empty",
+                    format.locate(row)
+                ),
+            ));
+        }
+    }
+    Ok(Examples {
+        path: path.to_path_buf(),
+        texts,
+        labels,
+    })
+}
+
+fn read_frame(path: &Path, format: Format) -> Result<DataFrame> {
+    let polars_error = |e: PolarsError| Error::data(path, format!("cannot be parsed: {e}"));
+    if format == Format::Parquet {
+        let file = std::fs::File::open(path).at(path)?;
+        return ParquetReader::new(file).finish().map_err(polars_error);
+    }
+    let bytes = std::fs::read(path).at(path)?;
+    check_utf8(path, &bytes)?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::data(path, "is empty"));
+    }
+    match format {
+        Format::Csv | Format::Tsv => {
+            let (separator, quote) = if format == Format::Tsv {
+                (b'\t', None)
+            } else {
+                (b',', Some(b'"'))
+            };
+            check_field_counts(path, &bytes, separator, quote)?;
+            let parse = CsvParseOptions::default()
+                .with_separator(separator)
+                .with_quote_char(quote);
+            CsvReadOptions::default()
+                .with_has_header(true)
+                // Every column as a string: labels such as "01" keep their spelling.
+                .with_infer_schema_length(Some(0))
+                .with_parse_options(parse)
+                .into_reader_with_file_handle(Cursor::new(bytes))
+                .finish()
+                .map_err(polars_error)
+        }
+        Format::JsonLines => {
+            check_json_lines(path, &bytes)?;
+            JsonReader::new(Cursor::new(bytes))
+                .with_json_format(JsonFormat::JsonLines)
+                .finish()
+                .map_err(polars_error)
+        }
+        Format::Parquet => unreachable!("handled above"),
+    }
+}
+
+/// Invalid UTF-8 is reported with its line and byte column.
+fn check_utf8(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Err(e) = std::str::from_utf8(bytes) {
+        let good = &bytes[..e.valid_up_to()];
+        let line = good.split(|&b| b == b'\n').count();
+        let column = good.len() - good.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) + 1;
+        return Err(Error::data(
+            path,
+            format!("line {line}, byte {column}: invalid UTF-8 (save the file as UTF-8)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Finds the first record whose number of fields differs from the header's, honouring quotes
+/// (a quoted field may hold separators and newlines).
+fn check_field_counts(path: &Path, bytes: &[u8], separator: u8, quote: Option<u8>) -> Result<()> {
+    let mut expected = None;
+    let mut fields = 1;
+    let mut in_quotes = false;
+    let mut line = 1;
+    let mut record_line = 1;
+    let mut record_has_content = false;
+    let mut record = 0usize;
+    let mut check = |fields: usize, record: usize, record_line: usize| -> Result<()> {
+        match expected {
+            None => expected = Some(fields),
+            Some(n) if n != fields => {
+                return Err(Error::data(
+                    path,
+                    format!(
+                        "row {record} (line {record_line}) has {fields} field{}, the header has {n}",
+                        if fields == 1 { "" } else { "s" }
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    };
+    for &b in bytes {
+        if Some(b) == quote {
+            in_quotes = !in_quotes;
+            record_has_content = true;
+            continue;
+        }
+        if b == b'\n' {
+            line += 1;
+            if in_quotes {
+                continue;
+            }
+            if record_has_content {
+                check(fields, record, record_line)?;
+                record += 1;
+            }
+            fields = 1;
+            record_has_content = false;
+            record_line = line;
+            continue;
+        }
+        if in_quotes {
+            continue;
+        }
+        if b == separator {
+            fields += 1;
+        }
+        if b != b'\r' {
+            record_has_content = true;
+        }
+    }
+    if record_has_content {
+        check(fields, record, record_line)?;
+    }
+    Ok(())
+}
+
+/// polars reports a malformed JSON line without its position; `serde_json` finds it.
+fn check_json_lines(path: &Path, bytes: &[u8]) -> Result<()> {
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<serde_json::Value>(line) {
+            Ok(serde_json::Value::Object(_)) => {}
+            Ok(_) => {
+                return Err(Error::data(
+                    path,
+                    format!("line {}: expected a JSON object", i + 1),
+                ));
+            }
+            Err(e) => {
+                return Err(Error::data(
+                    path,
+                    format!("line {}: invalid JSON: {e}", i + 1),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn pick_column(
+    path: &Path,
+    names: &[String],
+    wanted: Option<&str>,
+    candidates: &[&str],
+    role: &str,
+) -> Result<String> {
+    if let Some(w) = wanted {
+        return names
+            .iter()
+            .find(|n| n.as_str() == w)
+            .cloned()
+            .ok_or_else(|| {
+                Error::data(
+                    path,
+                    format!("no column {w:?} (the {role} column); columns are {names:?}"),
+                )
+            });
+    }
+    candidates
+        .iter()
+        .find_map(|c| names.iter().find(|n| n.eq_ignore_ascii_case(c)))
+        .cloned()
+        .ok_or_else(|| {
+            Error::data(
+                path,
+                format!(
+                    "no {role} column found among {names:?}; name it with --{role}-column (tried {candidates:?})"
+                ),
+            )
+        })
+}
+
+fn string_column(
+    path: &Path,
+    format: Format,
+    frame: &DataFrame,
+    name: &str,
+) -> Result<Vec<String>> {
+    let column = frame
+        .column(name)
+        .map_err(|e| Error::data(path, e.to_string()))?;
+    let series = column.as_materialized_series();
+    let strings = match series.dtype() {
+        DataType::String => series.clone(),
+        DataType::List(_) | DataType::Struct(_) => {
+            return Err(Error::data(
+                path,
+                format!(
+                    "column {name:?} holds {} values, expected text or a single label",
+                    series.dtype()
+                ),
+            ));
+        }
+        _ => series
+            .cast(&DataType::String)
+            .map_err(|e| Error::data(path, format!("column {name:?}: {e}")))?,
+    };
+    let ca = strings
+        .str()
+        .map_err(|e| Error::data(path, format!("column {name:?}: {e}")))?;
+    ca.iter()
+        .enumerate()
+        .map(|(row, v)| {
+            v.map(str::to_owned).ok_or_else(|| {
+                Error::data(
+                    path,
+                    format!("{}: column {name:?} is missing", format.locate(row)),
+                )
+            })
+        })
+        .collect()
+}
+
+/// SHA-256 of a file, hex-encoded: recorded in the run so a dataset change is visible.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    use sha2::Digest;
+    use std::fmt::Write;
+    let bytes = std::fs::read(path).at(path)?;
+    let digest = sha2::Sha256::digest(&bytes);
+    Ok(digest.iter().fold(String::with_capacity(64), |mut hex, b| {
+        let _ = write!(hex, "{b:02x}");
+        hex
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, content).expect("write");
+        p
+    }
+
+    fn err(path: &Path) -> String {
+        load_examples(path, None, None)
+            .expect_err("should fail")
+            .to_string()
+    }
+
+    #[test]
+    fn reads_every_format_with_inferred_columns() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let csv = write(
+            dir.path(),
+            "a.csv",
+            b"id,Sentence,label\n1,\"good, very\",pos\n2,bad,neg\n",
+        );
+        let e = load_examples(&csv, None, None).expect("csv");
+        assert_eq!(e.texts, ["good, very", "bad"]);
+        assert_eq!(e.labels, ["pos", "neg"]);
+        let tsv = write(
+            dir.path(),
+            "a.tsv",
+            b"text\tlabel\nit's \"fine\"\t1\nno\t0\n",
+        );
+        let e = load_examples(&tsv, None, None).expect("tsv");
+        assert_eq!(e.texts, ["it's \"fine\"", "no"]);
+        assert_eq!(e.labels, ["1", "0"]);
+        let jsonl = write(
+            dir.path(),
+            "a.jsonl",
+            b"{\"review\": \"ok\", \"class\": 3}\n\n{\"review\": \"meh\", \"class\": 1}\n",
+        );
+        let e = load_examples(&jsonl, None, None).expect("jsonl");
+        assert_eq!(e.texts, ["ok", "meh"]);
+        assert_eq!(e.labels, ["3", "1"]);
+        let mut df = df!("body" => ["x", "y"], "target" => ["a", "b"]).expect("df");
+        let pq = dir.path().join("a.parquet");
+        ParquetWriter::new(std::fs::File::create(&pq).expect("create"))
+            .finish(&mut df)
+            .expect("write pq");
+        let e = load_examples(&pq, None, None).expect("parquet");
+        assert_eq!(e.texts, ["x", "y"]);
+        let e = load_examples(&csv, Some("id"), Some("label")).expect("explicit");
+        assert_eq!(e.texts, ["1", "2"]);
+    }
+
+    #[test]
+    fn errors_name_file_row_and_column() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = write(dir.path(), "missing.csv", b"words,label\nhi,1\n");
+        let m = err(&p);
+        assert!(
+            m.contains("missing.csv") && m.contains("no text column") && m.contains("words"),
+            "{m}"
+        );
+        let m = load_examples(&p, Some("txt"), None)
+            .expect_err("named")
+            .to_string();
+        assert!(m.contains("\"txt\""), "{m}");
+        let p = write(
+            dir.path(),
+            "empty_text.csv",
+            b"text,label\nhi,1\n\"  \",0\n",
+        );
+        let m = err(&p);
+        assert!(
+            m.contains("row 2 (line 3)") && m.contains("\"text\" is empty"),
+            "{m}"
+        );
+        let p = write(dir.path(), "empty.csv", b"");
+        assert!(err(&p).contains("empty.csv: is empty"));
+        let p = write(dir.path(), "header_only.tsv", b"text\tlabel\n");
+        assert!(err(&p).contains("no data rows"), "{}", err(&p));
+        let p = write(dir.path(), "bad.csv", b"text,label\nok,1\ncaf\xe9,0\n");
+        let m = err(&p);
+        assert!(m.contains("line 3, byte 4: invalid UTF-8"), "{m}");
+        let p = write(
+            dir.path(),
+            "ragged.csv",
+            b"text,label\na,1\n\"b,c\",1\nd,1,extra\n",
+        );
+        let m = err(&p);
+        assert!(
+            m.contains("row 3 (line 4) has 3 fields, the header has 2"),
+            "{m}"
+        );
+        let p = write(dir.path(), "short.tsv", b"text\tlabel\na\t1\nb\n");
+        assert!(
+            err(&p).contains("row 2 (line 3) has 1 field,"),
+            "{}",
+            err(&p)
+        );
+        let p = write(
+            dir.path(),
+            "bad.jsonl",
+            b"{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\"\n",
+        );
+        assert!(err(&p).contains("line 2: invalid JSON"), "{}", err(&p));
+        let p = write(
+            dir.path(),
+            "nolabel.jsonl",
+            b"{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\", \"label\": null}\n",
+        );
+        let m = err(&p);
+        assert!(
+            m.contains("row 2 (line 2)") && m.contains("\"label\" is missing"),
+            "{m}"
+        );
+        let p = write(dir.path(), "x.xlsx", b"");
+        assert!(err(&p).contains("unknown file type"));
+    }
+}

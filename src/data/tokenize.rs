@@ -1,0 +1,194 @@
+//! Tokenization with the model's own tokenizer: `tokenizer.json`, or a BERT `WordPiece` tokenizer
+//! assembled from `vocab.txt` when that is all the model has. Texts are tokenized once per
+//! dataset; padding happens later, per batch (see `batch`).
+
+use std::path::{Path, PathBuf};
+
+use tokenizers::models::wordpiece::WordPiece;
+use tokenizers::normalizers::BertNormalizer;
+use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+use tokenizers::processors::bert::BertProcessing;
+use tokenizers::{Tokenizer, TruncationParams, TruncationStrategy};
+
+use crate::error::{Error, Result};
+
+/// One tokenized example, unpadded: `[CLS] … [SEP]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sequence {
+    pub ids: Vec<u32>,
+    pub type_ids: Vec<u32>,
+}
+
+pub struct TextEncoder {
+    inner: Tokenizer,
+    /// The file the tokenizer came from (`tokenizer.json` or `vocab.txt`).
+    pub path: PathBuf,
+    pub pad_id: u32,
+}
+
+impl TextEncoder {
+    /// Loads `dir/tokenizer.json`, or builds a BERT tokenizer from `dir/vocab.txt`.
+    pub fn from_model_dir(dir: &Path) -> Result<Self> {
+        let json = dir.join("tokenizer.json");
+        let vocab = dir.join("vocab.txt");
+        let (inner, path) = if json.is_file() {
+            let t = Tokenizer::from_file(&json).map_err(|e| tok_error(&json, e))?;
+            (t, json)
+        } else if vocab.is_file() {
+            (
+                wordpiece_from_vocab(&vocab, lowercase_from_config(dir))?,
+                vocab,
+            )
+        } else {
+            return Err(Error::model(
+                dir.display().to_string(),
+                "has neither tokenizer.json nor vocab.txt",
+            ));
+        };
+        let pad_id = ["[PAD]", "<pad>"]
+            .iter()
+            .find_map(|t| inner.token_to_id(t))
+            .ok_or_else(|| Error::Tokenizer {
+                path: path.clone(),
+                message: "has no [PAD] token".into(),
+            })?;
+        Ok(Self {
+            inner,
+            path,
+            pad_id,
+        })
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    /// Tokenizes `texts` (in parallel), truncating each to `max_len` tokens including specials.
+    pub fn encode_texts(&self, texts: &[String], max_len: usize) -> Result<Vec<Sequence>> {
+        let mut tok = self.inner.clone();
+        tok.with_padding(None);
+        tok.with_truncation(Some(TruncationParams {
+            max_length: max_len,
+            strategy: TruncationStrategy::LongestFirst,
+            ..TruncationParams::default()
+        }))
+        .map_err(|e| tok_error(&self.path, e))?;
+        let inputs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let encodings = tok
+            .encode_batch(inputs, true)
+            .map_err(|e| tok_error(&self.path, e))?;
+        Ok(encodings
+            .into_iter()
+            .map(|e| Sequence {
+                ids: e.get_ids().to_vec(),
+                type_ids: e.get_type_ids().to_vec(),
+            })
+            .collect())
+    }
+
+    /// Writes `tokenizer.json` into `dir`.
+    pub fn save_json(&self, dir: &Path) -> Result<()> {
+        let path = dir.join("tokenizer.json");
+        self.inner
+            .save(&path, false)
+            .map_err(|e| tok_error(&path, e))
+    }
+
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+}
+
+fn tok_error(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Tokenizer {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// `do_lower_case` from `tokenizer_config.json`; BERT's default (true) when absent.
+fn lowercase_from_config(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("tokenizer_config.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.get("do_lower_case").and_then(serde_json::Value::as_bool))
+        .unwrap_or(true)
+}
+
+/// The standard BERT pipeline: BERT normalizer, BERT pre-tokenizer, `WordPiece`, `[CLS] … [SEP]`.
+pub fn wordpiece_from_vocab(vocab: &Path, lowercase: bool) -> Result<Tokenizer> {
+    let vocab_str = vocab
+        .to_str()
+        .ok_or_else(|| tok_error(vocab, "path is not UTF-8"))?;
+    let model = WordPiece::from_file(vocab_str)
+        .unk_token("[UNK]".into())
+        .build()
+        .map_err(|e| tok_error(vocab, e))?;
+    let mut tok = Tokenizer::new(model);
+    let id = |t: &str| {
+        tok.token_to_id(t)
+            .ok_or_else(|| tok_error(vocab, format!("has no {t} token")))
+    };
+    let (cls, sep) = (id("[CLS]")?, id("[SEP]")?);
+    tok.with_normalizer(Some(BertNormalizer::new(true, true, None, lowercase)))
+        .map_err(|e| tok_error(vocab, e))?;
+    tok.with_pre_tokenizer(Some(BertPreTokenizer));
+    tok.with_post_processor(Some(BertProcessing::new(
+        ("[SEP]".into(), sep),
+        ("[CLS]".into(), cls),
+    )));
+    tok.with_decoder(Some(tokenizers::decoders::wordpiece::WordPiece::default()));
+    Ok(tok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vocab_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tmp");
+        let words = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\nmovie\nwas\ngreat\n##ly\n.\n";
+        std::fs::write(dir.path().join("vocab.txt"), words).expect("write");
+        dir
+    }
+
+    #[test]
+    fn vocab_txt_builds_a_bert_tokenizer_that_truncates() {
+        let dir = vocab_dir();
+        let enc = TextEncoder::from_model_dir(dir.path()).expect("load");
+        assert_eq!(enc.pad_id, 0);
+        let texts = vec![
+            "The movie was GREATLY great.".to_owned(),
+            "zebra".to_owned(),
+        ];
+        let seqs = enc.encode_texts(&texts, 64).expect("encode");
+        // [CLS] the movie was great ##ly great . [SEP]
+        assert_eq!(seqs[0].ids, [2, 5, 6, 7, 8, 9, 8, 10, 3]);
+        assert_eq!(seqs[1].ids, [2, 1, 3]);
+        assert!(seqs[0].type_ids.iter().all(|&t| t == 0));
+        let short = enc.encode_texts(&texts, 4).expect("truncate");
+        assert_eq!(short[0].ids, [2, 5, 6, 3]);
+        // The saved tokenizer.json is found first next time and tokenizes the same way.
+        enc.save_json(dir.path()).expect("save");
+        let again = TextEncoder::from_model_dir(dir.path()).expect("reload");
+        assert!(again.path.ends_with("tokenizer.json"));
+        assert_eq!(again.encode_texts(&texts, 64).expect("encode"), seqs);
+    }
+
+    #[test]
+    fn a_directory_without_tokenizer_is_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let err = TextEncoder::from_model_dir(dir.path())
+            .err()
+            .expect("no tokenizer")
+            .to_string();
+        assert!(
+            err.contains("neither tokenizer.json nor vocab.txt"),
+            "{err}"
+        );
+    }
+}

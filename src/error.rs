@@ -1,0 +1,76 @@
+//! The library's error type. Every message names what went wrong and where: the file, the row
+//! and column, the tensor, or the offending value.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A dataset file could not be read or holds bad data. `message` names row and column.
+    #[error("{}: {message}", path.display())]
+    Data { path: PathBuf, message: String },
+
+    /// A model could not be found, or its files do not fit together.
+    #[error("model {model}: {message}")]
+    Model { model: String, message: String },
+
+    /// A tokenizer could not be loaded or failed on an input.
+    #[error("tokenizer {}: {message}", path.display())]
+    Tokenizer { path: PathBuf, message: String },
+
+    /// A setting is out of range or settings contradict each other.
+    #[error("config: {0}")]
+    Config(String),
+
+    /// The loss became NaN or infinite.
+    #[error("loss became {value} at step {step} (epoch {epoch}); lower the learning rate")]
+    Diverged {
+        step: usize,
+        epoch: usize,
+        value: f32,
+    },
+
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("tensor: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn data(path: impl AsRef<Path>, message: impl Into<String>) -> Self {
+        Self::Data {
+            path: path.as_ref().to_path_buf(),
+            message: message.into(),
+        }
+    }
+
+    pub fn model(model: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Model {
+            model: model.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Attaches a path to `std::io` results.
+pub trait IoContext<T> {
+    fn at(self, path: impl AsRef<Path>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, path: impl AsRef<Path>) -> Result<T> {
+        self.map_err(|e| Error::io(path, e))
+    }
+}

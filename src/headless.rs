@@ -1,0 +1,116 @@
+//! The console sink for `bertbench train`: a progress bar on a terminal, JSON lines with
+//! `--json`, plain lines otherwise.
+
+use std::io::{IsTerminal, Write};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::error::Result;
+use crate::train::event::EvalReport;
+use crate::train::{EventSink, Flow, TrainEvent};
+
+pub struct ConsoleSink {
+    json: bool,
+    bar: Option<ProgressBar>,
+}
+
+impl ConsoleSink {
+    pub fn new(json: bool) -> Self {
+        Self { json, bar: None }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+}
+
+pub fn describe_eval(r: &EvalReport) -> String {
+    format!(
+        "{} @ step {} (epoch {:.2}): loss {:.4}  accuracy {:.4}  macro-F1 {:.4}  ({} examples, {:.0}/s)",
+        r.split,
+        r.step,
+        r.epoch,
+        r.loss,
+        r.scores.accuracy,
+        r.scores.macro_f1,
+        r.examples,
+        r.examples_per_sec
+    )
+}
+
+impl EventSink for ConsoleSink {
+    fn emit(&mut self, event: &TrainEvent) -> Result<Flow> {
+        if self.json {
+            if event.is_logged() {
+                let mut out = std::io::stdout().lock();
+                // A closed stdout (e.g. `| head`) must not end the run.
+                let _ = serde_json::to_writer(&mut out, event).map(|()| writeln!(out));
+            }
+            return Ok(Flow::Continue);
+        }
+        match event {
+            TrainEvent::Started(s) => {
+                eprintln!(
+                    "run {}: {} on {} train / {} valid / {} test examples, {} labels, {} steps",
+                    s.run_id,
+                    s.model,
+                    s.train_examples,
+                    s.valid_examples,
+                    s.test_examples,
+                    s.labels.len(),
+                    s.total_steps
+                );
+                if !s.initialised.is_empty() {
+                    eprintln!("newly initialised: {}", s.initialised.join(", "));
+                }
+                if std::io::stderr().is_terminal() {
+                    let bar = ProgressBar::new(s.total_steps as u64);
+                    let style = ProgressStyle::with_template(
+                        "{bar:30} {pos}/{len} steps  {msg}  ETA {eta}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar());
+                    bar.set_style(style);
+                    self.bar = Some(bar);
+                }
+            }
+            TrainEvent::Step(m) => match &self.bar {
+                Some(bar) => {
+                    bar.set_position(m.step as u64);
+                    bar.set_message(format!(
+                        "loss {:.4}  {:.1} ex/s",
+                        m.loss, m.examples_per_sec
+                    ));
+                }
+                None if m.step % 50 == 0 || m.step == m.total_steps => {
+                    eprintln!(
+                        "step {}/{}  loss {:.4}  lr {:.2e}  {:.1} ex/s",
+                        m.step, m.total_steps, m.loss, m.lr, m.examples_per_sec
+                    );
+                }
+                None => {}
+            },
+            TrainEvent::Evaluated(r) => self.line(&describe_eval(r)),
+            TrainEvent::CheckpointSaved { step, path, .. } => {
+                self.line(&format!("checkpoint of step {step} saved to {path}"));
+            }
+            TrainEvent::Paused { step } => self.line(&format!("paused at step {step}")),
+            TrainEvent::Resumed { step } => self.line(&format!("resumed at step {step}")),
+            TrainEvent::Finished(s) => {
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
+                }
+                let reason = s
+                    .reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default();
+                eprintln!("run {} {}{reason}", s.run_id, s.status.as_str());
+            }
+            TrainEvent::Predictions { .. } => {}
+        }
+        Ok(Flow::Continue)
+    }
+}

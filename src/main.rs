@@ -1,0 +1,157 @@
+//! `bertbench`: parse the command line and dispatch. The logic lives in the library.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::mpsc;
+
+use anyhow::Context;
+use bertbench::cli::{Cli, Command, EvalArgs, RunsCommand, TrainArgs};
+use bertbench::data::{LabelSet, load_examples};
+use bertbench::eval::{Encoded, evaluate};
+use bertbench::headless::{ConsoleSink, describe_eval};
+use bertbench::runs::store::find_run;
+use bertbench::runs::writer::write_predictions;
+use bertbench::runs::{RunWriter, list_runs};
+use bertbench::train::event::Tee;
+use bertbench::train::trainer::{device_from, load_for_eval, prepare};
+use bertbench::train::{Command as TrainCommand, RunContext, RunStatus};
+use clap::{CommandFactory, Parser};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Train(args)) => train(&args),
+        Some(Command::Eval(args)) => eval(&args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Runs { command }) => runs(&command).map(|()| ExitCode::SUCCESS),
+        None => {
+            let _ = Cli::command().print_help();
+            Ok(ExitCode::from(2))
+        }
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::FAILURE
+    })
+}
+
+fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
+    let mut config = args.to_config()?;
+    prepare(&mut config)?;
+    let mut writer = RunWriter::create(&config)?;
+    let ctx = RunContext {
+        run_id: writer.run_id.clone(),
+        checkpoint_dir: Some(writer.model_dir()),
+    };
+    let (commands, inbox) = mpsc::channel();
+    ctrlc::set_handler(move || {
+        // The first Ctrl-C stops cleanly after the current step; the trainer records it.
+        let _ = commands.send(TrainCommand::Stop);
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    let mut console = ConsoleSink::new(args.json);
+    let summary = bertbench::train::run(
+        &config,
+        &ctx,
+        &mut Tee(vec![&mut writer, &mut console]),
+        &inbox,
+    )?;
+    eprintln!("run record: {}", writer.dir.display());
+    Ok(match summary.status {
+        RunStatus::Finished => ExitCode::SUCCESS,
+        RunStatus::Cancelled => ExitCode::from(130),
+        _ => {
+            eprintln!(
+                "error: {}",
+                summary.reason.as_deref().unwrap_or("the run failed")
+            );
+            ExitCode::FAILURE
+        }
+    })
+}
+
+fn eval(args: &EvalArgs) -> anyhow::Result<()> {
+    let dir = match find_run(&args.runs_dir, &args.model) {
+        Ok(run) => run.dir.join("model"),
+        Err(_) => std::path::PathBuf::from(&args.model),
+    };
+    let device = device_from(&args.device)?;
+    let clf = load_for_eval(&dir, &device)?;
+    let examples = load_examples(
+        &args.data,
+        args.text_column.as_deref(),
+        args.label_column.as_deref(),
+    )?;
+    let labels = LabelSet::from_names(clf.labels.clone());
+    let set = Encoded::new(examples, &clf.tokenizer, &labels, args.max_len)?;
+    let (report, rows) = evaluate(&clf, "eval", &set, args.batch_size, &device)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", describe_eval(&report));
+        for c in &report.scores.per_class {
+            println!(
+                "  {:<20} precision {:.4}  recall {:.4}  F1 {:.4}  support {}",
+                c.label, c.precision, c.recall, c.f1, c.support
+            );
+        }
+    }
+    if let Some(out) = &args.out {
+        std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+        write_predictions(
+            out,
+            &BTreeMap::from([("eval".to_owned(), rows)]),
+            &clf.labels,
+        )?;
+    }
+    Ok(())
+}
+
+fn runs(command: &RunsCommand) -> anyhow::Result<()> {
+    match command {
+        RunsCommand::List { runs_dir } => {
+            let runs = list_runs(runs_dir)?;
+            if runs.is_empty() {
+                println!("no runs in {}", runs_dir.display());
+            }
+            println!(
+                "{:<40} {:<11} {:<24} {:<30} {:>9} {:>9}",
+                "RUN", "STATUS", "DATASET", "MODEL", "ACCURACY", "MACRO-F1"
+            );
+            for r in runs {
+                let best = r
+                    .summary
+                    .as_ref()
+                    .and_then(|s| s.test.as_ref().or(s.valid.as_ref()));
+                let fmt = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.4}"));
+                println!(
+                    "{:<40} {:<11} {:<24} {:<30} {:>9} {:>9}",
+                    r.id,
+                    r.status.as_str(),
+                    r.dataset(),
+                    r.model(),
+                    fmt(best.map(|b| b.accuracy)),
+                    fmt(best.map(|b| b.macro_f1))
+                );
+            }
+        }
+        RunsCommand::Show { run, runs_dir } => {
+            let r = find_run(runs_dir, run)?;
+            println!(
+                "run:     {}\nfolder:  {}\nstatus:  {}",
+                r.id,
+                r.dir.display(),
+                r.status.as_str()
+            );
+            if let Some(reason) = &r.reason {
+                println!("reason:  {reason}");
+            }
+            if let Some(c) = &r.config {
+                println!("\n[config]\n{}", c.to_toml()?);
+            }
+            if let Some(s) = &r.summary {
+                println!("[summary]\n{}", serde_json::to_string_pretty(s)?);
+            }
+        }
+    }
+    Ok(())
+}

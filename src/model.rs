@@ -1,0 +1,13 @@
+//! BERT models: where they come from, the encoder, task heads, and checkpoints.
+
+pub mod bert_config;
+pub mod checkpoint;
+pub mod dropout;
+pub mod encoder;
+pub mod heads;
+pub mod params;
+pub mod source;
+
+pub use bert_config::BertConfig;
+pub use encoder::Encoder;
+pub use heads::SequenceClassifier;

@@ -1,0 +1,186 @@
+//! Building a classifier from a model directory, and saving one in Hugging Face layout
+//! (`config.json`, `model.safetensors`, tokenizer files) that `transformers` loads. Saves are
+//! atomic: a complete new directory replaces the old one, so a crash leaves one or the other.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+
+use super::bert_config::BertConfig;
+use super::heads::{FRESH_OK, Freeze, SequenceClassifier};
+use super::params::{LoadReport, init_seeded, load_checkpoint, sorted_vars};
+use crate::data::tokenize::TextEncoder;
+use crate::error::{Error, IoContext, Result};
+
+/// A classifier with its parameters, label names and tokenizer.
+pub struct Classifier {
+    pub model: SequenceClassifier,
+    pub varmap: VarMap,
+    pub config: BertConfig,
+    pub labels: Vec<String>,
+    pub tokenizer: TextEncoder,
+    /// The directory it was loaded from (its tokenizer files are copied on save).
+    pub source_dir: PathBuf,
+    pub report: LoadReport,
+}
+
+impl Classifier {
+    /// Loads the encoder of `dir` (any BERT checkpoint) under a classification head for `labels`.
+    /// The head is reused when the checkpoint has one of the right size, otherwise initialised
+    /// from `seed`.
+    pub fn from_dir(
+        dir: &Path,
+        source: &str,
+        labels: Option<Vec<String>>,
+        freeze: Freeze,
+        seed: u64,
+        from_scratch: bool,
+        device: &Device,
+    ) -> Result<Self> {
+        let mut config = BertConfig::from_file(&dir.join("config.json"))?;
+        let labels = match labels.or_else(|| config.labels()) {
+            Some(l) if l.len() >= 2 => l,
+            _ => {
+                return Err(Error::model(
+                    source,
+                    "needs at least two labels for classification",
+                ));
+            }
+        };
+        let tokenizer = TextEncoder::from_model_dir(dir)?;
+        if tokenizer.vocab_size() > config.vocab_size {
+            return Err(Error::model(
+                source,
+                format!(
+                    "tokenizer has {} tokens but config.json says vocab_size {}",
+                    tokenizer.vocab_size(),
+                    config.vocab_size
+                ),
+            ));
+        }
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
+        let model = SequenceClassifier::load(vb, &config, labels.len(), freeze)?;
+        init_seeded(&varmap, config.initializer_range, config.pad_token_id, seed)?;
+        let report = if from_scratch {
+            LoadReport {
+                initialised: vec!["all parameters (from scratch)".into()],
+                unused: Vec::new(),
+            }
+        } else {
+            let weights = dir.join("model.safetensors");
+            if !weights.is_file() {
+                return Err(Error::model(
+                    source,
+                    format!("{} has no model.safetensors", dir.display()),
+                ));
+            }
+            load_checkpoint(&varmap, &weights, source, FRESH_OK)?
+        };
+        config.set_classification(&labels);
+        Ok(Self {
+            model,
+            varmap,
+            config,
+            labels,
+            tokenizer,
+            source_dir: dir.to_path_buf(),
+            report,
+        })
+    }
+
+    /// Writes the model to `dir` atomically.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        save_model_dir(
+            dir,
+            &self.varmap,
+            &self.config,
+            &self.source_dir,
+            &self.tokenizer,
+        )
+    }
+
+    /// Puts back the parameters saved in `dir` (e.g. the best checkpoint).
+    pub fn restore(&self, dir: &Path) -> Result<()> {
+        load_checkpoint(
+            &self.varmap,
+            &dir.join("model.safetensors"),
+            &dir.display().to_string(),
+            &[],
+        )?;
+        Ok(())
+    }
+}
+
+const TOKENIZER_FILES: &[&str] = &[
+    "tokenizer.json",
+    "vocab.txt",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+];
+
+pub fn save_model_dir(
+    dir: &Path,
+    varmap: &VarMap,
+    config: &BertConfig,
+    tokenizer_dir: &Path,
+    tokenizer: &TextEncoder,
+) -> Result<()> {
+    let tmp = sibling(dir, "tmp");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).at(&tmp)?;
+    }
+    std::fs::create_dir_all(&tmp).at(&tmp)?;
+    let json = serde_json::to_string_pretty(config).map_err(|e| Error::Config(e.to_string()))?;
+    std::fs::write(tmp.join("config.json"), json).at(tmp.join("config.json"))?;
+    let tensors: HashMap<String, Tensor> = sorted_vars(varmap)
+        .into_iter()
+        .map(|(k, v)| (k, v.as_tensor().clone()))
+        .collect();
+    let weights = tmp.join("model.safetensors");
+    candle_core::safetensors::save(&tensors, &weights).map_err(|e| {
+        Error::model(
+            dir.display().to_string(),
+            format!("cannot write {}: {e}", weights.display()),
+        )
+    })?;
+    for file in TOKENIZER_FILES {
+        let from = tokenizer_dir.join(file);
+        if from.is_file() && from != tmp.join(file) {
+            std::fs::copy(&from, tmp.join(file)).at(&from)?;
+        }
+    }
+    if !tmp.join("tokenizer.json").is_file() {
+        tokenizer.save_json(&tmp)?;
+    }
+    replace_dir(&tmp, dir)
+}
+
+/// `path` with `.suffix` appended to its last component.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path
+        .file_name()
+        .map(std::ffi::OsString::from)
+        .unwrap_or_default();
+    name.push(".");
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+/// Moves the finished `new` directory to `dir`, replacing what was there.
+fn replace_dir(new: &Path, dir: &Path) -> Result<()> {
+    let old = sibling(dir, "old");
+    if old.exists() {
+        std::fs::remove_dir_all(&old).at(&old)?;
+    }
+    if dir.exists() {
+        std::fs::rename(dir, &old).at(dir)?;
+    }
+    std::fs::rename(new, dir).at(new)?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).at(&old)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! Dropout with a seeded generator. candle's CPU random numbers cannot be seeded, so the masks
+//! are drawn here: the same seed gives the same masks, and so the same loss curve.
+
+use candle_core::Tensor;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::Result;
+
+/// Training mode carries a generator; evaluation mode (`Dropout::off()`) leaves inputs alone.
+pub struct Dropout {
+    rng: Option<ChaCha8Rng>,
+}
+
+impl Dropout {
+    pub fn off() -> Self {
+        Self { rng: None }
+    }
+
+    pub fn seeded(seed: u64) -> Self {
+        Self {
+            rng: Some(ChaCha8Rng::seed_from_u64(seed)),
+        }
+    }
+
+    pub fn is_training(&self) -> bool {
+        self.rng.is_some()
+    }
+
+    /// Zeroes each element with probability `p` and scales the rest by `1 / (1 - p)`.
+    pub fn apply(&mut self, x: &Tensor, p: f64) -> Result<Tensor> {
+        let Some(rng) = self.rng.as_mut() else {
+            return Ok(x.clone());
+        };
+        if p <= 0.0 {
+            return Ok(x.clone());
+        }
+        let keep = 1.0 - p as f32;
+        let scale = 1.0 / keep;
+        let mask: Vec<f32> = (0..x.elem_count())
+            .map(|_| {
+                if rng.random::<f32>() < keep {
+                    scale
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
+        Ok(x.mul(&mask)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn drops_the_expected_share_and_keeps_the_mean() {
+        let x = Tensor::ones(100_000, candle_core::DType::F32, &Device::Cpu).expect("ones");
+        let mut d = Dropout::seeded(1);
+        let y = d
+            .apply(&x, 0.2)
+            .expect("dropout")
+            .to_vec1::<f32>()
+            .expect("vec");
+        let zeros = y.iter().filter(|&&v| v == 0.0).count() as f64 / y.len() as f64;
+        assert!((zeros - 0.2).abs() < 0.01, "{zeros}");
+        let mean = y.iter().sum::<f32>() / y.len() as f32;
+        assert!((mean - 1.0).abs() < 0.02, "{mean}");
+        let again = Dropout::seeded(1)
+            .apply(&x, 0.2)
+            .expect("dropout")
+            .to_vec1::<f32>()
+            .expect("v");
+        assert_eq!(y, again);
+        let off = Dropout::off()
+            .apply(&x, 0.2)
+            .expect("off")
+            .to_vec1::<f32>()
+            .expect("v");
+        assert!(off.iter().all(|&v| v == 1.0));
+    }
+}

@@ -1,0 +1,254 @@
+//! Our BERT encoder. It keeps the Hugging Face parameter names (so checkpoints load both ways),
+//! and unlike candle-transformers' `BertModel` it is trainable end to end: its layer norm is
+//! built from differentiable ops, dropout is real (and seeded), and it can return attention
+//! probabilities for the attention view.
+
+use candle_core::{D, Module, Tensor};
+use candle_nn::{Embedding, Linear, VarBuilder};
+
+use super::bert_config::{Activation, BertConfig};
+use super::dropout::Dropout;
+use crate::error::{Error, Result};
+
+/// Layer normalisation over the last dimension, composed of ops that all have gradients.
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl LayerNorm {
+    fn load(vb: VarBuilder, size: usize, eps: f64) -> Result<Self> {
+        Ok(Self {
+            weight: vb.get_with_hints(size, "weight", candle_nn::Init::Const(1.0))?,
+            bias: vb.get_with_hints(size, "bias", candle_nn::Init::Const(0.0))?,
+            eps,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = centred.broadcast_div(&(var + self.eps)?.sqrt()?)?;
+        Ok(normed
+            .broadcast_mul(&self.weight)?
+            .broadcast_add(&self.bias)?)
+    }
+}
+
+struct Embeddings {
+    word: Embedding,
+    position: Embedding,
+    token_type: Embedding,
+    norm: LayerNorm,
+    dropout: f64,
+}
+
+impl Embeddings {
+    fn load(vb: VarBuilder, c: &BertConfig) -> Result<Self> {
+        let emb = |n: usize, name: &str| candle_nn::embedding(n, c.hidden_size, vb.pp(name));
+        Ok(Self {
+            word: emb(c.vocab_size, "word_embeddings")?,
+            position: emb(c.max_position_embeddings, "position_embeddings")?,
+            token_type: emb(c.type_vocab_size, "token_type_embeddings")?,
+            norm: LayerNorm::load(vb.pp("LayerNorm"), c.hidden_size, c.layer_norm_eps)?,
+            dropout: c.hidden_dropout_prob,
+        })
+    }
+
+    fn forward(&self, ids: &Tensor, type_ids: &Tensor, drop: &mut Dropout) -> Result<Tensor> {
+        let len = ids.dim(1)?;
+        let positions = Tensor::arange(0u32, len as u32, ids.device())?;
+        let x = self
+            .word
+            .forward(ids)?
+            .broadcast_add(&self.position.forward(&positions)?)?
+            .add(&self.token_type.forward(type_ids)?)?;
+        drop.apply(&self.norm.forward(&x)?, self.dropout)
+    }
+}
+
+struct SelfAttention {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    output: Linear,
+    norm: LayerNorm,
+    heads: usize,
+    head_dim: usize,
+    attention_dropout: f64,
+    hidden_dropout: f64,
+}
+
+impl SelfAttention {
+    fn load(vb: VarBuilder, c: &BertConfig) -> Result<Self> {
+        let h = c.hidden_size;
+        let s = vb.pp("self");
+        Ok(Self {
+            query: candle_nn::linear(h, h, s.pp("query"))?,
+            key: candle_nn::linear(h, h, s.pp("key"))?,
+            value: candle_nn::linear(h, h, s.pp("value"))?,
+            output: candle_nn::linear(h, h, vb.pp("output.dense"))?,
+            norm: LayerNorm::load(vb.pp("output.LayerNorm"), h, c.layer_norm_eps)?,
+            heads: c.num_attention_heads,
+            head_dim: c.head_dim(),
+            attention_dropout: c.attention_probs_dropout_prob,
+            hidden_dropout: c.hidden_dropout_prob,
+        })
+    }
+
+    /// Returns the block output and the attention probabilities `[B, heads, L, L]`.
+    fn forward(&self, x: &Tensor, mask: &Tensor, drop: &mut Dropout) -> Result<(Tensor, Tensor)> {
+        let (b, l, h) = x.dims3()?;
+        let split = |t: Tensor| -> Result<Tensor> {
+            Ok(t.reshape((b, l, self.heads, self.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()?)
+        };
+        let q = split(self.query.forward(x)?)?;
+        let k = split(self.key.forward(x)?)?;
+        let v = split(self.value.forward(x)?)?;
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
+        let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        let context = drop
+            .apply(&probs, self.attention_dropout)?
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .reshape((b, l, h))?;
+        let out = drop.apply(&self.output.forward(&context)?, self.hidden_dropout)?;
+        Ok((self.norm.forward(&(out + x)?)?, probs))
+    }
+}
+
+struct Layer {
+    attention: SelfAttention,
+    intermediate: Linear,
+    output: Linear,
+    norm: LayerNorm,
+    activation: Activation,
+    dropout: f64,
+}
+
+impl Layer {
+    fn load(vb: VarBuilder, c: &BertConfig) -> Result<Self> {
+        Ok(Self {
+            attention: SelfAttention::load(vb.pp("attention"), c)?,
+            intermediate: candle_nn::linear(
+                c.hidden_size,
+                c.intermediate_size,
+                vb.pp("intermediate.dense"),
+            )?,
+            output: candle_nn::linear(c.intermediate_size, c.hidden_size, vb.pp("output.dense"))?,
+            norm: LayerNorm::load(vb.pp("output.LayerNorm"), c.hidden_size, c.layer_norm_eps)?,
+            activation: c.hidden_act,
+            dropout: c.hidden_dropout_prob,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, mask: &Tensor, drop: &mut Dropout) -> Result<(Tensor, Tensor)> {
+        let (attended, probs) = self.attention.forward(x, mask, drop)?;
+        let inner = self.intermediate.forward(&attended)?;
+        let inner = match self.activation {
+            Activation::Gelu => inner.gelu_erf()?,
+            Activation::GeluNew | Activation::GeluPytorchTanh => inner.gelu()?,
+            Activation::Relu => inner.relu()?,
+        };
+        let out = drop.apply(&self.output.forward(&inner)?, self.dropout)?;
+        Ok((self.norm.forward(&(out + attended)?)?, probs))
+    }
+}
+
+/// What one forward pass returns.
+pub struct EncoderOutput {
+    /// `[B, L, H]` final hidden states.
+    pub hidden: Tensor,
+    /// One `[B, heads, L, L]` tensor per layer, when asked for.
+    pub attentions: Vec<Tensor>,
+}
+
+/// How a forward pass runs.
+pub struct Pass<'a> {
+    pub dropout: &'a mut Dropout,
+    /// Gradients stop below this many layers (the embeddings count as frozen when > 0).
+    pub frozen_layers: usize,
+    pub keep_attentions: bool,
+}
+
+pub struct Encoder {
+    embeddings: Embeddings,
+    layers: Vec<Layer>,
+    pooler: Linear,
+    pub config: BertConfig,
+}
+
+impl Encoder {
+    /// Builds the encoder from `vb`, which holds (or creates) tensors with Hugging Face names
+    /// relative to the BERT root: `embeddings.…`, `encoder.layer.N.…`, `pooler.dense.…`.
+    pub fn load(vb: VarBuilder, config: &BertConfig) -> Result<Self> {
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), config))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            embeddings: Embeddings::load(vb.pp("embeddings"), config)?,
+            layers,
+            pooler: candle_nn::linear(
+                config.hidden_size,
+                config.hidden_size,
+                vb.pp("pooler.dense"),
+            )?,
+            config: config.clone(),
+        })
+    }
+
+    /// `ids`, `type_ids`: `[B, L]` u32; `attention_mask`: `[B, L]` f32 (1 = token, 0 = padding).
+    pub fn forward(
+        &self,
+        ids: &Tensor,
+        type_ids: &Tensor,
+        attention_mask: &Tensor,
+        pass: &mut Pass,
+    ) -> Result<EncoderOutput> {
+        let len = ids.dim(1)?;
+        if len > self.config.max_position_embeddings {
+            return Err(Error::Config(format!(
+                "sequence of {len} tokens exceeds the model's {} positions; lower --max-len",
+                self.config.max_position_embeddings
+            )));
+        }
+        let mut x = self.embeddings.forward(ids, type_ids, pass.dropout)?;
+        if pass.frozen_layers > 0 {
+            x = x.detach();
+        }
+        let mask = extended_mask(attention_mask)?;
+        let mut attentions = Vec::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            let (out, probs) = layer.forward(&x, &mask, pass.dropout)?;
+            x = if i < pass.frozen_layers {
+                out.detach()
+            } else {
+                out
+            };
+            if pass.keep_attentions {
+                attentions.push(probs);
+            }
+        }
+        Ok(EncoderOutput {
+            hidden: x,
+            attentions,
+        })
+    }
+
+    /// BERT's pooled output: `tanh(dense(hidden[:, 0]))`.
+    pub fn pool(&self, hidden: &Tensor) -> Result<Tensor> {
+        let cls = hidden.narrow(1, 0, 1)?.squeeze(1)?;
+        Ok(self.pooler.forward(&cls)?.tanh()?)
+    }
+}
+
+/// `[B, L]` 1/0 mask to an additive `[B, 1, 1, L]` mask: 0 for tokens, a huge negative for padding.
+fn extended_mask(mask: &Tensor) -> Result<Tensor> {
+    let (b, l) = mask.dims2()?;
+    Ok(((mask.ones_like()? - mask)? * f64::from(f32::MIN))?.reshape((b, 1, 1, l))?)
+}

@@ -1,0 +1,156 @@
+//! Parameters live in a `VarMap` (so every one is trainable). This module gives them seeded
+//! initial values and overwrites them with a checkpoint's tensors, checking every shape.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarMap;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+
+use crate::error::{Error, Result};
+
+/// Names (and shapes) of every variable, sorted: a stable order for init and optimiser state.
+pub fn sorted_vars(varmap: &VarMap) -> Vec<(String, candle_core::Var)> {
+    let data = varmap
+        .data()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut vars: Vec<(String, candle_core::Var)> =
+        data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars
+}
+
+/// BERT's initialisation, seeded: weights ~ N(0, range), biases 0, `LayerNorm` weights 1,
+/// embedding rows for the padding token 0.
+pub fn init_seeded(varmap: &VarMap, init_range: f64, pad_id: u32, seed: u64) -> Result<()> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let normal = Normal::new(0.0f32, init_range as f32)
+        .map_err(|e| Error::Config(format!("initializer_range {init_range}: {e}")))?;
+    for (name, var) in sorted_vars(varmap) {
+        let shape = var.shape().clone();
+        let device = var.device().clone();
+        let value = if name.ends_with("bias") {
+            Tensor::zeros(&shape, DType::F32, &device)?
+        } else if name.ends_with("LayerNorm.weight") {
+            Tensor::ones(&shape, DType::F32, &device)?
+        } else {
+            let mut values: Vec<f32> = (0..shape.elem_count())
+                .map(|_| normal.sample(&mut rng))
+                .collect();
+            if name.ends_with("word_embeddings.weight") {
+                let width = shape.dims()[1];
+                let row = pad_id as usize * width;
+                if row + width <= values.len() {
+                    values[row..row + width].fill(0.0);
+                }
+            }
+            Tensor::from_vec(values, &shape, &device)?
+        };
+        var.set(&value)?;
+    }
+    Ok(())
+}
+
+/// Outcome of loading a checkpoint into a `VarMap`.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    /// Variables that kept their fresh initial values (e.g. a new classifier).
+    pub initialised: Vec<String>,
+    /// Checkpoint tensors nothing uses (e.g. an MLM head when fine-tuning).
+    pub unused: Vec<String>,
+}
+
+/// Hugging Face checkpoints come from `BertModel` (no prefix) or `BertFor…` (`bert.` prefix),
+/// and old ones spell `LayerNorm` parameters gamma/beta. All map to our `bert.…` names.
+pub fn canonical_name(name: &str) -> String {
+    let name = name
+        .replace("LayerNorm.gamma", "LayerNorm.weight")
+        .replace("LayerNorm.beta", "LayerNorm.bias");
+    if ["embeddings.", "encoder.", "pooler."]
+        .iter()
+        .any(|p| name.starts_with(p))
+    {
+        format!("bert.{name}")
+    } else {
+        name
+    }
+}
+
+/// Overwrites variables with the tensors of `file`. A variable whose name starts with one of
+/// `optional` (a head, the pooler) keeps its initial value when the checkpoint lacks it or has
+/// another shape; any other missing or misshapen tensor is an error that names it.
+pub fn load_checkpoint(
+    varmap: &VarMap,
+    file: &Path,
+    model: &str,
+    optional: &[&str],
+) -> Result<LoadReport> {
+    let tensors = candle_core::safetensors::load(file, &Device::Cpu)
+        .map_err(|e| Error::model(model, format!("cannot read {}: {e}", file.display())))?;
+    let mut by_name: HashMap<String, Tensor> = tensors
+        .into_iter()
+        .map(|(k, v)| (canonical_name(&k), v))
+        .collect();
+    let file_name = file.file_name().map_or_else(
+        || file.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let mut report = LoadReport::default();
+    for (name, var) in sorted_vars(varmap) {
+        let is_optional = optional.iter().any(|p| name.starts_with(p));
+        match by_name.remove(&name) {
+            Some(t) if t.dims() == var.dims() => {
+                var.set(&t.to_dtype(DType::F32)?.to_device(var.device())?)?;
+            }
+            Some(_) | None if is_optional => report.initialised.push(name),
+            Some(t) => {
+                return Err(Error::model(
+                    model,
+                    format!(
+                        "tensor {name} in {file_name} has shape {:?}, but config.json implies {:?}",
+                        t.dims(),
+                        var.dims()
+                    ),
+                ));
+            }
+            None => {
+                return Err(Error::model(
+                    model,
+                    format!("{file_name} lacks tensor {name}"),
+                ));
+            }
+        }
+    }
+    report.unused = by_name
+        .into_keys()
+        .filter(|k| !k.ends_with("position_ids"))
+        .collect();
+    report.unused.sort();
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_names_cover_hf_variants() {
+        assert_eq!(
+            canonical_name("embeddings.LayerNorm.gamma"),
+            "bert.embeddings.LayerNorm.weight"
+        );
+        assert_eq!(
+            canonical_name("bert.pooler.dense.bias"),
+            "bert.pooler.dense.bias"
+        );
+        assert_eq!(
+            canonical_name("encoder.layer.0.output.LayerNorm.beta"),
+            "bert.encoder.layer.0.output.LayerNorm.bias"
+        );
+        assert_eq!(canonical_name("classifier.weight"), "classifier.weight");
+    }
+}

@@ -1,0 +1,126 @@
+//! Reading run records back. A half-written or damaged run is listed with what can be read
+//! of it; it never stops the listing.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::RunConfig;
+use crate::error::{Error, IoContext, Result};
+use crate::sys::process_alive;
+use crate::train::{RunStatus, RunSummary};
+
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub id: String,
+    pub dir: PathBuf,
+    pub status: RunStatus,
+    pub reason: Option<String>,
+    pub config: Option<RunConfig>,
+    pub summary: Option<RunSummary>,
+}
+
+impl RunInfo {
+    pub fn model(&self) -> String {
+        self.config
+            .as_ref()
+            .map_or_else(|| "?".into(), |c| c.model.source.clone())
+    }
+
+    pub fn dataset(&self) -> String {
+        self.config
+            .as_ref()
+            .and_then(|c| c.data.train.file_name())
+            .map_or_else(|| "?".into(), |n| n.to_string_lossy().into_owned())
+    }
+}
+
+/// Reads one run folder.
+pub fn load_run(dir: &Path) -> RunInfo {
+    let id = dir
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let (mut status, mut reason, pid) = read_status(dir);
+    if status == RunStatus::Running && pid.is_some_and(|p| !process_alive(p)) {
+        status = RunStatus::Interrupted;
+        reason = Some("the process ended without finishing the run (killed or crashed)".into());
+    }
+    let config = RunConfig::from_toml_file(&dir.join("config.toml")).ok();
+    let summary = std::fs::read_to_string(dir.join("summary.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<RunSummary>(&t).ok());
+    RunInfo {
+        id,
+        dir: dir.to_path_buf(),
+        status,
+        reason,
+        config,
+        summary,
+    }
+}
+
+fn read_status(dir: &Path) -> (RunStatus, Option<String>, Option<u32>) {
+    let Ok(text) = std::fs::read_to_string(dir.join("status")) else {
+        return (
+            RunStatus::Interrupted,
+            Some("no status file: the run record is incomplete".into()),
+            None,
+        );
+    };
+    let mut lines = text.lines();
+    let status = lines.next().and_then(|l| RunStatus::parse(l.trim()));
+    let (mut reason, mut pid) = (None, None);
+    for line in lines {
+        if let Some(r) = line.strip_prefix("reason: ") {
+            reason = Some(r.to_owned());
+        } else if let Some(p) = line.strip_prefix("pid: ") {
+            pid = p.trim().parse().ok();
+        }
+    }
+    match status {
+        Some(s) => (s, reason, pid),
+        None => (
+            RunStatus::Interrupted,
+            Some(format!(
+                "unreadable status file: {:?}",
+                text.lines().next().unwrap_or("")
+            )),
+            None,
+        ),
+    }
+}
+
+/// All runs under `runs_dir`, newest first (run ids start with their start time).
+pub fn list_runs(runs_dir: &Path) -> Result<Vec<RunInfo>> {
+    if !runs_dir.exists() {
+        return Ok(Vec::new());
+    }
+    let mut runs: Vec<RunInfo> = std::fs::read_dir(runs_dir)
+        .at(runs_dir)?
+        .filter_map(std::result::Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && p.join("config.toml").is_file() || p.join("status").is_file())
+        .map(|p| load_run(&p))
+        .collect();
+    runs.sort_by(|a, b| b.id.cmp(&a.id));
+    Ok(runs)
+}
+
+/// Finds a run by id (or unique id prefix), or takes `name` as a path to a run folder.
+pub fn find_run(runs_dir: &Path, name: &str) -> Result<RunInfo> {
+    let as_path = Path::new(name);
+    if as_path.join("status").is_file() || as_path.join("config.toml").is_file() {
+        return Ok(load_run(as_path));
+    }
+    let mut matches = list_runs(runs_dir)?
+        .into_iter()
+        .filter(|r| r.id.starts_with(name));
+    match (matches.next(), matches.next()) {
+        (Some(run), None) => Ok(run),
+        (None, _) => Err(Error::Config(format!(
+            "no run {name:?} in {}",
+            runs_dir.display()
+        ))),
+        (Some(_), Some(_)) => Err(Error::Config(format!(
+            "several runs start with {name:?}; give more of the id"
+        ))),
+    }
+}

@@ -1,0 +1,243 @@
+//! `RunWriter`: an `EventSink` that keeps a run record in `<runs-dir>/<run-id>/`:
+//! `config.toml`, `events.jsonl` (append-only, flushed per line), `status`, `summary.json`,
+//! `confusion.json`, `predictions.parquet` / `.csv`; the trainer writes `model/`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use super::write_atomic;
+use crate::config::RunConfig;
+use crate::error::{Error, IoContext, Result};
+use crate::train::event::{EvalReport, Prediction, RunStatus};
+use crate::train::{EventSink, Flow, TrainEvent};
+
+pub struct RunWriter {
+    pub run_id: String,
+    pub dir: PathBuf,
+    events: BufWriter<File>,
+    confusion: BTreeMap<String, serde_json::Value>,
+    predictions: BTreeMap<String, Vec<Prediction>>,
+    labels: Vec<String>,
+}
+
+impl RunWriter {
+    /// Creates a new run folder under `config.runs_dir` and records the resolved config.
+    pub fn create(config: &RunConfig) -> Result<Self> {
+        let base = config
+            .name
+            .clone()
+            .or_else(|| {
+                config
+                    .data
+                    .train
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+            })
+            .unwrap_or_else(|| "run".into());
+        let stem = format!(
+            "{}-{}",
+            chrono::Local::now().format("%Y%m%d-%H%M%S"),
+            sanitize(&base)
+        );
+        std::fs::create_dir_all(&config.runs_dir).at(&config.runs_dir)?;
+        let (run_id, dir) = create_unique_dir(&config.runs_dir, &stem)?;
+        write_atomic(&dir.join("config.toml"), config.to_toml()?.as_bytes())?;
+        write_status(&dir, RunStatus::Running, None)?;
+        let path = dir.join("events.jsonl");
+        let events = BufWriter::new(
+            File::options()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .at(&path)?,
+        );
+        Ok(Self {
+            run_id,
+            dir,
+            events,
+            confusion: BTreeMap::new(),
+            predictions: BTreeMap::new(),
+            labels: Vec::new(),
+        })
+    }
+
+    pub fn model_dir(&self) -> PathBuf {
+        self.dir.join("model")
+    }
+
+    fn log(&mut self, event: &TrainEvent) -> Result<()> {
+        let path = self.dir.join("events.jsonl");
+        let line = serde_json::to_string(event).map_err(|e| Error::Config(e.to_string()))?;
+        writeln!(self.events, "{line}").at(&path)?;
+        self.events.flush().at(&path)
+    }
+
+    fn record_confusion(&mut self, report: &EvalReport) -> Result<()> {
+        self.confusion.insert(
+            report.split.clone(),
+            serde_json::json!({ "labels": report.labels, "matrix": report.scores.confusion, "step": report.step }),
+        );
+        let text = serde_json::to_string_pretty(&self.confusion)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        write_atomic(&self.dir.join("confusion.json"), text.as_bytes())
+    }
+
+    fn record_predictions(&mut self, split: &str, rows: &[Prediction]) -> Result<()> {
+        self.predictions.insert(split.to_owned(), rows.to_vec());
+        write_predictions(&self.dir, &self.predictions, &self.labels)
+    }
+}
+
+/// Writes `predictions.parquet` and `predictions.csv` into `dir`, one row per example.
+pub fn write_predictions(
+    dir: &Path,
+    by_split: &BTreeMap<String, Vec<Prediction>>,
+    labels: &[String],
+) -> Result<()> {
+    let mut frame = predictions_frame(by_split, labels)
+        .map_err(|e| Error::data(dir, format!("predictions: {e}")))?;
+    let pq = dir.join("predictions.parquet");
+    write_with(&pq, |f| {
+        ParquetWriter::new(f).finish(&mut frame).map(|_| ())
+    })?;
+    let csv = dir.join("predictions.csv");
+    write_with(&csv, |f| {
+        CsvWriter::new(f).include_header(true).finish(&mut frame)
+    })
+}
+
+/// Writes through a temporary file and renames it into place.
+fn write_with(path: &Path, write: impl FnOnce(&mut File) -> PolarsResult<()>) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut file = File::create(&tmp).at(&tmp)?;
+    write(&mut file).map_err(|e| Error::data(path, e.to_string()))?;
+    file.sync_all().at(&tmp)?;
+    std::fs::rename(&tmp, path).at(path)
+}
+
+/// One row per example: split, text, gold, predicted, correct, confidence, `p_<label>` columns.
+fn predictions_frame(
+    by_split: &BTreeMap<String, Vec<Prediction>>,
+    labels: &[String],
+) -> PolarsResult<DataFrame> {
+    let rows: Vec<(&String, &Prediction)> = by_split
+        .iter()
+        .flat_map(|(s, rs)| rs.iter().map(move |r| (s, r)))
+        .collect();
+    let mut columns = vec![
+        Column::new(
+            "split".into(),
+            rows.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "text".into(),
+            rows.iter()
+                .map(|(_, r)| r.text.as_str())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "gold".into(),
+            rows.iter()
+                .map(|(_, r)| r.gold.as_str())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "predicted".into(),
+            rows.iter()
+                .map(|(_, r)| r.predicted.as_str())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "correct".into(),
+            rows.iter()
+                .map(|(_, r)| r.gold == r.predicted)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "confidence".into(),
+            rows.iter().map(|(_, r)| r.confidence).collect::<Vec<_>>(),
+        ),
+    ];
+    for (i, label) in labels.iter().enumerate() {
+        let probs: Vec<f32> = rows
+            .iter()
+            .map(|(_, r)| r.probabilities.get(i).copied().unwrap_or(f32::NAN))
+            .collect();
+        columns.push(Column::new(format!("p_{label}").into(), probs));
+    }
+    DataFrame::new_infer_height(columns)
+}
+
+impl EventSink for RunWriter {
+    fn emit(&mut self, event: &TrainEvent) -> Result<Flow> {
+        if event.is_logged() {
+            self.log(event)?;
+        }
+        match event {
+            TrainEvent::Started(s) => self.labels.clone_from(&s.labels),
+            TrainEvent::Evaluated(report) => self.record_confusion(report)?,
+            TrainEvent::Predictions { split, rows } => self.record_predictions(split, rows)?,
+            TrainEvent::Finished(summary) => {
+                let text = serde_json::to_string_pretty(summary)
+                    .map_err(|e| Error::Config(e.to_string()))?;
+                write_atomic(&self.dir.join("summary.json"), text.as_bytes())?;
+                write_status(&self.dir, summary.status, summary.reason.as_deref())?;
+            }
+            _ => {}
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+/// `status`: the state on the first line; a running run adds its process id (so that a
+/// killed run is recognised), an ended one the reason.
+pub fn write_status(dir: &Path, status: RunStatus, reason: Option<&str>) -> Result<()> {
+    let mut text = format!("{}\n", status.as_str());
+    if status == RunStatus::Running {
+        let _ = writeln!(text, "pid: {}", std::process::id());
+    }
+    if let Some(r) = reason {
+        let _ = writeln!(text, "reason: {}", r.replace('\n', " "));
+    }
+    write_atomic(&dir.join("status"), text.as_bytes())
+}
+
+/// Creates `<root>/<stem>`, or `<stem>-2`, `-3`, … when taken (runs started in the same second).
+fn create_unique_dir(root: &Path, stem: &str) -> Result<(String, PathBuf)> {
+    for n in 1..1000 {
+        let id = if n == 1 {
+            stem.to_owned()
+        } else {
+            format!("{stem}-{n}")
+        };
+        let dir = root.join(&id);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok((id, dir)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io(&dir, e)),
+        }
+    }
+    Err(Error::Config(format!(
+        "{} holds 999 runs named {stem}",
+        root.display()
+    )))
+}
+
+fn sanitize(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    s.trim_matches('-').chars().take(40).collect()
+}

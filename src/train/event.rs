@@ -1,0 +1,242 @@
+//! What the trainer tells the world (`TrainEvent`, facts) and what it obeys (`Command`).
+//! Nothing here knows about terminals: the TUI, the console and the run writer are all sinks.
+//!
+//! Every run ends with exactly one `Finished` event whose summary says how it ended (finished,
+//! cancelled or failed, with the reason), so consumers handle the end of a run in one place.
+
+use std::sync::mpsc::Sender;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::eval::Scores;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum TrainEvent {
+    Started(RunStarted),
+    Step(StepMetrics),
+    Evaluated(EvalReport),
+    /// Per-example predictions of a final evaluation. Large: the run writer stores them as
+    /// Parquet/CSV rather than in `events.jsonl`.
+    Predictions {
+        split: String,
+        rows: Vec<Prediction>,
+    },
+    CheckpointSaved {
+        step: usize,
+        path: String,
+        metric: f64,
+    },
+    Paused {
+        step: usize,
+    },
+    Resumed {
+        step: usize,
+    },
+    Finished(RunSummary),
+}
+
+impl TrainEvent {
+    /// Events worth a line in the append-only log (everything but bulk predictions).
+    pub fn is_logged(&self) -> bool {
+        !matches!(self, Self::Predictions { .. })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunStarted {
+    pub run_id: String,
+    pub model: String,
+    pub device: String,
+    pub labels: Vec<String>,
+    pub train_examples: usize,
+    pub valid_examples: usize,
+    pub test_examples: usize,
+    pub epochs: usize,
+    pub steps_per_epoch: usize,
+    pub total_steps: usize,
+    pub trainable_parameters: usize,
+    /// Parameters the checkpoint did not have (e.g. a new classifier), initialised fresh.
+    pub initialised: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepMetrics {
+    pub step: usize,
+    pub total_steps: usize,
+    /// Fractional epoch, e.g. 1.5 halfway through the second epoch.
+    pub epoch: f64,
+    pub loss: f64,
+    pub lr: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    pub examples_per_sec: f64,
+    pub elapsed_s: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    /// `valid` or `test`.
+    pub split: String,
+    pub step: usize,
+    pub epoch: f64,
+    pub loss: f64,
+    pub examples: usize,
+    pub examples_per_sec: f64,
+    pub labels: Vec<String>,
+    #[serde(flatten)]
+    pub scores: Scores,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    pub text: String,
+    pub gold: String,
+    pub predicted: String,
+    /// Probability of the predicted class.
+    pub confidence: f32,
+    /// Probability of each class, in label order.
+    pub probabilities: Vec<f32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Finished,
+    Cancelled,
+    Failed,
+    /// The process died while the run was `running` (found when listing runs).
+    Interrupted,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Finished => "finished",
+            Self::Cancelled => "cancelled",
+            Self::Failed => "failed",
+            Self::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Running,
+            Self::Finished,
+            Self::Cancelled,
+            Self::Failed,
+            Self::Interrupted,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+}
+
+/// The headline figures of one evaluated split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitSummary {
+    pub loss: f64,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    pub micro_f1: f64,
+    pub weighted_f1: f64,
+    pub examples: usize,
+    pub step: usize,
+}
+
+impl From<&EvalReport> for SplitSummary {
+    fn from(r: &EvalReport) -> Self {
+        Self {
+            loss: r.loss,
+            accuracy: r.scores.accuracy,
+            macro_f1: r.scores.macro_f1,
+            micro_f1: r.scores.micro_f1,
+            weighted_f1: r.scores.weighted_f1,
+            examples: r.examples,
+            step: r.step,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub status: RunStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid: Option<SplitSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test: Option<SplitSummary>,
+    pub steps: usize,
+    pub epochs: f64,
+    /// Step of the checkpoint kept in `model/` (the best on validation).
+    pub best_step: Option<usize>,
+    pub train_examples_per_sec: f64,
+    pub eval_examples_per_sec: f64,
+    pub peak_rss_mib: f64,
+    pub time_to_first_step_s: Option<f64>,
+    pub duration_s: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    Pause,
+    Resume,
+    Stop,
+    SaveCheckpoint,
+}
+
+/// Whether the trainer should go on after an event was delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// Nobody listens any more (the UI went away): stop as if asked to.
+    Stop,
+}
+
+pub trait EventSink {
+    fn emit(&mut self, event: &TrainEvent) -> Result<Flow>;
+}
+
+/// Sends events over a channel; a closed channel means stop.
+pub struct ChannelSink(pub Sender<TrainEvent>);
+
+impl EventSink for ChannelSink {
+    fn emit(&mut self, event: &TrainEvent) -> Result<Flow> {
+        Ok(if self.0.send(event.clone()).is_ok() {
+            Flow::Continue
+        } else {
+            Flow::Stop
+        })
+    }
+}
+
+/// Delivers each event to every sink in order; stops when any sink asks to.
+pub struct Tee<'a>(pub Vec<&'a mut dyn EventSink>);
+
+impl EventSink for Tee<'_> {
+    fn emit(&mut self, event: &TrainEvent) -> Result<Flow> {
+        let mut flow = Flow::Continue;
+        for sink in &mut self.0 {
+            if sink.emit(event)? == Flow::Stop {
+                flow = Flow::Stop;
+            }
+        }
+        Ok(flow)
+    }
+}
+
+/// Collects events in memory: for tests and for callers that want the whole stream.
+#[derive(Default)]
+pub struct Collect(pub Vec<TrainEvent>);
+
+impl EventSink for Collect {
+    fn emit(&mut self, event: &TrainEvent) -> Result<Flow> {
+        self.0.push(event.clone());
+        Ok(Flow::Continue)
+    }
+}

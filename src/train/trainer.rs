@@ -1,0 +1,549 @@
+//! The training loop: load data and model, fine-tune, evaluate, keep the best checkpoint.
+//! It reports through an `EventSink` and obeys `Command`s between steps; it never prints.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::{Duration, Instant};
+
+use candle_core::Device;
+
+use super::event::{
+    Command, EvalReport, EventSink, Flow, Prediction, RunStarted, RunStatus, RunSummary,
+    SplitSummary, StepMetrics, TrainEvent,
+};
+use super::optim::{AdamW, accumulate, clip_grad_norm};
+use super::schedule::LinearSchedule;
+use crate::config::{Metric, RunConfig};
+use crate::data::batch::{epoch_order, make_batch};
+use crate::data::{Examples, LabelSet, Splits};
+use crate::error::{Error, Result};
+use crate::eval::{Encoded, evaluate};
+use crate::model::checkpoint::Classifier;
+use crate::model::dropout::Dropout;
+use crate::model::heads::{Freeze, SequenceClassifier};
+use crate::model::params::sorted_vars;
+use crate::model::source;
+
+/// Where a run's outputs go.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    pub run_id: String,
+    /// The best checkpoint is written here (`<run>/model`); `None` keeps no checkpoints.
+    pub checkpoint_dir: Option<PathBuf>,
+}
+
+/// Runs a whole fine-tuning run and returns its summary. Errors and panics inside become a
+/// `failed` summary; the `Finished` event is always the last one emitted. The outer `Err` is
+/// only for a sink that could not take that final event (e.g. the disk is full).
+pub fn run(
+    config: &RunConfig,
+    ctx: &RunContext,
+    sink: &mut dyn EventSink,
+    commands: &Receiver<Command>,
+) -> Result<RunSummary> {
+    let started = Instant::now();
+    let mut progress = Progress::default();
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        train(config, ctx, sink, commands, &mut progress)
+    }));
+    let (status, reason) = match outcome {
+        Ok(Ok(Ending::Completed)) => (RunStatus::Finished, None),
+        Ok(Ok(Ending::EarlyStopped(why))) => (RunStatus::Finished, Some(why)),
+        Ok(Ok(Ending::Cancelled)) => (RunStatus::Cancelled, Some("stopped on request".to_owned())),
+        Ok(Err(e)) => (
+            RunStatus::Failed,
+            Some(progress.failure_note(&e.to_string())),
+        ),
+        Err(panic) => (
+            RunStatus::Failed,
+            Some(progress.failure_note(&format!("internal error: {}", panic_text(&panic)))),
+        ),
+    };
+    let summary = progress.summary(ctx, status, reason, started.elapsed());
+    sink.emit(&TrainEvent::Finished(summary.clone()))?;
+    Ok(summary)
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_owned())
+}
+
+enum Ending {
+    Completed,
+    EarlyStopped(String),
+    Cancelled,
+}
+
+/// What the run has achieved so far: enough to summarise it however it ends.
+#[derive(Default)]
+struct Progress {
+    step: usize,
+    epoch: f64,
+    train_examples: usize,
+    train_time: Duration,
+    eval_examples: usize,
+    eval_time: Duration,
+    time_to_first_step: Option<Duration>,
+    /// Best validation value of the chosen metric and its report.
+    best: Option<(f64, SplitSummary)>,
+    /// Step of the checkpoint in `model/`.
+    checkpoint_step: Option<usize>,
+    final_valid: Option<SplitSummary>,
+    test: Option<SplitSummary>,
+}
+
+impl Progress {
+    fn failure_note(&self, message: &str) -> String {
+        match self.checkpoint_step {
+            Some(s) => format!("{message} (the checkpoint of step {s} is kept in model/)"),
+            None => message.to_owned(),
+        }
+    }
+
+    fn summary(
+        &self,
+        ctx: &RunContext,
+        status: RunStatus,
+        reason: Option<String>,
+        elapsed: Duration,
+    ) -> RunSummary {
+        let per_sec = |n: usize, t: Duration| {
+            if t.is_zero() {
+                0.0
+            } else {
+                n as f64 / t.as_secs_f64()
+            }
+        };
+        RunSummary {
+            run_id: ctx.run_id.clone(),
+            status,
+            reason,
+            valid: self
+                .final_valid
+                .clone()
+                .or_else(|| self.best.as_ref().map(|b| b.1.clone())),
+            test: self.test.clone(),
+            steps: self.step,
+            epochs: self.epoch,
+            best_step: self.checkpoint_step,
+            train_examples_per_sec: per_sec(self.train_examples, self.train_time),
+            eval_examples_per_sec: per_sec(self.eval_examples, self.eval_time),
+            peak_rss_mib: crate::sys::peak_rss_mib(),
+            time_to_first_step_s: self.time_to_first_step.map(|d| d.as_secs_f64()),
+            duration_s: elapsed.as_secs_f64(),
+        }
+    }
+}
+
+struct Session<'a> {
+    cfg: &'a RunConfig,
+    ctx: &'a RunContext,
+    sink: &'a mut dyn EventSink,
+    commands: &'a Receiver<Command>,
+    device: Device,
+    clf: Classifier,
+    label_set: LabelSet,
+}
+
+pub fn device_from(name: &str) -> Result<Device> {
+    if name == "cpu" {
+        return Ok(Device::Cpu);
+    }
+    let ordinal = name
+        .strip_prefix("cuda")
+        .map(|r| r.trim_start_matches(':'))
+        .map(|r| {
+            if r.is_empty() {
+                Ok(0)
+            } else {
+                r.parse::<usize>()
+            }
+        })
+        .and_then(std::result::Result::ok)
+        .ok_or_else(|| Error::Config(format!("unknown device {name:?}: use cpu or cuda:N")))?;
+    Device::new_cuda(ordinal).map_err(|e| Error::Config(format!("device {name}: {e}")))
+}
+
+/// Resolves the model and fingerprints the data files, recording both in `cfg.resolved`, so
+/// that the run record says exactly what was used. Bad paths fail here, before a run exists.
+pub fn prepare(cfg: &mut RunConfig) -> Result<()> {
+    cfg.validate()?;
+    let files = source::resolve(&cfg.model.source, &cfg.model.revision)?;
+    let mut dataset_sha256 = std::collections::BTreeMap::new();
+    let d = &cfg.data;
+    for (split, path) in [
+        ("train", Some(&d.train)),
+        ("valid", d.valid.as_ref()),
+        ("test", d.test.as_ref()),
+    ] {
+        if let Some(p) = path {
+            dataset_sha256.insert(split.to_owned(), crate::data::load::sha256_file(p)?);
+        }
+    }
+    cfg.resolved = Some(crate::config::Resolved {
+        bertbench_version: env!("CARGO_PKG_VERSION").to_owned(),
+        model_dir: files.dir,
+        model_revision: files.revision,
+        dataset_sha256,
+    });
+    Ok(())
+}
+
+fn train(
+    cfg: &RunConfig,
+    ctx: &RunContext,
+    sink: &mut dyn EventSink,
+    commands: &Receiver<Command>,
+    progress: &mut Progress,
+) -> Result<Ending> {
+    let t0 = Instant::now();
+    cfg.validate()?;
+    let device = device_from(&cfg.device)?;
+    let t = &cfg.train;
+    let files = match &cfg.resolved {
+        Some(r) => source::ModelFiles {
+            source: cfg.model.source.clone(),
+            dir: r.model_dir.clone(),
+            revision: r.model_revision.clone(),
+        },
+        None => source::resolve(&cfg.model.source, &cfg.model.revision)?,
+    };
+    let splits = Splits::load(&cfg.data, t.seed)?;
+    let freeze = Freeze {
+        encoder: t.freeze_encoder,
+        layers: t.freeze_layers,
+    };
+    let clf = Classifier::from_dir(
+        &files.dir,
+        &files.source,
+        Some(splits.labels.names().to_vec()),
+        freeze,
+        t.seed,
+        cfg.model.from_scratch,
+        &device,
+    )?;
+    let layers = clf.config.num_hidden_layers;
+    if t.freeze_layers > layers {
+        return Err(Error::Config(format!(
+            "freeze-layers {} exceeds the model's {layers} layers",
+            t.freeze_layers
+        )));
+    }
+    if t.max_len > clf.config.max_position_embeddings {
+        return Err(Error::Config(format!(
+            "max-len {} exceeds the model's {} positions",
+            t.max_len, clf.config.max_position_embeddings
+        )));
+    }
+    let mut s = Session {
+        cfg,
+        ctx,
+        sink,
+        commands,
+        device,
+        clf,
+        label_set: splits.labels.clone(),
+    };
+    let train_set = s.encode(splits.train)?;
+    let valid_set = splits.valid.map(|e| s.encode(e)).transpose()?;
+    let test_set = splits.test.map(|e| s.encode(e)).transpose()?;
+
+    let trainable: Vec<_> = sorted_vars(&s.clf.varmap)
+        .into_iter()
+        .filter(|(n, _)| freeze.trains(n))
+        .collect();
+    let mut opt = AdamW::new(trainable, t.weight_decay)?;
+    let group = t.batch_size * t.grad_accum;
+    let steps_per_epoch = train_set.seqs.len().div_ceil(group);
+    let total_steps = steps_per_epoch * t.epochs;
+    s.emit(&TrainEvent::Started(RunStarted {
+        run_id: ctx.run_id.clone(),
+        model: files.source.clone(),
+        device: cfg.device.clone(),
+        labels: s.label_set.names().to_vec(),
+        train_examples: train_set.seqs.len(),
+        valid_examples: valid_set.as_ref().map_or(0, |v| v.seqs.len()),
+        test_examples: test_set.as_ref().map_or(0, |v| v.seqs.len()),
+        epochs: t.epochs,
+        steps_per_epoch,
+        total_steps,
+        trainable_parameters: opt.parameter_count(),
+        initialised: s.clf.report.initialised.clone(),
+    }))?;
+
+    let schedule = LinearSchedule::new(t.lr, t.warmup_ratio, total_steps);
+    let mut dropout = Dropout::seeded(t.seed ^ 0x5EED_D809);
+    let mut stale_evals = 0usize;
+    let ending = 'epochs: {
+        for epoch in 0..t.epochs {
+            let order = epoch_order(train_set.seqs.len(), t.seed, epoch);
+            for (i, indices) in order.chunks(group).enumerate() {
+                if !s.obey_commands(progress)? {
+                    break 'epochs Ending::Cancelled;
+                }
+                let began = Instant::now();
+                let (loss, grad_norm, lr) = s.train_step(
+                    &train_set,
+                    indices,
+                    &mut opt,
+                    &mut dropout,
+                    &schedule,
+                    progress,
+                )?;
+                progress.step += 1;
+                progress.epoch = epoch as f64 + (i + 1) as f64 / steps_per_epoch as f64;
+                progress.train_examples += indices.len();
+                let took = began.elapsed();
+                progress.train_time += took;
+                progress
+                    .time_to_first_step
+                    .get_or_insert_with(|| t0.elapsed());
+                let flow = s.emit(&TrainEvent::Step(StepMetrics {
+                    step: progress.step,
+                    total_steps,
+                    epoch: progress.epoch,
+                    loss,
+                    lr,
+                    grad_norm,
+                    examples_per_sec: indices.len() as f64 / took.as_secs_f64().max(1e-9),
+                    elapsed_s: t0.elapsed().as_secs_f64(),
+                }))?;
+                if flow == Flow::Stop {
+                    break 'epochs Ending::Cancelled;
+                }
+                let epoch_end = i + 1 == steps_per_epoch;
+                let due = t
+                    .eval_every
+                    .is_some_and(|n| progress.step.is_multiple_of(n));
+                if let (Some(valid), true) = (&valid_set, epoch_end || due) {
+                    if s.validate(valid, progress)? {
+                        stale_evals = 0;
+                    } else {
+                        stale_evals += 1;
+                    }
+                    if let Some(p) = t.patience.filter(|&p| stale_evals >= p) {
+                        break 'epochs Ending::EarlyStopped(format!(
+                            "early stopping: {p} evaluations without a better {:?}",
+                            t.metric
+                        ));
+                    }
+                }
+            }
+        }
+        Ending::Completed
+    };
+    s.finish(ending, valid_set.as_ref(), test_set.as_ref(), progress)
+}
+
+impl Session<'_> {
+    fn emit(&mut self, event: &TrainEvent) -> Result<Flow> {
+        self.sink.emit(event)
+    }
+
+    fn encode(&self, examples: Examples) -> Result<Encoded> {
+        Encoded::new(
+            examples,
+            &self.clf.tokenizer,
+            &self.label_set,
+            self.cfg.train.max_len,
+        )
+    }
+
+    /// Handles pending commands; blocks while paused. `false` means stop.
+    fn obey_commands(&mut self, progress: &mut Progress) -> Result<bool> {
+        let mut paused = false;
+        loop {
+            let command = if paused {
+                match self.commands.recv() {
+                    Ok(c) => c,
+                    Err(_) => return Ok(false),
+                }
+            } else {
+                match self.commands.try_recv() {
+                    Ok(c) => c,
+                    // Disconnected: nobody can command us any more, so carry on to the end.
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => return Ok(true),
+                }
+            };
+            match command {
+                Command::Stop => return Ok(false),
+                Command::Pause if !paused => {
+                    paused = true;
+                    self.emit(&TrainEvent::Paused {
+                        step: progress.step,
+                    })?;
+                }
+                Command::Resume if paused => {
+                    self.emit(&TrainEvent::Resumed {
+                        step: progress.step,
+                    })?;
+                    return Ok(true);
+                }
+                Command::SaveCheckpoint => self.save_checkpoint(progress, f64::NAN)?,
+                Command::Pause | Command::Resume => {}
+            }
+        }
+    }
+
+    /// One optimiser step over `indices` (split into micro-batches for accumulation).
+    fn train_step(
+        &mut self,
+        set: &Encoded,
+        indices: &[usize],
+        opt: &mut AdamW,
+        dropout: &mut Dropout,
+        schedule: &LinearSchedule,
+        progress: &Progress,
+    ) -> Result<(f64, f64, f64)> {
+        let diverged = |value: f32| Error::Diverged {
+            step: progress.step + 1,
+            epoch: progress.epoch.floor() as usize + 1,
+            value,
+        };
+        let mut grads = HashMap::new();
+        let mut loss_sum = 0f64;
+        for micro in indices.chunks(self.cfg.train.batch_size) {
+            let batch = make_batch(
+                &set.seqs,
+                &set.labels,
+                micro,
+                self.clf.tokenizer.pad_id,
+                &self.device,
+            )?;
+            let logits = self.clf.model.forward(&batch, dropout)?;
+            let loss = SequenceClassifier::loss(&logits, &batch.labels)?;
+            let value = loss.to_scalar::<f32>()?;
+            if !value.is_finite() {
+                return Err(diverged(value));
+            }
+            let weight = micro.len() as f64 / indices.len() as f64;
+            loss_sum += f64::from(value) * weight;
+            let g = (loss * weight)?.backward()?;
+            accumulate(&mut grads, opt.gradients(&g))?;
+        }
+        let grad_norm = clip_grad_norm(&mut grads, self.cfg.train.max_grad_norm)?;
+        if !grad_norm.is_finite() {
+            return Err(diverged(grad_norm as f32));
+        }
+        let lr = schedule.lr(progress.step);
+        opt.step(&grads, lr)?;
+        Ok((loss_sum, grad_norm, lr))
+    }
+
+    /// Evaluates on validation; saves a checkpoint when the metric improved (returns whether).
+    fn validate(&mut self, valid: &Encoded, progress: &mut Progress) -> Result<bool> {
+        let (report, _) = self.evaluate("valid", valid, progress)?;
+        self.emit(&TrainEvent::Evaluated(report.clone()))?;
+        let metric = self.cfg.train.metric;
+        let value = match metric {
+            Metric::Accuracy => report.scores.accuracy,
+            Metric::MacroF1 => report.scores.macro_f1,
+            Metric::Loss => report.loss,
+        };
+        let improved = progress.best.as_ref().is_none_or(|(best, _)| {
+            if metric.higher_is_better() {
+                value > *best
+            } else {
+                value < *best
+            }
+        });
+        if improved {
+            progress.best = Some((value, SplitSummary::from(&report)));
+            self.save_checkpoint(progress, value)?;
+        }
+        Ok(improved)
+    }
+
+    fn save_checkpoint(&mut self, progress: &mut Progress, metric: f64) -> Result<()> {
+        let Some(dir) = self.ctx.checkpoint_dir.clone() else {
+            return Ok(());
+        };
+        self.clf.save(&dir)?;
+        progress.checkpoint_step = Some(progress.step);
+        self.emit(&TrainEvent::CheckpointSaved {
+            step: progress.step,
+            path: dir.display().to_string(),
+            metric,
+        })?;
+        Ok(())
+    }
+
+    /// Evaluates the current model on a split, counting its time as evaluation time.
+    fn evaluate(
+        &mut self,
+        split: &str,
+        set: &Encoded,
+        progress: &mut Progress,
+    ) -> Result<(EvalReport, Vec<Prediction>)> {
+        let began = Instant::now();
+        let (mut report, rows) = evaluate(
+            &self.clf,
+            split,
+            set,
+            self.cfg.train.eval_batch_size,
+            &self.device,
+        )?;
+        progress.eval_examples += set.len();
+        progress.eval_time += began.elapsed();
+        report.step = progress.step;
+        report.epoch = progress.epoch;
+        Ok((report, rows))
+    }
+
+    /// After training: make sure a checkpoint exists, evaluate the best model on the held-out
+    /// splits, and publish the predictions.
+    fn finish(
+        mut self,
+        ending: Ending,
+        valid: Option<&Encoded>,
+        test: Option<&Encoded>,
+        progress: &mut Progress,
+    ) -> Result<Ending> {
+        if matches!(ending, Ending::Cancelled) {
+            if progress.checkpoint_step.is_none() {
+                self.save_checkpoint(progress, f64::NAN)?;
+            }
+            return Ok(ending);
+        }
+        match (&self.ctx.checkpoint_dir, progress.checkpoint_step) {
+            (Some(dir), Some(step)) if step != progress.step => self.clf.restore(dir)?,
+            (_, None) => self.save_checkpoint(progress, f64::NAN)?,
+            _ => {}
+        }
+        for (split, set) in [("valid", valid), ("test", test)] {
+            let Some(set) = set else { continue };
+            let (report, rows) = self.evaluate(split, set, progress)?;
+            let summary = SplitSummary::from(&report);
+            if split == "valid" {
+                progress.final_valid = Some(summary);
+            } else {
+                progress.test = Some(summary);
+            }
+            self.emit(&TrainEvent::Evaluated(report))?;
+            self.emit(&TrainEvent::Predictions {
+                split: split.to_owned(),
+                rows,
+            })?;
+        }
+        Ok(ending)
+    }
+}
+
+/// Loads a saved classifier (a run's `model/` or any fine-tuned directory) for evaluation.
+pub fn load_for_eval(dir: &Path, device: &Device) -> Result<Classifier> {
+    Classifier::from_dir(
+        dir,
+        &dir.display().to_string(),
+        None,
+        Freeze::default(),
+        0,
+        false,
+        device,
+    )
+}

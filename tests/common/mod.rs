@@ -1,0 +1,189 @@
+//! Test fixtures built in code: tiny random BERT models in Hugging Face layout, their
+//! tokenizers, and a learnable toy dataset. Nothing is downloaded.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+pub const POSITIVE: &[&str] = &["great", "excellent", "wonderful", "good", "superb"];
+pub const NEGATIVE: &[&str] = &["awful", "terrible", "boring", "bad", "dreadful"];
+pub const FILLER: &[&str] = &[
+    "the", "movie", "film", "was", "is", "a", "this", "plot", "acting", "and", "really", "quite",
+    "story", "very",
+];
+
+pub fn vocab() -> Vec<String> {
+    let specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ","];
+    specials
+        .iter()
+        .chain(POSITIVE)
+        .chain(NEGATIVE)
+        .chain(FILLER)
+        .map(|s| (*s).to_owned())
+        .chain(["##s".to_owned()])
+        .collect()
+}
+
+/// Shape of a tiny model.
+#[derive(Clone, Copy)]
+pub struct Tiny {
+    pub hidden: usize,
+    pub layers: usize,
+    pub heads: usize,
+    /// Store tensors under `bert.` (`BertFor`… layout) instead of bare `BertModel` names.
+    pub prefixed: bool,
+    /// Write tokenizer.json (else vocab.txt only).
+    pub tokenizer_json: bool,
+    pub seed: u64,
+}
+
+impl Default for Tiny {
+    fn default() -> Self {
+        Self {
+            hidden: 32,
+            layers: 2,
+            heads: 2,
+            prefixed: false,
+            tokenizer_json: true,
+            seed: 7,
+        }
+    }
+}
+
+/// Hugging Face names and shapes of a BERT encoder (`BertModel` layout).
+pub fn bert_tensors(
+    vocab: usize,
+    hidden: usize,
+    layers: usize,
+    positions: usize,
+) -> Vec<(String, Vec<usize>)> {
+    let h = hidden;
+    let mut v = vec![
+        (
+            "embeddings.word_embeddings.weight".to_owned(),
+            vec![vocab, h],
+        ),
+        (
+            "embeddings.position_embeddings.weight".to_owned(),
+            vec![positions, h],
+        ),
+        (
+            "embeddings.token_type_embeddings.weight".to_owned(),
+            vec![2, h],
+        ),
+        ("embeddings.LayerNorm.weight".to_owned(), vec![h]),
+        ("embeddings.LayerNorm.bias".to_owned(), vec![h]),
+        ("pooler.dense.weight".to_owned(), vec![h, h]),
+        ("pooler.dense.bias".to_owned(), vec![h]),
+    ];
+    for i in 0..layers {
+        let p = format!("encoder.layer.{i}");
+        for (name, shape) in [
+            ("attention.self.query", vec![h, h]),
+            ("attention.self.key", vec![h, h]),
+            ("attention.self.value", vec![h, h]),
+            ("attention.output.dense", vec![h, h]),
+            ("intermediate.dense", vec![4 * h, h]),
+            ("output.dense", vec![h, 4 * h]),
+        ] {
+            v.push((format!("{p}.{name}.bias"), vec![shape[0]]));
+            v.push((format!("{p}.{name}.weight"), shape));
+        }
+        for norm in ["attention.output.LayerNorm", "output.LayerNorm"] {
+            v.push((format!("{p}.{norm}.weight"), vec![h]));
+            v.push((format!("{p}.{norm}.bias"), vec![h]));
+        }
+    }
+    v
+}
+
+/// Writes a tiny random BERT with its tokenizer into `dir` and returns `dir`.
+pub fn write_tiny_bert(dir: &Path, t: Tiny) -> PathBuf {
+    write_tiny_bert_with(dir, t, |_, _| {})
+}
+
+/// Like `write_tiny_bert`, letting `edit` change the tensors before they are saved.
+pub fn write_tiny_bert_with(
+    dir: &Path,
+    t: Tiny,
+    edit: impl FnOnce(&mut HashMap<String, Tensor>, usize),
+) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let words = vocab();
+    std::fs::write(dir.join("vocab.txt"), words.join("\n") + "\n").expect("vocab");
+    if t.tokenizer_json {
+        let tok = bertbench::data::tokenize::wordpiece_from_vocab(&dir.join("vocab.txt"), true)
+            .expect("tokenizer");
+        tok.save(dir.join("tokenizer.json"), false)
+            .expect("save tokenizer");
+    }
+    let positions = 64;
+    let config = serde_json::json!({
+        "model_type": "bert", "vocab_size": words.len(), "hidden_size": t.hidden,
+        "num_hidden_layers": t.layers, "num_attention_heads": t.heads, "intermediate_size": 4 * t.hidden,
+        "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
+        "max_position_embeddings": positions, "type_vocab_size": 2, "initializer_range": 0.02,
+        "layer_norm_eps": 1e-12, "pad_token_id": 0
+    });
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::to_string_pretty(&config).expect("json"),
+    )
+    .expect("config");
+    let mut rng = ChaCha8Rng::seed_from_u64(t.seed);
+    let mut tensors: HashMap<String, Tensor> =
+        bert_tensors(words.len(), t.hidden, t.layers, positions)
+            .into_iter()
+            .map(|(name, shape)| {
+                let n: usize = shape.iter().product();
+                let values: Vec<f32> = if name.ends_with("LayerNorm.weight") {
+                    (0..n).map(|_| 1.0 + rng.random_range(-0.1..0.1)).collect()
+                } else {
+                    (0..n).map(|_| rng.random_range(-0.08..0.08)).collect()
+                };
+                let key = if t.prefixed {
+                    format!("bert.{name}")
+                } else {
+                    name
+                };
+                (
+                    key,
+                    Tensor::from_vec(values, shape, &Device::Cpu).expect("tensor"),
+                )
+            })
+            .collect();
+    edit(&mut tensors, words.len());
+    candle_core::safetensors::save(&tensors, dir.join("model.safetensors")).expect("save weights");
+    dir.to_path_buf()
+}
+
+/// A sentiment toy set: each text holds one positive or one negative word among fillers.
+pub fn toy_rows(n: usize, seed: u64) -> Vec<(String, &'static str)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|i| {
+            let positive = i % 2 == 0;
+            let key = if positive { POSITIVE } else { NEGATIVE };
+            let mut words: Vec<&str> = (0..rng.random_range(3..9))
+                .map(|_| FILLER[rng.random_range(0..FILLER.len())])
+                .collect();
+            let at = rng.random_range(0..=words.len());
+            words.insert(at, key[rng.random_range(0..key.len())]);
+            (words.join(" ") + " .", if positive { "pos" } else { "neg" })
+        })
+        .collect()
+}
+
+/// Writes rows as CSV with a `text,label` header.
+pub fn write_csv(path: &Path, rows: &[(String, &str)]) -> PathBuf {
+    let s: String = std::iter::once("text,label\n".to_owned())
+        .chain(rows.iter().map(|(t, l)| format!("\"{t}\",{l}\n")))
+        .collect();
+    std::fs::write(path, s).expect("csv");
+    path.to_path_buf()
+}

@@ -1,0 +1,317 @@
+//! End-to-end tests of the fine-tuning engine on tiny models built in code.
+
+mod common;
+
+use std::path::Path;
+use std::sync::mpsc;
+
+use bertbench::config::RunConfig;
+use bertbench::runs::{RunWriter, list_runs};
+use bertbench::train::event::{Collect, Tee};
+use bertbench::train::handle::spawn;
+use bertbench::train::trainer::{RunContext, device_from, load_for_eval, prepare};
+use bertbench::train::{Command, RunStatus, RunSummary, TrainEvent};
+use common::{Tiny, toy_rows, write_csv, write_tiny_bert};
+
+fn toy_config(root: &Path) -> RunConfig {
+    let model = write_tiny_bert(&root.join("model"), Tiny::default());
+    let train = write_csv(&root.join("train.csv"), &toy_rows(240, 1));
+    let valid = write_csv(&root.join("valid.csv"), &toy_rows(60, 2));
+    let mut c = RunConfig::default();
+    c.model.source = model.display().to_string();
+    c.data.train = train;
+    c.data.valid = Some(valid);
+    c.runs_dir = root.join("runs");
+    c.train.epochs = 8;
+    c.train.lr = 2e-3;
+    c.train.batch_size = 16;
+    c.train.max_len = 32;
+    c
+}
+
+/// Runs `config` on this thread with a run writer; returns the summary, events and run folder.
+fn run_recorded(mut config: RunConfig) -> (RunSummary, Vec<TrainEvent>, std::path::PathBuf) {
+    prepare(&mut config).expect("prepare");
+    let mut writer = RunWriter::create(&config).expect("writer");
+    let ctx = RunContext {
+        run_id: writer.run_id.clone(),
+        checkpoint_dir: Some(writer.model_dir()),
+    };
+    let (_tx, rx) = mpsc::channel();
+    let mut collect = Collect::default();
+    let summary = bertbench::train::run(
+        &config,
+        &ctx,
+        &mut Tee(vec![&mut writer, &mut collect]),
+        &rx,
+    )
+    .expect("run");
+    (summary, collect.0, writer.dir.clone())
+}
+
+fn step_losses(events: &[TrainEvent]) -> Vec<f64> {
+    events
+        .iter()
+        .filter_map(|e| {
+            if let TrainEvent::Step(s) = e {
+                Some(s.loss)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn fine_tuning_learns_the_toy_task_and_leaves_a_complete_record() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut config = toy_config(tmp.path());
+    config.train.eval_every = Some(20);
+    let steps = 240 / 16 * config.train.epochs;
+    let (summary, events, dir) = run_recorded(config);
+    assert_eq!(summary.status, RunStatus::Finished, "{:?}", summary.reason);
+
+    let losses = step_losses(&events);
+    assert_eq!(
+        losses.len(),
+        steps,
+        "240 examples / 16 per step, every epoch"
+    );
+    let head: f64 = losses[..10].iter().sum::<f64>() / 10.0;
+    let tail: f64 = losses[losses.len() - 10..].iter().sum::<f64>() / 10.0;
+    assert!(
+        tail < head * 0.5,
+        "loss should fall: first {head:.3}, last {tail:.3}"
+    );
+    let valid = summary.valid.as_ref().expect("valid metrics");
+    assert!(valid.accuracy > 0.9, "valid accuracy {}", valid.accuracy);
+    // Periodic and epoch-end evaluations, then the final one with predictions.
+    let evals = events
+        .iter()
+        .filter(|e| matches!(e, TrainEvent::Evaluated(_)))
+        .count();
+    assert!(evals >= 5, "{evals} evaluations");
+    assert!(matches!(events.last(), Some(TrainEvent::Finished(_))));
+
+    // The record on disk.
+    let status = std::fs::read_to_string(dir.join("status")).expect("status");
+    assert!(status.starts_with("finished"), "{status}");
+    let on_disk: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).expect("summary"))
+            .expect("json");
+    assert_eq!(on_disk["status"], "finished");
+    assert_eq!(on_disk["run_id"], summary.run_id.as_str());
+    for key in ["accuracy", "macro_f1", "loss"] {
+        assert!(
+            on_disk["valid"][key].is_number(),
+            "valid.{key} in {on_disk}"
+        );
+    }
+    for key in [
+        "train_examples_per_sec",
+        "eval_examples_per_sec",
+        "peak_rss_mib",
+    ] {
+        assert!(
+            on_disk[key].as_f64().is_some_and(|v| v > 0.0),
+            "{key} in {on_disk}"
+        );
+    }
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("events.jsonl"))
+        .expect("events")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(lines.iter().filter(|l| l["event"] == "step").count(), steps);
+    let config_toml = std::fs::read_to_string(dir.join("config.toml")).expect("config");
+    assert!(
+        config_toml.contains("dataset-sha256") && config_toml.contains("seed = 42"),
+        "{config_toml}"
+    );
+    let confusion: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("confusion.json")).expect("confusion"),
+    )
+    .expect("json");
+    let matrix_total: u64 = confusion["valid"]["matrix"]
+        .as_array()
+        .expect("matrix")
+        .iter()
+        .flat_map(|r| {
+            r.as_array()
+                .expect("row")
+                .iter()
+                .map(|v| v.as_u64().expect("count"))
+        })
+        .sum();
+    assert_eq!(matrix_total, 60);
+    let csv = std::fs::read_to_string(dir.join("predictions.csv")).expect("predictions");
+    assert!(
+        csv.starts_with("split,text,gold,predicted,correct,confidence,p_neg,p_pos"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 61);
+    assert!(dir.join("predictions.parquet").is_file());
+
+    // The saved model reloads and scores the same as the final evaluation reported.
+    let clf = load_for_eval(&dir.join("model"), &device_from("cpu").expect("cpu")).expect("reload");
+    assert_eq!(clf.labels, ["neg", "pos"]);
+    let examples =
+        bertbench::data::load_examples(&tmp.path().join("valid.csv"), None, None).expect("valid");
+    let labels = bertbench::data::LabelSet::from_names(clf.labels.clone());
+    let set = bertbench::eval::Encoded::new(examples, &clf.tokenizer, &labels, 32).expect("encode");
+    let (report, _) = bertbench::eval::evaluate(&clf, "valid", &set, 64, &candle_core::Device::Cpu)
+        .expect("eval");
+    assert!((report.scores.accuracy - valid.accuracy).abs() < 1e-9);
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("model/config.json")).expect("cfg"))
+            .expect("json");
+    assert_eq!(saved["id2label"]["1"], "pos");
+    assert_eq!(saved["architectures"][0], "BertForSequenceClassification");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_loss_curve() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut config = toy_config(tmp.path());
+    config.train.epochs = 1;
+    let (_, a, _) = run_recorded(config.clone());
+    let (_, b, _) = run_recorded(config.clone());
+    assert_eq!(step_losses(&a), step_losses(&b));
+    config.train.seed = 43;
+    let (_, c, _) = run_recorded(config);
+    assert_ne!(step_losses(&a), step_losses(&c));
+}
+
+#[test]
+fn pause_then_stop_ends_as_cancelled_with_a_checkpoint() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut config = toy_config(tmp.path());
+    prepare(&mut config).expect("prepare");
+    let writer = RunWriter::create(&config).expect("writer");
+    let dir = writer.dir.clone();
+    let ctx = RunContext {
+        run_id: writer.run_id.clone(),
+        checkpoint_dir: Some(writer.model_dir()),
+    };
+    let handle = spawn(config, ctx, Some(writer)).expect("spawn");
+    handle.commands.send(Command::Pause).expect("pause");
+    let mut saw_pause = false;
+    for event in &handle.events {
+        match event {
+            TrainEvent::Paused { .. } => {
+                saw_pause = true;
+                handle.commands.send(Command::Stop).expect("stop");
+            }
+            TrainEvent::Step(s) => {
+                assert!(s.step <= 1, "trained on while paused (step {})", s.step);
+            }
+            TrainEvent::Finished(_) => break,
+            _ => {}
+        }
+    }
+    assert!(saw_pause);
+    let summary = handle.join().expect("join");
+    assert_eq!(summary.status, RunStatus::Cancelled);
+    assert!(
+        std::fs::read_to_string(dir.join("status"))
+            .expect("status")
+            .starts_with("cancelled")
+    );
+    assert!(
+        dir.join("model/model.safetensors").is_file(),
+        "a stopped run keeps a checkpoint"
+    );
+    let listed = list_runs(&tmp.path().join("runs")).expect("list");
+    assert_eq!(listed[0].status, RunStatus::Cancelled);
+}
+
+#[test]
+fn a_diverging_loss_fails_the_run_and_names_the_step() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut config = toy_config(tmp.path());
+    config.train.lr = 1e12;
+    config.train.max_grad_norm = 0.0;
+    let (summary, _, dir) = run_recorded(config);
+    assert_eq!(summary.status, RunStatus::Failed);
+    let reason = summary.reason.expect("reason");
+    assert!(
+        reason.contains("loss became") && reason.contains("at step"),
+        "{reason}"
+    );
+    let status = std::fs::read_to_string(dir.join("status")).expect("status");
+    assert!(
+        status.starts_with("failed") && status.contains("loss became"),
+        "{status}"
+    );
+}
+
+#[test]
+fn a_killed_run_is_listed_as_interrupted() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let run = tmp.path().join("runs/20260101-000000-x");
+    std::fs::create_dir_all(&run).expect("mkdir");
+    // A pid that cannot be alive: above the kernel's maximum.
+    std::fs::write(run.join("status"), "running\npid: 4294967\n").expect("status");
+    std::fs::write(run.join("config.toml"), "[data]\ntrain = \"t.csv\"\n").expect("config");
+    let half = tmp.path().join("runs/20260101-000001-y");
+    std::fs::create_dir_all(&half).expect("mkdir");
+    std::fs::write(half.join("config.toml"), "not = [valid toml").expect("config");
+    let runs = list_runs(&tmp.path().join("runs")).expect("list");
+    assert_eq!(runs.len(), 2);
+    assert!(
+        runs.iter().all(|r| r.status == RunStatus::Interrupted),
+        "{runs:?}"
+    );
+}
+
+#[test]
+fn freezing_the_encoder_trains_only_the_head() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut config = toy_config(tmp.path());
+    config.train.epochs = 1;
+    config.train.freeze_encoder = true;
+    let (summary, events, dir) = run_recorded(config);
+    assert_eq!(summary.status, RunStatus::Finished, "{:?}", summary.reason);
+    let started = events.iter().find_map(|e| {
+        if let TrainEvent::Started(s) = e {
+            Some(s.clone())
+        } else {
+            None
+        }
+    });
+    assert_eq!(started.expect("started").trainable_parameters, 32 * 2 + 2);
+    let before = candle_core::safetensors::load(
+        tmp.path().join("model/model.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .expect("before");
+    let after = candle_core::safetensors::load(
+        dir.join("model/model.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .expect("after");
+    let name = "encoder.layer.1.output.dense.weight";
+    let diff = (&before[name] - &after[&format!("bert.{name}")])
+        .expect("diff")
+        .abs()
+        .expect("abs")
+        .max_all()
+        .expect("max");
+    assert_eq!(diff.to_scalar::<f32>().expect("scalar"), 0.0);
+}
+
+#[test]
+fn a_label_unseen_in_training_is_refused_with_its_row() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut config = toy_config(tmp.path());
+    let mut rows = toy_rows(10, 3);
+    rows[6].1 = "neutral";
+    config.data.valid = Some(write_csv(&tmp.path().join("odd.csv"), &rows));
+    let (summary, _, _) = run_recorded(config);
+    assert_eq!(summary.status, RunStatus::Failed);
+    let reason = summary.reason.expect("reason");
+    assert!(
+        reason.contains("odd.csv") && reason.contains("row 7") && reason.contains("\"neutral\""),
+        "{reason}"
+    );
+}
