@@ -6,6 +6,7 @@ pub mod dropout;
 pub mod encoder;
 pub mod heads;
 pub mod params;
+pub mod scratch;
 pub mod source;
 
 pub use bert_config::BertConfig;

@@ -315,3 +315,53 @@ fn a_label_unseen_in_training_is_refused_with_its_row() {
         "{reason}"
     );
 }
+
+#[test]
+fn early_stopping_ends_the_run_when_validation_stops_improving() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut config = toy_config(tmp.path());
+    // A learning rate too small to change any prediction: accuracy never improves.
+    config.train.lr = 1e-12;
+    config.train.eval_every = Some(3);
+    config.train.patience = Some(2);
+    let (summary, events, _) = run_recorded(config);
+    assert_eq!(summary.status, RunStatus::Finished);
+    assert!(
+        summary
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("early stopping")),
+        "{:?}",
+        summary.reason
+    );
+    assert_eq!(
+        summary.steps, 9,
+        "evaluations at steps 3 (best), 6 and 9 (two without gain)"
+    );
+    assert_eq!(summary.best_step, Some(3));
+    assert_eq!(step_losses(&events).len(), 9);
+}
+
+#[test]
+fn a_scratch_model_trains_its_own_vocabulary_and_learns() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut config = toy_config(tmp.path());
+    config.model.source = "scratch:tiny".into();
+    config.train.lr = 1e-3;
+    let (summary, events, dir) = run_recorded(config);
+    assert_eq!(summary.status, RunStatus::Finished, "{:?}", summary.reason);
+    assert!(summary.valid.expect("valid").accuracy > 0.9);
+    let started = events.iter().find_map(|e| {
+        if let TrainEvent::Started(s) = e {
+            Some(s.clone())
+        } else {
+            None
+        }
+    });
+    assert!(started.expect("started").initialised[0].contains("from scratch"));
+    let vocab = std::fs::read_to_string(dir.join("model/vocab.txt")).expect("vocab");
+    assert!(
+        vocab.lines().any(|l| l == "awful"),
+        "the vocabulary comes from the training texts"
+    );
+}

@@ -4,11 +4,42 @@
 //! probabilities for the attention view.
 
 use candle_core::{D, Module, Tensor};
-use candle_nn::{Embedding, Linear, VarBuilder};
+use candle_nn::{Embedding, VarBuilder};
 
 use super::bert_config::{Activation, BertConfig};
 use super::dropout::Dropout;
 use crate::error::{Error, Result};
+
+/// A dense layer (Hugging Face layout: `weight` is `[out, in]`). Inputs of any rank are
+/// flattened to one matrix product: one large GEMM instead of a batch of small ones.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Linear {
+    pub fn load(vb: VarBuilder, inputs: usize, outputs: usize) -> Result<Self> {
+        Ok(Self {
+            weight: vb.get_with_hints((outputs, inputs), "weight", candle_nn::Init::Const(0.0))?,
+            bias: vb.get_with_hints(outputs, "bias", candle_nn::Init::Const(0.0))?,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (outputs, inputs) = self.weight.dims2()?;
+        let rows = x.elem_count() / inputs.max(1);
+        let y = x
+            .reshape((rows, inputs))?
+            .matmul(&self.weight.t()?)?
+            .broadcast_add(&self.bias)?;
+        let mut shape = x.dims().to_vec();
+        if let Some(last) = shape.last_mut() {
+            *last = outputs;
+        }
+        Ok(y.reshape(shape)?)
+    }
+}
 
 /// Layer normalisation over the last dimension, composed of ops that all have gradients.
 #[derive(Debug, Clone)]
@@ -86,10 +117,10 @@ impl SelfAttention {
         let h = c.hidden_size;
         let s = vb.pp("self");
         Ok(Self {
-            query: candle_nn::linear(h, h, s.pp("query"))?,
-            key: candle_nn::linear(h, h, s.pp("key"))?,
-            value: candle_nn::linear(h, h, s.pp("value"))?,
-            output: candle_nn::linear(h, h, vb.pp("output.dense"))?,
+            query: Linear::load(s.pp("query"), h, h)?,
+            key: Linear::load(s.pp("key"), h, h)?,
+            value: Linear::load(s.pp("value"), h, h)?,
+            output: Linear::load(vb.pp("output.dense"), h, h)?,
             norm: LayerNorm::load(vb.pp("output.LayerNorm"), h, c.layer_norm_eps)?,
             heads: c.num_attention_heads,
             head_dim: c.head_dim(),
@@ -135,12 +166,12 @@ impl Layer {
     fn load(vb: VarBuilder, c: &BertConfig) -> Result<Self> {
         Ok(Self {
             attention: SelfAttention::load(vb.pp("attention"), c)?,
-            intermediate: candle_nn::linear(
+            intermediate: Linear::load(
+                vb.pp("intermediate.dense"),
                 c.hidden_size,
                 c.intermediate_size,
-                vb.pp("intermediate.dense"),
             )?,
-            output: candle_nn::linear(c.intermediate_size, c.hidden_size, vb.pp("output.dense"))?,
+            output: Linear::load(vb.pp("output.dense"), c.intermediate_size, c.hidden_size)?,
             norm: LayerNorm::load(vb.pp("output.LayerNorm"), c.hidden_size, c.layer_norm_eps)?,
             activation: c.hidden_act,
             dropout: c.hidden_dropout_prob,
@@ -193,10 +224,10 @@ impl Encoder {
         Ok(Self {
             embeddings: Embeddings::load(vb.pp("embeddings"), config)?,
             layers,
-            pooler: candle_nn::linear(
-                config.hidden_size,
-                config.hidden_size,
+            pooler: Linear::load(
                 vb.pp("pooler.dense"),
+                config.hidden_size,
+                config.hidden_size,
             )?,
             config: config.clone(),
         })

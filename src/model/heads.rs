@@ -1,12 +1,12 @@
 //! Task heads on top of the encoder. The sequence classifier mirrors Hugging Face's
 //! `BertForSequenceClassification`: pooled `[CLS]` → dropout → linear.
 
-use candle_core::{Module, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_core::Tensor;
+use candle_nn::VarBuilder;
 
 use super::bert_config::BertConfig;
 use super::dropout::Dropout;
-use super::encoder::{Encoder, Pass};
+use super::encoder::{Encoder, Linear, Pass};
 use crate::data::batch::Batch;
 use crate::error::Result;
 
@@ -61,7 +61,7 @@ impl SequenceClassifier {
     ) -> Result<Self> {
         Ok(Self {
             encoder: Encoder::load(vb.pp("bert"), config)?,
-            classifier: candle_nn::linear(config.hidden_size, num_labels, vb.pp("classifier"))?,
+            classifier: Linear::load(vb.pp("classifier"), config.hidden_size, num_labels)?,
             dropout: config.classifier_dropout(),
             num_labels,
             freeze,
@@ -86,7 +86,7 @@ impl SequenceClassifier {
             pooled = pooled.detach();
         }
         let pooled = pass.dropout.apply(&pooled, self.dropout)?;
-        Ok(self.classifier.forward(&pooled)?)
+        self.classifier.forward(&pooled)
     }
 
     /// Mean cross-entropy of `logits` against `labels` (`[B]` u32).

@@ -24,6 +24,7 @@ use crate::model::checkpoint::Classifier;
 use crate::model::dropout::Dropout;
 use crate::model::heads::{Freeze, SequenceClassifier};
 use crate::model::params::sorted_vars;
+use crate::model::scratch::{Preset, write_scratch_model};
 use crate::model::source;
 
 /// Where a run's outputs go.
@@ -93,15 +94,16 @@ struct Progress {
     /// Best validation value of the chosen metric and its report.
     best: Option<(f64, SplitSummary)>,
     /// Step of the checkpoint in `model/`.
-    checkpoint_step: Option<usize>,
+    /// Step and epoch of the checkpoint in `model/`.
+    checkpoint: Option<(usize, f64)>,
     final_valid: Option<SplitSummary>,
     test: Option<SplitSummary>,
 }
 
 impl Progress {
     fn failure_note(&self, message: &str) -> String {
-        match self.checkpoint_step {
-            Some(s) => format!("{message} (the checkpoint of step {s} is kept in model/)"),
+        match self.checkpoint {
+            Some((s, _)) => format!("{message} (the checkpoint of step {s} is kept in model/)"),
             None => message.to_owned(),
         }
     }
@@ -131,7 +133,7 @@ impl Progress {
             test: self.test.clone(),
             steps: self.step,
             epochs: self.epoch,
-            best_step: self.checkpoint_step,
+            best_step: self.checkpoint.map(|c| c.0),
             train_examples_per_sec: per_sec(self.train_examples, self.train_time),
             eval_examples_per_sec: per_sec(self.eval_examples, self.eval_time),
             peak_rss_mib: crate::sys::peak_rss_mib(),
@@ -174,7 +176,13 @@ pub fn device_from(name: &str) -> Result<Device> {
 /// that the run record says exactly what was used. Bad paths fail here, before a run exists.
 pub fn prepare(cfg: &mut RunConfig) -> Result<()> {
     cfg.validate()?;
-    let files = source::resolve(&cfg.model.source, &cfg.model.revision)?;
+    let (model_dir, model_revision) = if Preset::from_source(&cfg.model.source)?.is_some() {
+        // Built from the training texts when the run starts.
+        (PathBuf::from(&cfg.model.source), None)
+    } else {
+        let files = source::resolve(&cfg.model.source, &cfg.model.revision)?;
+        (files.dir, files.revision)
+    };
     let mut dataset_sha256 = std::collections::BTreeMap::new();
     let d = &cfg.data;
     for (split, path) in [
@@ -188,11 +196,32 @@ pub fn prepare(cfg: &mut RunConfig) -> Result<()> {
     }
     cfg.resolved = Some(crate::config::Resolved {
         bertbench_version: env!("CARGO_PKG_VERSION").to_owned(),
-        model_dir: files.dir,
-        model_revision: files.revision,
+        model_dir,
+        model_revision,
         dataset_sha256,
     });
     Ok(())
+}
+
+/// Vocabulary size of models built from scratch (capped by what the texts hold).
+const SCRATCH_VOCAB: usize = 8000;
+
+/// The directory holding the model's files. A `scratch:` model is written to a temporary
+/// directory (returned too, so that it lives as long as the run).
+fn model_dir(
+    cfg: &RunConfig,
+    train_texts: &[String],
+) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
+    if let Some(preset) = Preset::from_source(&cfg.model.source)? {
+        let tmp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        write_scratch_model(tmp.path(), preset, train_texts, SCRATCH_VOCAB)?;
+        return Ok((tmp.path().to_path_buf(), Some(tmp)));
+    }
+    let dir = match &cfg.resolved {
+        Some(r) => r.model_dir.clone(),
+        None => source::resolve(&cfg.model.source, &cfg.model.revision)?.dir,
+    };
+    Ok((dir, None))
 }
 
 fn train(
@@ -206,26 +235,20 @@ fn train(
     cfg.validate()?;
     let device = device_from(&cfg.device)?;
     let t = &cfg.train;
-    let files = match &cfg.resolved {
-        Some(r) => source::ModelFiles {
-            source: cfg.model.source.clone(),
-            dir: r.model_dir.clone(),
-            revision: r.model_revision.clone(),
-        },
-        None => source::resolve(&cfg.model.source, &cfg.model.revision)?,
-    };
     let splits = Splits::load(&cfg.data, t.seed)?;
+    // A scratch model's directory must outlive the run: its tokenizer is copied at each save.
+    let (dir, scratch_dir) = model_dir(cfg, &splits.train.texts)?;
     let freeze = Freeze {
         encoder: t.freeze_encoder,
         layers: t.freeze_layers,
     };
     let clf = Classifier::from_dir(
-        &files.dir,
-        &files.source,
+        &dir,
+        &cfg.model.source,
         Some(splits.labels.names().to_vec()),
         freeze,
         t.seed,
-        cfg.model.from_scratch,
+        cfg.model.from_scratch || scratch_dir.is_some(),
         &device,
     )?;
     let layers = clf.config.num_hidden_layers;
@@ -264,7 +287,7 @@ fn train(
     let total_steps = steps_per_epoch * t.epochs;
     s.emit(&TrainEvent::Started(RunStarted {
         run_id: ctx.run_id.clone(),
-        model: files.source.clone(),
+        model: cfg.model.source.clone(),
         device: cfg.device.clone(),
         labels: s.label_set.names().to_vec(),
         train_examples: train_set.seqs.len(),
@@ -465,7 +488,7 @@ impl Session<'_> {
             return Ok(());
         };
         self.clf.save(&dir)?;
-        progress.checkpoint_step = Some(progress.step);
+        progress.checkpoint = Some((progress.step, progress.epoch));
         self.emit(&TrainEvent::CheckpointSaved {
             step: progress.step,
             path: dir.display().to_string(),
@@ -506,19 +529,30 @@ impl Session<'_> {
         progress: &mut Progress,
     ) -> Result<Ending> {
         if matches!(ending, Ending::Cancelled) {
-            if progress.checkpoint_step.is_none() {
+            if progress.checkpoint.is_none() {
                 self.save_checkpoint(progress, f64::NAN)?;
             }
             return Ok(ending);
         }
-        match (&self.ctx.checkpoint_dir, progress.checkpoint_step) {
-            (Some(dir), Some(step)) if step != progress.step => self.clf.restore(dir)?,
-            (_, None) => self.save_checkpoint(progress, f64::NAN)?,
-            _ => {}
-        }
+        // The held-out splits are scored with the best checkpoint, as of its own step.
+        let restored = match (&self.ctx.checkpoint_dir, progress.checkpoint) {
+            (Some(dir), Some((step, epoch))) if step != progress.step => {
+                self.clf.restore(dir)?;
+                Some((step, epoch))
+            }
+            (_, None) => {
+                self.save_checkpoint(progress, f64::NAN)?;
+                None
+            }
+            _ => None,
+        };
         for (split, set) in [("valid", valid), ("test", test)] {
             let Some(set) = set else { continue };
-            let (report, rows) = self.evaluate(split, set, progress)?;
+            let (mut report, rows) = self.evaluate(split, set, progress)?;
+            if let Some((step, epoch)) = restored {
+                report.step = step;
+                report.epoch = epoch;
+            }
             let summary = SplitSummary::from(&report);
             if split == "valid" {
                 progress.final_valid = Some(summary);

@@ -1,0 +1,213 @@
+//! The `bertbench` binary as scripts use it: exit codes, JSON events, Ctrl-C, kill -9.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use common::{Tiny, toy_rows, write_csv, write_tiny_bert};
+
+fn bertbench() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_bertbench"));
+    c.env("HF_HUB_OFFLINE", "1");
+    c
+}
+
+/// Writes a tiny model and a toy dataset; returns the `train` arguments for them.
+fn train_args(root: &Path, rows: usize, epochs: usize) -> Vec<String> {
+    let model = write_tiny_bert(&root.join("model"), Tiny::default());
+    let train = write_csv(&root.join("train.csv"), &toy_rows(rows, 1));
+    let valid = write_csv(&root.join("valid.csv"), &toy_rows(40, 2));
+    [
+        "train",
+        "--model",
+        &model.display().to_string(),
+        "--train",
+        &train.display().to_string(),
+        "--valid",
+        &valid.display().to_string(),
+        "--text-column",
+        "text",
+        "--label-column",
+        "label",
+        "--epochs",
+        &epochs.to_string(),
+        "--batch-size",
+        "8",
+        "--max-len",
+        "32",
+        "--lr",
+        "0.002",
+        "--seed",
+        "5",
+        "--runs-dir",
+        &root.join("runs").display().to_string(),
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
+fn only_run(root: &Path) -> std::path::PathBuf {
+    let mut runs: Vec<_> = std::fs::read_dir(root.join("runs"))
+        .expect("runs")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    runs.remove(0)
+}
+
+#[test]
+fn train_json_then_eval_and_runs_list() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = bertbench()
+        .args(train_args(tmp.path(), 48, 2))
+        .arg("--json")
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect();
+    assert_eq!(events.first().expect("events")["event"], "started");
+    assert_eq!(events.iter().filter(|e| e["event"] == "step").count(), 12);
+    let last = events.last().expect("last");
+    assert_eq!(last["event"], "finished");
+    assert_eq!(last["status"], "finished");
+    let run = only_run(tmp.path());
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).expect("summary"))
+            .expect("json");
+    assert_eq!(summary["run_id"], last["run_id"]);
+
+    let out = bertbench()
+        .args([
+            "eval",
+            &run.display().to_string(),
+            "--data",
+            &tmp.path().join("valid.csv").display().to_string(),
+            "--json",
+        ])
+        .args(["--out", &tmp.path().join("preds").display().to_string()])
+        .output()
+        .expect("eval");
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report");
+    assert_eq!(report["examples"], 40);
+    assert_eq!(
+        report["accuracy"], summary["valid"]["accuracy"],
+        "re-evaluation agrees with the run"
+    );
+    assert!(tmp.path().join("preds/predictions.parquet").is_file());
+
+    let out = bertbench()
+        .args([
+            "runs",
+            "list",
+            "--runs-dir",
+            &tmp.path().join("runs").display().to_string(),
+        ])
+        .output()
+        .expect("list");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let id = run.file_name().expect("id").to_string_lossy().into_owned();
+    assert!(
+        listing.contains(&id) && listing.contains("finished"),
+        "{listing}"
+    );
+}
+
+#[test]
+fn bad_input_exits_non_zero_naming_the_problem() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut args = train_args(tmp.path(), 16, 1);
+    let bad = tmp.path().join("bad.csv");
+    std::fs::write(&bad, "text,label\nfine,pos\nragged,pos,extra\n").expect("write");
+    let at = args.iter().position(|a| a == "--train").expect("flag") + 1;
+    args[at] = bad.display().to_string();
+    let out = bertbench().args(&args).output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.csv") && stderr.contains("row 2 (line 3) has 3 fields"),
+        "{stderr}"
+    );
+    let out = bertbench()
+        .args([
+            "train",
+            "--model",
+            "/nonexistent/model",
+            "--train",
+            &bad.display().to_string(),
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/model"));
+}
+
+/// Starts a long run and waits until it has taken its first step.
+fn start_long_run(root: &Path) -> (Child, std::path::PathBuf) {
+    let mut child = bertbench()
+        .args(train_args(root, 400, 50))
+        .arg("--json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first_step = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("\"event\":\"step\""));
+    assert!(first_step.is_some(), "no step event");
+    // Keep draining so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, only_run(root))
+}
+
+fn signal(child: &Child, name: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(ok.success());
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_and_kill_9_leaves_a_readable_record() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let first = tmp.path().join("a");
+    let (mut child, run) = start_long_run(&first);
+    signal(&child, "INT");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130));
+    let text = std::fs::read_to_string(run.join("status")).expect("status");
+    assert!(text.starts_with("cancelled"), "{text}");
+    assert!(run.join("model/model.safetensors").is_file());
+
+    let second = tmp.path().join("b");
+    let (mut child, run) = start_long_run(&second);
+    signal(&child, "KILL");
+    child.wait().expect("wait");
+    let runs = bertbench::runs::list_runs(&second.join("runs")).expect("list");
+    assert_eq!(runs[0].status, bertbench::train::RunStatus::Interrupted);
+    // Every line that made it to disk is whole.
+    for line in std::fs::read_to_string(run.join("events.jsonl"))
+        .expect("events")
+        .lines()
+    {
+        serde_json::from_str::<serde_json::Value>(line).expect("complete JSON line");
+    }
+}
