@@ -24,6 +24,8 @@ pub enum Command {
     Train(Box<TrainArgs>),
     /// Evaluate a saved model (a run, or a fine-tuned model directory) on a dataset file.
     Eval(EvalArgs),
+    /// Measure training and inference throughput (examples/s), peak memory and start-up time.
+    Bench(BenchArgs),
     /// List and inspect run records.
     Runs {
         #[command(subcommand)]
@@ -215,26 +217,72 @@ mod tests {
     fn flags_override_the_file_which_overrides_defaults() {
         let dir = tempfile::tempdir().expect("tmp");
         let file = dir.path().join("run.toml");
-        std::fs::write(
-            &file,
-            "[train]\nepochs = 7\nlr = 0.001\n[data]\ntrain = \"a.csv\"\n",
-        )
-        .expect("write");
-        let cli = Cli::parse_from([
-            "bertbench",
-            "train",
-            file.to_str().expect("utf8"),
-            "--lr",
-            "0.01",
-            "--json",
-        ]);
-        let Some(Command::Train(args)) = cli.command else {
-            panic!("not train")
-        };
+        std::fs::write(&file, "[train]\nepochs = 7\nlr = 0.001\n[data]\ntrain = \"a.csv\"\n").expect("write");
+        let cli =
+            Cli::parse_from(["bertbench", "train", file.to_str().expect("utf8"), "--lr", "0.01", "--json"]);
+        let Some(Command::Train(args)) = cli.command else { panic!("not train") };
         let c = args.to_config().expect("config");
         assert_eq!(c.train.epochs, 7);
         assert!((c.train.lr - 0.01).abs() < 1e-12);
         assert_eq!(c.train.batch_size, 16);
         assert_eq!(c.data.train, PathBuf::from("a.csv"));
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Model directory or hub id.
+    #[arg(long)]
+    pub model: String,
+    /// Labelled data whose texts (and lengths) are used.
+    #[arg(long)]
+    pub data: PathBuf,
+    #[arg(long)]
+    pub text_column: Option<String>,
+    #[arg(long)]
+    pub label_column: Option<String>,
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 64)]
+    pub eval_batch_size: usize,
+    #[arg(long, default_value_t = 128)]
+    pub max_len: usize,
+    /// Timed training steps.
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// Untimed steps first (allocator and caches warm up).
+    #[arg(long, default_value_t = 2)]
+    pub warmup_steps: usize,
+    /// Pad every batch to --max-len (to measure what dynamic padding saves).
+    #[arg(long)]
+    pub pad_to_max: bool,
+    #[arg(long, default_value_t = 5e-5)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl BenchArgs {
+    pub fn to_config(&self) -> crate::bench::BenchConfig {
+        crate::bench::BenchConfig {
+            model: self.model.clone(),
+            data: self.data.clone(),
+            text_column: self.text_column.clone(),
+            label_column: self.label_column.clone(),
+            batch_size: self.batch_size,
+            eval_batch_size: self.eval_batch_size,
+            max_len: self.max_len,
+            steps: self.steps,
+            warmup_steps: self.warmup_steps,
+            pad_to_max: self.pad_to_max,
+            lr: self.lr,
+            seed: self.seed,
+            device: self.device.clone(),
+        }
     }
 }

@@ -144,11 +144,7 @@ impl Default for RunConfig {
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        Self {
-            source: String::new(),
-            revision: "main".into(),
-            from_scratch: false,
-        }
+        Self { source: String::new(), revision: "main".into(), from_scratch: false }
     }
 }
 
@@ -217,19 +213,13 @@ impl RunConfig {
             return bad("grad-accum must be at least 1".into());
         }
         if t.max_len < 3 {
-            return bad(format!(
-                "max-len {} leaves no room for text ([CLS] and [SEP] take 2)",
-                t.max_len
-            ));
+            return bad(format!("max-len {} leaves no room for text ([CLS] and [SEP] take 2)", t.max_len));
         }
         if !(t.lr.is_finite() && t.lr > 0.0) {
             return bad(format!("lr must be a positive number, got {}", t.lr));
         }
         if !(0.0..1.0).contains(&t.warmup_ratio) {
-            return bad(format!(
-                "warmup-ratio must be in [0, 1), got {}",
-                t.warmup_ratio
-            ));
+            return bad(format!("warmup-ratio must be in [0, 1), got {}", t.warmup_ratio));
         }
         if !(t.weight_decay >= 0.0 && t.max_grad_norm >= 0.0) {
             return bad("weight-decay and max-grad-norm must not be negative".into());
@@ -250,10 +240,7 @@ impl RunConfig {
             return bad("max-train must be at least 1".into());
         }
         if self.device != "cpu" && !self.device.starts_with("cuda") {
-            return bad(format!(
-                "device must be cpu or cuda:N, got {:?}",
-                self.device
-            ));
+            return bad(format!("device must be cpu or cuda:N, got {:?}", self.device));
         }
         Ok(())
     }

@@ -25,9 +25,8 @@ impl Splits {
     /// Reads the files of `cfg`. With a training file alone, validation and test splits are
     /// carved out of it (stratified, seeded); with any other file given, files are used as is.
     pub fn load(cfg: &DataConfig, seed: u64) -> Result<Self> {
-        let read = |p: &std::path::Path| {
-            load_examples(p, cfg.text_column.as_deref(), cfg.label_column.as_deref())
-        };
+        let read =
+            |p: &std::path::Path| load_examples(p, cfg.text_column.as_deref(), cfg.label_column.as_deref());
         let all = read(&cfg.train)?;
         let (mut train, valid, test) = if cfg.valid.is_none() && cfg.test.is_none() {
             let s = split::stratified_split(&all.labels, cfg.valid_ratio, cfg.test_ratio, seed);
@@ -55,11 +54,6 @@ impl Splits {
         for split in [&valid, &test].into_iter().flatten() {
             labels.encode(&split.path, &split.labels)?;
         }
-        Ok(Self {
-            train,
-            valid,
-            test,
-            labels,
-        })
+        Ok(Self { train, valid, test, labels })
     }
 }

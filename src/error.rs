@@ -23,17 +23,10 @@ pub enum Error {
 
     /// The loss became NaN or infinite.
     #[error("loss became {value} at step {step} (epoch {epoch}); lower the learning rate")]
-    Diverged {
-        step: usize,
-        epoch: usize,
-        value: f32,
-    },
+    Diverged { step: usize, epoch: usize, value: f32 },
 
     #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 
     #[error("tensor: {0}")]
     Candle(#[from] candle_core::Error),
@@ -43,24 +36,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn data(path: impl AsRef<Path>, message: impl Into<String>) -> Self {
-        Self::Data {
-            path: path.as_ref().to_path_buf(),
-            message: message.into(),
-        }
+        Self::Data { path: path.as_ref().to_path_buf(), message: message.into() }
     }
 
     pub fn model(model: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Model {
-            model: model.into(),
-            message: message.into(),
-        }
+        Self::Model { model: model.into(), message: message.into() }
     }
 
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
-        Self::Io {
-            path: path.as_ref().to_path_buf(),
-            source,
-        }
+        Self::Io { path: path.as_ref().to_path_buf(), source }
     }
 }
 

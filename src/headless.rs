@@ -68,10 +68,8 @@ impl EventSink for ConsoleSink {
                 }
                 if std::io::stderr().is_terminal() {
                     let bar = ProgressBar::new(s.total_steps as u64);
-                    let style = ProgressStyle::with_template(
-                        "{bar:30} {pos}/{len} steps  {msg}  ETA {eta}",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar());
+                    let style = ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  ETA {eta}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar());
                     bar.set_style(style);
                     self.bar = Some(bar);
                 }
@@ -79,10 +77,7 @@ impl EventSink for ConsoleSink {
             TrainEvent::Step(m) => match &self.bar {
                 Some(bar) => {
                     bar.set_position(m.step as u64);
-                    bar.set_message(format!(
-                        "loss {:.4}  {:.1} ex/s",
-                        m.loss, m.examples_per_sec
-                    ));
+                    bar.set_message(format!("loss {:.4}  {:.1} ex/s", m.loss, m.examples_per_sec));
                 }
                 None if m.step % 50 == 0 || m.step == m.total_steps => {
                     eprintln!(
@@ -102,11 +97,7 @@ impl EventSink for ConsoleSink {
                 if let Some(bar) = self.bar.take() {
                     bar.finish_and_clear();
                 }
-                let reason = s
-                    .reason
-                    .as_deref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default();
+                let reason = s.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
                 eprintln!("run {} {}{reason}", s.run_id, s.status.as_str());
             }
             TrainEvent::Predictions { .. } => {}

@@ -4,6 +4,7 @@
 //! The engine (`data`, `model`, `train`, `eval`, `runs`) knows nothing of terminals; the
 //! headless console (`headless`) and the TUI are sinks for its `TrainEvent`s.
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod data;

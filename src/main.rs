@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 
 use anyhow::Context;
-use bertbench::cli::{Cli, Command, EvalArgs, RunsCommand, TrainArgs};
+use bertbench::cli::{BenchArgs, Cli, Command, EvalArgs, RunsCommand, TrainArgs};
 use bertbench::data::{LabelSet, load_examples};
 use bertbench::eval::{Encoded, evaluate};
 use bertbench::headless::{ConsoleSink, describe_eval};
@@ -22,6 +22,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Train(args)) => train(&args),
         Some(Command::Eval(args)) => eval(&args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Bench(args)) => bench(&args).map(|()| ExitCode::SUCCESS),
         Some(Command::Runs { command }) => runs(&command).map(|()| ExitCode::SUCCESS),
         None => {
             let _ = Cli::command().print_help();
@@ -38,10 +39,7 @@ fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let mut config = args.to_config()?;
     prepare(&mut config)?;
     let mut writer = RunWriter::create(&config)?;
-    let ctx = RunContext {
-        run_id: writer.run_id.clone(),
-        checkpoint_dir: Some(writer.model_dir()),
-    };
+    let ctx = RunContext { run_id: writer.run_id.clone(), checkpoint_dir: Some(writer.model_dir()) };
     let (commands, inbox) = mpsc::channel();
     ctrlc::set_handler(move || {
         // The first Ctrl-C stops cleanly after the current step; the trainer records it.
@@ -49,21 +47,13 @@ fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     })
     .context("cannot install the Ctrl-C handler")?;
     let mut console = ConsoleSink::new(args.json);
-    let summary = bertbench::train::run(
-        &config,
-        &ctx,
-        &mut Tee(vec![&mut writer, &mut console]),
-        &inbox,
-    )?;
+    let summary = bertbench::train::run(&config, &ctx, &mut Tee(vec![&mut writer, &mut console]), &inbox)?;
     eprintln!("run record: {}", writer.dir.display());
     Ok(match summary.status {
         RunStatus::Finished => ExitCode::SUCCESS,
         RunStatus::Cancelled => ExitCode::from(130),
         _ => {
-            eprintln!(
-                "error: {}",
-                summary.reason.as_deref().unwrap_or("the run failed")
-            );
+            eprintln!("error: {}", summary.reason.as_deref().unwrap_or("the run failed"));
             ExitCode::FAILURE
         }
     })
@@ -76,11 +66,7 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     };
     let device = device_from(&args.device)?;
     let clf = load_for_eval(&dir, &device)?;
-    let examples = load_examples(
-        &args.data,
-        args.text_column.as_deref(),
-        args.label_column.as_deref(),
-    )?;
+    let examples = load_examples(&args.data, args.text_column.as_deref(), args.label_column.as_deref())?;
     let labels = LabelSet::from_names(clf.labels.clone());
     let set = Encoded::new(examples, &clf.tokenizer, &labels, args.max_len)?;
     let (report, rows) = evaluate(&clf, "eval", &set, args.batch_size, &device)?;
@@ -97,11 +83,31 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     }
     if let Some(out) = &args.out {
         std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-        write_predictions(
-            out,
-            &BTreeMap::from([("eval".to_owned(), rows)]),
-            &clf.labels,
-        )?;
+        write_predictions(out, &BTreeMap::from([("eval".to_owned(), rows)]), &clf.labels)?;
+    }
+    Ok(())
+}
+
+fn bench(args: &BenchArgs) -> anyhow::Result<()> {
+    let report = bertbench::bench::run_bench(&args.to_config())?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "{} on {} ({} padding, batch {}, max length {}, {:.1} tokens/example, {} threads)\n\
+             train: {:.2} examples/s   eval: {:.2} examples/s   peak RSS: {:.0} MiB   first step after {:.2} s",
+            report.model,
+            report.data,
+            report.padding,
+            report.batch_size,
+            report.max_len,
+            report.mean_tokens,
+            report.threads,
+            report.train_examples_per_sec,
+            report.eval_examples_per_sec,
+            report.peak_rss_mib,
+            report.time_to_first_step_s
+        );
     }
     Ok(())
 }
@@ -118,10 +124,7 @@ fn runs(command: &RunsCommand) -> anyhow::Result<()> {
                 "RUN", "STATUS", "DATASET", "MODEL", "ACCURACY", "MACRO-F1"
             );
             for r in runs {
-                let best = r
-                    .summary
-                    .as_ref()
-                    .and_then(|s| s.test.as_ref().or(s.valid.as_ref()));
+                let best = r.summary.as_ref().and_then(|s| s.test.as_ref().or(s.valid.as_ref()));
                 let fmt = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.4}"));
                 println!(
                     "{:<40} {:<11} {:<24} {:<30} {:>9} {:>9}",
@@ -136,12 +139,7 @@ fn runs(command: &RunsCommand) -> anyhow::Result<()> {
         }
         RunsCommand::Show { run, runs_dir } => {
             let r = find_run(runs_dir, run)?;
-            println!(
-                "run:     {}\nfolder:  {}\nstatus:  {}",
-                r.id,
-                r.dir.display(),
-                r.status.as_str()
-            );
+            println!("run:     {}\nfolder:  {}\nstatus:  {}", r.id, r.dir.display(), r.status.as_str());
             if let Some(reason) = &r.reason {
                 println!("reason:  {reason}");
             }

@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod dropout;
 pub mod encoder;
 pub mod heads;
+pub mod ops;
 pub mod params;
 pub mod scratch;
 pub mod source;

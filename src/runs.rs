@@ -13,10 +13,7 @@ use crate::error::{IoContext, Result};
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let mut name = path
-        .file_name()
-        .map(std::ffi::OsString::from)
-        .unwrap_or_default();
+    let mut name = path.file_name().map(std::ffi::OsString::from).unwrap_or_default();
     name.push(".tmp");
     let tmp = path.with_file_name(name);
     let mut file = std::fs::File::create(&tmp).at(&tmp)?;

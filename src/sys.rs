@@ -14,11 +14,7 @@ pub fn peak_rss_mib() -> f64 {
 
 /// Whether a process with this id is alive (Linux; elsewhere assumed alive).
 pub fn process_alive(pid: u32) -> bool {
-    if cfg!(target_os = "linux") {
-        std::path::Path::new(&format!("/proc/{pid}")).exists()
-    } else {
-        true
-    }
+    if cfg!(target_os = "linux") { std::path::Path::new(&format!("/proc/{pid}")).exists() } else { true }
 }
 
 #[cfg(test)]

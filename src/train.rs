@@ -4,6 +4,7 @@ pub mod event;
 pub mod handle;
 pub mod optim;
 pub mod schedule;
+pub mod step;
 pub mod trainer;
 
 pub use event::{Command, EventSink, Flow, RunStatus, RunSummary, TrainEvent};

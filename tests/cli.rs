@@ -50,10 +50,8 @@ fn train_args(root: &Path, rows: usize, epochs: usize) -> Vec<String> {
 }
 
 fn only_run(root: &Path) -> std::path::PathBuf {
-    let mut runs: Vec<_> = std::fs::read_dir(root.join("runs"))
-        .expect("runs")
-        .map(|e| e.expect("entry").path())
-        .collect();
+    let mut runs: Vec<_> =
+        std::fs::read_dir(root.join("runs")).expect("runs").map(|e| e.expect("entry").path()).collect();
     assert_eq!(runs.len(), 1, "{runs:?}");
     runs.remove(0)
 }
@@ -61,16 +59,8 @@ fn only_run(root: &Path) -> std::path::PathBuf {
 #[test]
 fn train_json_then_eval_and_runs_list() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let out = bertbench()
-        .args(train_args(tmp.path(), 48, 2))
-        .arg("--json")
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = bertbench().args(train_args(tmp.path(), 48, 2)).arg("--json").output().expect("run");
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
@@ -97,34 +87,19 @@ fn train_json_then_eval_and_runs_list() {
         .args(["--out", &tmp.path().join("preds").display().to_string()])
         .output()
         .expect("eval");
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report");
     assert_eq!(report["examples"], 40);
-    assert_eq!(
-        report["accuracy"], summary["valid"]["accuracy"],
-        "re-evaluation agrees with the run"
-    );
+    assert_eq!(report["accuracy"], summary["valid"]["accuracy"], "re-evaluation agrees with the run");
     assert!(tmp.path().join("preds/predictions.parquet").is_file());
 
     let out = bertbench()
-        .args([
-            "runs",
-            "list",
-            "--runs-dir",
-            &tmp.path().join("runs").display().to_string(),
-        ])
+        .args(["runs", "list", "--runs-dir", &tmp.path().join("runs").display().to_string()])
         .output()
         .expect("list");
     let listing = String::from_utf8_lossy(&out.stdout);
     let id = run.file_name().expect("id").to_string_lossy().into_owned();
-    assert!(
-        listing.contains(&id) && listing.contains("finished"),
-        "{listing}"
-    );
+    assert!(listing.contains(&id) && listing.contains("finished"), "{listing}");
 }
 
 #[test]
@@ -138,18 +113,9 @@ fn bad_input_exits_non_zero_naming_the_problem() {
     let out = bertbench().args(&args).output().expect("run");
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("bad.csv") && stderr.contains("row 2 (line 3) has 3 fields"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("bad.csv") && stderr.contains("row 2 (line 3) has 3 fields"), "{stderr}");
     let out = bertbench()
-        .args([
-            "train",
-            "--model",
-            "/nonexistent/model",
-            "--train",
-            &bad.display().to_string(),
-        ])
+        .args(["train", "--model", "/nonexistent/model", "--train", &bad.display().to_string()])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(1));
@@ -167,10 +133,7 @@ fn start_long_run(root: &Path) -> (Child, std::path::PathBuf) {
         .expect("spawn");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
-    let first_step = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|l| l.contains("\"event\":\"step\""));
+    let first_step = lines.by_ref().map_while(Result::ok).find(|l| l.contains("\"event\":\"step\""));
     assert!(first_step.is_some(), "no step event");
     // Keep draining so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
@@ -178,10 +141,8 @@ fn start_long_run(root: &Path) -> (Child, std::path::PathBuf) {
 }
 
 fn signal(child: &Child, name: &str) {
-    let ok = Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
-        .status()
-        .expect("kill");
+    let ok =
+        Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().expect("kill");
     assert!(ok.success());
 }
 
@@ -204,10 +165,42 @@ fn ctrl_c_stops_cleanly_and_kill_9_leaves_a_readable_record() {
     let runs = bertbench::runs::list_runs(&second.join("runs")).expect("list");
     assert_eq!(runs[0].status, bertbench::train::RunStatus::Interrupted);
     // Every line that made it to disk is whole.
-    for line in std::fs::read_to_string(run.join("events.jsonl"))
-        .expect("events")
-        .lines()
-    {
+    for line in std::fs::read_to_string(run.join("events.jsonl")).expect("events").lines() {
         serde_json::from_str::<serde_json::Value>(line).expect("complete JSON line");
     }
+}
+
+#[test]
+fn bench_reports_throughput_memory_and_start_up_as_json() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let model = write_tiny_bert(&tmp.path().join("model"), Tiny::default());
+    let data = write_csv(&tmp.path().join("data.csv"), &toy_rows(64, 4));
+    let run = |extra: &[&str]| -> serde_json::Value {
+        let out = bertbench()
+            .args(["bench", "--model", &model.display().to_string(), "--data", &data.display().to_string()])
+            .args([
+                "--text-column",
+                "text",
+                "--label-column",
+                "label",
+                "--batch-size",
+                "8",
+                "--max-len",
+                "32",
+            ])
+            .args(["--steps", "3", "--json"])
+            .args(extra)
+            .output()
+            .expect("bench");
+        assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("one JSON object")
+    };
+    let dynamic = run(&[]);
+    for key in ["train_examples_per_sec", "eval_examples_per_sec", "peak_rss_mib", "time_to_first_step_s"] {
+        assert!(dynamic[key].as_f64().is_some_and(|v| v > 0.0), "{key} in {dynamic}");
+    }
+    assert_eq!(dynamic["padding"], "dynamic");
+    let mean_tokens = dynamic["mean_tokens"].as_f64().expect("mean tokens");
+    assert!(mean_tokens > 4.0 && mean_tokens < 32.0, "{mean_tokens}");
+    assert_eq!(run(&["--pad-to-max"])["padding"], "max-length");
 }

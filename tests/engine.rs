@@ -33,33 +33,16 @@ fn toy_config(root: &Path) -> RunConfig {
 fn run_recorded(mut config: RunConfig) -> (RunSummary, Vec<TrainEvent>, std::path::PathBuf) {
     prepare(&mut config).expect("prepare");
     let mut writer = RunWriter::create(&config).expect("writer");
-    let ctx = RunContext {
-        run_id: writer.run_id.clone(),
-        checkpoint_dir: Some(writer.model_dir()),
-    };
+    let ctx = RunContext { run_id: writer.run_id.clone(), checkpoint_dir: Some(writer.model_dir()) };
     let (_tx, rx) = mpsc::channel();
     let mut collect = Collect::default();
-    let summary = bertbench::train::run(
-        &config,
-        &ctx,
-        &mut Tee(vec![&mut writer, &mut collect]),
-        &rx,
-    )
-    .expect("run");
+    let summary =
+        bertbench::train::run(&config, &ctx, &mut Tee(vec![&mut writer, &mut collect]), &rx).expect("run");
     (summary, collect.0, writer.dir.clone())
 }
 
 fn step_losses(events: &[TrainEvent]) -> Vec<f64> {
-    events
-        .iter()
-        .filter_map(|e| {
-            if let TrainEvent::Step(s) = e {
-                Some(s.loss)
-            } else {
-                None
-            }
-        })
-        .collect()
+    events.iter().filter_map(|e| if let TrainEvent::Step(s) = e { Some(s.loss) } else { None }).collect()
 }
 
 #[test]
@@ -72,24 +55,14 @@ fn fine_tuning_learns_the_toy_task_and_leaves_a_complete_record() {
     assert_eq!(summary.status, RunStatus::Finished, "{:?}", summary.reason);
 
     let losses = step_losses(&events);
-    assert_eq!(
-        losses.len(),
-        steps,
-        "240 examples / 16 per step, every epoch"
-    );
+    assert_eq!(losses.len(), steps, "240 examples / 16 per step, every epoch");
     let head: f64 = losses[..10].iter().sum::<f64>() / 10.0;
     let tail: f64 = losses[losses.len() - 10..].iter().sum::<f64>() / 10.0;
-    assert!(
-        tail < head * 0.5,
-        "loss should fall: first {head:.3}, last {tail:.3}"
-    );
+    assert!(tail < head * 0.5, "loss should fall: first {head:.3}, last {tail:.3}");
     let valid = summary.valid.as_ref().expect("valid metrics");
     assert!(valid.accuracy > 0.9, "valid accuracy {}", valid.accuracy);
     // Periodic and epoch-end evaluations, then the final one with predictions.
-    let evals = events
-        .iter()
-        .filter(|e| matches!(e, TrainEvent::Evaluated(_)))
-        .count();
+    let evals = events.iter().filter(|e| matches!(e, TrainEvent::Evaluated(_))).count();
     assert!(evals >= 5, "{evals} evaluations");
     assert!(matches!(events.last(), Some(TrainEvent::Finished(_))));
 
@@ -102,20 +75,10 @@ fn fine_tuning_learns_the_toy_task_and_leaves_a_complete_record() {
     assert_eq!(on_disk["status"], "finished");
     assert_eq!(on_disk["run_id"], summary.run_id.as_str());
     for key in ["accuracy", "macro_f1", "loss"] {
-        assert!(
-            on_disk["valid"][key].is_number(),
-            "valid.{key} in {on_disk}"
-        );
+        assert!(on_disk["valid"][key].is_number(), "valid.{key} in {on_disk}");
     }
-    for key in [
-        "train_examples_per_sec",
-        "eval_examples_per_sec",
-        "peak_rss_mib",
-    ] {
-        assert!(
-            on_disk[key].as_f64().is_some_and(|v| v > 0.0),
-            "{key} in {on_disk}"
-        );
+    for key in ["train_examples_per_sec", "eval_examples_per_sec", "peak_rss_mib"] {
+        assert!(on_disk[key].as_f64().is_some_and(|v| v > 0.0), "{key} in {on_disk}");
     }
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("events.jsonl"))
         .expect("events")
@@ -124,43 +87,30 @@ fn fine_tuning_learns_the_toy_task_and_leaves_a_complete_record() {
         .collect();
     assert_eq!(lines.iter().filter(|l| l["event"] == "step").count(), steps);
     let config_toml = std::fs::read_to_string(dir.join("config.toml")).expect("config");
-    assert!(
-        config_toml.contains("dataset-sha256") && config_toml.contains("seed = 42"),
-        "{config_toml}"
-    );
-    let confusion: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("confusion.json")).expect("confusion"),
-    )
-    .expect("json");
+    assert!(config_toml.contains("dataset-sha256") && config_toml.contains("seed = 42"), "{config_toml}");
+    let confusion: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("confusion.json")).expect("confusion"))
+            .expect("json");
     let matrix_total: u64 = confusion["valid"]["matrix"]
         .as_array()
         .expect("matrix")
         .iter()
-        .flat_map(|r| {
-            r.as_array()
-                .expect("row")
-                .iter()
-                .map(|v| v.as_u64().expect("count"))
-        })
+        .flat_map(|r| r.as_array().expect("row").iter().map(|v| v.as_u64().expect("count")))
         .sum();
     assert_eq!(matrix_total, 60);
     let csv = std::fs::read_to_string(dir.join("predictions.csv")).expect("predictions");
-    assert!(
-        csv.starts_with("split,text,gold,predicted,correct,confidence,p_neg,p_pos"),
-        "{csv}"
-    );
+    assert!(csv.starts_with("split,text,gold,predicted,correct,confidence,p_neg,p_pos"), "{csv}");
     assert_eq!(csv.lines().count(), 61);
     assert!(dir.join("predictions.parquet").is_file());
 
     // The saved model reloads and scores the same as the final evaluation reported.
     let clf = load_for_eval(&dir.join("model"), &device_from("cpu").expect("cpu")).expect("reload");
     assert_eq!(clf.labels, ["neg", "pos"]);
-    let examples =
-        bertbench::data::load_examples(&tmp.path().join("valid.csv"), None, None).expect("valid");
+    let examples = bertbench::data::load_examples(&tmp.path().join("valid.csv"), None, None).expect("valid");
     let labels = bertbench::data::LabelSet::from_names(clf.labels.clone());
     let set = bertbench::eval::Encoded::new(examples, &clf.tokenizer, &labels, 32).expect("encode");
-    let (report, _) = bertbench::eval::evaluate(&clf, "valid", &set, 64, &candle_core::Device::Cpu)
-        .expect("eval");
+    let (report, _) =
+        bertbench::eval::evaluate(&clf, "valid", &set, 64, &candle_core::Device::Cpu).expect("eval");
     assert!((report.scores.accuracy - valid.accuracy).abs() < 1e-9);
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("model/config.json")).expect("cfg"))
@@ -189,10 +139,7 @@ fn pause_then_stop_ends_as_cancelled_with_a_checkpoint() {
     prepare(&mut config).expect("prepare");
     let writer = RunWriter::create(&config).expect("writer");
     let dir = writer.dir.clone();
-    let ctx = RunContext {
-        run_id: writer.run_id.clone(),
-        checkpoint_dir: Some(writer.model_dir()),
-    };
+    let ctx = RunContext { run_id: writer.run_id.clone(), checkpoint_dir: Some(writer.model_dir()) };
     let handle = spawn(config, ctx, Some(writer)).expect("spawn");
     handle.commands.send(Command::Pause).expect("pause");
     let mut saw_pause = false;
@@ -212,15 +159,8 @@ fn pause_then_stop_ends_as_cancelled_with_a_checkpoint() {
     assert!(saw_pause);
     let summary = handle.join().expect("join");
     assert_eq!(summary.status, RunStatus::Cancelled);
-    assert!(
-        std::fs::read_to_string(dir.join("status"))
-            .expect("status")
-            .starts_with("cancelled")
-    );
-    assert!(
-        dir.join("model/model.safetensors").is_file(),
-        "a stopped run keeps a checkpoint"
-    );
+    assert!(std::fs::read_to_string(dir.join("status")).expect("status").starts_with("cancelled"));
+    assert!(dir.join("model/model.safetensors").is_file(), "a stopped run keeps a checkpoint");
     let listed = list_runs(&tmp.path().join("runs")).expect("list");
     assert_eq!(listed[0].status, RunStatus::Cancelled);
 }
@@ -234,15 +174,9 @@ fn a_diverging_loss_fails_the_run_and_names_the_step() {
     let (summary, _, dir) = run_recorded(config);
     assert_eq!(summary.status, RunStatus::Failed);
     let reason = summary.reason.expect("reason");
-    assert!(
-        reason.contains("loss became") && reason.contains("at step"),
-        "{reason}"
-    );
+    assert!(reason.contains("loss became") && reason.contains("at step"), "{reason}");
     let status = std::fs::read_to_string(dir.join("status")).expect("status");
-    assert!(
-        status.starts_with("failed") && status.contains("loss became"),
-        "{status}"
-    );
+    assert!(status.starts_with("failed") && status.contains("loss became"), "{status}");
 }
 
 #[test]
@@ -258,10 +192,7 @@ fn a_killed_run_is_listed_as_interrupted() {
     std::fs::write(half.join("config.toml"), "not = [valid toml").expect("config");
     let runs = list_runs(&tmp.path().join("runs")).expect("list");
     assert_eq!(runs.len(), 2);
-    assert!(
-        runs.iter().all(|r| r.status == RunStatus::Interrupted),
-        "{runs:?}"
-    );
+    assert!(runs.iter().all(|r| r.status == RunStatus::Interrupted), "{runs:?}");
 }
 
 #[test]
@@ -272,24 +203,15 @@ fn freezing_the_encoder_trains_only_the_head() {
     config.train.freeze_encoder = true;
     let (summary, events, dir) = run_recorded(config);
     assert_eq!(summary.status, RunStatus::Finished, "{:?}", summary.reason);
-    let started = events.iter().find_map(|e| {
-        if let TrainEvent::Started(s) = e {
-            Some(s.clone())
-        } else {
-            None
-        }
-    });
+    let started =
+        events.iter().find_map(|e| if let TrainEvent::Started(s) = e { Some(s.clone()) } else { None });
     assert_eq!(started.expect("started").trainable_parameters, 32 * 2 + 2);
-    let before = candle_core::safetensors::load(
-        tmp.path().join("model/model.safetensors"),
-        &candle_core::Device::Cpu,
-    )
-    .expect("before");
-    let after = candle_core::safetensors::load(
-        dir.join("model/model.safetensors"),
-        &candle_core::Device::Cpu,
-    )
-    .expect("after");
+    let before =
+        candle_core::safetensors::load(tmp.path().join("model/model.safetensors"), &candle_core::Device::Cpu)
+            .expect("before");
+    let after =
+        candle_core::safetensors::load(dir.join("model/model.safetensors"), &candle_core::Device::Cpu)
+            .expect("after");
     let name = "encoder.layer.1.output.dense.weight";
     let diff = (&before[name] - &after[&format!("bert.{name}")])
         .expect("diff")
@@ -326,18 +248,8 @@ fn early_stopping_ends_the_run_when_validation_stops_improving() {
     config.train.patience = Some(2);
     let (summary, events, _) = run_recorded(config);
     assert_eq!(summary.status, RunStatus::Finished);
-    assert!(
-        summary
-            .reason
-            .as_deref()
-            .is_some_and(|r| r.contains("early stopping")),
-        "{:?}",
-        summary.reason
-    );
-    assert_eq!(
-        summary.steps, 9,
-        "evaluations at steps 3 (best), 6 and 9 (two without gain)"
-    );
+    assert!(summary.reason.as_deref().is_some_and(|r| r.contains("early stopping")), "{:?}", summary.reason);
+    assert_eq!(summary.steps, 9, "evaluations at steps 3 (best), 6 and 9 (two without gain)");
     assert_eq!(summary.best_step, Some(3));
     assert_eq!(step_losses(&events).len(), 9);
 }
@@ -351,17 +263,9 @@ fn a_scratch_model_trains_its_own_vocabulary_and_learns() {
     let (summary, events, dir) = run_recorded(config);
     assert_eq!(summary.status, RunStatus::Finished, "{:?}", summary.reason);
     assert!(summary.valid.expect("valid").accuracy > 0.9);
-    let started = events.iter().find_map(|e| {
-        if let TrainEvent::Started(s) = e {
-            Some(s.clone())
-        } else {
-            None
-        }
-    });
+    let started =
+        events.iter().find_map(|e| if let TrainEvent::Started(s) = e { Some(s.clone()) } else { None });
     assert!(started.expect("started").initialised[0].contains("from scratch"));
     let vocab = std::fs::read_to_string(dir.join("model/vocab.txt")).expect("vocab");
-    assert!(
-        vocab.lines().any(|l| l == "awful"),
-        "the vocabulary comes from the training texts"
-    );
+    assert!(vocab.lines().any(|l| l == "awful"), "the vocabulary comes from the training texts");
 }

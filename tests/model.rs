@@ -6,7 +6,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use common::{Tiny, toy_rows, write_tiny_bert, write_tiny_bert_with};
 
-use bertbench::data::batch::{Batch, make_batch};
+use bertbench::data::batch::{Batch, Batcher};
 use bertbench::model::checkpoint::Classifier;
 use bertbench::model::dropout::Dropout;
 use bertbench::model::encoder::Pass;
@@ -18,34 +18,18 @@ fn labels() -> Vec<String> {
 }
 
 fn load(dir: &std::path::Path) -> Classifier {
-    Classifier::from_dir(
-        dir,
-        "tiny",
-        Some(labels()),
-        Freeze::default(),
-        1,
-        false,
-        &Device::Cpu,
-    )
-    .expect("load")
+    Classifier::from_dir(dir, "tiny", Some(labels()), Freeze::default(), 1, false, &Device::Cpu)
+        .expect("load")
 }
 
 /// A padded batch of toy sentences of different lengths.
 fn batch(clf: &Classifier) -> Batch {
     let texts: Vec<String> = toy_rows(6, 9).into_iter().map(|r| r.0).collect();
     let seqs = clf.tokenizer.encode_texts(&texts, 32).expect("encode");
-    assert!(
-        seqs.iter().map(|s| s.ids.len()).min() < seqs.iter().map(|s| s.ids.len()).max(),
-        "needs padding"
-    );
-    make_batch(
-        &seqs,
-        &[0, 1, 0, 1, 0, 1],
-        &[0, 1, 2, 3, 4, 5],
-        clf.tokenizer.pad_id,
-        &Device::Cpu,
-    )
-    .expect("batch")
+    assert!(seqs.iter().map(|s| s.ids.len()).min() < seqs.iter().map(|s| s.ids.len()).max(), "needs padding");
+    Batcher::new(clf.tokenizer.pad_id, &Device::Cpu)
+        .make(&seqs, &[0, 1, 0, 1, 0, 1], &[0, 1, 2, 3, 4, 5])
+        .expect("batch")
 }
 
 #[test]
@@ -55,57 +39,34 @@ fn encoder_matches_candle_transformers_bert_in_eval_mode() {
     let clf = load(&dir);
     let b = batch(&clf);
     let mut dropout = Dropout::off();
-    let mut pass = Pass {
-        dropout: &mut dropout,
-        frozen_layers: 0,
-        keep_attentions: true,
-    };
-    let ours = clf
-        .model
-        .encoder
-        .forward(&b.input_ids, &b.type_ids, &b.attention_mask, &mut pass)
-        .expect("ours");
+    let mut pass = Pass { dropout: &mut dropout, frozen_layers: 0, keep_attentions: true };
+    let ours =
+        clf.model.encoder.forward(&b.input_ids, &b.type_ids, &b.attention_mask, &mut pass).expect("ours");
     assert_eq!(ours.attentions.len(), 2);
     assert_eq!(
         ours.attentions[0].dims(),
-        [
-            6,
-            2,
-            b.input_ids.dim(1).expect("len"),
-            b.input_ids.dim(1).expect("len")
-        ]
+        [6, 2, b.input_ids.dim(1).expect("len"), b.input_ids.dim(1).expect("len")]
     );
 
     let config: candle_transformers::models::bert::Config =
         serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).expect("read"))
             .expect("config");
-    let tensors = candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu)
-        .expect("weights");
+    let tensors =
+        candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).expect("weights");
     let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
     let oracle = candle_transformers::models::bert::BertModel::load(vb, &config).expect("oracle");
-    let theirs = oracle
-        .forward(&b.input_ids, &b.type_ids, Some(&b.attention_mask))
-        .expect("theirs");
+    let theirs = oracle.forward(&b.input_ids, &b.type_ids, Some(&b.attention_mask)).expect("theirs");
     // Compare real tokens only: padded positions are don't-cares for both.
     let mask = b.attention_mask.unsqueeze(2).expect("mask");
-    let diff = ((&ours.hidden - &theirs)
-        .expect("diff")
-        .broadcast_mul(&mask)
-        .expect("mul"))
-    .abs()
-    .expect("abs")
-    .max_all()
-    .expect("max")
-    .to_scalar::<f32>()
-    .expect("scalar");
-    assert!(diff < 1e-4, "max abs diff {diff}");
-    let spread = theirs
+    let diff = ((&ours.hidden - &theirs).expect("diff").broadcast_mul(&mask).expect("mul"))
         .abs()
         .expect("abs")
         .max_all()
         .expect("max")
         .to_scalar::<f32>()
-        .expect("s");
+        .expect("scalar");
+    assert!(diff < 1e-4, "max abs diff {diff}");
+    let spread = theirs.abs().expect("abs").max_all().expect("max").to_scalar::<f32>().expect("s");
     assert!(spread > 0.1, "outputs must not be trivially zero");
 }
 
@@ -116,27 +77,12 @@ fn every_parameter_receives_a_gradient() {
     let b = batch(&clf);
     let mut dropout = Dropout::seeded(3);
     let logits = clf.model.forward(&b, &mut dropout).expect("forward");
-    let grads = SequenceClassifier::loss(&logits, &b.labels)
-        .expect("loss")
-        .backward()
-        .expect("backward");
+    let grads = SequenceClassifier::loss(&logits, &b.labels).expect("loss").backward().expect("backward");
     let vars = sorted_vars(&clf.varmap);
-    assert_eq!(
-        vars.len(),
-        5 + 2 + 2 * 16 + 2,
-        "embeddings, pooler, 2 layers, classifier"
-    );
+    assert_eq!(vars.len(), 5 + 2 + 2 * 16 + 2, "embeddings, pooler, 2 layers, classifier");
     for (name, var) in vars {
-        let g = grads
-            .get(var.as_tensor())
-            .unwrap_or_else(|| panic!("no gradient for {name}"));
-        let size = g
-            .abs()
-            .expect("abs")
-            .sum_all()
-            .expect("sum")
-            .to_scalar::<f32>()
-            .expect("scalar");
+        let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
+        let size = g.abs().expect("abs").sum_all().expect("sum").to_scalar::<f32>().expect("scalar");
         assert!(size > 0.0, "zero gradient for {name}");
     }
 }
@@ -146,13 +92,7 @@ fn dropout_is_active_only_in_training() {
     let tmp = tempfile::tempdir().expect("tmp");
     let clf = load(&write_tiny_bert(tmp.path(), Tiny::default()));
     let b = batch(&clf);
-    let eval = |d: &mut Dropout| {
-        clf.model
-            .forward(&b, d)
-            .expect("fwd")
-            .to_vec2::<f32>()
-            .expect("vec")
-    };
+    let eval = |d: &mut Dropout| clf.model.forward(&b, d).expect("fwd").to_vec2::<f32>().expect("vec");
     assert_eq!(eval(&mut Dropout::off()), eval(&mut Dropout::off()));
     assert_ne!(eval(&mut Dropout::seeded(1)), eval(&mut Dropout::seeded(2)));
     assert_eq!(eval(&mut Dropout::seeded(1)), eval(&mut Dropout::seeded(1)));
@@ -162,25 +102,14 @@ fn dropout_is_active_only_in_training() {
 fn prefixed_and_bare_checkpoints_load_the_same_and_vocab_txt_suffices() {
     let tmp = tempfile::tempdir().expect("tmp");
     let bare = load(&write_tiny_bert(&tmp.path().join("a"), Tiny::default()));
-    let t = Tiny {
-        prefixed: true,
-        tokenizer_json: false,
-        ..Tiny::default()
-    };
+    let t = Tiny { prefixed: true, tokenizer_json: false, ..Tiny::default() };
     let prefixed = load(&write_tiny_bert(&tmp.path().join("b"), t));
     assert!(prefixed.tokenizer.path.ends_with("vocab.txt"));
     let logits = |c: &Classifier| {
-        c.model
-            .forward(&batch(c), &mut Dropout::off())
-            .expect("fwd")
-            .to_vec2::<f32>()
-            .expect("v")
+        c.model.forward(&batch(c), &mut Dropout::off()).expect("fwd").to_vec2::<f32>().expect("v")
     };
     assert_eq!(logits(&bare), logits(&prefixed));
-    assert_eq!(
-        bare.report.initialised,
-        ["classifier.bias", "classifier.weight"]
-    );
+    assert_eq!(bare.report.initialised, ["classifier.bias", "classifier.weight"]);
 }
 
 #[test]
@@ -192,17 +121,9 @@ fn a_tensor_of_the_wrong_shape_is_named() {
             Tensor::zeros((100, 32), DType::F32, &Device::Cpu).expect("z"),
         );
     });
-    let err = Classifier::from_dir(
-        &dir,
-        "tiny",
-        Some(labels()),
-        Freeze::default(),
-        1,
-        false,
-        &Device::Cpu,
-    )
-    .err()
-    .expect("refused");
+    let err = Classifier::from_dir(&dir, "tiny", Some(labels()), Freeze::default(), 1, false, &Device::Cpu)
+        .err()
+        .expect("refused");
     let m = err.to_string();
     assert!(
         m.contains("bert.encoder.layer.1.intermediate.dense.weight")
@@ -213,22 +134,11 @@ fn a_tensor_of_the_wrong_shape_is_named() {
     let dir = write_tiny_bert_with(&tmp.path().join("m"), Tiny::default(), |t, _| {
         t.remove("encoder.layer.0.attention.self.key.bias");
     });
-    let m = Classifier::from_dir(
-        &dir,
-        "tiny",
-        Some(labels()),
-        Freeze::default(),
-        1,
-        false,
-        &Device::Cpu,
-    )
-    .err()
-    .expect("missing")
-    .to_string();
-    assert!(
-        m.contains("lacks tensor bert.encoder.layer.0.attention.self.key.bias"),
-        "{m}"
-    );
+    let m = Classifier::from_dir(&dir, "tiny", Some(labels()), Freeze::default(), 1, false, &Device::Cpu)
+        .err()
+        .expect("missing")
+        .to_string();
+    assert!(m.contains("lacks tensor bert.encoder.layer.0.attention.self.key.bias"), "{m}");
 }
 
 #[test]
@@ -241,8 +151,8 @@ fn hub_ids_resolve_from_a_cache_offline_and_name_a_missing_file() {
     std::fs::create_dir_all(hub.join("models--tiny-org--tiny-bert/refs")).expect("refs");
     std::fs::write(hub.join("models--tiny-org--tiny-bert/refs/main"), rev).expect("ref");
     let cache = hf_hub::Cache::new(hub.clone());
-    let files = bertbench::model::source::resolve_hub("tiny-org/tiny-bert", "main", &cache, true)
-        .expect("resolve");
+    let files =
+        bertbench::model::source::resolve_hub("tiny-org/tiny-bert", "main", &cache, true).expect("resolve");
     assert_eq!(files.dir, snapshot);
     assert_eq!(files.revision.as_deref(), Some(rev));
     load(&files.dir);
@@ -251,9 +161,7 @@ fn hub_ids_resolve_from_a_cache_offline_and_name_a_missing_file() {
         .expect_err("missing");
     let m = err.to_string();
     assert!(
-        m.contains("tiny-org/tiny-bert")
-            && m.contains("model.safetensors")
-            && m.contains("HF_HUB_OFFLINE"),
+        m.contains("tiny-org/tiny-bert") && m.contains("model.safetensors") && m.contains("HF_HUB_OFFLINE"),
         "{m}"
     );
 }

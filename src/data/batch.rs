@@ -21,38 +21,46 @@ pub struct Batch {
     pub size: usize,
 }
 
-/// Pads the sequences at `indices` to the longest of them.
-pub fn make_batch(
-    seqs: &[Sequence],
-    labels: &[u32],
-    indices: &[usize],
-    pad_id: u32,
-    device: &Device,
-) -> Result<Batch> {
-    let b = indices.len();
-    let len = indices
-        .iter()
-        .map(|&i| seqs[i].ids.len())
-        .max()
-        .unwrap_or(0);
-    let mut ids = vec![pad_id; b * len];
-    let mut types = vec![0u32; b * len];
-    let mut mask = vec![0f32; b * len];
-    for (row, &i) in indices.iter().enumerate() {
-        let s = &seqs[i];
-        let start = row * len;
-        ids[start..start + s.ids.len()].copy_from_slice(&s.ids);
-        types[start..start + s.type_ids.len()].copy_from_slice(&s.type_ids);
-        mask[start..start + s.ids.len()].fill(1.0);
+/// Turns tokenized examples into padded batches on a device.
+#[derive(Debug, Clone)]
+pub struct Batcher {
+    pub pad_id: u32,
+    /// Pad every batch to this length instead of its longest sequence (for comparisons).
+    pub pad_to: Option<usize>,
+    pub device: Device,
+}
+
+impl Batcher {
+    /// Dynamic padding: each batch is padded to its own longest sequence.
+    pub fn new(pad_id: u32, device: &Device) -> Self {
+        Self { pad_id, pad_to: None, device: device.clone() }
     }
-    let ys: Vec<u32> = indices.iter().map(|&i| labels[i]).collect();
-    Ok(Batch {
-        input_ids: Tensor::from_vec(ids, (b, len), device)?,
-        type_ids: Tensor::from_vec(types, (b, len), device)?,
-        attention_mask: Tensor::from_vec(mask, (b, len), device)?,
-        labels: Tensor::from_vec(ys, b, device)?,
-        size: b,
-    })
+
+    /// Pads the sequences at `indices` to the longest of them (or to `pad_to`).
+    pub fn make(&self, seqs: &[Sequence], labels: &[u32], indices: &[usize]) -> Result<Batch> {
+        let b = indices.len();
+        let longest = indices.iter().map(|&i| seqs[i].ids.len()).max().unwrap_or(0);
+        let len = longest.max(self.pad_to.unwrap_or(0));
+        let mut ids = vec![self.pad_id; b * len];
+        let mut types = vec![0u32; b * len];
+        let mut mask = vec![0f32; b * len];
+        for (row, &i) in indices.iter().enumerate() {
+            let s = &seqs[i];
+            let start = row * len;
+            ids[start..start + s.ids.len()].copy_from_slice(&s.ids);
+            types[start..start + s.type_ids.len()].copy_from_slice(&s.type_ids);
+            mask[start..start + s.ids.len()].fill(1.0);
+        }
+        let ys: Vec<u32> = indices.iter().map(|&i| labels[i]).collect();
+        let device = &self.device;
+        Ok(Batch {
+            input_ids: Tensor::from_vec(ids, (b, len), device)?,
+            type_ids: Tensor::from_vec(types, (b, len), device)?,
+            attention_mask: Tensor::from_vec(mask, (b, len), device)?,
+            labels: Tensor::from_vec(ys, b, device)?,
+            size: b,
+        })
+    }
 }
 
 /// The order of training examples in `epoch`: a seeded shuffle, different each epoch.
@@ -70,35 +78,20 @@ mod tests {
     #[test]
     fn pads_to_the_longest_sequence_in_the_batch() {
         let seqs = vec![
-            Sequence {
-                ids: vec![2, 7, 3],
-                type_ids: vec![0, 0, 0],
-            },
-            Sequence {
-                ids: vec![2, 8, 9, 10, 3],
-                type_ids: vec![0, 0, 0, 1, 1],
-            },
-            Sequence {
-                ids: vec![2, 3],
-                type_ids: vec![0, 0],
-            },
+            Sequence { ids: vec![2, 7, 3], type_ids: vec![0, 0, 0] },
+            Sequence { ids: vec![2, 8, 9, 10, 3], type_ids: vec![0, 0, 0, 1, 1] },
+            Sequence { ids: vec![2, 3], type_ids: vec![0, 0] },
         ];
-        let b = make_batch(&seqs, &[1, 0, 1], &[2, 0], 0, &Device::Cpu).expect("batch");
+        let batcher = Batcher::new(0, &Device::Cpu);
+        let b = batcher.make(&seqs, &[1, 0, 1], &[2, 0]).expect("batch");
         assert_eq!(b.input_ids.dims(), [2, 3]);
-        assert_eq!(
-            b.input_ids.to_vec2::<u32>().expect("ids"),
-            [[2, 3, 0], [2, 7, 3]]
-        );
-        assert_eq!(
-            b.attention_mask.to_vec2::<f32>().expect("mask"),
-            [[1., 1., 0.], [1., 1., 1.]]
-        );
+        assert_eq!(b.input_ids.to_vec2::<u32>().expect("ids"), [[2, 3, 0], [2, 7, 3]]);
+        assert_eq!(b.attention_mask.to_vec2::<f32>().expect("mask"), [[1., 1., 0.], [1., 1., 1.]]);
         assert_eq!(b.labels.to_vec1::<u32>().expect("labels"), [1, 1]);
-        let b = make_batch(&seqs, &[1, 0, 1], &[1], 0, &Device::Cpu).expect("batch");
-        assert_eq!(
-            b.type_ids.to_vec2::<u32>().expect("types"),
-            [[0, 0, 0, 1, 1]]
-        );
+        let b = batcher.make(&seqs, &[1, 0, 1], &[1]).expect("batch");
+        assert_eq!(b.type_ids.to_vec2::<u32>().expect("types"), [[0, 0, 0, 1, 1]]);
+        let fixed = Batcher { pad_to: Some(8), ..batcher };
+        assert_eq!(fixed.make(&seqs, &[1, 0, 1], &[2]).expect("batch").input_ids.dims(), [1, 8]);
     }
 
     #[test]

@@ -82,18 +82,9 @@ mod tests {
     #[test]
     fn unknown_label_is_named_with_its_row() {
         let set = LabelSet::from_labels(&strings(&["a", "b"]));
-        assert_eq!(
-            set.encode(Path::new("v.csv"), &strings(&["b", "a"]))
-                .expect("ok"),
-            [1, 0]
-        );
-        let err = set
-            .encode(Path::new("v.csv"), &strings(&["a", "c"]))
-            .expect_err("c");
+        assert_eq!(set.encode(Path::new("v.csv"), &strings(&["b", "a"])).expect("ok"), [1, 0]);
+        let err = set.encode(Path::new("v.csv"), &strings(&["a", "c"])).expect_err("c");
         let m = err.to_string();
-        assert!(
-            m.contains("v.csv") && m.contains("row 2") && m.contains("\"c\""),
-            "{m}"
-        );
+        assert!(m.contains("v.csv") && m.contains("row 2") && m.contains("\"c\""), "{m}");
     }
 }

@@ -26,15 +26,7 @@ pub const TEXT_COLUMN_NAMES: &[&str] = &[
     "message",
 ];
 /// Names tried, in order, when no label column is given.
-pub const LABEL_COLUMN_NAMES: &[&str] = &[
-    "label",
-    "labels",
-    "class",
-    "category",
-    "target",
-    "sentiment",
-    "y",
-];
+pub const LABEL_COLUMN_NAMES: &[&str] = &["label", "labels", "class", "category", "target", "sentiment", "y"];
 
 /// Labelled texts read from one file. `labels` are kept as strings; the label set maps them.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -73,11 +65,7 @@ enum Format {
 
 impl Format {
     fn of(path: &Path) -> Result<Self> {
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
         match ext.as_str() {
             "csv" => Ok(Self::Csv),
             "tsv" | "tab" => Ok(Self::Tsv),
@@ -102,49 +90,31 @@ impl Format {
 
 /// Reads `path` and returns its texts and labels. Columns are taken by name, or inferred from
 /// common names. Errors name the file, the row and the column.
-pub fn load_examples(
-    path: &Path,
-    text_column: Option<&str>,
-    label_column: Option<&str>,
-) -> Result<Examples> {
+pub fn load_examples(path: &Path, text_column: Option<&str>, label_column: Option<&str>) -> Result<Examples> {
     let format = Format::of(path)?;
     let frame = read_frame(path, format)?;
     if frame.height() == 0 {
         return Err(Error::data(path, "has no data rows"));
     }
-    let names: Vec<String> = frame
-        .get_column_names()
-        .iter()
-        .map(std::string::ToString::to_string)
-        .collect();
+    let names: Vec<String> = frame.get_column_names().iter().map(std::string::ToString::to_string).collect();
     let text_name = pick_column(path, &names, text_column, TEXT_COLUMN_NAMES, "text")?;
     let label_name = pick_column(path, &names, label_column, LABEL_COLUMN_NAMES, "label")?;
     let texts = string_column(path, format, &frame, &text_name)?;
     let labels = string_column(path, format, &frame, &label_name)?;
     for (row, text) in texts.iter().enumerate() {
         if text.trim().is_empty() {
-            return Err(Error::data(
-                path,
-                format!("{}: column {text_name:?} is empty", format.locate(row)),
-            ));
+            return Err(Error::data(path, format!("{}: column {text_name:?} is empty", format.locate(row))));
         }
     }
     for (row, label) in labels.iter().enumerate() {
         if label.trim().is_empty() {
             return Err(Error::data(
                 path,
-                format!(
-                    "{}: column {label_name:?} (the label) is empty",
-                    format.locate(row)
-                ),
+                format!("{}: column {label_name:?} (the label) is empty", format.locate(row)),
             ));
         }
     }
-    Ok(Examples {
-        path: path.to_path_buf(),
-        texts,
-        labels,
-    })
+    Ok(Examples { path: path.to_path_buf(), texts, labels })
 }
 
 fn read_frame(path: &Path, format: Format) -> Result<DataFrame> {
@@ -160,15 +130,9 @@ fn read_frame(path: &Path, format: Format) -> Result<DataFrame> {
     }
     match format {
         Format::Csv | Format::Tsv => {
-            let (separator, quote) = if format == Format::Tsv {
-                (b'\t', None)
-            } else {
-                (b',', Some(b'"'))
-            };
+            let (separator, quote) = if format == Format::Tsv { (b'\t', None) } else { (b',', Some(b'"')) };
             check_field_counts(path, &bytes, separator, quote)?;
-            let parse = CsvParseOptions::default()
-                .with_separator(separator)
-                .with_quote_char(quote);
+            let parse = CsvParseOptions::default().with_separator(separator).with_quote_char(quote);
             CsvReadOptions::default()
                 .with_has_header(true)
                 // Every column as a string: labels such as "01" keep their spelling.
@@ -274,16 +238,10 @@ fn check_json_lines(path: &Path, bytes: &[u8]) -> Result<()> {
         match serde_json::from_slice::<serde_json::Value>(line) {
             Ok(serde_json::Value::Object(_)) => {}
             Ok(_) => {
-                return Err(Error::data(
-                    path,
-                    format!("line {}: expected a JSON object", i + 1),
-                ));
+                return Err(Error::data(path, format!("line {}: expected a JSON object", i + 1)));
             }
             Err(e) => {
-                return Err(Error::data(
-                    path,
-                    format!("line {}: invalid JSON: {e}", i + 1),
-                ));
+                return Err(Error::data(path, format!("line {}: invalid JSON: {e}", i + 1)));
             }
         }
     }
@@ -298,16 +256,9 @@ fn pick_column(
     role: &str,
 ) -> Result<String> {
     if let Some(w) = wanted {
-        return names
-            .iter()
-            .find(|n| n.as_str() == w)
-            .cloned()
-            .ok_or_else(|| {
-                Error::data(
-                    path,
-                    format!("no column {w:?} (the {role} column); columns are {names:?}"),
-                )
-            });
+        return names.iter().find(|n| n.as_str() == w).cloned().ok_or_else(|| {
+            Error::data(path, format!("no column {w:?} (the {role} column); columns are {names:?}"))
+        });
     }
     candidates
         .iter()
@@ -323,42 +274,27 @@ fn pick_column(
         })
 }
 
-fn string_column(
-    path: &Path,
-    format: Format,
-    frame: &DataFrame,
-    name: &str,
-) -> Result<Vec<String>> {
-    let column = frame
-        .column(name)
-        .map_err(|e| Error::data(path, e.to_string()))?;
+fn string_column(path: &Path, format: Format, frame: &DataFrame, name: &str) -> Result<Vec<String>> {
+    let column = frame.column(name).map_err(|e| Error::data(path, e.to_string()))?;
     let series = column.as_materialized_series();
     let strings = match series.dtype() {
         DataType::String => series.clone(),
         DataType::List(_) | DataType::Struct(_) => {
             return Err(Error::data(
                 path,
-                format!(
-                    "column {name:?} holds {} values, expected text or a single label",
-                    series.dtype()
-                ),
+                format!("column {name:?} holds {} values, expected text or a single label", series.dtype()),
             ));
         }
-        _ => series
-            .cast(&DataType::String)
-            .map_err(|e| Error::data(path, format!("column {name:?}: {e}")))?,
+        _ => {
+            series.cast(&DataType::String).map_err(|e| Error::data(path, format!("column {name:?}: {e}")))?
+        }
     };
-    let ca = strings
-        .str()
-        .map_err(|e| Error::data(path, format!("column {name:?}: {e}")))?;
+    let ca = strings.str().map_err(|e| Error::data(path, format!("column {name:?}: {e}")))?;
     ca.iter()
         .enumerate()
         .map(|(row, v)| {
             v.map(str::to_owned).ok_or_else(|| {
-                Error::data(
-                    path,
-                    format!("{}: column {name:?} is missing", format.locate(row)),
-                )
+                Error::data(path, format!("{}: column {name:?} is missing", format.locate(row)))
             })
         })
         .collect()
@@ -387,27 +323,17 @@ mod tests {
     }
 
     fn err(path: &Path) -> String {
-        load_examples(path, None, None)
-            .expect_err("should fail")
-            .to_string()
+        load_examples(path, None, None).expect_err("should fail").to_string()
     }
 
     #[test]
     fn reads_every_format_with_inferred_columns() {
         let dir = tempfile::tempdir().expect("tmp");
-        let csv = write(
-            dir.path(),
-            "a.csv",
-            b"id,Sentence,label\n1,\"good, very\",pos\n2,bad,neg\n",
-        );
+        let csv = write(dir.path(), "a.csv", b"id,Sentence,label\n1,\"good, very\",pos\n2,bad,neg\n");
         let e = load_examples(&csv, None, None).expect("csv");
         assert_eq!(e.texts, ["good, very", "bad"]);
         assert_eq!(e.labels, ["pos", "neg"]);
-        let tsv = write(
-            dir.path(),
-            "a.tsv",
-            b"text\tlabel\nit's \"fine\"\t1\nno\t0\n",
-        );
+        let tsv = write(dir.path(), "a.tsv", b"text\tlabel\nit's \"fine\"\t1\nno\t0\n");
         let e = load_examples(&tsv, None, None).expect("tsv");
         assert_eq!(e.texts, ["it's \"fine\"", "no"]);
         assert_eq!(e.labels, ["1", "0"]);
@@ -421,9 +347,7 @@ mod tests {
         assert_eq!(e.labels, ["3", "1"]);
         let mut df = df!("body" => ["x", "y"], "target" => ["a", "b"]).expect("df");
         let pq = dir.path().join("a.parquet");
-        ParquetWriter::new(std::fs::File::create(&pq).expect("create"))
-            .finish(&mut df)
-            .expect("write pq");
+        ParquetWriter::new(std::fs::File::create(&pq).expect("create")).finish(&mut df).expect("write pq");
         let e = load_examples(&pq, None, None).expect("parquet");
         assert_eq!(e.texts, ["x", "y"]);
         let e = load_examples(&csv, Some("id"), Some("label")).expect("explicit");
@@ -435,24 +359,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let p = write(dir.path(), "missing.csv", b"words,label\nhi,1\n");
         let m = err(&p);
-        assert!(
-            m.contains("missing.csv") && m.contains("no text column") && m.contains("words"),
-            "{m}"
-        );
-        let m = load_examples(&p, Some("txt"), None)
-            .expect_err("named")
-            .to_string();
+        assert!(m.contains("missing.csv") && m.contains("no text column") && m.contains("words"), "{m}");
+        let m = load_examples(&p, Some("txt"), None).expect_err("named").to_string();
         assert!(m.contains("\"txt\""), "{m}");
-        let p = write(
-            dir.path(),
-            "empty_text.csv",
-            b"text,label\nhi,1\n\"  \",0\n",
-        );
+        let p = write(dir.path(), "empty_text.csv", b"text,label\nhi,1\n\"  \",0\n");
         let m = err(&p);
-        assert!(
-            m.contains("row 2 (line 3)") && m.contains("\"text\" is empty"),
-            "{m}"
-        );
+        assert!(m.contains("row 2 (line 3)") && m.contains("\"text\" is empty"), "{m}");
         let p = write(dir.path(), "empty.csv", b"");
         assert!(err(&p).contains("empty.csv: is empty"));
         let p = write(dir.path(), "header_only.tsv", b"text\tlabel\n");
@@ -460,27 +372,12 @@ mod tests {
         let p = write(dir.path(), "bad.csv", b"text,label\nok,1\ncaf\xe9,0\n");
         let m = err(&p);
         assert!(m.contains("line 3, byte 4: invalid UTF-8"), "{m}");
-        let p = write(
-            dir.path(),
-            "ragged.csv",
-            b"text,label\na,1\n\"b,c\",1\nd,1,extra\n",
-        );
+        let p = write(dir.path(), "ragged.csv", b"text,label\na,1\n\"b,c\",1\nd,1,extra\n");
         let m = err(&p);
-        assert!(
-            m.contains("row 3 (line 4) has 3 fields, the header has 2"),
-            "{m}"
-        );
+        assert!(m.contains("row 3 (line 4) has 3 fields, the header has 2"), "{m}");
         let p = write(dir.path(), "short.tsv", b"text\tlabel\na\t1\nb\n");
-        assert!(
-            err(&p).contains("row 2 (line 3) has 1 field,"),
-            "{}",
-            err(&p)
-        );
-        let p = write(
-            dir.path(),
-            "bad.jsonl",
-            b"{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\"\n",
-        );
+        assert!(err(&p).contains("row 2 (line 3) has 1 field,"), "{}", err(&p));
+        let p = write(dir.path(), "bad.jsonl", b"{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\"\n");
         assert!(err(&p).contains("line 2: invalid JSON"), "{}", err(&p));
         let p = write(
             dir.path(),
@@ -488,10 +385,7 @@ mod tests {
             b"{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\", \"label\": null}\n",
         );
         let m = err(&p);
-        assert!(
-            m.contains("row 2 (line 2)") && m.contains("\"label\" is missing"),
-            "{m}"
-        );
+        assert!(m.contains("row 2 (line 2)") && m.contains("\"label\" is missing"), "{m}");
         let p = write(dir.path(), "x.xlsx", b"");
         assert!(err(&p).contains("unknown file type"));
     }

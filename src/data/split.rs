@@ -22,25 +22,16 @@ pub fn stratified_split(labels: &[String], valid_ratio: f64, test_ratio: f64, se
         by_label.entry(l.as_str()).or_default().push(i);
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut split = Split {
-        train: Vec::new(),
-        valid: Vec::new(),
-        test: Vec::new(),
-    };
+    let mut split = Split { train: Vec::new(), valid: Vec::new(), test: Vec::new() };
     for rows in by_label.values_mut() {
         rows.shuffle(&mut rng);
         let n = rows.len();
         let n_valid = share(n, valid_ratio);
         let n_test = share(n, test_ratio).min(n - n_valid);
-        let (n_valid, n_test) = if n_valid + n_test >= n {
-            (n_valid.min(n - 1), 0)
-        } else {
-            (n_valid, n_test)
-        };
+        let (n_valid, n_test) =
+            if n_valid + n_test >= n { (n_valid.min(n - 1), 0) } else { (n_valid, n_test) };
         split.valid.extend_from_slice(&rows[..n_valid]);
-        split
-            .test
-            .extend_from_slice(&rows[n_valid..n_valid + n_test]);
+        split.test.extend_from_slice(&rows[n_valid..n_valid + n_test]);
         split.train.extend_from_slice(&rows[n_valid + n_test..]);
     }
     // Interleave classes again: keep file order inside each split.
@@ -59,10 +50,7 @@ mod tests {
     use super::*;
 
     fn labels(counts: &[(&str, usize)]) -> Vec<String> {
-        counts
-            .iter()
-            .flat_map(|(l, n)| std::iter::repeat_n((*l).to_owned(), *n))
-            .collect()
+        counts.iter().flat_map(|(l, n)| std::iter::repeat_n((*l).to_owned(), *n)).collect()
     }
 
     #[test]
@@ -73,13 +61,7 @@ mod tests {
         assert_eq!(s.test.len(), 200);
         assert_eq!(s.valid.iter().filter(|&&i| ls[i] == "b").count(), 20);
         assert_eq!(s.test.iter().filter(|&&i| ls[i] == "b").count(), 40);
-        let mut all: Vec<usize> = s
-            .train
-            .iter()
-            .chain(&s.valid)
-            .chain(&s.test)
-            .copied()
-            .collect();
+        let mut all: Vec<usize> = s.train.iter().chain(&s.valid).chain(&s.test).copied().collect();
         all.sort_unstable();
         assert_eq!(all, (0..1000).collect::<Vec<_>>());
     }
@@ -87,14 +69,8 @@ mod tests {
     #[test]
     fn seed_decides_the_split() {
         let ls = labels(&[("a", 50), ("b", 50)]);
-        assert_eq!(
-            stratified_split(&ls, 0.2, 0.0, 1),
-            stratified_split(&ls, 0.2, 0.0, 1)
-        );
-        assert_ne!(
-            stratified_split(&ls, 0.2, 0.0, 1),
-            stratified_split(&ls, 0.2, 0.0, 2)
-        );
+        assert_eq!(stratified_split(&ls, 0.2, 0.0, 1), stratified_split(&ls, 0.2, 0.0, 1));
+        assert_ne!(stratified_split(&ls, 0.2, 0.0, 1), stratified_split(&ls, 0.2, 0.0, 2));
     }
 
     #[test]

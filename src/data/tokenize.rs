@@ -35,28 +35,15 @@ impl TextEncoder {
             let t = Tokenizer::from_file(&json).map_err(|e| tok_error(&json, e))?;
             (t, json)
         } else if vocab.is_file() {
-            (
-                wordpiece_from_vocab(&vocab, lowercase_from_config(dir))?,
-                vocab,
-            )
+            (wordpiece_from_vocab(&vocab, lowercase_from_config(dir))?, vocab)
         } else {
-            return Err(Error::model(
-                dir.display().to_string(),
-                "has neither tokenizer.json nor vocab.txt",
-            ));
+            return Err(Error::model(dir.display().to_string(), "has neither tokenizer.json nor vocab.txt"));
         };
         let pad_id = ["[PAD]", "<pad>"]
             .iter()
             .find_map(|t| inner.token_to_id(t))
-            .ok_or_else(|| Error::Tokenizer {
-                path: path.clone(),
-                message: "has no [PAD] token".into(),
-            })?;
-        Ok(Self {
-            inner,
-            path,
-            pad_id,
-        })
+            .ok_or_else(|| Error::Tokenizer { path: path.clone(), message: "has no [PAD] token".into() })?;
+        Ok(Self { inner, path, pad_id })
     }
 
     pub fn vocab_size(&self) -> usize {
@@ -78,24 +65,17 @@ impl TextEncoder {
         }))
         .map_err(|e| tok_error(&self.path, e))?;
         let inputs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let encodings = tok
-            .encode_batch(inputs, true)
-            .map_err(|e| tok_error(&self.path, e))?;
+        let encodings = tok.encode_batch(inputs, true).map_err(|e| tok_error(&self.path, e))?;
         Ok(encodings
             .into_iter()
-            .map(|e| Sequence {
-                ids: e.get_ids().to_vec(),
-                type_ids: e.get_type_ids().to_vec(),
-            })
+            .map(|e| Sequence { ids: e.get_ids().to_vec(), type_ids: e.get_type_ids().to_vec() })
             .collect())
     }
 
     /// Writes `tokenizer.json` into `dir`.
     pub fn save_json(&self, dir: &Path) -> Result<()> {
         let path = dir.join("tokenizer.json");
-        self.inner
-            .save(&path, false)
-            .map_err(|e| tok_error(&path, e))
+        self.inner.save(&path, false).map_err(|e| tok_error(&path, e))
     }
 
     pub fn id_to_token(&self, id: u32) -> Option<String> {
@@ -104,10 +84,7 @@ impl TextEncoder {
 }
 
 fn tok_error(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Tokenizer {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    }
+    Error::Tokenizer { path: path.to_path_buf(), message: e.to_string() }
 }
 
 /// `do_lower_case` from `tokenizer_config.json`; BERT's default (true) when absent.
@@ -121,26 +98,16 @@ fn lowercase_from_config(dir: &Path) -> bool {
 
 /// The standard BERT pipeline: BERT normalizer, BERT pre-tokenizer, `WordPiece`, `[CLS] … [SEP]`.
 pub fn wordpiece_from_vocab(vocab: &Path, lowercase: bool) -> Result<Tokenizer> {
-    let vocab_str = vocab
-        .to_str()
-        .ok_or_else(|| tok_error(vocab, "path is not UTF-8"))?;
-    let model = WordPiece::from_file(vocab_str)
-        .unk_token("[UNK]".into())
-        .build()
-        .map_err(|e| tok_error(vocab, e))?;
+    let vocab_str = vocab.to_str().ok_or_else(|| tok_error(vocab, "path is not UTF-8"))?;
+    let model =
+        WordPiece::from_file(vocab_str).unk_token("[UNK]".into()).build().map_err(|e| tok_error(vocab, e))?;
     let mut tok = Tokenizer::new(model);
-    let id = |t: &str| {
-        tok.token_to_id(t)
-            .ok_or_else(|| tok_error(vocab, format!("has no {t} token")))
-    };
+    let id = |t: &str| tok.token_to_id(t).ok_or_else(|| tok_error(vocab, format!("has no {t} token")));
     let (cls, sep) = (id("[CLS]")?, id("[SEP]")?);
     tok.with_normalizer(Some(BertNormalizer::new(true, true, None, lowercase)))
         .map_err(|e| tok_error(vocab, e))?;
     tok.with_pre_tokenizer(Some(BertPreTokenizer));
-    tok.with_post_processor(Some(BertProcessing::new(
-        ("[SEP]".into(), sep),
-        ("[CLS]".into(), cls),
-    )));
+    tok.with_post_processor(Some(BertProcessing::new(("[SEP]".into(), sep), ("[CLS]".into(), cls))));
     tok.with_decoder(Some(tokenizers::decoders::wordpiece::WordPiece::default()));
     Ok(tok)
 }
@@ -161,10 +128,7 @@ mod tests {
         let dir = vocab_dir();
         let enc = TextEncoder::from_model_dir(dir.path()).expect("load");
         assert_eq!(enc.pad_id, 0);
-        let texts = vec![
-            "The movie was GREATLY great.".to_owned(),
-            "zebra".to_owned(),
-        ];
+        let texts = vec!["The movie was GREATLY great.".to_owned(), "zebra".to_owned()];
         let seqs = enc.encode_texts(&texts, 64).expect("encode");
         // [CLS] the movie was great ##ly great . [SEP]
         assert_eq!(seqs[0].ids, [2, 5, 6, 7, 8, 9, 8, 10, 3]);
@@ -182,13 +146,7 @@ mod tests {
     #[test]
     fn a_directory_without_tokenizer_is_refused() {
         let dir = tempfile::tempdir().expect("tmp");
-        let err = TextEncoder::from_model_dir(dir.path())
-            .err()
-            .expect("no tokenizer")
-            .to_string();
-        assert!(
-            err.contains("neither tokenizer.json nor vocab.txt"),
-            "{err}"
-        );
+        let err = TextEncoder::from_model_dir(dir.path()).err().expect("no tokenizer").to_string();
+        assert!(err.contains("neither tokenizer.json nor vocab.txt"), "{err}");
     }
 }

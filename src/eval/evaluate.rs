@@ -6,7 +6,7 @@ use std::time::Instant;
 use candle_core::{D, Device};
 
 use super::metrics::score;
-use crate::data::batch::make_batch;
+use crate::data::batch::Batcher;
 use crate::data::tokenize::{Sequence, TextEncoder};
 use crate::data::{Examples, LabelSet};
 use crate::error::Result;
@@ -31,11 +31,7 @@ impl Encoded {
     ) -> Result<Self> {
         let seqs = tokenizer.encode_texts(&examples.texts, max_len)?;
         let labels = labels.encode(&examples.path, &examples.labels)?;
-        Ok(Self {
-            examples,
-            seqs,
-            labels,
-        })
+        Ok(Self { examples, seqs, labels })
     }
 
     pub fn len(&self) -> usize {
@@ -62,19 +58,16 @@ pub fn evaluate(
     let mut predicted = Vec::with_capacity(set.len());
     let mut rows = Vec::with_capacity(set.len());
     let order: Vec<usize> = (0..set.len()).collect();
+    let batcher = Batcher::new(clf.tokenizer.pad_id, device);
     for chunk in order.chunks(batch_size.max(1)) {
-        let batch = make_batch(&set.seqs, &set.labels, chunk, clf.tokenizer.pad_id, device)?;
+        let batch = batcher.make(&set.seqs, &set.labels, chunk)?;
         let logits = clf.model.forward(&batch, &mut dropout)?.detach();
         let loss = SequenceClassifier::loss(&logits, &batch.labels)?.to_scalar::<f32>()?;
         loss_sum += f64::from(loss) * chunk.len() as f64;
         let probs = candle_nn::ops::softmax(&logits, D::Minus1)?.to_vec2::<f32>()?;
         for (&i, p) in chunk.iter().zip(probs) {
-            let (best, confidence) = p
-                .iter()
-                .copied()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(&b.1))
-                .unwrap_or((0, 0.0));
+            let (best, confidence) =
+                p.iter().copied().enumerate().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap_or((0, 0.0));
             predicted.push(best as u32);
             rows.push(Prediction {
                 text: set.examples.texts[i].clone(),

@@ -27,19 +27,11 @@ pub struct Scores {
 }
 
 fn ratio(num: usize, den: usize) -> f64 {
-    if den == 0 {
-        0.0
-    } else {
-        num as f64 / den as f64
-    }
+    if den == 0 { 0.0 } else { num as f64 / den as f64 }
 }
 
 fn f1(p: f64, r: f64) -> f64 {
-    if p + r == 0.0 {
-        0.0
-    } else {
-        2.0 * p * r / (p + r)
-    }
+    if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) }
 }
 
 /// Scores predictions against gold labels; both are class indices into `labels`.
@@ -58,30 +50,16 @@ pub fn score(gold: &[u32], predicted: &[u32], labels: &[String]) -> Scores {
             let predicted_c: usize = confusion.iter().map(|row| row[c]).sum();
             let precision = ratio(tp, predicted_c);
             let recall = ratio(tp, support);
-            ClassMetrics {
-                label: labels[c].clone(),
-                precision,
-                recall,
-                f1: f1(precision, recall),
-                support,
-            }
+            ClassMetrics { label: labels[c].clone(), precision, recall, f1: f1(precision, recall), support }
         })
         .collect();
     let mean = |f: fn(&ClassMetrics) -> f64| {
-        if k == 0 {
-            0.0
-        } else {
-            per_class.iter().map(f).sum::<f64>() / k as f64
-        }
+        if k == 0 { 0.0 } else { per_class.iter().map(f).sum::<f64>() / k as f64 }
     };
     let weighted_f1 = if total == 0 {
         0.0
     } else {
-        per_class
-            .iter()
-            .map(|c| c.f1 * c.support as f64)
-            .sum::<f64>()
-            / total as f64
+        per_class.iter().map(|c| c.f1 * c.support as f64).sum::<f64>() / total as f64
     };
     Scores {
         accuracy: ratio(correct, total),

@@ -79,9 +79,7 @@ impl BertConfig {
             .map_err(|e| Error::model(&model, format!("cannot read {}: {e}", path.display())))?;
         let config: Self = serde_json::from_str(&text)
             .map_err(|e| Error::model(&model, format!("{}: {e}", path.display())))?;
-        config
-            .check()
-            .map_err(|m| Error::model(&model, format!("{}: {m}", path.display())))?;
+        config.check().map_err(|m| Error::model(&model, format!("{}: {m}", path.display())))?;
         Ok(config)
     }
 
@@ -89,9 +87,7 @@ impl BertConfig {
         if let Some(t) = self.extra.get("model_type").and_then(Value::as_str)
             && !matches!(t, "bert")
         {
-            return Err(format!(
-                "model_type {t:?} is not BERT; bertbench fine-tunes BERT encoders"
-            ));
+            return Err(format!("model_type {t:?} is not BERT; bertbench fine-tunes BERT encoders"));
         }
         if self.position_embedding_type != "absolute" {
             return Err(format!(
@@ -99,9 +95,7 @@ impl BertConfig {
                 self.position_embedding_type
             ));
         }
-        if self.num_attention_heads == 0
-            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
-        {
+        if self.num_attention_heads == 0 || !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
                 self.hidden_size, self.num_attention_heads
@@ -122,37 +116,23 @@ impl BertConfig {
     /// Label names from `id2label`, in index order, when the model has them.
     pub fn labels(&self) -> Option<Vec<String>> {
         let map = self.extra.get("id2label")?.as_object()?;
-        let mut pairs: Vec<(usize, String)> = map
-            .iter()
-            .filter_map(|(k, v)| Some((k.parse().ok()?, v.as_str()?.to_owned())))
-            .collect();
+        let mut pairs: Vec<(usize, String)> =
+            map.iter().filter_map(|(k, v)| Some((k.parse().ok()?, v.as_str()?.to_owned()))).collect();
         pairs.sort();
         (pairs.len() == map.len()).then(|| pairs.into_iter().map(|(_, v)| v).collect())
     }
 
     /// Records a sequence-classification head so that `transformers` rebuilds it.
     pub fn set_classification(&mut self, labels: &[String]) {
-        let id2label: Map<String, Value> = labels
-            .iter()
-            .enumerate()
-            .map(|(i, l)| (i.to_string(), Value::from(l.as_str())))
-            .collect();
-        let label2id: Map<String, Value> = labels
-            .iter()
-            .enumerate()
-            .map(|(i, l)| (l.clone(), Value::from(i)))
-            .collect();
+        let id2label: Map<String, Value> =
+            labels.iter().enumerate().map(|(i, l)| (i.to_string(), Value::from(l.as_str()))).collect();
+        let label2id: Map<String, Value> =
+            labels.iter().enumerate().map(|(i, l)| (l.clone(), Value::from(i))).collect();
         self.extra.insert("model_type".into(), "bert".into());
-        self.extra.insert(
-            "architectures".into(),
-            Value::from(vec!["BertForSequenceClassification"]),
-        );
-        self.extra
-            .insert("id2label".into(), Value::Object(id2label));
-        self.extra
-            .insert("label2id".into(), Value::Object(label2id));
-        self.extra
-            .insert("problem_type".into(), "single_label_classification".into());
+        self.extra.insert("architectures".into(), Value::from(vec!["BertForSequenceClassification"]));
+        self.extra.insert("id2label".into(), Value::Object(id2label));
+        self.extra.insert("label2id".into(), Value::Object(label2id));
+        self.extra.insert("problem_type".into(), "single_label_classification".into());
     }
 
     /// A small configuration for models built from scratch and for tests.

@@ -43,10 +43,7 @@ impl Classifier {
         let labels = match labels.or_else(|| config.labels()) {
             Some(l) if l.len() >= 2 => l,
             _ => {
-                return Err(Error::model(
-                    source,
-                    "needs at least two labels for classification",
-                ));
+                return Err(Error::model(source, "needs at least two labels for classification"));
             }
         };
         let tokenizer = TextEncoder::from_model_dir(dir)?;
@@ -65,61 +62,32 @@ impl Classifier {
         let model = SequenceClassifier::load(vb, &config, labels.len(), freeze)?;
         init_seeded(&varmap, config.initializer_range, config.pad_token_id, seed)?;
         let report = if from_scratch {
-            LoadReport {
-                initialised: vec!["all parameters (from scratch)".into()],
-                unused: Vec::new(),
-            }
+            LoadReport { initialised: vec!["all parameters (from scratch)".into()], unused: Vec::new() }
         } else {
             let weights = dir.join("model.safetensors");
             if !weights.is_file() {
-                return Err(Error::model(
-                    source,
-                    format!("{} has no model.safetensors", dir.display()),
-                ));
+                return Err(Error::model(source, format!("{} has no model.safetensors", dir.display())));
             }
             load_checkpoint(&varmap, &weights, source, FRESH_OK)?
         };
         config.set_classification(&labels);
-        Ok(Self {
-            model,
-            varmap,
-            config,
-            labels,
-            tokenizer,
-            source_dir: dir.to_path_buf(),
-            report,
-        })
+        Ok(Self { model, varmap, config, labels, tokenizer, source_dir: dir.to_path_buf(), report })
     }
 
     /// Writes the model to `dir` atomically.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        save_model_dir(
-            dir,
-            &self.varmap,
-            &self.config,
-            &self.source_dir,
-            &self.tokenizer,
-        )
+        save_model_dir(dir, &self.varmap, &self.config, &self.source_dir, &self.tokenizer)
     }
 
     /// Puts back the parameters saved in `dir` (e.g. the best checkpoint).
     pub fn restore(&self, dir: &Path) -> Result<()> {
-        load_checkpoint(
-            &self.varmap,
-            &dir.join("model.safetensors"),
-            &dir.display().to_string(),
-            &[],
-        )?;
+        load_checkpoint(&self.varmap, &dir.join("model.safetensors"), &dir.display().to_string(), &[])?;
         Ok(())
     }
 }
 
-const TOKENIZER_FILES: &[&str] = &[
-    "tokenizer.json",
-    "vocab.txt",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-];
+const TOKENIZER_FILES: &[&str] =
+    &["tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"];
 
 pub fn save_model_dir(
     dir: &Path,
@@ -135,16 +103,11 @@ pub fn save_model_dir(
     std::fs::create_dir_all(&tmp).at(&tmp)?;
     let json = serde_json::to_string_pretty(config).map_err(|e| Error::Config(e.to_string()))?;
     std::fs::write(tmp.join("config.json"), json).at(tmp.join("config.json"))?;
-    let tensors: HashMap<String, Tensor> = sorted_vars(varmap)
-        .into_iter()
-        .map(|(k, v)| (k, v.as_tensor().clone()))
-        .collect();
+    let tensors: HashMap<String, Tensor> =
+        sorted_vars(varmap).into_iter().map(|(k, v)| (k, v.as_tensor().clone())).collect();
     let weights = tmp.join("model.safetensors");
     candle_core::safetensors::save(&tensors, &weights).map_err(|e| {
-        Error::model(
-            dir.display().to_string(),
-            format!("cannot write {}: {e}", weights.display()),
-        )
+        Error::model(dir.display().to_string(), format!("cannot write {}: {e}", weights.display()))
     })?;
     for file in TOKENIZER_FILES {
         let from = tokenizer_dir.join(file);
@@ -160,10 +123,7 @@ pub fn save_model_dir(
 
 /// `path` with `.suffix` appended to its last component.
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(std::ffi::OsString::from)
-        .unwrap_or_default();
+    let mut name = path.file_name().map(std::ffi::OsString::from).unwrap_or_default();
     name.push(".");
     name.push(suffix);
     path.with_file_name(name)

@@ -4,8 +4,12 @@
 use candle_core::Tensor;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 
 use crate::error::Result;
+
+/// Mask elements drawn by one task.
+const MASK_CHUNK: usize = 16 * 1024;
 
 /// Training mode carries a generator; evaluation mode (`Dropout::off()`) leaves inputs alone.
 pub struct Dropout {
@@ -18,9 +22,7 @@ impl Dropout {
     }
 
     pub fn seeded(seed: u64) -> Self {
-        Self {
-            rng: Some(ChaCha8Rng::seed_from_u64(seed)),
-        }
+        Self { rng: Some(ChaCha8Rng::seed_from_u64(seed)) }
     }
 
     pub fn is_training(&self) -> bool {
@@ -37,15 +39,17 @@ impl Dropout {
         }
         let keep = 1.0 - p as f32;
         let scale = 1.0 / keep;
-        let mask: Vec<f32> = (0..x.elem_count())
-            .map(|_| {
-                if rng.random::<f32>() < keep {
-                    scale
-                } else {
-                    0.0
-                }
-            })
-            .collect();
+        // Chunks draw from their own ChaCha stream of one seed, so masks are drawn in parallel
+        // and still depend only on the seed, not on the number of threads.
+        let seed: u64 = rng.random();
+        let mut mask = vec![0f32; x.elem_count()];
+        mask.par_chunks_mut(MASK_CHUNK).enumerate().for_each(|(i, chunk)| {
+            let mut stream = ChaCha8Rng::seed_from_u64(seed);
+            stream.set_stream(i as u64);
+            for m in chunk {
+                *m = if stream.random::<f32>() < keep { scale } else { 0.0 };
+            }
+        });
         let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
         Ok(x.mul(&mask)?)
     }
@@ -60,26 +64,14 @@ mod tests {
     fn drops_the_expected_share_and_keeps_the_mean() {
         let x = Tensor::ones(100_000, candle_core::DType::F32, &Device::Cpu).expect("ones");
         let mut d = Dropout::seeded(1);
-        let y = d
-            .apply(&x, 0.2)
-            .expect("dropout")
-            .to_vec1::<f32>()
-            .expect("vec");
+        let y = d.apply(&x, 0.2).expect("dropout").to_vec1::<f32>().expect("vec");
         let zeros = y.iter().filter(|&&v| v == 0.0).count() as f64 / y.len() as f64;
         assert!((zeros - 0.2).abs() < 0.01, "{zeros}");
         let mean = y.iter().sum::<f32>() / y.len() as f32;
         assert!((mean - 1.0).abs() < 0.02, "{mean}");
-        let again = Dropout::seeded(1)
-            .apply(&x, 0.2)
-            .expect("dropout")
-            .to_vec1::<f32>()
-            .expect("v");
+        let again = Dropout::seeded(1).apply(&x, 0.2).expect("dropout").to_vec1::<f32>().expect("v");
         assert_eq!(y, again);
-        let off = Dropout::off()
-            .apply(&x, 0.2)
-            .expect("off")
-            .to_vec1::<f32>()
-            .expect("v");
+        let off = Dropout::off().apply(&x, 0.2).expect("off").to_vec1::<f32>().expect("v");
         assert!(off.iter().all(|&v| v == 1.0));
     }
 }

@@ -3,11 +3,12 @@
 //! built from differentiable ops, dropout is real (and seeded), and it can return attention
 //! probabilities for the attention view.
 
-use candle_core::{D, Module, Tensor};
+use candle_core::{Module, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 
 use super::bert_config::{Activation, BertConfig};
 use super::dropout::Dropout;
+use super::ops;
 use crate::error::{Error, Result};
 
 /// A dense layer (Hugging Face layout: `weight` is `[out, in]`). Inputs of any rank are
@@ -29,10 +30,7 @@ impl Linear {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (outputs, inputs) = self.weight.dims2()?;
         let rows = x.elem_count() / inputs.max(1);
-        let y = x
-            .reshape((rows, inputs))?
-            .matmul(&self.weight.t()?)?
-            .broadcast_add(&self.bias)?;
+        let y = x.reshape((rows, inputs))?.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)?;
         let mut shape = x.dims().to_vec();
         if let Some(last) = shape.last_mut() {
             *last = outputs;
@@ -41,7 +39,7 @@ impl Linear {
     }
 }
 
-/// Layer normalisation over the last dimension, composed of ops that all have gradients.
+/// Layer normalisation over the last dimension, with gradients (see `ops::normalize`).
 #[derive(Debug, Clone)]
 pub struct LayerNorm {
     weight: Tensor,
@@ -59,12 +57,7 @@ impl LayerNorm {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
-        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = centred.broadcast_div(&(var + self.eps)?.sqrt()?)?;
-        Ok(normed
-            .broadcast_mul(&self.weight)?
-            .broadcast_add(&self.bias)?)
+        Ok(ops::normalize(x, self.eps)?.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)?)
     }
 }
 
@@ -133,21 +126,16 @@ impl SelfAttention {
     fn forward(&self, x: &Tensor, mask: &Tensor, drop: &mut Dropout) -> Result<(Tensor, Tensor)> {
         let (b, l, h) = x.dims3()?;
         let split = |t: Tensor| -> Result<Tensor> {
-            Ok(t.reshape((b, l, self.heads, self.head_dim))?
-                .transpose(1, 2)?
-                .contiguous()?)
+            Ok(t.reshape((b, l, self.heads, self.head_dim))?.transpose(1, 2)?.contiguous()?)
         };
         let q = split(self.query.forward(x)?)?;
         let k = split(self.key.forward(x)?)?;
         let v = split(self.value.forward(x)?)?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
-        let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
-        let context = drop
-            .apply(&probs, self.attention_dropout)?
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .reshape((b, l, h))?;
+        let probs = ops::softmax(&scores)?;
+        let context =
+            drop.apply(&probs, self.attention_dropout)?.matmul(&v)?.transpose(1, 2)?.reshape((b, l, h))?;
         let out = drop.apply(&self.output.forward(&context)?, self.hidden_dropout)?;
         Ok((self.norm.forward(&(out + x)?)?, probs))
     }
@@ -166,11 +154,7 @@ impl Layer {
     fn load(vb: VarBuilder, c: &BertConfig) -> Result<Self> {
         Ok(Self {
             attention: SelfAttention::load(vb.pp("attention"), c)?,
-            intermediate: Linear::load(
-                vb.pp("intermediate.dense"),
-                c.hidden_size,
-                c.intermediate_size,
-            )?,
+            intermediate: Linear::load(vb.pp("intermediate.dense"), c.hidden_size, c.intermediate_size)?,
             output: Linear::load(vb.pp("output.dense"), c.intermediate_size, c.hidden_size)?,
             norm: LayerNorm::load(vb.pp("output.LayerNorm"), c.hidden_size, c.layer_norm_eps)?,
             activation: c.hidden_act,
@@ -182,7 +166,7 @@ impl Layer {
         let (attended, probs) = self.attention.forward(x, mask, drop)?;
         let inner = self.intermediate.forward(&attended)?;
         let inner = match self.activation {
-            Activation::Gelu => inner.gelu_erf()?,
+            Activation::Gelu => ops::gelu(&inner)?,
             Activation::GeluNew | Activation::GeluPytorchTanh => inner.gelu()?,
             Activation::Relu => inner.relu()?,
         };
@@ -224,11 +208,7 @@ impl Encoder {
         Ok(Self {
             embeddings: Embeddings::load(vb.pp("embeddings"), config)?,
             layers,
-            pooler: Linear::load(
-                vb.pp("pooler.dense"),
-                config.hidden_size,
-                config.hidden_size,
-            )?,
+            pooler: Linear::load(vb.pp("pooler.dense"), config.hidden_size, config.hidden_size)?,
             config: config.clone(),
         })
     }
@@ -256,19 +236,12 @@ impl Encoder {
         let mut attentions = Vec::new();
         for (i, layer) in self.layers.iter().enumerate() {
             let (out, probs) = layer.forward(&x, &mask, pass.dropout)?;
-            x = if i < pass.frozen_layers {
-                out.detach()
-            } else {
-                out
-            };
+            x = if i < pass.frozen_layers { out.detach() } else { out };
             if pass.keep_attentions {
                 attentions.push(probs);
             }
         }
-        Ok(EncoderOutput {
-            hidden: x,
-            attentions,
-        })
+        Ok(EncoderOutput { hidden: x, attentions })
     }
 
     /// BERT's pooled output: `tanh(dense(hidden[:, 0]))`.

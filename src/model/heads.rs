@@ -53,12 +53,7 @@ pub struct SequenceClassifier {
 pub const FRESH_OK: &[&str] = &["classifier.", "bert.pooler."];
 
 impl SequenceClassifier {
-    pub fn load(
-        vb: VarBuilder,
-        config: &BertConfig,
-        num_labels: usize,
-        freeze: Freeze,
-    ) -> Result<Self> {
+    pub fn load(vb: VarBuilder, config: &BertConfig, num_labels: usize, freeze: Freeze) -> Result<Self> {
         Ok(Self {
             encoder: Encoder::load(vb.pp("bert"), config)?,
             classifier: Linear::load(vb.pp("classifier"), config.hidden_size, num_labels)?,
@@ -70,17 +65,9 @@ impl SequenceClassifier {
 
     /// `[B, num_labels]` logits.
     pub fn forward(&self, batch: &Batch, dropout: &mut Dropout) -> Result<Tensor> {
-        let mut pass = Pass {
-            dropout,
-            frozen_layers: self.freeze.layers,
-            keep_attentions: false,
-        };
-        let out = self.encoder.forward(
-            &batch.input_ids,
-            &batch.type_ids,
-            &batch.attention_mask,
-            &mut pass,
-        )?;
+        let mut pass = Pass { dropout, frozen_layers: self.freeze.layers, keep_attentions: false };
+        let out =
+            self.encoder.forward(&batch.input_ids, &batch.type_ids, &batch.attention_mask, &mut pass)?;
         let mut pooled = self.encoder.pool(&out.hidden)?;
         if self.freeze.encoder {
             pooled = pooled.detach();
@@ -103,20 +90,14 @@ mod tests {
     fn freeze_policy_selects_the_right_variables() {
         let none = Freeze::default();
         assert!(none.trains("bert.embeddings.word_embeddings.weight"));
-        let bottom = Freeze {
-            encoder: false,
-            layers: 2,
-        };
+        let bottom = Freeze { encoder: false, layers: 2 };
         assert!(!bottom.trains("bert.embeddings.word_embeddings.weight"));
         assert!(!bottom.trains("bert.encoder.layer.1.output.dense.weight"));
         assert!(bottom.trains("bert.encoder.layer.2.output.dense.weight"));
         assert!(bottom.trains("bert.encoder.layer.11.output.dense.weight"));
         assert!(bottom.trains("bert.pooler.dense.weight"));
         assert!(bottom.trains("classifier.weight"));
-        let all = Freeze {
-            encoder: true,
-            layers: 0,
-        };
+        let all = Freeze { encoder: true, layers: 0 };
         assert!(!all.trains("bert.pooler.dense.weight"));
         assert!(all.trains("classifier.bias"));
     }

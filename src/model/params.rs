@@ -14,10 +14,7 @@ use crate::error::{Error, Result};
 
 /// Names (and shapes) of every variable, sorted: a stable order for init and optimiser state.
 pub fn sorted_vars(varmap: &VarMap) -> Vec<(String, candle_core::Var)> {
-    let data = varmap
-        .data()
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let data = varmap.data().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut vars: Vec<(String, candle_core::Var)> =
         data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
@@ -38,9 +35,7 @@ pub fn init_seeded(varmap: &VarMap, init_range: f64, pad_id: u32, seed: u64) -> 
         } else if name.ends_with("LayerNorm.weight") {
             Tensor::ones(&shape, DType::F32, &device)?
         } else {
-            let mut values: Vec<f32> = (0..shape.elem_count())
-                .map(|_| normal.sample(&mut rng))
-                .collect();
+            let mut values: Vec<f32> = (0..shape.elem_count()).map(|_| normal.sample(&mut rng)).collect();
             if name.ends_with("word_embeddings.weight") {
                 let width = shape.dims()[1];
                 let row = pad_id as usize * width;
@@ -67,13 +62,9 @@ pub struct LoadReport {
 /// Hugging Face checkpoints come from `BertModel` (no prefix) or `BertFor…` (`bert.` prefix),
 /// and old ones spell `LayerNorm` parameters gamma/beta. All map to our `bert.…` names.
 pub fn canonical_name(name: &str) -> String {
-    let name = name
-        .replace("LayerNorm.gamma", "LayerNorm.weight")
-        .replace("LayerNorm.beta", "LayerNorm.bias");
-    if ["embeddings.", "encoder.", "pooler."]
-        .iter()
-        .any(|p| name.starts_with(p))
-    {
+    let name =
+        name.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias");
+    if ["embeddings.", "encoder.", "pooler."].iter().any(|p| name.starts_with(p)) {
         format!("bert.{name}")
     } else {
         name
@@ -83,22 +74,13 @@ pub fn canonical_name(name: &str) -> String {
 /// Overwrites variables with the tensors of `file`. A variable whose name starts with one of
 /// `optional` (a head, the pooler) keeps its initial value when the checkpoint lacks it or has
 /// another shape; any other missing or misshapen tensor is an error that names it.
-pub fn load_checkpoint(
-    varmap: &VarMap,
-    file: &Path,
-    model: &str,
-    optional: &[&str],
-) -> Result<LoadReport> {
+pub fn load_checkpoint(varmap: &VarMap, file: &Path, model: &str, optional: &[&str]) -> Result<LoadReport> {
     let tensors = candle_core::safetensors::load(file, &Device::Cpu)
         .map_err(|e| Error::model(model, format!("cannot read {}: {e}", file.display())))?;
-    let mut by_name: HashMap<String, Tensor> = tensors
-        .into_iter()
-        .map(|(k, v)| (canonical_name(&k), v))
-        .collect();
-    let file_name = file.file_name().map_or_else(
-        || file.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
+    let mut by_name: HashMap<String, Tensor> =
+        tensors.into_iter().map(|(k, v)| (canonical_name(&k), v)).collect();
+    let file_name =
+        file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
     let mut report = LoadReport::default();
     for (name, var) in sorted_vars(varmap) {
         let is_optional = optional.iter().any(|p| name.starts_with(p));
@@ -118,17 +100,11 @@ pub fn load_checkpoint(
                 ));
             }
             None => {
-                return Err(Error::model(
-                    model,
-                    format!("{file_name} lacks tensor {name}"),
-                ));
+                return Err(Error::model(model, format!("{file_name} lacks tensor {name}")));
             }
         }
     }
-    report.unused = by_name
-        .into_keys()
-        .filter(|k| !k.ends_with("position_ids"))
-        .collect();
+    report.unused = by_name.into_keys().filter(|k| !k.ends_with("position_ids")).collect();
     report.unused.sort();
     Ok(report)
 }
@@ -139,14 +115,8 @@ mod tests {
 
     #[test]
     fn canonical_names_cover_hf_variants() {
-        assert_eq!(
-            canonical_name("embeddings.LayerNorm.gamma"),
-            "bert.embeddings.LayerNorm.weight"
-        );
-        assert_eq!(
-            canonical_name("bert.pooler.dense.bias"),
-            "bert.pooler.dense.bias"
-        );
+        assert_eq!(canonical_name("embeddings.LayerNorm.gamma"), "bert.embeddings.LayerNorm.weight");
+        assert_eq!(canonical_name("bert.pooler.dense.bias"), "bert.pooler.dense.bias");
         assert_eq!(
             canonical_name("encoder.layer.0.output.LayerNorm.beta"),
             "bert.encoder.layer.0.output.LayerNorm.bias"

@@ -39,10 +39,7 @@ impl Preset {
             "tiny" => Ok(Some(Self::Tiny)),
             "mini" => Ok(Some(Self::Mini)),
             "small" => Ok(Some(Self::Small)),
-            _ => Err(Error::model(
-                source,
-                "unknown preset: use scratch:tiny, scratch:mini or scratch:small",
-            )),
+            _ => Err(Error::model(source, "unknown preset: use scratch:tiny, scratch:mini or scratch:small")),
         }
     }
 
@@ -58,18 +55,11 @@ impl Preset {
 
 /// Trains a lower-casing BERT WordPiece tokenizer with at most `vocab_size` tokens on `texts`.
 pub fn train_wordpiece(texts: &[String], vocab_size: usize) -> Result<Tokenizer> {
-    let fail = |e: tokenizers::Error| Error::Tokenizer {
-        path: "(trained)".into(),
-        message: e.to_string(),
-    };
+    let fail = |e: tokenizers::Error| Error::Tokenizer { path: "(trained)".into(), message: e.to_string() };
     let mut tok = Tokenizer::new(WordPiece::default());
-    tok.with_normalizer(Some(BertNormalizer::new(true, true, None, true)))
-        .map_err(fail)?;
+    tok.with_normalizer(Some(BertNormalizer::new(true, true, None, true))).map_err(fail)?;
     tok.with_pre_tokenizer(Some(BertPreTokenizer));
-    let specials = SPECIAL_TOKENS
-        .iter()
-        .map(|t| AddedToken::from(*t, true))
-        .collect();
+    let specials = SPECIAL_TOKENS.iter().map(|t| AddedToken::from(*t, true)).collect();
     let mut trainer: TrainerWrapper = WordPieceTrainer::builder()
         .vocab_size(vocab_size)
         .min_frequency(1)
@@ -79,34 +69,21 @@ pub fn train_wordpiece(texts: &[String], vocab_size: usize) -> Result<Tokenizer>
         .into();
     tok.train(&mut trainer, texts.iter()).map_err(fail)?;
     let id = |t: &str| {
-        tok.token_to_id(t).ok_or_else(|| Error::Tokenizer {
-            path: "(trained)".into(),
-            message: format!("{t} missing"),
-        })
+        tok.token_to_id(t)
+            .ok_or_else(|| Error::Tokenizer { path: "(trained)".into(), message: format!("{t} missing") })
     };
     let (cls, sep) = (id("[CLS]")?, id("[SEP]")?);
-    tok.with_post_processor(Some(BertProcessing::new(
-        ("[SEP]".into(), sep),
-        ("[CLS]".into(), cls),
-    )));
+    tok.with_post_processor(Some(BertProcessing::new(("[SEP]".into(), sep), ("[CLS]".into(), cls))));
     tok.with_decoder(Some(tokenizers::decoders::wordpiece::WordPiece::default()));
     Ok(tok)
 }
 
 /// Writes `config.json`, `tokenizer.json` and `vocab.txt` of a fresh `preset` model into `dir`.
-pub fn write_scratch_model(
-    dir: &Path,
-    preset: Preset,
-    texts: &[String],
-    vocab_size: usize,
-) -> Result<()> {
+pub fn write_scratch_model(dir: &Path, preset: Preset, texts: &[String], vocab_size: usize) -> Result<()> {
     let tok = train_wordpiece(texts, vocab_size)?;
     std::fs::create_dir_all(dir).at(dir)?;
     let json = dir.join("tokenizer.json");
-    tok.save(&json, false).map_err(|e| Error::Tokenizer {
-        path: json.clone(),
-        message: e.to_string(),
-    })?;
+    tok.save(&json, false).map_err(|e| Error::Tokenizer { path: json.clone(), message: e.to_string() })?;
     let mut vocab: Vec<(String, u32)> = tok.get_vocab(true).into_iter().collect();
     vocab.sort_by_key(|(_, id)| *id);
     let lines: String = vocab.iter().flat_map(|(t, _)| [t.as_str(), "\n"]).collect();
@@ -124,29 +101,19 @@ mod tests {
 
     #[test]
     fn trained_vocabulary_has_the_specials_first_and_tokenizes_its_corpus() {
-        let texts: Vec<String> = [
-            "the cat sat on the mat",
-            "the dog sat on the log",
-            "cats and dogs",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+        let texts: Vec<String> = ["the cat sat on the mat", "the dog sat on the log", "cats and dogs"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
         let dir = tempfile::tempdir().expect("tmp");
         write_scratch_model(dir.path(), Preset::Tiny, &texts, 60).expect("build");
         let vocab = std::fs::read_to_string(dir.path().join("vocab.txt")).expect("vocab");
         let first: Vec<&str> = vocab.lines().take(5).collect();
         assert_eq!(first, SPECIAL_TOKENS);
         let enc = TextEncoder::from_model_dir(dir.path()).expect("load");
-        let seq = &enc
-            .encode_texts(&["The cat sat".to_owned()], 16)
-            .expect("encode")[0];
+        let seq = &enc.encode_texts(&["The cat sat".to_owned()], 16).expect("encode")[0];
         assert_eq!(seq.ids.first(), enc.token_to_id("[CLS]").as_ref());
-        assert!(
-            !seq.ids.contains(&enc.token_to_id("[UNK]").expect("unk")),
-            "{:?}",
-            seq.ids
-        );
+        assert!(!seq.ids.contains(&enc.token_to_id("[UNK]").expect("unk")), "{:?}", seq.ids);
         let config = BertConfig::from_file(&dir.path().join("config.json")).expect("config");
         assert_eq!((config.num_hidden_layers, config.hidden_size), (2, 128));
         assert!(Preset::from_source("scratch:huge").is_err());

@@ -34,33 +34,20 @@ pub fn resolve(source: &str, revision: &str) -> Result<ModelFiles> {
     let path = Path::new(source);
     if path.is_dir() {
         check_local(source, path)?;
-        return Ok(ModelFiles {
-            source: source.into(),
-            dir: path.to_path_buf(),
-            revision: None,
-        });
+        return Ok(ModelFiles { source: source.into(), dir: path.to_path_buf(), revision: None });
     }
     if path.exists() {
-        return Err(Error::model(
-            source,
-            "is a file; give the model's directory",
-        ));
+        return Err(Error::model(source, "is a file; give the model's directory"));
     }
     if !looks_like_hub_id(source) {
-        return Err(Error::model(
-            source,
-            "is neither a directory nor a hub id like org/name",
-        ));
+        return Err(Error::model(source, "is neither a directory nor a hub id like org/name"));
     }
     resolve_hub(source, revision, &Cache::from_env(), offline())
 }
 
 fn check_local(source: &str, dir: &Path) -> Result<()> {
     if !dir.join("config.json").is_file() {
-        return Err(Error::model(
-            source,
-            format!("{} has no config.json", dir.display()),
-        ));
+        return Err(Error::model(source, format!("{} has no config.json", dir.display())));
     }
     if !TOKENIZER.iter().any(|f| dir.join(f).is_file()) {
         return Err(Error::model(
@@ -74,21 +61,14 @@ fn check_local(source: &str, dir: &Path) -> Result<()> {
 fn looks_like_hub_id(s: &str) -> bool {
     !s.is_empty()
         && s.split('/').count() <= 2
-        && s.split('/').all(|p| {
-            !p.is_empty()
-                && p.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        })
+        && s.split('/')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)))
 }
 
 /// `HF_HUB_OFFLINE` as Python's `huggingface_hub` reads it.
 fn offline() -> bool {
-    std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| {
-        matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "1" | "true" | "yes" | "on"
-        )
-    })
+    std::env::var("HF_HUB_OFFLINE")
+        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
 }
 
 /// Finds each file in the cache; fetches what is missing unless offline.
@@ -119,29 +99,16 @@ pub fn resolve_hub(id: &str, revision: &str, cache: &Cache, offline: bool) -> Re
         }
     }
     let mut tokenizer_errors = Vec::new();
-    if !TOKENIZER
-        .iter()
-        .any(|f| fetch(f).map_err(|m| tokenizer_errors.push(m)).is_ok())
-    {
-        return Err(Error::model(
-            id,
-            format!("no tokenizer: {}", tokenizer_errors.join("; ")),
-        ));
+    if !TOKENIZER.iter().any(|f| fetch(f).map_err(|m| tokenizer_errors.push(m)).is_ok()) {
+        return Err(Error::model(id, format!("no tokenizer: {}", tokenizer_errors.join("; "))));
     }
     for file in OPTIONAL {
         let _ = fetch(file);
     }
     let config = config.ok_or_else(|| Error::model(id, "config.json was not resolved"))?;
-    let dir = config
-        .parent()
-        .map(Path::to_path_buf)
-        .ok_or_else(|| Error::model(id, "bad cache layout"))?;
+    let dir = config.parent().map(Path::to_path_buf).ok_or_else(|| Error::model(id, "bad cache layout"))?;
     let revision = dir.file_name().map(|n| n.to_string_lossy().into_owned());
-    Ok(ModelFiles {
-        source: id.into(),
-        dir,
-        revision,
-    })
+    Ok(ModelFiles { source: id.into(), dir, revision })
 }
 
 fn hub_api(cache: &Cache) -> Result<hf_hub::api::sync::Api> {

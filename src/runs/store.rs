@@ -20,9 +20,7 @@ pub struct RunInfo {
 
 impl RunInfo {
     pub fn model(&self) -> String {
-        self.config
-            .as_ref()
-            .map_or_else(|| "?".into(), |c| c.model.source.clone())
+        self.config.as_ref().map_or_else(|| "?".into(), |c| c.model.source.clone())
     }
 
     pub fn dataset(&self) -> String {
@@ -35,9 +33,7 @@ impl RunInfo {
 
 /// Reads one run folder.
 pub fn load_run(dir: &Path) -> RunInfo {
-    let id = dir
-        .file_name()
-        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let id = dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let (mut status, mut reason, pid) = read_status(dir);
     if status == RunStatus::Running && pid.is_some_and(|p| !process_alive(p)) {
         status = RunStatus::Interrupted;
@@ -47,23 +43,12 @@ pub fn load_run(dir: &Path) -> RunInfo {
     let summary = std::fs::read_to_string(dir.join("summary.json"))
         .ok()
         .and_then(|t| serde_json::from_str::<RunSummary>(&t).ok());
-    RunInfo {
-        id,
-        dir: dir.to_path_buf(),
-        status,
-        reason,
-        config,
-        summary,
-    }
+    RunInfo { id, dir: dir.to_path_buf(), status, reason, config, summary }
 }
 
 fn read_status(dir: &Path) -> (RunStatus, Option<String>, Option<u32>) {
     let Ok(text) = std::fs::read_to_string(dir.join("status")) else {
-        return (
-            RunStatus::Interrupted,
-            Some("no status file: the run record is incomplete".into()),
-            None,
-        );
+        return (RunStatus::Interrupted, Some("no status file: the run record is incomplete".into()), None);
     };
     let mut lines = text.lines();
     let status = lines.next().and_then(|l| RunStatus::parse(l.trim()));
@@ -79,10 +64,7 @@ fn read_status(dir: &Path) -> (RunStatus, Option<String>, Option<u32>) {
         Some(s) => (s, reason, pid),
         None => (
             RunStatus::Interrupted,
-            Some(format!(
-                "unreadable status file: {:?}",
-                text.lines().next().unwrap_or("")
-            )),
+            Some(format!("unreadable status file: {:?}", text.lines().next().unwrap_or(""))),
             None,
         ),
     }
@@ -110,17 +92,12 @@ pub fn find_run(runs_dir: &Path, name: &str) -> Result<RunInfo> {
     if as_path.join("status").is_file() || as_path.join("config.toml").is_file() {
         return Ok(load_run(as_path));
     }
-    let mut matches = list_runs(runs_dir)?
-        .into_iter()
-        .filter(|r| r.id.starts_with(name));
+    let mut matches = list_runs(runs_dir)?.into_iter().filter(|r| r.id.starts_with(name));
     match (matches.next(), matches.next()) {
         (Some(run), None) => Ok(run),
-        (None, _) => Err(Error::Config(format!(
-            "no run {name:?} in {}",
-            runs_dir.display()
-        ))),
-        (Some(_), Some(_)) => Err(Error::Config(format!(
-            "several runs start with {name:?}; give more of the id"
-        ))),
+        (None, _) => Err(Error::Config(format!("no run {name:?} in {}", runs_dir.display()))),
+        (Some(_), Some(_)) => {
+            Err(Error::Config(format!("several runs start with {name:?}; give more of the id")))
+        }
     }
 }

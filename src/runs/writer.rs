@@ -31,31 +31,15 @@ impl RunWriter {
         let base = config
             .name
             .clone()
-            .or_else(|| {
-                config
-                    .data
-                    .train
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-            })
+            .or_else(|| config.data.train.file_stem().map(|s| s.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "run".into());
-        let stem = format!(
-            "{}-{}",
-            chrono::Local::now().format("%Y%m%d-%H%M%S"),
-            sanitize(&base)
-        );
+        let stem = format!("{}-{}", chrono::Local::now().format("%Y%m%d-%H%M%S"), sanitize(&base));
         std::fs::create_dir_all(&config.runs_dir).at(&config.runs_dir)?;
         let (run_id, dir) = create_unique_dir(&config.runs_dir, &stem)?;
         write_atomic(&dir.join("config.toml"), config.to_toml()?.as_bytes())?;
         write_status(&dir, RunStatus::Running, None)?;
         let path = dir.join("events.jsonl");
-        let events = BufWriter::new(
-            File::options()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .at(&path)?,
-        );
+        let events = BufWriter::new(File::options().create(true).append(true).open(&path).at(&path)?);
         Ok(Self {
             run_id,
             dir,
@@ -82,8 +66,7 @@ impl RunWriter {
             report.split.clone(),
             serde_json::json!({ "labels": report.labels, "matrix": report.scores.confusion, "step": report.step }),
         );
-        let text = serde_json::to_string_pretty(&self.confusion)
-            .map_err(|e| Error::Config(e.to_string()))?;
+        let text = serde_json::to_string_pretty(&self.confusion).map_err(|e| Error::Config(e.to_string()))?;
         write_atomic(&self.dir.join("confusion.json"), text.as_bytes())
     }
 
@@ -99,16 +82,12 @@ pub fn write_predictions(
     by_split: &BTreeMap<String, Vec<Prediction>>,
     labels: &[String],
 ) -> Result<()> {
-    let mut frame = predictions_frame(by_split, labels)
-        .map_err(|e| Error::data(dir, format!("predictions: {e}")))?;
+    let mut frame =
+        predictions_frame(by_split, labels).map_err(|e| Error::data(dir, format!("predictions: {e}")))?;
     let pq = dir.join("predictions.parquet");
-    write_with(&pq, |f| {
-        ParquetWriter::new(f).finish(&mut frame).map(|_| ())
-    })?;
+    write_with(&pq, |f| ParquetWriter::new(f).finish(&mut frame).map(|_| ()))?;
     let csv = dir.join("predictions.csv");
-    write_with(&csv, |f| {
-        CsvWriter::new(f).include_header(true).finish(&mut frame)
-    })
+    write_with(&csv, |f| CsvWriter::new(f).include_header(true).finish(&mut frame))
 }
 
 /// Writes through a temporary file and renames it into place.
@@ -125,49 +104,19 @@ fn predictions_frame(
     by_split: &BTreeMap<String, Vec<Prediction>>,
     labels: &[String],
 ) -> PolarsResult<DataFrame> {
-    let rows: Vec<(&String, &Prediction)> = by_split
-        .iter()
-        .flat_map(|(s, rs)| rs.iter().map(move |r| (s, r)))
-        .collect();
+    let rows: Vec<(&String, &Prediction)> =
+        by_split.iter().flat_map(|(s, rs)| rs.iter().map(move |r| (s, r))).collect();
     let mut columns = vec![
-        Column::new(
-            "split".into(),
-            rows.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "text".into(),
-            rows.iter()
-                .map(|(_, r)| r.text.as_str())
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "gold".into(),
-            rows.iter()
-                .map(|(_, r)| r.gold.as_str())
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "predicted".into(),
-            rows.iter()
-                .map(|(_, r)| r.predicted.as_str())
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "correct".into(),
-            rows.iter()
-                .map(|(_, r)| r.gold == r.predicted)
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "confidence".into(),
-            rows.iter().map(|(_, r)| r.confidence).collect::<Vec<_>>(),
-        ),
+        Column::new("split".into(), rows.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>()),
+        Column::new("text".into(), rows.iter().map(|(_, r)| r.text.as_str()).collect::<Vec<_>>()),
+        Column::new("gold".into(), rows.iter().map(|(_, r)| r.gold.as_str()).collect::<Vec<_>>()),
+        Column::new("predicted".into(), rows.iter().map(|(_, r)| r.predicted.as_str()).collect::<Vec<_>>()),
+        Column::new("correct".into(), rows.iter().map(|(_, r)| r.gold == r.predicted).collect::<Vec<_>>()),
+        Column::new("confidence".into(), rows.iter().map(|(_, r)| r.confidence).collect::<Vec<_>>()),
     ];
     for (i, label) in labels.iter().enumerate() {
-        let probs: Vec<f32> = rows
-            .iter()
-            .map(|(_, r)| r.probabilities.get(i).copied().unwrap_or(f32::NAN))
-            .collect();
+        let probs: Vec<f32> =
+            rows.iter().map(|(_, r)| r.probabilities.get(i).copied().unwrap_or(f32::NAN)).collect();
         columns.push(Column::new(format!("p_{label}").into(), probs));
     }
     DataFrame::new_infer_height(columns)
@@ -183,8 +132,7 @@ impl EventSink for RunWriter {
             TrainEvent::Evaluated(report) => self.record_confusion(report)?,
             TrainEvent::Predictions { split, rows } => self.record_predictions(split, rows)?,
             TrainEvent::Finished(summary) => {
-                let text = serde_json::to_string_pretty(summary)
-                    .map_err(|e| Error::Config(e.to_string()))?;
+                let text = serde_json::to_string_pretty(summary).map_err(|e| Error::Config(e.to_string()))?;
                 write_atomic(&self.dir.join("summary.json"), text.as_bytes())?;
                 write_status(&self.dir, summary.status, summary.reason.as_deref())?;
             }
@@ -210,11 +158,7 @@ pub fn write_status(dir: &Path, status: RunStatus, reason: Option<&str>) -> Resu
 /// Creates `<root>/<stem>`, or `<stem>-2`, `-3`, … when taken (runs started in the same second).
 fn create_unique_dir(root: &Path, stem: &str) -> Result<(String, PathBuf)> {
     for n in 1..1000 {
-        let id = if n == 1 {
-            stem.to_owned()
-        } else {
-            format!("{stem}-{n}")
-        };
+        let id = if n == 1 { stem.to_owned() } else { format!("{stem}-{n}") };
         let dir = root.join(&id);
         match std::fs::create_dir(&dir) {
             Ok(()) => return Ok((id, dir)),
@@ -222,22 +166,13 @@ fn create_unique_dir(root: &Path, stem: &str) -> Result<(String, PathBuf)> {
             Err(e) => return Err(Error::io(&dir, e)),
         }
     }
-    Err(Error::Config(format!(
-        "{} holds 999 runs named {stem}",
-        root.display()
-    )))
+    Err(Error::Config(format!("{} holds 999 runs named {stem}", root.display())))
 }
 
 fn sanitize(name: &str) -> String {
     let s: String = name
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
         .collect();
     s.trim_matches('-').chars().take(40).collect()
 }

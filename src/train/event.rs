@@ -123,15 +123,9 @@ impl RunStatus {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Running,
-            Self::Finished,
-            Self::Cancelled,
-            Self::Failed,
-            Self::Interrupted,
-        ]
-        .into_iter()
-        .find(|st| st.as_str() == s)
+        [Self::Running, Self::Finished, Self::Cancelled, Self::Failed, Self::Interrupted]
+            .into_iter()
+            .find(|st| st.as_str() == s)
     }
 }
 
@@ -207,11 +201,7 @@ pub struct ChannelSink(pub Sender<TrainEvent>);
 
 impl EventSink for ChannelSink {
     fn emit(&mut self, event: &TrainEvent) -> Result<Flow> {
-        Ok(if self.0.send(event.clone()).is_ok() {
-            Flow::Continue
-        } else {
-            Flow::Stop
-        })
+        Ok(if self.0.send(event.clone()).is_ok() { Flow::Continue } else { Flow::Stop })
     }
 }
 

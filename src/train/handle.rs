@@ -19,22 +19,15 @@ pub struct TrainerHandle {
 impl TrainerHandle {
     /// Waits for the run to end.
     pub fn join(self) -> Result<RunSummary> {
-        self.thread.join().map_err(|_| {
-            Error::Config(format!(
-                "the trainer thread of run {} panicked",
-                self.run_id
-            ))
-        })?
+        self.thread
+            .join()
+            .map_err(|_| Error::Config(format!("the trainer thread of run {} panicked", self.run_id)))?
     }
 }
 
 /// Starts a run on a thread named after it. With a writer, the run record is written on that
 /// thread too, so it is complete even if nobody reads the events.
-pub fn spawn(
-    config: RunConfig,
-    ctx: RunContext,
-    writer: Option<RunWriter>,
-) -> Result<TrainerHandle> {
+pub fn spawn(config: RunConfig, ctx: RunContext, writer: Option<RunWriter>) -> Result<TrainerHandle> {
     let (command_tx, command_rx) = mpsc::channel();
     let (event_tx, event_rx) = mpsc::channel();
     let run_id = ctx.run_id.clone();
@@ -51,10 +44,5 @@ pub fn spawn(
             run(&config, &ctx, &mut Tee(sinks), &command_rx)
         })
         .map_err(|e| Error::Config(format!("cannot start the trainer thread: {e}")))?;
-    Ok(TrainerHandle {
-        run_id,
-        commands: command_tx,
-        events: event_rx,
-        thread,
-    })
+    Ok(TrainerHandle { run_id, commands: command_tx, events: event_rx, thread })
 }

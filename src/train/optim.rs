@@ -35,23 +35,11 @@ impl AdamW {
         let slots = params
             .into_iter()
             .map(|(name, var)| {
-                let slot = Slot {
-                    m: var.zeros_like()?,
-                    v: var.zeros_like()?,
-                    decay: decays(&name),
-                    var,
-                };
+                let slot = Slot { m: var.zeros_like()?, v: var.zeros_like()?, decay: decays(&name), var };
                 Ok((name, slot))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Self {
-            slots,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay,
-            steps: 0,
-        })
+        Ok(Self { slots, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay, steps: 0 })
     }
 
     pub fn parameter_count(&self) -> usize {
@@ -62,11 +50,7 @@ impl AdamW {
     pub fn gradients(&self, grads: &GradStore) -> HashMap<String, Tensor> {
         self.slots
             .iter()
-            .filter_map(|(name, s)| {
-                grads
-                    .get(s.var.as_tensor())
-                    .map(|g| (name.clone(), g.clone()))
-            })
+            .filter_map(|(name, s)| grads.get(s.var.as_tensor()).map(|g| (name.clone(), g.clone())))
             .collect()
     }
 
@@ -132,20 +116,11 @@ mod tests {
     fn first_step_moves_each_weight_by_lr_against_the_gradient_sign() {
         let w = Var::from_vec(vec![1.0f32, -2.0], 2, &Device::Cpu).expect("var");
         let b = Var::from_vec(vec![0.5f32], 1, &Device::Cpu).expect("var");
-        let mut opt = AdamW::new(
-            vec![("w".into(), w.clone()), ("x.bias".into(), b.clone())],
-            0.1,
-        )
-        .expect("opt");
+        let mut opt =
+            AdamW::new(vec![("w".into(), w.clone()), ("x.bias".into(), b.clone())], 0.1).expect("opt");
         let grads = HashMap::from([
-            (
-                "w".to_owned(),
-                Tensor::new(&[0.3f32, -4.0], &Device::Cpu).expect("g"),
-            ),
-            (
-                "x.bias".to_owned(),
-                Tensor::new(&[1.0f32], &Device::Cpu).expect("g"),
-            ),
+            ("w".to_owned(), Tensor::new(&[0.3f32, -4.0], &Device::Cpu).expect("g")),
+            ("x.bias".to_owned(), Tensor::new(&[1.0f32], &Device::Cpu).expect("g")),
         ]);
         opt.step(&grads, 0.01).expect("step");
         // Adam's first step is lr * sign(g); decay multiplies w by (1 - lr * wd) first.
@@ -159,14 +134,8 @@ mod tests {
     #[test]
     fn clipping_scales_to_the_max_norm() {
         let mut grads = HashMap::from([
-            (
-                "a".to_owned(),
-                Tensor::new(&[3.0f32], &Device::Cpu).expect("g"),
-            ),
-            (
-                "b".to_owned(),
-                Tensor::new(&[4.0f32], &Device::Cpu).expect("g"),
-            ),
+            ("a".to_owned(), Tensor::new(&[3.0f32], &Device::Cpu).expect("g")),
+            ("b".to_owned(), Tensor::new(&[4.0f32], &Device::Cpu).expect("g")),
         ]);
         let norm = clip_grad_norm(&mut grads, 1.0).expect("clip");
         assert!((norm - 5.0).abs() < 1e-6);

@@ -11,11 +11,7 @@ pub struct LinearSchedule {
 impl LinearSchedule {
     pub fn new(peak: f64, warmup_ratio: f64, total_steps: usize) -> Self {
         let warmup_steps = (warmup_ratio * total_steps as f64).ceil() as usize;
-        Self {
-            peak,
-            warmup_steps,
-            total_steps,
-        }
+        Self { peak, warmup_steps, total_steps }
     }
 
     /// The learning rate of the optimiser step that follows `done` completed steps.

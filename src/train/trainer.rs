@@ -1,7 +1,6 @@
 //! The training loop: load data and model, fine-tune, evaluate, keep the best checkpoint.
 //! It reports through an `EventSink` and obeys `Command`s between steps; it never prints.
 
-use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, TryRecvError};
@@ -10,19 +9,20 @@ use std::time::{Duration, Instant};
 use candle_core::Device;
 
 use super::event::{
-    Command, EvalReport, EventSink, Flow, Prediction, RunStarted, RunStatus, RunSummary,
-    SplitSummary, StepMetrics, TrainEvent,
+    Command, EvalReport, EventSink, Flow, Prediction, RunStarted, RunStatus, RunSummary, SplitSummary,
+    StepMetrics, TrainEvent,
 };
-use super::optim::{AdamW, accumulate, clip_grad_norm};
+use super::optim::AdamW;
 use super::schedule::LinearSchedule;
+use super::step::{StepSettings, optimizer_step};
 use crate::config::{Metric, RunConfig};
-use crate::data::batch::{epoch_order, make_batch};
+use crate::data::batch::{Batcher, epoch_order};
 use crate::data::{Examples, LabelSet, Splits};
 use crate::error::{Error, Result};
 use crate::eval::{Encoded, evaluate};
 use crate::model::checkpoint::Classifier;
 use crate::model::dropout::Dropout;
-use crate::model::heads::{Freeze, SequenceClassifier};
+use crate::model::heads::Freeze;
 use crate::model::params::sorted_vars;
 use crate::model::scratch::{Preset, write_scratch_model};
 use crate::model::source;
@@ -46,17 +46,12 @@ pub fn run(
 ) -> Result<RunSummary> {
     let started = Instant::now();
     let mut progress = Progress::default();
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        train(config, ctx, sink, commands, &mut progress)
-    }));
+    let outcome = catch_unwind(AssertUnwindSafe(|| train(config, ctx, sink, commands, &mut progress)));
     let (status, reason) = match outcome {
         Ok(Ok(Ending::Completed)) => (RunStatus::Finished, None),
         Ok(Ok(Ending::EarlyStopped(why))) => (RunStatus::Finished, Some(why)),
         Ok(Ok(Ending::Cancelled)) => (RunStatus::Cancelled, Some("stopped on request".to_owned())),
-        Ok(Err(e)) => (
-            RunStatus::Failed,
-            Some(progress.failure_note(&e.to_string())),
-        ),
+        Ok(Err(e)) => (RunStatus::Failed, Some(progress.failure_note(&e.to_string()))),
         Err(panic) => (
             RunStatus::Failed,
             Some(progress.failure_note(&format!("internal error: {}", panic_text(&panic)))),
@@ -116,20 +111,13 @@ impl Progress {
         elapsed: Duration,
     ) -> RunSummary {
         let per_sec = |n: usize, t: Duration| {
-            if t.is_zero() {
-                0.0
-            } else {
-                n as f64 / t.as_secs_f64()
-            }
+            if t.is_zero() { 0.0 } else { n as f64 / t.as_secs_f64() }
         };
         RunSummary {
             run_id: ctx.run_id.clone(),
             status,
             reason,
-            valid: self
-                .final_valid
-                .clone()
-                .or_else(|| self.best.as_ref().map(|b| b.1.clone())),
+            valid: self.final_valid.clone().or_else(|| self.best.as_ref().map(|b| b.1.clone())),
             test: self.test.clone(),
             steps: self.step,
             epochs: self.epoch,
@@ -160,13 +148,7 @@ pub fn device_from(name: &str) -> Result<Device> {
     let ordinal = name
         .strip_prefix("cuda")
         .map(|r| r.trim_start_matches(':'))
-        .map(|r| {
-            if r.is_empty() {
-                Ok(0)
-            } else {
-                r.parse::<usize>()
-            }
-        })
+        .map(|r| if r.is_empty() { Ok(0) } else { r.parse::<usize>() })
         .and_then(std::result::Result::ok)
         .ok_or_else(|| Error::Config(format!("unknown device {name:?}: use cpu or cuda:N")))?;
     Device::new_cuda(ordinal).map_err(|e| Error::Config(format!("device {name}: {e}")))
@@ -185,11 +167,7 @@ pub fn prepare(cfg: &mut RunConfig) -> Result<()> {
     };
     let mut dataset_sha256 = std::collections::BTreeMap::new();
     let d = &cfg.data;
-    for (split, path) in [
-        ("train", Some(&d.train)),
-        ("valid", d.valid.as_ref()),
-        ("test", d.test.as_ref()),
-    ] {
+    for (split, path) in [("train", Some(&d.train)), ("valid", d.valid.as_ref()), ("test", d.test.as_ref())] {
         if let Some(p) = path {
             dataset_sha256.insert(split.to_owned(), crate::data::load::sha256_file(p)?);
         }
@@ -208,10 +186,7 @@ const SCRATCH_VOCAB: usize = 8000;
 
 /// The directory holding the model's files. A `scratch:` model is written to a temporary
 /// directory (returned too, so that it lives as long as the run).
-fn model_dir(
-    cfg: &RunConfig,
-    train_texts: &[String],
-) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
+fn model_dir(cfg: &RunConfig, train_texts: &[String]) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
     if let Some(preset) = Preset::from_source(&cfg.model.source)? {
         let tmp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
         write_scratch_model(tmp.path(), preset, train_texts, SCRATCH_VOCAB)?;
@@ -238,10 +213,7 @@ fn train(
     let splits = Splits::load(&cfg.data, t.seed)?;
     // A scratch model's directory must outlive the run: its tokenizer is copied at each save.
     let (dir, scratch_dir) = model_dir(cfg, &splits.train.texts)?;
-    let freeze = Freeze {
-        encoder: t.freeze_encoder,
-        layers: t.freeze_layers,
-    };
+    let freeze = Freeze { encoder: t.freeze_encoder, layers: t.freeze_layers };
     let clf = Classifier::from_dir(
         &dir,
         &cfg.model.source,
@@ -264,23 +236,13 @@ fn train(
             t.max_len, clf.config.max_position_embeddings
         )));
     }
-    let mut s = Session {
-        cfg,
-        ctx,
-        sink,
-        commands,
-        device,
-        clf,
-        label_set: splits.labels.clone(),
-    };
+    let mut s = Session { cfg, ctx, sink, commands, device, clf, label_set: splits.labels.clone() };
     let train_set = s.encode(splits.train)?;
     let valid_set = splits.valid.map(|e| s.encode(e)).transpose()?;
     let test_set = splits.test.map(|e| s.encode(e)).transpose()?;
 
-    let trainable: Vec<_> = sorted_vars(&s.clf.varmap)
-        .into_iter()
-        .filter(|(n, _)| freeze.trains(n))
-        .collect();
+    let trainable: Vec<_> =
+        sorted_vars(&s.clf.varmap).into_iter().filter(|(n, _)| freeze.trains(n)).collect();
     let mut opt = AdamW::new(trainable, t.weight_decay)?;
     let group = t.batch_size * t.grad_accum;
     let steps_per_epoch = train_set.seqs.len().div_ceil(group);
@@ -301,6 +263,9 @@ fn train(
     }))?;
 
     let schedule = LinearSchedule::new(t.lr, t.warmup_ratio, total_steps);
+    let batcher = Batcher::new(s.clf.tokenizer.pad_id, &s.device);
+    let settings =
+        StepSettings { batcher: &batcher, batch_size: t.batch_size, max_grad_norm: t.max_grad_norm };
     let mut dropout = Dropout::seeded(t.seed ^ 0x5EED_D809);
     let mut stale_evals = 0usize;
     let ending = 'epochs: {
@@ -311,22 +276,21 @@ fn train(
                     break 'epochs Ending::Cancelled;
                 }
                 let began = Instant::now();
-                let (loss, grad_norm, lr) = s.train_step(
-                    &train_set,
-                    indices,
-                    &mut opt,
-                    &mut dropout,
-                    &schedule,
-                    progress,
-                )?;
+                let lr = schedule.lr(progress.step);
+                let outcome =
+                    optimizer_step(&s.clf.model, &train_set, indices, &settings, &mut opt, &mut dropout, lr)?;
+                if outcome.diverged() {
+                    let value = if outcome.loss.is_finite() { outcome.grad_norm } else { outcome.loss };
+                    let epoch = epoch + 1;
+                    return Err(Error::Diverged { step: progress.step + 1, epoch, value: value as f32 });
+                }
+                let (loss, grad_norm) = (outcome.loss, outcome.grad_norm);
                 progress.step += 1;
                 progress.epoch = epoch as f64 + (i + 1) as f64 / steps_per_epoch as f64;
                 progress.train_examples += indices.len();
                 let took = began.elapsed();
                 progress.train_time += took;
-                progress
-                    .time_to_first_step
-                    .get_or_insert_with(|| t0.elapsed());
+                progress.time_to_first_step.get_or_insert_with(|| t0.elapsed());
                 let flow = s.emit(&TrainEvent::Step(StepMetrics {
                     step: progress.step,
                     total_steps,
@@ -341,9 +305,7 @@ fn train(
                     break 'epochs Ending::Cancelled;
                 }
                 let epoch_end = i + 1 == steps_per_epoch;
-                let due = t
-                    .eval_every
-                    .is_some_and(|n| progress.step.is_multiple_of(n));
+                let due = t.eval_every.is_some_and(|n| progress.step.is_multiple_of(n));
                 if let (Some(valid), true) = (&valid_set, epoch_end || due) {
                     if s.validate(valid, progress)? {
                         stale_evals = 0;
@@ -370,12 +332,7 @@ impl Session<'_> {
     }
 
     fn encode(&self, examples: Examples) -> Result<Encoded> {
-        Encoded::new(
-            examples,
-            &self.clf.tokenizer,
-            &self.label_set,
-            self.cfg.train.max_len,
-        )
+        Encoded::new(examples, &self.clf.tokenizer, &self.label_set, self.cfg.train.max_len)
     }
 
     /// Handles pending commands; blocks while paused. `false` means stop.
@@ -398,65 +355,16 @@ impl Session<'_> {
                 Command::Stop => return Ok(false),
                 Command::Pause if !paused => {
                     paused = true;
-                    self.emit(&TrainEvent::Paused {
-                        step: progress.step,
-                    })?;
+                    self.emit(&TrainEvent::Paused { step: progress.step })?;
                 }
                 Command::Resume if paused => {
-                    self.emit(&TrainEvent::Resumed {
-                        step: progress.step,
-                    })?;
+                    self.emit(&TrainEvent::Resumed { step: progress.step })?;
                     return Ok(true);
                 }
                 Command::SaveCheckpoint => self.save_checkpoint(progress, f64::NAN)?,
                 Command::Pause | Command::Resume => {}
             }
         }
-    }
-
-    /// One optimiser step over `indices` (split into micro-batches for accumulation).
-    fn train_step(
-        &mut self,
-        set: &Encoded,
-        indices: &[usize],
-        opt: &mut AdamW,
-        dropout: &mut Dropout,
-        schedule: &LinearSchedule,
-        progress: &Progress,
-    ) -> Result<(f64, f64, f64)> {
-        let diverged = |value: f32| Error::Diverged {
-            step: progress.step + 1,
-            epoch: progress.epoch.floor() as usize + 1,
-            value,
-        };
-        let mut grads = HashMap::new();
-        let mut loss_sum = 0f64;
-        for micro in indices.chunks(self.cfg.train.batch_size) {
-            let batch = make_batch(
-                &set.seqs,
-                &set.labels,
-                micro,
-                self.clf.tokenizer.pad_id,
-                &self.device,
-            )?;
-            let logits = self.clf.model.forward(&batch, dropout)?;
-            let loss = SequenceClassifier::loss(&logits, &batch.labels)?;
-            let value = loss.to_scalar::<f32>()?;
-            if !value.is_finite() {
-                return Err(diverged(value));
-            }
-            let weight = micro.len() as f64 / indices.len() as f64;
-            loss_sum += f64::from(value) * weight;
-            let g = (loss * weight)?.backward()?;
-            accumulate(&mut grads, opt.gradients(&g))?;
-        }
-        let grad_norm = clip_grad_norm(&mut grads, self.cfg.train.max_grad_norm)?;
-        if !grad_norm.is_finite() {
-            return Err(diverged(grad_norm as f32));
-        }
-        let lr = schedule.lr(progress.step);
-        opt.step(&grads, lr)?;
-        Ok((loss_sum, grad_norm, lr))
     }
 
     /// Evaluates on validation; saves a checkpoint when the metric improved (returns whether).
@@ -469,13 +377,10 @@ impl Session<'_> {
             Metric::MacroF1 => report.scores.macro_f1,
             Metric::Loss => report.loss,
         };
-        let improved = progress.best.as_ref().is_none_or(|(best, _)| {
-            if metric.higher_is_better() {
-                value > *best
-            } else {
-                value < *best
-            }
-        });
+        let improved = progress
+            .best
+            .as_ref()
+            .is_none_or(|(best, _)| if metric.higher_is_better() { value > *best } else { value < *best });
         if improved {
             progress.best = Some((value, SplitSummary::from(&report)));
             self.save_checkpoint(progress, value)?;
@@ -505,13 +410,8 @@ impl Session<'_> {
         progress: &mut Progress,
     ) -> Result<(EvalReport, Vec<Prediction>)> {
         let began = Instant::now();
-        let (mut report, rows) = evaluate(
-            &self.clf,
-            split,
-            set,
-            self.cfg.train.eval_batch_size,
-            &self.device,
-        )?;
+        let (mut report, rows) =
+            evaluate(&self.clf, split, set, self.cfg.train.eval_batch_size, &self.device)?;
         progress.eval_examples += set.len();
         progress.eval_time += began.elapsed();
         report.step = progress.step;
@@ -560,10 +460,7 @@ impl Session<'_> {
                 progress.test = Some(summary);
             }
             self.emit(&TrainEvent::Evaluated(report))?;
-            self.emit(&TrainEvent::Predictions {
-                split: split.to_owned(),
-                rows,
-            })?;
+            self.emit(&TrainEvent::Predictions { split: split.to_owned(), rows })?;
         }
         Ok(ending)
     }
@@ -571,13 +468,5 @@ impl Session<'_> {
 
 /// Loads a saved classifier (a run's `model/` or any fine-tuned directory) for evaluation.
 pub fn load_for_eval(dir: &Path, device: &Device) -> Result<Classifier> {
-    Classifier::from_dir(
-        dir,
-        &dir.display().to_string(),
-        None,
-        Freeze::default(),
-        0,
-        false,
-        device,
-    )
+    Classifier::from_dir(dir, &dir.display().to_string(), None, Freeze::default(), 0, false, device)
 }

@@ -13,8 +13,8 @@ use rand_chacha::ChaCha8Rng;
 pub const POSITIVE: &[&str] = &["great", "excellent", "wonderful", "good", "superb"];
 pub const NEGATIVE: &[&str] = &["awful", "terrible", "boring", "bad", "dreadful"];
 pub const FILLER: &[&str] = &[
-    "the", "movie", "film", "was", "is", "a", "this", "plot", "acting", "and", "really", "quite",
-    "story", "very",
+    "the", "movie", "film", "was", "is", "a", "this", "plot", "acting", "and", "really", "quite", "story",
+    "very",
 ];
 
 pub fn vocab() -> Vec<String> {
@@ -44,14 +44,7 @@ pub struct Tiny {
 
 impl Default for Tiny {
     fn default() -> Self {
-        Self {
-            hidden: 32,
-            layers: 2,
-            heads: 2,
-            prefixed: false,
-            tokenizer_json: true,
-            seed: 7,
-        }
+        Self { hidden: 32, layers: 2, heads: 2, prefixed: false, tokenizer_json: true, seed: 7 }
     }
 }
 
@@ -64,18 +57,9 @@ pub fn bert_tensors(
 ) -> Vec<(String, Vec<usize>)> {
     let h = hidden;
     let mut v = vec![
-        (
-            "embeddings.word_embeddings.weight".to_owned(),
-            vec![vocab, h],
-        ),
-        (
-            "embeddings.position_embeddings.weight".to_owned(),
-            vec![positions, h],
-        ),
-        (
-            "embeddings.token_type_embeddings.weight".to_owned(),
-            vec![2, h],
-        ),
+        ("embeddings.word_embeddings.weight".to_owned(), vec![vocab, h]),
+        ("embeddings.position_embeddings.weight".to_owned(), vec![positions, h]),
+        ("embeddings.token_type_embeddings.weight".to_owned(), vec![2, h]),
         ("embeddings.LayerNorm.weight".to_owned(), vec![h]),
         ("embeddings.LayerNorm.bias".to_owned(), vec![h]),
         ("pooler.dense.weight".to_owned(), vec![h, h]),
@@ -117,10 +101,9 @@ pub fn write_tiny_bert_with(
     let words = vocab();
     std::fs::write(dir.join("vocab.txt"), words.join("\n") + "\n").expect("vocab");
     if t.tokenizer_json {
-        let tok = bertbench::data::tokenize::wordpiece_from_vocab(&dir.join("vocab.txt"), true)
-            .expect("tokenizer");
-        tok.save(dir.join("tokenizer.json"), false)
-            .expect("save tokenizer");
+        let tok =
+            bertbench::data::tokenize::wordpiece_from_vocab(&dir.join("vocab.txt"), true).expect("tokenizer");
+        tok.save(dir.join("tokenizer.json"), false).expect("save tokenizer");
     }
     let positions = 64;
     let config = serde_json::json!({
@@ -130,33 +113,22 @@ pub fn write_tiny_bert_with(
         "max_position_embeddings": positions, "type_vocab_size": 2, "initializer_range": 0.02,
         "layer_norm_eps": 1e-12, "pad_token_id": 0
     });
-    std::fs::write(
-        dir.join("config.json"),
-        serde_json::to_string_pretty(&config).expect("json"),
-    )
-    .expect("config");
+    std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&config).expect("json"))
+        .expect("config");
     let mut rng = ChaCha8Rng::seed_from_u64(t.seed);
-    let mut tensors: HashMap<String, Tensor> =
-        bert_tensors(words.len(), t.hidden, t.layers, positions)
-            .into_iter()
-            .map(|(name, shape)| {
-                let n: usize = shape.iter().product();
-                let values: Vec<f32> = if name.ends_with("LayerNorm.weight") {
-                    (0..n).map(|_| 1.0 + rng.random_range(-0.1..0.1)).collect()
-                } else {
-                    (0..n).map(|_| rng.random_range(-0.08..0.08)).collect()
-                };
-                let key = if t.prefixed {
-                    format!("bert.{name}")
-                } else {
-                    name
-                };
-                (
-                    key,
-                    Tensor::from_vec(values, shape, &Device::Cpu).expect("tensor"),
-                )
-            })
-            .collect();
+    let mut tensors: HashMap<String, Tensor> = bert_tensors(words.len(), t.hidden, t.layers, positions)
+        .into_iter()
+        .map(|(name, shape)| {
+            let n: usize = shape.iter().product();
+            let values: Vec<f32> = if name.ends_with("LayerNorm.weight") {
+                (0..n).map(|_| 1.0 + rng.random_range(-0.1..0.1)).collect()
+            } else {
+                (0..n).map(|_| rng.random_range(-0.08..0.08)).collect()
+            };
+            let key = if t.prefixed { format!("bert.{name}") } else { name };
+            (key, Tensor::from_vec(values, shape, &Device::Cpu).expect("tensor"))
+        })
+        .collect();
     edit(&mut tensors, words.len());
     candle_core::safetensors::save(&tensors, dir.join("model.safetensors")).expect("save weights");
     dir.to_path_buf()
@@ -169,9 +141,8 @@ pub fn toy_rows(n: usize, seed: u64) -> Vec<(String, &'static str)> {
         .map(|i| {
             let positive = i % 2 == 0;
             let key = if positive { POSITIVE } else { NEGATIVE };
-            let mut words: Vec<&str> = (0..rng.random_range(3..9))
-                .map(|_| FILLER[rng.random_range(0..FILLER.len())])
-                .collect();
+            let mut words: Vec<&str> =
+                (0..rng.random_range(3..9)).map(|_| FILLER[rng.random_range(0..FILLER.len())]).collect();
             let at = rng.random_range(0..=words.len());
             words.insert(at, key[rng.random_range(0..key.len())]);
             (words.join(" ") + " .", if positive { "pos" } else { "neg" })

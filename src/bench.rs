@@ -1,0 +1,131 @@
+//! `bertbench bench`: training and inference throughput of a model on real data, with the
+//! batching a run uses (dynamic padding, the data's own lengths). Reports what `train` reports
+//! in `summary.json`, so the two compare directly.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::data::batch::Batcher;
+use crate::data::{LabelSet, load_examples};
+use crate::error::{Error, Result};
+use crate::eval::{Encoded, evaluate};
+use crate::model::checkpoint::Classifier;
+use crate::model::dropout::Dropout;
+use crate::model::heads::Freeze;
+use crate::model::params::sorted_vars;
+use crate::model::source;
+use crate::train::optim::AdamW;
+use crate::train::step::{StepSettings, optimizer_step};
+use crate::train::trainer::device_from;
+
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    pub model: String,
+    pub data: PathBuf,
+    pub text_column: Option<String>,
+    pub label_column: Option<String>,
+    pub batch_size: usize,
+    pub eval_batch_size: usize,
+    pub max_len: usize,
+    /// Timed training steps, after `warmup_steps` untimed ones.
+    pub steps: usize,
+    pub warmup_steps: usize,
+    /// Pad every batch to `max_len` instead of its longest example.
+    pub pad_to_max: bool,
+    pub lr: f64,
+    pub seed: u64,
+    pub device: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub model: String,
+    pub data: String,
+    pub device: String,
+    pub threads: usize,
+    pub batch_size: usize,
+    pub max_len: usize,
+    pub padding: &'static str,
+    pub steps: usize,
+    pub warmup_steps: usize,
+    /// Tokens per example (with [CLS]/[SEP], before padding) over the examples used.
+    pub mean_tokens: f64,
+    pub train_examples_per_sec: f64,
+    pub eval_examples_per_sec: f64,
+    pub eval_examples: usize,
+    pub peak_rss_mib: f64,
+    /// From the start of the command to the end of the first optimiser step.
+    pub time_to_first_step_s: f64,
+}
+
+pub fn run_bench(cfg: &BenchConfig) -> Result<BenchReport> {
+    let t0 = Instant::now();
+    if cfg.steps == 0 || cfg.batch_size == 0 {
+        return Err(Error::Config("steps and batch-size must be at least 1".into()));
+    }
+    let device = device_from(&cfg.device)?;
+    let files = source::resolve(&cfg.model, "main")?;
+    let examples = load_examples(&cfg.data, cfg.text_column.as_deref(), cfg.label_column.as_deref())?;
+    let labels = LabelSet::from_labels(&examples.labels);
+    let clf = Classifier::from_dir(
+        &files.dir,
+        &cfg.model,
+        Some(labels.names().to_vec()),
+        Freeze::default(),
+        cfg.seed,
+        false,
+        &device,
+    )?;
+    let needed = cfg.batch_size * (cfg.steps + cfg.warmup_steps);
+    let train_rows: Vec<usize> = (0..needed).map(|i| i % examples.len()).collect();
+    let train = Encoded::new(examples.select(&train_rows), &clf.tokenizer, &labels, cfg.max_len)?;
+    let batcher = Batcher {
+        pad_to: cfg.pad_to_max.then_some(cfg.max_len),
+        ..Batcher::new(clf.tokenizer.pad_id, &device)
+    };
+    let settings = StepSettings { batcher: &batcher, batch_size: cfg.batch_size, max_grad_norm: 1.0 };
+    let trainable = sorted_vars(&clf.varmap);
+    let mut opt = AdamW::new(trainable, 0.0)?;
+    let mut dropout = Dropout::seeded(cfg.seed);
+    let order: Vec<usize> = (0..train.len()).collect();
+    let mut batches = order.chunks(cfg.batch_size);
+    let mut time_to_first_step = 0.0;
+    for (i, indices) in batches.by_ref().take(cfg.warmup_steps.max(1)).enumerate() {
+        optimizer_step(&clf.model, &train, indices, &settings, &mut opt, &mut dropout, cfg.lr)?;
+        if i == 0 {
+            time_to_first_step = t0.elapsed().as_secs_f64();
+        }
+    }
+    let timed = Instant::now();
+    let mut trained = 0;
+    for indices in batches.take(cfg.steps) {
+        optimizer_step(&clf.model, &train, indices, &settings, &mut opt, &mut dropout, cfg.lr)?;
+        trained += indices.len();
+    }
+    let train_seconds = timed.elapsed().as_secs_f64();
+
+    let eval_rows: Vec<usize> = (0..examples.len().min(cfg.eval_batch_size * cfg.steps.max(4))).collect();
+    let eval_set = Encoded::new(examples.select(&eval_rows), &clf.tokenizer, &labels, cfg.max_len)?;
+    let (report, _) = evaluate(&clf, "bench", &eval_set, cfg.eval_batch_size, &device)?;
+    let mean_tokens =
+        train.seqs.iter().map(|s| s.ids.len()).sum::<usize>() as f64 / train.seqs.len().max(1) as f64;
+    Ok(BenchReport {
+        model: cfg.model.clone(),
+        data: cfg.data.display().to_string(),
+        device: cfg.device.clone(),
+        threads: rayon::current_num_threads(),
+        batch_size: cfg.batch_size,
+        max_len: cfg.max_len,
+        padding: if cfg.pad_to_max { "max-length" } else { "dynamic" },
+        steps: cfg.steps,
+        warmup_steps: cfg.warmup_steps.max(1),
+        mean_tokens,
+        train_examples_per_sec: trained as f64 / train_seconds.max(1e-9),
+        eval_examples_per_sec: report.examples_per_sec,
+        eval_examples: report.examples,
+        peak_rss_mib: crate::sys::peak_rss_mib(),
+        time_to_first_step_s: time_to_first_step,
+    })
+}

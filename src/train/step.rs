@@ -1,0 +1,70 @@
+//! One optimiser step: forward and backward over micro-batches, gradient accumulation,
+//! clipping, and the AdamW update. Shared by the trainer and the benchmark.
+
+use std::collections::HashMap;
+
+use super::optim::{AdamW, accumulate, clip_grad_norm};
+use crate::data::batch::Batcher;
+use crate::error::Result;
+use crate::eval::Encoded;
+use crate::model::dropout::Dropout;
+use crate::model::heads::SequenceClassifier;
+
+/// What one step did.
+#[derive(Debug, Clone, Copy)]
+pub struct StepOutcome {
+    /// Mean training loss over the step's examples.
+    pub loss: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+}
+
+impl StepOutcome {
+    /// A NaN or infinite loss or gradient: the update was not applied.
+    pub fn diverged(&self) -> bool {
+        !(self.loss.is_finite() && self.grad_norm.is_finite())
+    }
+}
+
+/// Settings of a step that do not change during a run.
+pub struct StepSettings<'a> {
+    pub batcher: &'a Batcher,
+    /// Examples per micro-batch; a step covers all the `indices` it is given.
+    pub batch_size: usize,
+    /// Clip the global gradient norm to this (0 = no clipping).
+    pub max_grad_norm: f64,
+}
+
+/// One optimiser step over the examples at `indices`, in micro-batches of `batch_size` whose
+/// gradients are summed (each weighted by its share of the examples). A diverged step leaves
+/// the parameters untouched.
+pub fn optimizer_step(
+    model: &SequenceClassifier,
+    set: &Encoded,
+    indices: &[usize],
+    settings: &StepSettings,
+    opt: &mut AdamW,
+    dropout: &mut Dropout,
+    lr: f64,
+) -> Result<StepOutcome> {
+    let mut grads = HashMap::new();
+    let mut loss = 0f64;
+    for micro in indices.chunks(settings.batch_size.max(1)) {
+        let batch = settings.batcher.make(&set.seqs, &set.labels, micro)?;
+        let logits = model.forward(&batch, dropout)?;
+        let micro_loss = SequenceClassifier::loss(&logits, &batch.labels)?;
+        let value = f64::from(micro_loss.to_scalar::<f32>()?);
+        let weight = micro.len() as f64 / indices.len() as f64;
+        loss += value * weight;
+        if !value.is_finite() {
+            return Ok(StepOutcome { loss: value, grad_norm: f64::NAN });
+        }
+        accumulate(&mut grads, opt.gradients(&(micro_loss * weight)?.backward()?))?;
+    }
+    let grad_norm = clip_grad_norm(&mut grads, settings.max_grad_norm)?;
+    let outcome = StepOutcome { loss, grad_norm };
+    if !outcome.diverged() {
+        opt.step(&grads, lr)?;
+    }
+    Ok(outcome)
+}
