@@ -48,6 +48,15 @@ pub enum RunsCommand {
     },
 }
 
+/// Which columns of a dataset file hold the text and the label (inferred when not given).
+#[derive(Debug, Clone, Args)]
+pub struct Columns {
+    #[arg(long)]
+    pub text_column: Option<String>,
+    #[arg(long)]
+    pub label_column: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// A run config (TOML); flags given here override it.
@@ -68,10 +77,8 @@ pub struct TrainArgs {
     pub valid: Option<PathBuf>,
     #[arg(long)]
     pub test: Option<PathBuf>,
-    #[arg(long)]
-    pub text_column: Option<String>,
-    #[arg(long)]
-    pub label_column: Option<String>,
+    #[command(flatten)]
+    pub columns: Columns,
     /// With only --train: the share split off for validation.
     #[arg(long)]
     pub valid_ratio: Option<f64>,
@@ -152,8 +159,8 @@ impl TrainArgs {
             self.train => c.data.train,
             self.valid => c.data.valid,
             self.test => c.data.test,
-            self.text_column => c.data.text_column,
-            self.label_column => c.data.label_column,
+            self.columns.text_column => c.data.text_column,
+            self.columns.label_column => c.data.label_column,
             self.valid_ratio => c.data.valid_ratio,
             self.test_ratio => c.data.test_ratio,
             self.max_train => c.data.max_train,
@@ -189,10 +196,8 @@ pub struct EvalArgs {
     /// Labelled data to evaluate on.
     #[arg(long)]
     pub data: PathBuf,
-    #[arg(long)]
-    pub text_column: Option<String>,
-    #[arg(long)]
-    pub label_column: Option<String>,
+    #[command(flatten)]
+    pub columns: Columns,
     #[arg(long, default_value_t = 128)]
     pub max_len: usize,
     #[arg(long, default_value_t = 64)]
@@ -209,26 +214,6 @@ pub struct EvalArgs {
     pub json: bool,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flags_override_the_file_which_overrides_defaults() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let file = dir.path().join("run.toml");
-        std::fs::write(&file, "[train]\nepochs = 7\nlr = 0.001\n[data]\ntrain = \"a.csv\"\n").expect("write");
-        let cli =
-            Cli::parse_from(["bertbench", "train", file.to_str().expect("utf8"), "--lr", "0.01", "--json"]);
-        let Some(Command::Train(args)) = cli.command else { panic!("not train") };
-        let c = args.to_config().expect("config");
-        assert_eq!(c.train.epochs, 7);
-        assert!((c.train.lr - 0.01).abs() < 1e-12);
-        assert_eq!(c.train.batch_size, 16);
-        assert_eq!(c.data.train, PathBuf::from("a.csv"));
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Model directory or hub id.
@@ -237,10 +222,8 @@ pub struct BenchArgs {
     /// Labelled data whose texts (and lengths) are used.
     #[arg(long)]
     pub data: PathBuf,
-    #[arg(long)]
-    pub text_column: Option<String>,
-    #[arg(long)]
-    pub label_column: Option<String>,
+    #[command(flatten)]
+    pub columns: Columns,
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
     #[arg(long, default_value_t = 64)]
@@ -272,8 +255,8 @@ impl BenchArgs {
         crate::bench::BenchConfig {
             model: self.model.clone(),
             data: self.data.clone(),
-            text_column: self.text_column.clone(),
-            label_column: self.label_column.clone(),
+            text_column: self.columns.text_column.clone(),
+            label_column: self.columns.label_column.clone(),
             batch_size: self.batch_size,
             eval_batch_size: self.eval_batch_size,
             max_len: self.max_len,
@@ -284,5 +267,25 @@ impl BenchArgs {
             seed: self.seed,
             device: self.device.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("run.toml");
+        std::fs::write(&file, "[train]\nepochs = 7\nlr = 0.001\n[data]\ntrain = \"a.csv\"\n").expect("write");
+        let cli =
+            Cli::parse_from(["bertbench", "train", file.to_str().expect("utf8"), "--lr", "0.01", "--json"]);
+        let Some(Command::Train(args)) = cli.command else { panic!("not train") };
+        let c = args.to_config().expect("config");
+        assert_eq!(c.train.epochs, 7);
+        assert!((c.train.lr - 0.01).abs() < 1e-12);
+        assert_eq!(c.train.batch_size, 16);
+        assert_eq!(c.data.train, PathBuf::from("a.csv"));
     }
 }

@@ -66,7 +66,8 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     };
     let device = device_from(&args.device)?;
     let clf = load_for_eval(&dir, &device)?;
-    let examples = load_examples(&args.data, args.text_column.as_deref(), args.label_column.as_deref())?;
+    let examples =
+        load_examples(&args.data, args.columns.text_column.as_deref(), args.columns.label_column.as_deref())?;
     let labels = LabelSet::from_names(clf.labels.clone());
     let set = Encoded::new(examples, &clf.tokenizer, &labels, args.max_len)?;
     let (report, rows) = evaluate(&clf, "eval", &set, args.batch_size, &device)?;

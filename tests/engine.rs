@@ -102,6 +102,11 @@ fn fine_tuning_learns_the_toy_task_and_leaves_a_complete_record() {
     assert!(csv.starts_with("split,text,gold,predicted,correct,confidence,p_neg,p_pos"), "{csv}");
     assert_eq!(csv.lines().count(), 61);
     assert!(dir.join("predictions.parquet").is_file());
+    // Evaluation batches by length, but predictions keep the file's order.
+    let texts: Vec<String> = toy_rows(60, 2).into_iter().map(|r| r.0).collect();
+    for (line, text) in csv.lines().skip(1).zip(&texts) {
+        assert!(line.starts_with(&format!("valid,{text},")), "{line} vs {text}");
+    }
 
     // The saved model reloads and scores the same as the final evaluation reported.
     let clf = load_for_eval(&dir.join("model"), &device_from("cpu").expect("cpu")).expect("reload");

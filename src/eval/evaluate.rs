@@ -55,9 +55,12 @@ pub fn evaluate(
     let names = clf.labels.clone();
     let mut dropout = Dropout::off();
     let mut loss_sum = 0f64;
-    let mut predicted = Vec::with_capacity(set.len());
-    let mut rows = Vec::with_capacity(set.len());
-    let order: Vec<usize> = (0..set.len()).collect();
+    let mut predicted = vec![0u32; set.len()];
+    let mut rows: Vec<Option<Prediction>> = (0..set.len()).map(|_| None).collect();
+    // Batches of similar lengths waste little work on padding (the order does not change any
+    // result); results go back to their rows.
+    let mut order: Vec<usize> = (0..set.len()).collect();
+    order.sort_by_key(|&i| set.seqs[i].ids.len());
     let batcher = Batcher::new(clf.tokenizer.pad_id, device);
     for chunk in order.chunks(batch_size.max(1)) {
         let batch = batcher.make(&set.seqs, &set.labels, chunk)?;
@@ -68,8 +71,8 @@ pub fn evaluate(
         for (&i, p) in chunk.iter().zip(probs) {
             let (best, confidence) =
                 p.iter().copied().enumerate().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap_or((0, 0.0));
-            predicted.push(best as u32);
-            rows.push(Prediction {
+            predicted[i] = best as u32;
+            rows[i] = Some(Prediction {
                 text: set.examples.texts[i].clone(),
                 gold: names[set.labels[i] as usize].clone(),
                 predicted: names[best].clone(),
@@ -78,6 +81,7 @@ pub fn evaluate(
             });
         }
     }
+    let rows: Vec<Prediction> = rows.into_iter().flatten().collect();
     let seconds = began.elapsed().as_secs_f64().max(1e-9);
     let report = EvalReport {
         split: split.to_owned(),

@@ -60,15 +60,19 @@ impl Classifier {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
         let model = SequenceClassifier::load(vb, &config, labels.len(), freeze)?;
-        init_seeded(&varmap, config.initializer_range, config.pad_token_id, seed)?;
+        let (range, pad) = (config.initializer_range, config.pad_token_id);
         let report = if from_scratch {
+            init_seeded(&varmap, range, pad, seed, |_| true)?;
             LoadReport { initialised: vec!["all parameters (from scratch)".into()], unused: Vec::new() }
         } else {
             let weights = dir.join("model.safetensors");
             if !weights.is_file() {
                 return Err(Error::model(source, format!("{} has no model.safetensors", dir.display())));
             }
-            load_checkpoint(&varmap, &weights, source, FRESH_OK)?
+            // Only what the checkpoint lacks (a new head) gets fresh values.
+            let report = load_checkpoint(&varmap, &weights, source, FRESH_OK)?;
+            init_seeded(&varmap, range, pad, seed, |name| report.initialised.iter().any(|n| n == name))?;
+            report
         };
         config.set_classification(&labels);
         Ok(Self { model, varmap, config, labels, tokenizer, source_dir: dir.to_path_buf(), report })

@@ -23,7 +23,26 @@ fn last_dim(layout: &Layout) -> candle_core::Result<usize> {
     }
 }
 
-/// Rows of `width` values: mean and reciprocal standard deviation.
+/// Computes an output of `shape` run by run: `f(out, [input runs])` on each run of `width`
+/// values (a row, or a chunk for element-wise ops), in parallel.
+fn map_runs<const N: usize>(
+    shape: &Shape,
+    width: usize,
+    inputs: [&[f32]; N],
+    f: impl Fn(&mut [f32], [&[f32]; N]) + Sync,
+) -> (CpuStorage, Shape) {
+    let mut out = vec![0f32; shape.elem_count()];
+    out.par_chunks_mut(width).enumerate().for_each(|(i, o)| {
+        let start = i * width;
+        f(o, inputs.map(|x| &x[start..start + o.len()]));
+    });
+    (CpuStorage::F32(out), shape.clone())
+}
+
+/// Runs of this many values for element-wise ops.
+const CHUNK: usize = 4096;
+
+/// Mean and reciprocal standard deviation of a row.
 fn moments(row: &[f32], eps: f32) -> (f32, f32) {
     let n = row.len() as f32;
     let mean = row.iter().sum::<f32>() / n;
@@ -41,17 +60,13 @@ impl CustomOp1 for Normalize {
         "bertbench-normalize"
     }
 
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = slice(storage, layout)?;
-        let width = last_dim(layout)?;
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(width).zip(x.par_chunks(width)).for_each(|(o, row)| {
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        Ok(map_runs(l.shape(), last_dim(l)?, [slice(s, l)?], |o, [row]| {
             let (mean, rstd) = moments(row, self.eps);
             for (o, v) in o.iter_mut().zip(row) {
                 *o = (v - mean) * rstd;
             }
-        });
-        Ok((CpuStorage::F32(out), layout.shape().clone()))
+        }))
     }
 
     fn bwd(&self, x: &Tensor, normed: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
@@ -79,22 +94,16 @@ impl CustomOp3 for NormalizeGrad {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (x, normed, grad) = (slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?);
-        let width = last_dim(l1)?;
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(width)
-            .zip(x.par_chunks(width))
-            .zip(normed.par_chunks(width).zip(grad.par_chunks(width)))
-            .for_each(|((o, xr), (nr, gr))| {
-                let (_, rstd) = moments(xr, self.eps);
-                let n = width as f32;
-                let mean_g = gr.iter().sum::<f32>() / n;
-                let mean_gn = gr.iter().zip(nr).map(|(g, v)| g * v).sum::<f32>() / n;
-                for ((o, g), v) in o.iter_mut().zip(gr).zip(nr) {
-                    *o = rstd * (g - mean_g - v * mean_gn);
-                }
-            });
-        Ok((CpuStorage::F32(out), l1.shape().clone()))
+        let inputs = [slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?];
+        Ok(map_runs(l1.shape(), last_dim(l1)?, inputs, |o, [x, normed, grad]| {
+            let (_, rstd) = moments(x, self.eps);
+            let n = x.len() as f32;
+            let mean_g = grad.iter().sum::<f32>() / n;
+            let mean_gn = grad.iter().zip(normed).map(|(g, v)| g * v).sum::<f32>() / n;
+            for ((o, g), v) in o.iter_mut().zip(grad).zip(normed) {
+                *o = rstd * (g - mean_g - v * mean_gn);
+            }
+        }))
     }
 }
 
@@ -106,11 +115,8 @@ impl CustomOp1 for Softmax {
         "bertbench-softmax"
     }
 
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = slice(storage, layout)?;
-        let width = last_dim(layout)?;
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(width).zip(x.par_chunks(width)).for_each(|(o, row)| {
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        Ok(map_runs(l.shape(), last_dim(l)?, [slice(s, l)?], |o, [row]| {
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let mut sum = 0f32;
             for (o, v) in o.iter_mut().zip(row) {
@@ -121,8 +127,7 @@ impl CustomOp1 for Softmax {
             for v in o.iter_mut() {
                 *v *= inv;
             }
-        });
-        Ok((CpuStorage::F32(out), layout.shape().clone()))
+        }))
     }
 
     fn bwd(&self, _x: &Tensor, probs: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
@@ -146,18 +151,12 @@ impl CustomOp2 for SoftmaxGrad {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (probs, grad) = (slice(s1, l1)?, slice(s2, l2)?);
-        let width = last_dim(l1)?;
-        let mut out = vec![0f32; probs.len()];
-        out.par_chunks_mut(width).zip(probs.par_chunks(width).zip(grad.par_chunks(width))).for_each(
-            |(o, (y, g))| {
-                let dot: f32 = y.iter().zip(g).map(|(a, b)| a * b).sum();
-                for ((o, y), g) in o.iter_mut().zip(y).zip(g) {
-                    *o = y * (g - dot);
-                }
-            },
-        );
-        Ok((CpuStorage::F32(out), l1.shape().clone()))
+        Ok(map_runs(l1.shape(), last_dim(l1)?, [slice(s1, l1)?, slice(s2, l2)?], |o, [y, g]| {
+            let dot: f32 = y.iter().zip(g).map(|(a, b)| a * b).sum();
+            for ((o, y), g) in o.iter_mut().zip(y).zip(g) {
+                *o = y * (g - dot);
+            }
+        }))
     }
 }
 
@@ -173,15 +172,12 @@ impl CustomOp1 for Gelu {
         "bertbench-gelu"
     }
 
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = slice(storage, layout)?;
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(4096).zip(x.par_chunks(4096)).for_each(|(o, xs)| {
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        Ok(map_runs(l.shape(), CHUNK, [slice(s, l)?], |o, [xs]| {
             for (o, &v) in o.iter_mut().zip(xs) {
                 *o = 0.5 * v * (1.0 + libm::erff(v * SQRT_HALF));
             }
-        });
-        Ok((CpuStorage::F32(out), layout.shape().clone()))
+        }))
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
@@ -205,18 +201,13 @@ impl CustomOp2 for GeluGrad {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (x, grad) = (slice(s1, l1)?, slice(s2, l2)?);
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(4096).zip(x.par_chunks(4096).zip(grad.par_chunks(4096))).for_each(
-            |(o, (xs, gs))| {
-                for ((o, &v), &g) in o.iter_mut().zip(xs).zip(gs) {
-                    let cdf = 0.5 * (1.0 + libm::erff(v * SQRT_HALF));
-                    let pdf = INV_SQRT_2PI * (-0.5 * v * v).exp();
-                    *o = g * (cdf + v * pdf);
-                }
-            },
-        );
-        Ok((CpuStorage::F32(out), l1.shape().clone()))
+        Ok(map_runs(l1.shape(), CHUNK, [slice(s1, l1)?, slice(s2, l2)?], |o, [xs, gs]| {
+            for ((o, &v), &g) in o.iter_mut().zip(xs).zip(gs) {
+                let cdf = 0.5 * (1.0 + libm::erff(v * SQRT_HALF));
+                let pdf = INV_SQRT_2PI * (-0.5 * v * v).exp();
+                *o = g * (cdf + v * pdf);
+            }
+        }))
     }
 }
 

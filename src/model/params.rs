@@ -21,13 +21,19 @@ pub fn sorted_vars(varmap: &VarMap) -> Vec<(String, candle_core::Var)> {
     vars
 }
 
-/// BERT's initialisation, seeded: weights ~ N(0, range), biases 0, `LayerNorm` weights 1,
-/// embedding rows for the padding token 0.
-pub fn init_seeded(varmap: &VarMap, init_range: f64, pad_id: u32, seed: u64) -> Result<()> {
+/// BERT's initialisation, seeded, of the variables `selected` picks: weights ~ N(0, range),
+/// biases 0, `LayerNorm` weights 1, embedding rows for the padding token 0.
+pub fn init_seeded(
+    varmap: &VarMap,
+    init_range: f64,
+    pad_id: u32,
+    seed: u64,
+    selected: impl Fn(&str) -> bool,
+) -> Result<()> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let normal = Normal::new(0.0f32, init_range as f32)
         .map_err(|e| Error::Config(format!("initializer_range {init_range}: {e}")))?;
-    for (name, var) in sorted_vars(varmap) {
+    for (name, var) in sorted_vars(varmap).into_iter().filter(|(n, _)| selected(n)) {
         let shape = var.shape().clone();
         let device = var.device().clone();
         let value = if name.ends_with("bias") {
