@@ -58,6 +58,7 @@ pub struct Columns {
 }
 
 #[derive(Debug, Args)]
+#[allow(clippy::struct_excessive_bools)] // on/off switches of the command line
 pub struct TrainArgs {
     /// A run config (TOML); flags given here override it.
     pub config: Option<PathBuf>,
@@ -110,6 +111,9 @@ pub struct TrainArgs {
     /// Micro-batches per optimiser step.
     #[arg(long)]
     pub grad_accum: Option<usize>,
+    /// Batch examples of similar length together (less padding; faster).
+    #[arg(long)]
+    pub group_by_length: bool,
     #[arg(long)]
     pub seed: Option<u64>,
     /// Evaluate every N steps (always at each epoch end).
@@ -185,6 +189,7 @@ impl TrainArgs {
         }
         c.model.from_scratch |= self.from_scratch;
         c.train.freeze_encoder |= self.freeze_encoder;
+        c.train.group_by_length |= self.group_by_length;
         Ok(c)
     }
 }

@@ -71,6 +71,20 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     order
 }
 
+/// Batches per "mega-batch" when grouping by length (as Hugging Face's `LengthGroupedSampler`).
+const MEGA_BATCH: usize = 50;
+
+/// A seeded shuffle in which neighbours have similar lengths: the shuffled order is cut into
+/// mega-batches of `MEGA_BATCH` batches, each sorted by length (longest first). Batches then
+/// carry little padding, and their contents still change every epoch.
+pub fn length_grouped_order(lengths: &[usize], batch_size: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order = epoch_order(lengths.len(), seed, epoch);
+    for mega in order.chunks_mut(batch_size.max(1) * MEGA_BATCH) {
+        mega.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
+    }
+    order
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +106,21 @@ mod tests {
         assert_eq!(b.type_ids.to_vec2::<u32>().expect("types"), [[0, 0, 0, 1, 1]]);
         let fixed = Batcher { pad_to: Some(8), ..batcher };
         assert_eq!(fixed.make(&seqs, &[1, 0, 1], &[2]).expect("batch").input_ids.dims(), [1, 8]);
+    }
+
+    #[test]
+    fn length_grouping_cuts_padding_and_keeps_a_permutation() {
+        let lengths: Vec<usize> = (0..2000).map(|i| 5 + (i * 7919) % 60).collect();
+        let padded = |order: &[usize]| -> usize {
+            order.chunks(16).map(|c| c.iter().map(|&i| lengths[i]).max().unwrap_or(0) * c.len()).sum()
+        };
+        let grouped = length_grouped_order(&lengths, 16, 1, 0);
+        let plain = epoch_order(2000, 1, 0);
+        assert!(padded(&grouped) * 10 < padded(&plain) * 7, "{} vs {}", padded(&grouped), padded(&plain));
+        let mut sorted = grouped.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..2000).collect::<Vec<_>>());
+        assert_ne!(grouped, length_grouped_order(&lengths, 16, 1, 1));
     }
 
     #[test]

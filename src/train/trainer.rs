@@ -16,7 +16,7 @@ use super::optim::AdamW;
 use super::schedule::LinearSchedule;
 use super::step::{StepSettings, optimizer_step};
 use crate::config::{Metric, RunConfig};
-use crate::data::batch::{Batcher, epoch_order};
+use crate::data::batch::{Batcher, epoch_order, length_grouped_order};
 use crate::data::{Examples, LabelSet, Splits};
 use crate::error::{Error, Result};
 use crate::eval::{Encoded, evaluate};
@@ -268,9 +268,14 @@ fn train(
         StepSettings { batcher: &batcher, batch_size: t.batch_size, max_grad_norm: t.max_grad_norm };
     let mut dropout = Dropout::seeded(t.seed ^ 0x5EED_D809);
     let mut stale_evals = 0usize;
+    let lengths: Vec<usize> = train_set.seqs.iter().map(|s| s.ids.len()).collect();
     let ending = 'epochs: {
         for epoch in 0..t.epochs {
-            let order = epoch_order(train_set.seqs.len(), t.seed, epoch);
+            let order = if t.group_by_length {
+                length_grouped_order(&lengths, t.batch_size, t.seed, epoch)
+            } else {
+                epoch_order(lengths.len(), t.seed, epoch)
+            };
             for (i, indices) in order.chunks(group).enumerate() {
                 if !s.obey_commands(progress)? {
                     break 'epochs Ending::Cancelled;
