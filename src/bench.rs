@@ -108,7 +108,7 @@ pub fn run_bench(cfg: &BenchConfig) -> Result<BenchReport> {
 
     let eval_rows: Vec<usize> = (0..examples.len().min(cfg.eval_batch_size * cfg.steps.max(4))).collect();
     let eval_set = Encoded::new(examples.select(&eval_rows), &clf.tokenizer, &labels, cfg.max_len)?;
-    let (report, _) = evaluate(&clf, "bench", &eval_set, cfg.eval_batch_size, &device)?;
+    let (report, _) = evaluate(&clf, "bench", &eval_set, cfg.eval_batch_size, &batcher)?;
     let mean_tokens =
         train.seqs.iter().map(|s| s.ids.len()).sum::<usize>() as f64 / train.seqs.len().max(1) as f64;
     Ok(BenchReport {

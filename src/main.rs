@@ -6,6 +6,7 @@ use std::sync::mpsc;
 
 use anyhow::Context;
 use bertbench::cli::{BenchArgs, Cli, Command, EvalArgs, RunsCommand, TrainArgs};
+use bertbench::data::batch::Batcher;
 use bertbench::data::{LabelSet, load_examples};
 use bertbench::eval::{Encoded, evaluate};
 use bertbench::headless::{ConsoleSink, describe_eval};
@@ -70,7 +71,8 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         load_examples(&args.data, args.columns.text_column.as_deref(), args.columns.label_column.as_deref())?;
     let labels = LabelSet::from_names(clf.labels.clone());
     let set = Encoded::new(examples, &clf.tokenizer, &labels, args.max_len)?;
-    let (report, rows) = evaluate(&clf, "eval", &set, args.batch_size, &device)?;
+    let batcher = Batcher::new(clf.tokenizer.pad_id, &device);
+    let (report, rows) = evaluate(&clf, "eval", &set, args.batch_size, &batcher)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::mpsc;
 
 use bertbench::config::RunConfig;
+use bertbench::data::batch::Batcher;
 use bertbench::runs::{RunWriter, list_runs};
 use bertbench::train::event::{Collect, Tee};
 use bertbench::train::handle::spawn;
@@ -114,8 +115,14 @@ fn fine_tuning_learns_the_toy_task_and_leaves_a_complete_record() {
     let examples = bertbench::data::load_examples(&tmp.path().join("valid.csv"), None, None).expect("valid");
     let labels = bertbench::data::LabelSet::from_names(clf.labels.clone());
     let set = bertbench::eval::Encoded::new(examples, &clf.tokenizer, &labels, 32).expect("encode");
-    let (report, _) =
-        bertbench::eval::evaluate(&clf, "valid", &set, 64, &candle_core::Device::Cpu).expect("eval");
+    let (report, _) = bertbench::eval::evaluate(
+        &clf,
+        "valid",
+        &set,
+        64,
+        &Batcher::new(clf.tokenizer.pad_id, &candle_core::Device::Cpu),
+    )
+    .expect("eval");
     assert!((report.scores.accuracy - valid.accuracy).abs() < 1e-9);
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("model/config.json")).expect("cfg"))

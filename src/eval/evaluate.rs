@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use candle_core::{D, Device};
+use candle_core::D;
 
 use super::metrics::score;
 use crate::data::batch::Batcher;
@@ -49,7 +49,7 @@ pub fn evaluate(
     split: &str,
     set: &Encoded,
     batch_size: usize,
-    device: &Device,
+    batcher: &Batcher,
 ) -> Result<(EvalReport, Vec<Prediction>)> {
     let began = Instant::now();
     let names = clf.labels.clone();
@@ -61,7 +61,6 @@ pub fn evaluate(
     // result); results go back to their rows.
     let mut order: Vec<usize> = (0..set.len()).collect();
     order.sort_by_key(|&i| set.seqs[i].ids.len());
-    let batcher = Batcher::new(clf.tokenizer.pad_id, device);
     for chunk in order.chunks(batch_size.max(1)) {
         let batch = batcher.make(&set.seqs, &set.labels, chunk)?;
         let logits = clf.model.forward(&batch, &mut dropout)?.detach();

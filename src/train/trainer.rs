@@ -136,7 +136,7 @@ struct Session<'a> {
     ctx: &'a RunContext,
     sink: &'a mut dyn EventSink,
     commands: &'a Receiver<Command>,
-    device: Device,
+    batcher: Batcher,
     clf: Classifier,
     label_set: LabelSet,
 }
@@ -236,7 +236,8 @@ fn train(
             t.max_len, clf.config.max_position_embeddings
         )));
     }
-    let mut s = Session { cfg, ctx, sink, commands, device, clf, label_set: splits.labels.clone() };
+    let batcher = Batcher::new(clf.tokenizer.pad_id, &device);
+    let mut s = Session { cfg, ctx, sink, commands, batcher, clf, label_set: splits.labels.clone() };
     let train_set = s.encode(splits.train)?;
     let valid_set = splits.valid.map(|e| s.encode(e)).transpose()?;
     let test_set = splits.test.map(|e| s.encode(e)).transpose()?;
@@ -263,9 +264,9 @@ fn train(
     }))?;
 
     let schedule = LinearSchedule::new(t.lr, t.warmup_ratio, total_steps);
-    let batcher = Batcher::new(s.clf.tokenizer.pad_id, &s.device);
+    let train_batcher = s.batcher.clone();
     let settings =
-        StepSettings { batcher: &batcher, batch_size: t.batch_size, max_grad_norm: t.max_grad_norm };
+        StepSettings { batcher: &train_batcher, batch_size: t.batch_size, max_grad_norm: t.max_grad_norm };
     let mut dropout = Dropout::seeded(t.seed ^ 0x5EED_D809);
     let mut stale_evals = 0usize;
     let lengths: Vec<usize> = train_set.seqs.iter().map(|s| s.ids.len()).collect();
@@ -416,7 +417,7 @@ impl Session<'_> {
     ) -> Result<(EvalReport, Vec<Prediction>)> {
         let began = Instant::now();
         let (mut report, rows) =
-            evaluate(&self.clf, split, set, self.cfg.train.eval_batch_size, &self.device)?;
+            evaluate(&self.clf, split, set, self.cfg.train.eval_batch_size, &self.batcher)?;
         progress.eval_examples += set.len();
         progress.eval_time += began.elapsed();
         report.step = progress.step;
