@@ -78,7 +78,8 @@ pub fn run_bench(cfg: &BenchConfig) -> Result<BenchReport> {
         false,
         &device,
     )?;
-    let needed = cfg.batch_size * (cfg.steps + cfg.warmup_steps);
+    let warmup_steps = cfg.warmup_steps.max(1);
+    let needed = cfg.batch_size * (cfg.steps + warmup_steps);
     let train_rows: Vec<usize> = (0..needed).map(|i| i % examples.len()).collect();
     let train = Encoded::new(examples.select(&train_rows), &clf.tokenizer, &labels, cfg.max_len)?;
     let batcher = Batcher {
@@ -92,7 +93,7 @@ pub fn run_bench(cfg: &BenchConfig) -> Result<BenchReport> {
     let order: Vec<usize> = (0..train.len()).collect();
     let mut batches = order.chunks(cfg.batch_size);
     let mut time_to_first_step = 0.0;
-    for (i, indices) in batches.by_ref().take(cfg.warmup_steps.max(1)).enumerate() {
+    for (i, indices) in batches.by_ref().take(warmup_steps).enumerate() {
         optimizer_step(&clf.model, &train, indices, &settings, &mut opt, &mut dropout, cfg.lr)?;
         if i == 0 {
             time_to_first_step = t0.elapsed().as_secs_f64();
@@ -120,7 +121,7 @@ pub fn run_bench(cfg: &BenchConfig) -> Result<BenchReport> {
         max_len: cfg.max_len,
         padding: if cfg.pad_to_max { "max-length" } else { "dynamic" },
         steps: cfg.steps,
-        warmup_steps: cfg.warmup_steps.max(1),
+        warmup_steps,
         mean_tokens,
         train_examples_per_sec: trained as f64 / train_seconds.max(1e-9),
         eval_examples_per_sec: report.examples_per_sec,

@@ -116,6 +116,15 @@ impl Metric {
     pub fn higher_is_better(self) -> bool {
         !matches!(self, Self::Loss)
     }
+
+    /// The spelling used in configs and flags.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accuracy => "accuracy",
+            Self::MacroF1 => "macro-f1",
+            Self::Loss => "loss",
+        }
+    }
 }
 
 /// What a run's sources resolved to, recorded so that a run can be traced and repeated.
@@ -231,6 +240,20 @@ impl RunConfig {
         if t.eval_every == Some(0) {
             return bad("eval-every must be at least 1 step".into());
         }
+        if t.patience == Some(0) {
+            return bad("patience must be at least 1 evaluation".into());
+        }
+        let has_valid = self.data.valid.is_some() || self.data.valid_ratio > 0.0;
+        if !has_valid && (t.patience.is_some() || t.eval_every.is_some()) {
+            return bad(
+                "patience and eval-every need a validation split: give --valid or a valid-ratio above 0"
+                    .into(),
+            );
+        }
+        let per_step = t.batch_size.checked_mul(t.grad_accum).and_then(|n| n.checked_mul(t.epochs));
+        if per_step.is_none() {
+            return bad("batch-size x grad-accum x epochs is too large".into());
+        }
         let d = &self.data;
         for (name, r) in [("valid-ratio", d.valid_ratio), ("test-ratio", d.test_ratio)] {
             if !(0.0..0.9).contains(&r) {
@@ -286,5 +309,12 @@ mod tests {
         c.train.warmup_ratio = 0.0;
         c.train.lr = f64::NAN;
         assert!(c.validate().expect_err("lr").to_string().contains("lr"));
+        c.train.lr = 1e-4;
+        c.train.patience = Some(0);
+        assert!(c.validate().expect_err("patience").to_string().contains("patience"));
+        c.train.patience = Some(2);
+        c.data.valid_ratio = 0.0;
+        let err = c.validate().expect_err("no validation split").to_string();
+        assert!(err.contains("need a validation split"), "{err}");
     }
 }

@@ -22,21 +22,24 @@ pub struct Splits {
 }
 
 impl Splits {
-    /// Reads the files of `cfg`. With a training file alone, validation and test splits are
-    /// carved out of it (stratified, seeded); with any other file given, files are used as is.
+    /// Reads the files of `cfg`. A missing validation file is replaced by a stratified, seeded
+    /// share of the training file (`valid-ratio`, 0 = none); a test split is carved out the same
+    /// way only when the training file is the only file.
     pub fn load(cfg: &DataConfig, seed: u64) -> Result<Self> {
         let read =
             |p: &std::path::Path| load_examples(p, cfg.text_column.as_deref(), cfg.label_column.as_deref());
         let all = read(&cfg.train)?;
-        let (mut train, valid, test) = if cfg.valid.is_none() && cfg.test.is_none() {
-            let s = split::stratified_split(&all.labels, cfg.valid_ratio, cfg.test_ratio, seed);
-            let part = |rows: &[usize]| (!rows.is_empty()).then(|| all.select(rows));
-            (all.select(&s.train), part(&s.valid), part(&s.test))
-        } else {
-            let valid = cfg.valid.as_deref().map(read).transpose()?;
-            let test = cfg.test.as_deref().map(read).transpose()?;
-            (all, valid, test)
-        };
+        let valid_file = cfg.valid.as_deref().map(read).transpose()?;
+        let test_file = cfg.test.as_deref().map(read).transpose()?;
+        let valid_ratio = if valid_file.is_some() { 0.0 } else { cfg.valid_ratio };
+        let test_ratio = if valid_file.is_some() || test_file.is_some() { 0.0 } else { cfg.test_ratio };
+        let s = split::stratified_split(&all.labels, valid_ratio, test_ratio, seed);
+        let part = |rows: &[usize]| (!rows.is_empty()).then(|| all.select(rows));
+        let (mut train, valid, test) = (
+            all.select(&s.train),
+            valid_file.or_else(|| part(&s.valid)),
+            test_file.or_else(|| part(&s.test)),
+        );
         if let Some(n) = cfg.max_train {
             train.texts.truncate(n);
             train.labels.truncate(n);

@@ -21,9 +21,9 @@ pub enum Error {
     #[error("config: {0}")]
     Config(String),
 
-    /// The loss became NaN or infinite.
-    #[error("loss became {value} at step {step} (epoch {epoch}); lower the learning rate")]
-    Diverged { step: usize, epoch: usize, value: f32 },
+    /// The loss or the gradient norm became NaN or infinite.
+    #[error("{quantity} became {value} at step {step} (epoch {epoch}); lower the learning rate")]
+    Diverged { quantity: &'static str, step: usize, epoch: usize, value: f64 },
 
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },

@@ -66,6 +66,9 @@ impl EventSink for ConsoleSink {
                 if !s.initialised.is_empty() {
                     eprintln!("newly initialised: {}", s.initialised.join(", "));
                 }
+                if !s.unused.is_empty() {
+                    eprintln!("not used from the checkpoint: {}", s.unused.join(", "));
+                }
                 if std::io::stderr().is_terminal() {
                     let bar = ProgressBar::new(s.total_steps as u64);
                     let style = ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  ETA {eta}")

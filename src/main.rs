@@ -1,8 +1,11 @@
 //! `bertbench`: parse the command line and dispatch. The logic lives in the library.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 use bertbench::cli::{BenchArgs, Cli, Command, EvalArgs, RunsCommand, TrainArgs};
@@ -11,7 +14,7 @@ use bertbench::data::{LabelSet, load_examples};
 use bertbench::eval::{Encoded, evaluate};
 use bertbench::headless::{ConsoleSink, describe_eval};
 use bertbench::runs::store::find_run;
-use bertbench::runs::writer::write_predictions;
+use bertbench::runs::writer::{write_predictions, write_status};
 use bertbench::runs::{RunWriter, list_runs};
 use bertbench::train::event::Tee;
 use bertbench::train::trainer::{device_from, load_for_eval, prepare};
@@ -39,16 +42,41 @@ fn main() -> ExitCode {
 fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let mut config = args.to_config()?;
     prepare(&mut config)?;
-    let mut writer = RunWriter::create(&config)?;
-    let ctx = RunContext { run_id: writer.run_id.clone(), checkpoint_dir: Some(writer.model_dir()) };
     let (commands, inbox) = mpsc::channel();
+    // The handler exists before the run folder does; it learns the folder once it is created.
+    let run_dir: Arc<OnceLock<PathBuf>> = Arc::default();
+    let presses = AtomicUsize::new(0);
+    let handler_dir = Arc::clone(&run_dir);
     ctrlc::set_handler(move || {
-        // The first Ctrl-C stops cleanly after the current step; the trainer records it.
-        let _ = commands.send(TrainCommand::Stop);
+        if presses.fetch_add(1, Ordering::SeqCst) == 0 {
+            // The first Ctrl-C (or SIGTERM/SIGHUP) stops cleanly after the current step.
+            eprintln!("stopping after the current step (Ctrl-C again to quit at once)");
+            let _ = commands.send(TrainCommand::Stop);
+        } else {
+            if let Some(dir) = handler_dir.get() {
+                let _ = write_status(
+                    dir,
+                    RunStatus::Cancelled,
+                    Some("quit by a second Ctrl-C before the run ended"),
+                );
+            }
+            std::process::exit(130);
+        }
     })
     .context("cannot install the Ctrl-C handler")?;
+    let mut writer = RunWriter::create(&config)?;
+    let _ = run_dir.set(writer.dir.clone());
+    let ctx = RunContext { run_id: writer.run_id.clone(), checkpoint_dir: Some(writer.model_dir()) };
     let mut console = ConsoleSink::new(args.json);
-    let summary = bertbench::train::run(&config, &ctx, &mut Tee(vec![&mut writer, &mut console]), &inbox)?;
+    let outcome = bertbench::train::run(&config, &ctx, &mut Tee(vec![&mut writer, &mut console]), &inbox);
+    let summary = match outcome {
+        Ok(summary) => summary,
+        Err(e) => {
+            // The record could not take the end of the run: say so in what can still be written.
+            let _ = write_status(&writer.dir, RunStatus::Failed, Some(&e.to_string()));
+            return Err(e.into());
+        }
+    };
     eprintln!("run record: {}", writer.dir.display());
     Ok(match summary.status {
         RunStatus::Finished => ExitCode::SUCCESS,
@@ -61,9 +89,11 @@ fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn eval(args: &EvalArgs) -> anyhow::Result<()> {
-    let dir = match find_run(&args.runs_dir, &args.model) {
-        Ok(run) => run.dir.join("model"),
-        Err(_) => std::path::PathBuf::from(&args.model),
+    let given = PathBuf::from(&args.model);
+    let dir = if given.join("config.json").is_file() {
+        given
+    } else {
+        find_run(&args.runs_dir, &args.model)?.dir.join("model")
     };
     let device = device_from(&args.device)?;
     let clf = load_for_eval(&dir, &device)?;

@@ -281,3 +281,43 @@ fn a_scratch_model_trains_its_own_vocabulary_and_learns() {
     let vocab = std::fs::read_to_string(dir.join("model/vocab.txt")).expect("vocab");
     assert!(vocab.lines().any(|l| l == "awful"), "the vocabulary comes from the training texts");
 }
+
+#[test]
+fn a_requested_snapshot_never_replaces_the_best_checkpoint() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut config = toy_config(tmp.path());
+    config.train.epochs = 2;
+    prepare(&mut config).expect("prepare");
+    let writer = RunWriter::create(&config).expect("writer");
+    let dir = writer.dir.clone();
+    let ctx = RunContext { run_id: writer.run_id.clone(), checkpoint_dir: Some(writer.model_dir()) };
+    let handle = spawn(config, ctx, Some(writer)).expect("spawn");
+    handle.commands.send(Command::SaveCheckpoint).expect("save");
+    let events: Vec<TrainEvent> = handle.events.iter().collect();
+    let summary = handle.join().expect("join");
+    assert_eq!(summary.status, RunStatus::Finished, "{:?}", summary.reason);
+    assert!(dir.join("checkpoint-step-0/model.safetensors").is_file(), "the snapshot has its own folder");
+    assert!(dir.join("model/model.safetensors").is_file());
+    let best = summary.best_step.expect("best step");
+    assert!(best > 0, "the best checkpoint comes from a validation, not the snapshot");
+    let saved: Vec<usize> = events
+        .iter()
+        .filter_map(|e| if let TrainEvent::CheckpointSaved { step, .. } = e { Some(*step) } else { None })
+        .collect();
+    assert_eq!(saved[0], 0);
+}
+
+#[test]
+fn a_test_file_alone_still_gets_a_validation_split_from_training() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut config = toy_config(tmp.path());
+    config.train.epochs = 1;
+    config.data.test = config.data.valid.take();
+    let (summary, events, _) = run_recorded(config);
+    assert_eq!(summary.status, RunStatus::Finished, "{:?}", summary.reason);
+    let started =
+        events.iter().find_map(|e| if let TrainEvent::Started(s) = e { Some(s.clone()) } else { None });
+    let started = started.expect("started");
+    assert_eq!((started.train_examples, started.valid_examples, started.test_examples), (216, 24, 60));
+    assert!(summary.valid.is_some() && summary.test.is_some());
+}

@@ -18,7 +18,6 @@ pub struct Batch {
     pub attention_mask: Tensor,
     /// `[B]` u32 class indices.
     pub labels: Tensor,
-    pub size: usize,
 }
 
 /// Turns tokenized examples into padded batches on a device.
@@ -58,7 +57,6 @@ impl Batcher {
             type_ids: Tensor::from_vec(types, (b, len), device)?,
             attention_mask: Tensor::from_vec(mask, (b, len), device)?,
             labels: Tensor::from_vec(ys, b, device)?,
-            size: b,
         })
     }
 }
@@ -66,7 +64,9 @@ impl Batcher {
 /// The order of training examples in `epoch`: a seeded shuffle, different each epoch.
 pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(epoch as u64));
+    // One stream per epoch: (seed, epoch) pairs never share an order.
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(epoch as u64);
     order.shuffle(&mut rng);
     order
 }

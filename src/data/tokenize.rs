@@ -77,10 +77,6 @@ impl TextEncoder {
         let path = dir.join("tokenizer.json");
         self.inner.save(&path, false).map_err(|e| tok_error(&path, e))
     }
-
-    pub fn id_to_token(&self, id: u32) -> Option<String> {
-        self.inner.id_to_token(id)
-    }
 }
 
 fn tok_error(path: &Path, e: impl std::fmt::Display) -> Error {

@@ -25,10 +25,6 @@ impl Dropout {
         Self { rng: Some(ChaCha8Rng::seed_from_u64(seed)) }
     }
 
-    pub fn is_training(&self) -> bool {
-        self.rng.is_some()
-    }
-
     /// Zeroes each element with probability `p` and scales the rest by `1 / (1 - p)`.
     pub fn apply(&mut self, x: &Tensor, p: f64) -> Result<Tensor> {
         let Some(rng) = self.rng.as_mut() else {

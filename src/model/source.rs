@@ -18,12 +18,6 @@ pub struct ModelFiles {
     pub revision: Option<String>,
 }
 
-impl ModelFiles {
-    pub fn config(&self) -> PathBuf {
-        self.dir.join("config.json")
-    }
-}
-
 /// Files a BERT model needs; one of the tokenizer files suffices.
 const REQUIRED: &[&str] = &["config.json", "model.safetensors"];
 const TOKENIZER: &[&str] = &["tokenizer.json", "vocab.txt"];

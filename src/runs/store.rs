@@ -35,7 +35,7 @@ impl RunInfo {
 pub fn load_run(dir: &Path) -> RunInfo {
     let id = dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let (mut status, mut reason, pid) = read_status(dir);
-    if status == RunStatus::Running && pid.is_some_and(|p| !process_alive(p)) {
+    if status == RunStatus::Running && !pid.is_some_and(process_alive) {
         status = RunStatus::Interrupted;
         reason = Some("the process ended without finishing the run (killed or crashed)".into());
     }

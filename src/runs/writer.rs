@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
@@ -19,7 +19,7 @@ use crate::train::{EventSink, Flow, TrainEvent};
 pub struct RunWriter {
     pub run_id: String,
     pub dir: PathBuf,
-    events: BufWriter<File>,
+    events: File,
     confusion: BTreeMap<String, serde_json::Value>,
     predictions: BTreeMap<String, Vec<Prediction>>,
     labels: Vec<String>,
@@ -39,7 +39,7 @@ impl RunWriter {
         write_atomic(&dir.join("config.toml"), config.to_toml()?.as_bytes())?;
         write_status(&dir, RunStatus::Running, None)?;
         let path = dir.join("events.jsonl");
-        let events = BufWriter::new(File::options().create(true).append(true).open(&path).at(&path)?);
+        let events = File::options().create(true).append(true).open(&path).at(&path)?;
         Ok(Self {
             run_id,
             dir,
@@ -54,11 +54,11 @@ impl RunWriter {
         self.dir.join("model")
     }
 
+    /// Appends one line with a single write, so a killed process leaves only whole lines.
     fn log(&mut self, event: &TrainEvent) -> Result<()> {
-        let path = self.dir.join("events.jsonl");
-        let line = serde_json::to_string(event).map_err(|e| Error::Config(e.to_string()))?;
-        writeln!(self.events, "{line}").at(&path)?;
-        self.events.flush().at(&path)
+        let mut line = serde_json::to_string(event).map_err(|e| Error::Config(e.to_string()))?;
+        line.push('\n');
+        self.events.write_all(line.as_bytes()).at(self.dir.join("events.jsonl"))
     }
 
     fn record_confusion(&mut self, report: &EvalReport) -> Result<()> {

@@ -59,6 +59,8 @@ pub struct RunStarted {
     pub trainable_parameters: usize,
     /// Parameters the checkpoint did not have (e.g. a new classifier), initialised fresh.
     pub initialised: Vec<String>,
+    /// Checkpoint tensors the model does not use (e.g. a pretraining head).
+    pub unused: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -88,7 +88,6 @@ struct Progress {
     time_to_first_step: Option<Duration>,
     /// Best validation value of the chosen metric and its report.
     best: Option<(f64, SplitSummary)>,
-    /// Step of the checkpoint in `model/`.
     /// Step and epoch of the checkpoint in `model/`.
     checkpoint: Option<(usize, f64)>,
     final_valid: Option<SplitSummary>,
@@ -261,6 +260,7 @@ fn train(
         total_steps,
         trainable_parameters: opt.parameter_count(),
         initialised: s.clf.report.initialised.clone(),
+        unused: s.clf.report.unused.clone(),
     }))?;
 
     let schedule = LinearSchedule::new(t.lr, t.warmup_ratio, total_steps);
@@ -286,9 +286,13 @@ fn train(
                 let outcome =
                     optimizer_step(&s.clf.model, &train_set, indices, &settings, &mut opt, &mut dropout, lr)?;
                 if outcome.diverged() {
-                    let value = if outcome.loss.is_finite() { outcome.grad_norm } else { outcome.loss };
-                    let epoch = epoch + 1;
-                    return Err(Error::Diverged { step: progress.step + 1, epoch, value: value as f32 });
+                    let (quantity, value) = if outcome.loss.is_finite() {
+                        ("the gradient norm", outcome.grad_norm)
+                    } else {
+                        ("the loss", outcome.loss)
+                    };
+                    let (step, epoch) = (progress.step + 1, epoch + 1);
+                    return Err(Error::Diverged { quantity, step, epoch, value });
                 }
                 let (loss, grad_norm) = (outcome.loss, outcome.grad_norm);
                 progress.step += 1;
@@ -320,8 +324,8 @@ fn train(
                     }
                     if let Some(p) = t.patience.filter(|&p| stale_evals >= p) {
                         break 'epochs Ending::EarlyStopped(format!(
-                            "early stopping: {p} evaluations without a better {:?}",
-                            t.metric
+                            "early stopping: {p} evaluations without a better {}",
+                            t.metric.as_str()
                         ));
                     }
                 }
@@ -367,7 +371,7 @@ impl Session<'_> {
                     self.emit(&TrainEvent::Resumed { step: progress.step })?;
                     return Ok(true);
                 }
-                Command::SaveCheckpoint => self.save_checkpoint(progress, f64::NAN)?,
+                Command::SaveCheckpoint => self.save_snapshot(progress)?,
                 Command::Pause | Command::Resume => {}
             }
         }
@@ -404,6 +408,19 @@ impl Session<'_> {
             step: progress.step,
             path: dir.display().to_string(),
             metric,
+        })?;
+        Ok(())
+    }
+
+    /// Saves the current weights on request, beside (never over) the best checkpoint.
+    fn save_snapshot(&mut self, progress: &Progress) -> Result<()> {
+        let Some(best) = &self.ctx.checkpoint_dir else { return Ok(()) };
+        let dir = best.with_file_name(format!("checkpoint-step-{}", progress.step));
+        self.clf.save(&dir)?;
+        self.emit(&TrainEvent::CheckpointSaved {
+            step: progress.step,
+            path: dir.display().to_string(),
+            metric: f64::NAN,
         })?;
         Ok(())
     }
