@@ -137,6 +137,8 @@ struct Session<'a> {
     commands: &'a Receiver<Command>,
     batcher: Batcher,
     clf: Classifier,
+    /// Report and predictions of the validation that produced the best checkpoint.
+    best_valid: Option<(EvalReport, Vec<Prediction>)>,
     label_set: LabelSet,
 }
 
@@ -236,7 +238,16 @@ fn train(
         )));
     }
     let batcher = Batcher::new(clf.tokenizer.pad_id, &device);
-    let mut s = Session { cfg, ctx, sink, commands, batcher, clf, label_set: splits.labels.clone() };
+    let mut s = Session {
+        cfg,
+        ctx,
+        sink,
+        commands,
+        batcher,
+        clf,
+        best_valid: None,
+        label_set: splits.labels.clone(),
+    };
     let train_set = s.encode(splits.train)?;
     let valid_set = splits.valid.map(|e| s.encode(e)).transpose()?;
     let test_set = splits.test.map(|e| s.encode(e)).transpose()?;
@@ -379,7 +390,7 @@ impl Session<'_> {
 
     /// Evaluates on validation; saves a checkpoint when the metric improved (returns whether).
     fn validate(&mut self, valid: &Encoded, progress: &mut Progress) -> Result<bool> {
-        let (report, _) = self.evaluate("valid", valid, progress)?;
+        let (report, rows) = self.evaluate("valid", valid, progress)?;
         self.emit(&TrainEvent::Evaluated(report.clone()))?;
         let metric = self.cfg.train.metric;
         let value = match metric {
@@ -394,6 +405,10 @@ impl Session<'_> {
         if improved {
             progress.best = Some((value, SplitSummary::from(&report)));
             self.save_checkpoint(progress, value)?;
+            if self.ctx.checkpoint_dir.is_some() {
+                // The final model will be this checkpoint: its validation needs no second pass.
+                self.best_valid = Some((report, rows));
+            }
         }
         Ok(improved)
     }
@@ -471,7 +486,11 @@ impl Session<'_> {
         };
         for (split, set) in [("valid", valid), ("test", test)] {
             let Some(set) = set else { continue };
-            let (mut report, rows) = self.evaluate(split, set, progress)?;
+            let known = if split == "valid" { self.best_valid.take() } else { None };
+            let (mut report, rows) = match known {
+                Some(best) => best,
+                None => self.evaluate(split, set, progress)?,
+            };
             if let Some((step, epoch)) = restored {
                 report.step = step;
                 report.epoch = epoch;
