@@ -12,11 +12,13 @@ use crate::train::{EventSink, Flow, TrainEvent};
 pub struct ConsoleSink {
     json: bool,
     bar: Option<ProgressBar>,
+    /// The latest training step seen: an evaluation of an earlier step is of the best checkpoint.
+    latest_step: usize,
 }
 
 impl ConsoleSink {
     pub fn new(json: bool) -> Self {
-        Self { json, bar: None }
+        Self { json, bar: None, latest_step: 0 }
     }
 
     fn line(&self, text: &str) {
@@ -50,6 +52,9 @@ impl EventSink for ConsoleSink {
                 let _ = serde_json::to_writer(&mut out, event).map(|()| writeln!(out));
             }
             return Ok(Flow::Continue);
+        }
+        if let TrainEvent::Step(m) = event {
+            self.latest_step = m.step;
         }
         match event {
             TrainEvent::Started(s) => {
@@ -90,6 +95,9 @@ impl EventSink for ConsoleSink {
                 }
                 None => {}
             },
+            TrainEvent::Evaluated(r) if r.step < self.latest_step => {
+                self.line(&format!("best checkpoint: {}", describe_eval(r)));
+            }
             TrainEvent::Evaluated(r) => self.line(&describe_eval(r)),
             TrainEvent::CheckpointSaved { step, path, .. } => {
                 self.line(&format!("checkpoint of step {step} saved to {path}"));
