@@ -13,11 +13,12 @@ use bertbench::data::batch::Batcher;
 use bertbench::data::{LabelSet, load_examples};
 use bertbench::eval::{Encoded, evaluate};
 use bertbench::headless::{ConsoleSink, describe_eval};
+use bertbench::model::checkpoint::Classifier;
 use bertbench::runs::store::find_run;
 use bertbench::runs::writer::{write_predictions, write_status};
 use bertbench::runs::{RunWriter, list_runs};
 use bertbench::train::event::Tee;
-use bertbench::train::trainer::{device_from, load_for_eval, prepare};
+use bertbench::train::trainer::{device_from, prepare};
 use bertbench::train::{Command as TrainCommand, RunContext, RunStatus};
 use clap::{CommandFactory, Parser};
 
@@ -96,7 +97,7 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         find_run(&args.runs_dir, &args.model)?.dir.join("model")
     };
     let device = device_from(&args.device)?;
-    let clf = load_for_eval(&dir, &device)?;
+    let clf = Classifier::load_fine_tuned(&dir, &device)?;
     let examples =
         load_examples(&args.data, args.columns.text_column.as_deref(), args.columns.label_column.as_deref())?;
     let labels = LabelSet::from_names(clf.labels.clone());

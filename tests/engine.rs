@@ -7,10 +7,11 @@ use std::sync::mpsc;
 
 use bertbench::config::RunConfig;
 use bertbench::data::batch::Batcher;
+use bertbench::model::checkpoint::Classifier;
 use bertbench::runs::{RunWriter, list_runs};
 use bertbench::train::event::{Collect, Tee};
 use bertbench::train::handle::spawn;
-use bertbench::train::trainer::{RunContext, device_from, load_for_eval, prepare};
+use bertbench::train::trainer::{RunContext, device_from, prepare};
 use bertbench::train::{Command, RunStatus, RunSummary, TrainEvent};
 use common::{Tiny, toy_rows, write_csv, write_tiny_bert};
 
@@ -110,7 +111,8 @@ fn fine_tuning_learns_the_toy_task_and_leaves_a_complete_record() {
     }
 
     // The saved model reloads and scores the same as the final evaluation reported.
-    let clf = load_for_eval(&dir.join("model"), &device_from("cpu").expect("cpu")).expect("reload");
+    let clf =
+        Classifier::load_fine_tuned(&dir.join("model"), &device_from("cpu").expect("cpu")).expect("reload");
     assert_eq!(clf.labels, ["neg", "pos"]);
     let examples = bertbench::data::load_examples(&tmp.path().join("valid.csv"), None, None).expect("valid");
     let labels = bertbench::data::LabelSet::from_names(clf.labels.clone());

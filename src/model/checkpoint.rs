@@ -78,6 +78,12 @@ impl Classifier {
         Ok(Self { model, varmap, config, labels, tokenizer, source_dir: dir.to_path_buf(), report })
     }
 
+    /// Loads a fine-tuned classifier (a run's `model/`, or any directory whose `config.json` has
+    /// `id2label`) as it is, for evaluation.
+    pub fn load_fine_tuned(dir: &Path, device: &Device) -> Result<Self> {
+        Self::from_dir(dir, &dir.display().to_string(), None, Freeze::default(), 0, false, device)
+    }
+
     /// Writes the model to `dir` atomically.
     pub fn save(&self, dir: &Path) -> Result<()> {
         save_model_dir(dir, &self.varmap, &self.config, &self.source_dir, &self.tokenizer)

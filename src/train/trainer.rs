@@ -2,7 +2,7 @@
 //! It reports through an `EventSink` and obeys `Command`s between steps; it never prints.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
@@ -506,9 +506,4 @@ impl Session<'_> {
         }
         Ok(ending)
     }
-}
-
-/// Loads a saved classifier (a run's `model/` or any fine-tuned directory) for evaluation.
-pub fn load_for_eval(dir: &Path, device: &Device) -> Result<Classifier> {
-    Classifier::from_dir(dir, &dir.display().to_string(), None, Freeze::default(), 0, false, device)
 }
