@@ -323,3 +323,31 @@ fn a_test_file_alone_still_gets_a_validation_split_from_training() {
     assert_eq!((started.train_examples, started.valid_examples, started.test_examples), (216, 24, 60));
     assert!(summary.valid.is_some() && summary.test.is_some());
 }
+
+/// A sink that panics at the first training step, standing in for any bug inside a run.
+struct PanicAtFirstStep;
+
+impl bertbench::train::EventSink for PanicAtFirstStep {
+    fn emit(&mut self, event: &TrainEvent) -> bertbench::Result<bertbench::train::Flow> {
+        assert!(!matches!(event, TrainEvent::Step(_)), "boom at the first step");
+        Ok(bertbench::train::Flow::Continue)
+    }
+}
+
+#[test]
+fn a_panic_inside_a_run_becomes_a_failed_run() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut config = toy_config(tmp.path());
+    prepare(&mut config).expect("prepare");
+    let mut writer = RunWriter::create(&config).expect("writer");
+    let ctx = RunContext { run_id: writer.run_id.clone(), checkpoint_dir: Some(writer.model_dir()) };
+    let (_tx, rx) = mpsc::channel();
+    let mut panicky = PanicAtFirstStep;
+    let summary =
+        bertbench::train::run(&config, &ctx, &mut Tee(vec![&mut writer, &mut panicky]), &rx).expect("run");
+    assert_eq!(summary.status, RunStatus::Failed);
+    let reason = summary.reason.expect("reason");
+    assert!(reason.contains("internal error") && reason.contains("boom at the first step"), "{reason}");
+    let status = std::fs::read_to_string(writer.dir.join("status")).expect("status");
+    assert!(status.starts_with("failed"), "{status}");
+}
