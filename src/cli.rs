@@ -57,8 +57,9 @@ pub struct Columns {
     pub label_column: Option<String>,
 }
 
+/// Switches (`--freeze-encoder`) also take a value (`--freeze-encoder=false`), so that a flag can
+/// turn off what a config file turns on.
 #[derive(Debug, Args)]
-#[allow(clippy::struct_excessive_bools)] // on/off switches of the command line
 pub struct TrainArgs {
     /// A run config (TOML); flags given here override it.
     pub config: Option<PathBuf>,
@@ -69,8 +70,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub revision: Option<String>,
     /// Start from random weights (keeps the model's architecture and tokenizer).
-    #[arg(long)]
-    pub from_scratch: bool,
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub from_scratch: Option<bool>,
     /// Training data: .csv, .tsv, .jsonl or .parquet.
     #[arg(long)]
     pub train: Option<PathBuf>,
@@ -112,8 +113,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub grad_accum: Option<usize>,
     /// Batch examples of similar length together (less padding; faster).
-    #[arg(long)]
-    pub group_by_length: bool,
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub group_by_length: Option<bool>,
     #[arg(long)]
     pub seed: Option<u64>,
     /// Evaluate every N steps (always at each epoch end).
@@ -126,8 +127,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub patience: Option<usize>,
     /// Train only the head.
-    #[arg(long)]
-    pub freeze_encoder: bool,
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub freeze_encoder: Option<bool>,
     /// Freeze the embeddings and the bottom N layers.
     #[arg(long)]
     pub freeze_layers: Option<usize>,
@@ -187,9 +188,11 @@ impl TrainArgs {
             self.runs_dir => c.runs_dir,
             self.device => c.device,
         }
-        c.model.from_scratch |= self.from_scratch;
-        c.train.freeze_encoder |= self.freeze_encoder;
-        c.train.group_by_length |= self.group_by_length;
+        apply! {
+            self.from_scratch => c.model.from_scratch,
+            self.freeze_encoder => c.train.freeze_encoder,
+            self.group_by_length => c.train.group_by_length,
+        }
         Ok(c)
     }
 }
@@ -283,11 +286,15 @@ mod tests {
     fn flags_override_the_file_which_overrides_defaults() {
         let dir = tempfile::tempdir().expect("tmp");
         let file = dir.path().join("run.toml");
-        std::fs::write(&file, "[train]\nepochs = 7\nlr = 0.001\n[data]\ntrain = \"a.csv\"\n").expect("write");
-        let cli =
-            Cli::parse_from(["bertbench", "train", file.to_str().expect("utf8"), "--lr", "0.01", "--json"]);
-        let Some(Command::Train(args)) = cli.command else { panic!("not train") };
+        let text = "[train]\nepochs = 7\nlr = 0.001\ngroup-by-length = true\nfreeze-encoder = true\n[data]\ntrain = \"a.csv\"\n";
+        std::fs::write(&file, text).expect("write");
+        let path = file.to_str().expect("utf8");
+        let argv = ["bertbench", "train", "--from-scratch", path, "--lr", "0.01", "--group-by-length=false"];
+        let Some(Command::Train(args)) = Cli::parse_from(argv).command else { panic!("not train") };
         let c = args.to_config().expect("config");
+        assert!(c.model.from_scratch, "a bare switch turns on (and takes no value from the next word)");
+        assert!(!c.train.group_by_length, "a switch with a value turns off what the file turned on");
+        assert!(c.train.freeze_encoder, "the file's setting stays when no flag is given");
         assert_eq!(c.train.epochs, 7);
         assert!((c.train.lr - 0.01).abs() < 1e-12);
         assert_eq!(c.train.batch_size, 16);
