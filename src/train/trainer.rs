@@ -86,12 +86,19 @@ struct Progress {
     eval_examples: usize,
     eval_time: Duration,
     time_to_first_step: Option<Duration>,
-    /// Best validation value of the chosen metric and its report.
-    best: Option<(f64, SplitSummary)>,
+    /// The validation with the best value of the chosen metric so far.
+    best: Option<BestValidation>,
     /// Step and epoch of the checkpoint in `model/`.
     checkpoint: Option<(usize, f64)>,
     final_valid: Option<SplitSummary>,
     test: Option<SplitSummary>,
+}
+
+struct BestValidation {
+    value: f64,
+    report: EvalReport,
+    /// Kept so that, when this checkpoint is the final model, validation needs no second pass.
+    rows: Vec<Prediction>,
 }
 
 impl Progress {
@@ -116,7 +123,10 @@ impl Progress {
             run_id: ctx.run_id.clone(),
             status,
             reason,
-            valid: self.final_valid.clone().or_else(|| self.best.as_ref().map(|b| b.1.clone())),
+            valid: self
+                .final_valid
+                .clone()
+                .or_else(|| self.best.as_ref().map(|b| SplitSummary::from(&b.report))),
             test: self.test.clone(),
             steps: self.step,
             epochs: self.epoch,
@@ -137,8 +147,6 @@ struct Session<'a> {
     commands: &'a Receiver<Command>,
     batcher: Batcher,
     clf: Classifier,
-    /// Report and predictions of the validation that produced the best checkpoint.
-    best_valid: Option<(EvalReport, Vec<Prediction>)>,
     label_set: LabelSet,
 }
 
@@ -238,16 +246,7 @@ fn train(
         )));
     }
     let batcher = Batcher::new(clf.tokenizer.pad_id, &device);
-    let mut s = Session {
-        cfg,
-        ctx,
-        sink,
-        commands,
-        batcher,
-        clf,
-        best_valid: None,
-        label_set: splits.labels.clone(),
-    };
+    let mut s = Session { cfg, ctx, sink, commands, batcher, clf, label_set: splits.labels.clone() };
     let train_set = s.encode(splits.train)?;
     let valid_set = splits.valid.map(|e| s.encode(e)).transpose()?;
     let test_set = splits.test.map(|e| s.encode(e)).transpose()?;
@@ -398,17 +397,12 @@ impl Session<'_> {
             Metric::MacroF1 => report.scores.macro_f1,
             Metric::Loss => report.loss,
         };
-        let improved = progress
-            .best
-            .as_ref()
-            .is_none_or(|(best, _)| if metric.higher_is_better() { value > *best } else { value < *best });
+        let improved = progress.best.as_ref().is_none_or(|best| {
+            if metric.higher_is_better() { value > best.value } else { value < best.value }
+        });
         if improved {
-            progress.best = Some((value, SplitSummary::from(&report)));
+            progress.best = Some(BestValidation { value, report, rows });
             self.save_checkpoint(progress, value)?;
-            if self.ctx.checkpoint_dir.is_some() {
-                // The final model will be this checkpoint: its validation needs no second pass.
-                self.best_valid = Some((report, rows));
-            }
         }
         Ok(improved)
     }
@@ -486,7 +480,10 @@ impl Session<'_> {
         };
         for (split, set) in [("valid", valid), ("test", test)] {
             let Some(set) = set else { continue };
-            let known = if split == "valid" { self.best_valid.take() } else { None };
+            // With checkpoints, the final model is the best one, already validated.
+            let known = (split == "valid" && self.ctx.checkpoint_dir.is_some())
+                .then(|| progress.best.take().map(|b| (b.report, b.rows)))
+                .flatten();
             let (mut report, rows) = match known {
                 Some(best) => best,
                 None => self.evaluate(split, set, progress)?,
