@@ -42,6 +42,48 @@ fn map_runs<const N: usize>(
 /// Runs of this many values for element-wise ops.
 const CHUNK: usize = 4096;
 
+/// How an op splits its input into independent runs.
+#[derive(Clone, Copy)]
+enum Runs {
+    /// Rows of the last dimension (the op reduces over a row).
+    Rows,
+    /// Fixed chunks (the op is element-wise).
+    Chunks,
+}
+
+impl Runs {
+    fn width(self, layout: &Layout) -> candle_core::Result<usize> {
+        match self {
+            Self::Rows => last_dim(layout),
+            Self::Chunks => Ok(CHUNK),
+        }
+    }
+}
+
+/// A kernel of two same-shaped inputs, computed run by run: the backward passes below, which
+/// need no gradient of their own.
+struct RunOp2 {
+    name: &'static str,
+    runs: Runs,
+    f: fn(&mut [f32], [&[f32]; 2]),
+}
+
+impl CustomOp2 for RunOp2 {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        Ok(map_runs(l1.shape(), self.runs.width(l1)?, [slice(s1, l1)?, slice(s2, l2)?], self.f))
+    }
+}
+
 /// Mean and reciprocal standard deviation of a row.
 fn moments(row: &[f32], eps: f32) -> (f32, f32) {
     let n = row.len() as f32;
@@ -132,33 +174,21 @@ impl CustomOp1 for Softmax {
 
     fn bwd(&self, _x: &Tensor, probs: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
         let grad = grad.contiguous()?;
-        Ok(Some(probs.apply_op2_no_bwd(&grad, &SoftmaxGrad)?))
+        Ok(Some(probs.apply_op2_no_bwd(&grad, &SOFTMAX_GRAD)?))
     }
 }
 
 /// `dx = y * (g - sum(g * y))`, row by row.
-struct SoftmaxGrad;
-
-impl CustomOp2 for SoftmaxGrad {
-    fn name(&self) -> &'static str {
-        "bertbench-softmax-grad"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        Ok(map_runs(l1.shape(), last_dim(l1)?, [slice(s1, l1)?, slice(s2, l2)?], |o, [y, g]| {
-            let dot: f32 = y.iter().zip(g).map(|(a, b)| a * b).sum();
-            for ((o, y), g) in o.iter_mut().zip(y).zip(g) {
-                *o = y * (g - dot);
-            }
-        }))
-    }
-}
+const SOFTMAX_GRAD: RunOp2 = RunOp2 {
+    name: "bertbench-softmax-grad",
+    runs: Runs::Rows,
+    f: |o, [y, g]| {
+        let dot: f32 = y.iter().zip(g).map(|(a, b)| a * b).sum();
+        for ((o, y), g) in o.iter_mut().zip(y).zip(g) {
+            *o = y * (g - dot);
+        }
+    },
+};
 
 const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
 /// 1 / sqrt(2π)
@@ -182,34 +212,22 @@ impl CustomOp1 for Gelu {
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
         let grad = grad.contiguous()?;
-        Ok(Some(x.apply_op2_no_bwd(&grad, &GeluGrad)?))
+        Ok(Some(x.apply_op2_no_bwd(&grad, &GELU_GRAD)?))
     }
 }
 
 /// `dx = g * (Φ(x) + x φ(x))`.
-struct GeluGrad;
-
-impl CustomOp2 for GeluGrad {
-    fn name(&self) -> &'static str {
-        "bertbench-gelu-grad"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        Ok(map_runs(l1.shape(), CHUNK, [slice(s1, l1)?, slice(s2, l2)?], |o, [xs, gs]| {
-            for ((o, &v), &g) in o.iter_mut().zip(xs).zip(gs) {
-                let cdf = 0.5 * (1.0 + libm::erff(v * SQRT_HALF));
-                let pdf = INV_SQRT_2PI * (-0.5 * v * v).exp();
-                *o = g * (cdf + v * pdf);
-            }
-        }))
-    }
-}
+const GELU_GRAD: RunOp2 = RunOp2 {
+    name: "bertbench-gelu-grad",
+    runs: Runs::Chunks,
+    f: |o, [xs, gs]| {
+        for ((o, &v), &g) in o.iter_mut().zip(xs).zip(gs) {
+            let cdf = 0.5 * (1.0 + libm::erff(v * SQRT_HALF));
+            let pdf = INV_SQRT_2PI * (-0.5 * v * v).exp();
+            *o = g * (cdf + v * pdf);
+        }
+    },
+};
 
 /// Fused kernels apply to contiguous f32 tensors on the CPU.
 fn fusable(x: &Tensor) -> bool {
