@@ -19,7 +19,7 @@ use bertbench::runs::writer::{write_predictions, write_status};
 use bertbench::runs::{RunWriter, list_runs};
 use bertbench::train::event::Tee;
 use bertbench::train::trainer::{device_from, prepare};
-use bertbench::train::{Command as TrainCommand, RunContext, RunStatus};
+use bertbench::train::{Command as TrainCommand, RunStatus};
 use clap::{CommandFactory, Parser};
 
 fn main() -> ExitCode {
@@ -67,7 +67,7 @@ fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     .context("cannot install the Ctrl-C handler")?;
     let mut writer = RunWriter::create(&config)?;
     let _ = run_dir.set(writer.dir.clone());
-    let ctx = RunContext { run_id: writer.run_id.clone(), checkpoint_dir: Some(writer.model_dir()) };
+    let ctx = writer.context();
     let mut console = ConsoleSink::new(args.json);
     let outcome = bertbench::train::run(&config, &ctx, &mut Tee(vec![&mut writer, &mut console]), &inbox);
     let summary = match outcome {

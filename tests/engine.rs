@@ -9,9 +9,10 @@ use bertbench::config::RunConfig;
 use bertbench::data::batch::Batcher;
 use bertbench::model::checkpoint::Classifier;
 use bertbench::runs::{RunWriter, list_runs};
+use bertbench::train::event::RunStarted;
 use bertbench::train::event::{Collect, Tee};
-use bertbench::train::handle::spawn;
-use bertbench::train::trainer::{RunContext, device_from, prepare};
+use bertbench::train::handle::{TrainerHandle, spawn};
+use bertbench::train::trainer::{device_from, prepare};
 use bertbench::train::{Command, RunStatus, RunSummary, TrainEvent};
 use common::{Tiny, toy_rows, write_csv, write_tiny_bert};
 
@@ -31,11 +32,32 @@ fn toy_config(root: &Path) -> RunConfig {
     c
 }
 
+/// Resolves `config` and opens its run record.
+fn new_record(config: &mut RunConfig) -> RunWriter {
+    prepare(config).expect("prepare");
+    RunWriter::create(config).expect("writer")
+}
+
+/// Starts `config` on a trainer thread that writes its record; returns the thread and the folder.
+fn spawn_recorded(mut config: RunConfig) -> (TrainerHandle, std::path::PathBuf) {
+    let writer = new_record(&mut config);
+    let dir = writer.dir.clone();
+    let ctx = writer.context();
+    (spawn(config, ctx, Some(writer)).expect("spawn"), dir)
+}
+
+/// The `Started` event of a run.
+fn started(events: &[TrainEvent]) -> RunStarted {
+    events
+        .iter()
+        .find_map(|e| if let TrainEvent::Started(s) = e { Some(s.clone()) } else { None })
+        .expect("a started event")
+}
+
 /// Runs `config` on this thread with a run writer; returns the summary, events and run folder.
 fn run_recorded(mut config: RunConfig) -> (RunSummary, Vec<TrainEvent>, std::path::PathBuf) {
-    prepare(&mut config).expect("prepare");
-    let mut writer = RunWriter::create(&config).expect("writer");
-    let ctx = RunContext { run_id: writer.run_id.clone(), checkpoint_dir: Some(writer.model_dir()) };
+    let mut writer = new_record(&mut config);
+    let ctx = writer.context();
     let (_tx, rx) = mpsc::channel();
     let mut collect = Collect::default();
     let summary =
@@ -149,12 +171,8 @@ fn the_same_seed_gives_the_same_loss_curve() {
 #[test]
 fn pause_then_stop_ends_as_cancelled_with_a_checkpoint() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let mut config = toy_config(tmp.path());
-    prepare(&mut config).expect("prepare");
-    let writer = RunWriter::create(&config).expect("writer");
-    let dir = writer.dir.clone();
-    let ctx = RunContext { run_id: writer.run_id.clone(), checkpoint_dir: Some(writer.model_dir()) };
-    let handle = spawn(config, ctx, Some(writer)).expect("spawn");
+    let config = toy_config(tmp.path());
+    let (handle, dir) = spawn_recorded(config);
     handle.commands.send(Command::Pause).expect("pause");
     let mut saw_pause = false;
     for event in &handle.events {
@@ -217,9 +235,8 @@ fn freezing_the_encoder_trains_only_the_head() {
     config.train.freeze_encoder = true;
     let (summary, events, dir) = run_recorded(config);
     assert_eq!(summary.status, RunStatus::Finished, "{:?}", summary.reason);
-    let started =
-        events.iter().find_map(|e| if let TrainEvent::Started(s) = e { Some(s.clone()) } else { None });
-    assert_eq!(started.expect("started").trainable_parameters, 32 * 2 + 2);
+    let started = started(&events);
+    assert_eq!(started.trainable_parameters, 32 * 2 + 2);
     let before =
         candle_core::safetensors::load(tmp.path().join("model/model.safetensors"), &candle_core::Device::Cpu)
             .expect("before");
@@ -277,9 +294,8 @@ fn a_scratch_model_trains_its_own_vocabulary_and_learns() {
     let (summary, events, dir) = run_recorded(config);
     assert_eq!(summary.status, RunStatus::Finished, "{:?}", summary.reason);
     assert!(summary.valid.expect("valid").accuracy > 0.9);
-    let started =
-        events.iter().find_map(|e| if let TrainEvent::Started(s) = e { Some(s.clone()) } else { None });
-    assert!(started.expect("started").initialised[0].contains("from scratch"));
+    let started = started(&events);
+    assert!(started.initialised[0].contains("from scratch"));
     let vocab = std::fs::read_to_string(dir.join("model/vocab.txt")).expect("vocab");
     assert!(vocab.lines().any(|l| l == "awful"), "the vocabulary comes from the training texts");
 }
@@ -289,11 +305,7 @@ fn a_requested_snapshot_never_replaces_the_best_checkpoint() {
     let tmp = tempfile::tempdir().expect("tmp");
     let mut config = toy_config(tmp.path());
     config.train.epochs = 2;
-    prepare(&mut config).expect("prepare");
-    let writer = RunWriter::create(&config).expect("writer");
-    let dir = writer.dir.clone();
-    let ctx = RunContext { run_id: writer.run_id.clone(), checkpoint_dir: Some(writer.model_dir()) };
-    let handle = spawn(config, ctx, Some(writer)).expect("spawn");
+    let (handle, dir) = spawn_recorded(config);
     handle.commands.send(Command::SaveCheckpoint).expect("save");
     let events: Vec<TrainEvent> = handle.events.iter().collect();
     let summary = handle.join().expect("join");
@@ -317,9 +329,7 @@ fn a_test_file_alone_still_gets_a_validation_split_from_training() {
     config.data.test = config.data.valid.take();
     let (summary, events, _) = run_recorded(config);
     assert_eq!(summary.status, RunStatus::Finished, "{:?}", summary.reason);
-    let started =
-        events.iter().find_map(|e| if let TrainEvent::Started(s) = e { Some(s.clone()) } else { None });
-    let started = started.expect("started");
+    let started = started(&events);
     assert_eq!((started.train_examples, started.valid_examples, started.test_examples), (216, 24, 60));
     assert!(summary.valid.is_some() && summary.test.is_some());
 }
@@ -338,9 +348,8 @@ impl bertbench::train::EventSink for PanicAtFirstStep {
 fn a_panic_inside_a_run_becomes_a_failed_run() {
     let tmp = tempfile::tempdir().expect("tmp");
     let mut config = toy_config(tmp.path());
-    prepare(&mut config).expect("prepare");
-    let mut writer = RunWriter::create(&config).expect("writer");
-    let ctx = RunContext { run_id: writer.run_id.clone(), checkpoint_dir: Some(writer.model_dir()) };
+    let mut writer = new_record(&mut config);
+    let ctx = writer.context();
     let (_tx, rx) = mpsc::channel();
     let mut panicky = PanicAtFirstStep;
     let summary =

@@ -14,7 +14,7 @@ use super::write_atomic;
 use crate::config::RunConfig;
 use crate::error::{Error, IoContext, Result};
 use crate::train::event::{EvalReport, Prediction, RunStatus};
-use crate::train::{EventSink, Flow, TrainEvent};
+use crate::train::{EventSink, Flow, RunContext, TrainEvent};
 
 pub struct RunWriter {
     pub run_id: String,
@@ -50,8 +50,9 @@ impl RunWriter {
         })
     }
 
-    pub fn model_dir(&self) -> PathBuf {
-        self.dir.join("model")
+    /// Where the trainer reports this run and keeps its best checkpoint (`model/`).
+    pub fn context(&self) -> RunContext {
+        RunContext { run_id: self.run_id.clone(), checkpoint_dir: Some(self.dir.join("model")) }
     }
 
     /// Appends one line with a single write, so a killed process leaves only whole lines.
