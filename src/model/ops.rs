@@ -62,6 +62,7 @@ impl Runs {
 
 /// A kernel of two same-shaped inputs, computed run by run: the backward passes below, which
 /// need no gradient of their own.
+#[derive(Clone, Copy)]
 struct RunOp2 {
     name: &'static str,
     runs: Runs,
@@ -81,6 +82,43 @@ impl CustomOp2 for RunOp2 {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         Ok(map_runs(l1.shape(), self.runs.width(l1)?, [slice(s1, l1)?, slice(s2, l2)?], self.f))
+    }
+}
+
+/// What a backward kernel combines with the incoming gradient.
+#[derive(Clone, Copy)]
+enum GradOf {
+    /// The op's input (GELU).
+    Input,
+    /// The op's output (softmax).
+    Output,
+}
+
+/// A kernel of one input, computed run by run, whose gradient is another run-by-run kernel.
+#[derive(Clone, Copy)]
+struct RunOp1 {
+    name: &'static str,
+    runs: Runs,
+    f: fn(&mut [f32], [&[f32]; 1]),
+    grad: RunOp2,
+    grad_of: GradOf,
+}
+
+impl CustomOp1 for RunOp1 {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        Ok(map_runs(l.shape(), self.runs.width(l)?, [slice(s, l)?], self.f))
+    }
+
+    fn bwd(&self, x: &Tensor, res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let base = match self.grad_of {
+            GradOf::Input => x,
+            GradOf::Output => res,
+        };
+        Ok(Some(base.apply_op2_no_bwd(&grad.contiguous()?, &self.grad)?))
     }
 }
 
@@ -150,33 +188,24 @@ impl CustomOp3 for NormalizeGrad {
 }
 
 /// Softmax over the last dimension.
-struct Softmax;
-
-impl CustomOp1 for Softmax {
-    fn name(&self) -> &'static str {
-        "bertbench-softmax"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        Ok(map_runs(l.shape(), last_dim(l)?, [slice(s, l)?], |o, [row]| {
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0f32;
-            for (o, v) in o.iter_mut().zip(row) {
-                *o = (v - max).exp();
-                sum += *o;
-            }
-            let inv = 1.0 / sum;
-            for v in o.iter_mut() {
-                *v *= inv;
-            }
-        }))
-    }
-
-    fn bwd(&self, _x: &Tensor, probs: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        let grad = grad.contiguous()?;
-        Ok(Some(probs.apply_op2_no_bwd(&grad, &SOFTMAX_GRAD)?))
-    }
-}
+const SOFTMAX: RunOp1 = RunOp1 {
+    name: "bertbench-softmax",
+    runs: Runs::Rows,
+    f: |o, [row]| {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0f32;
+        for (o, v) in o.iter_mut().zip(row) {
+            *o = (v - max).exp();
+            sum += *o;
+        }
+        let inv = 1.0 / sum;
+        for v in o.iter_mut() {
+            *v *= inv;
+        }
+    },
+    grad: SOFTMAX_GRAD,
+    grad_of: GradOf::Output,
+};
 
 /// `dx = y * (g - sum(g * y))`, row by row.
 const SOFTMAX_GRAD: RunOp2 = RunOp2 {
@@ -195,26 +224,17 @@ const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
 const INV_SQRT_2PI: f32 = 0.398_942_3;
 
 /// Exact (erf) GELU: `x * Φ(x)`.
-struct Gelu;
-
-impl CustomOp1 for Gelu {
-    fn name(&self) -> &'static str {
-        "bertbench-gelu"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        Ok(map_runs(l.shape(), CHUNK, [slice(s, l)?], |o, [xs]| {
-            for (o, &v) in o.iter_mut().zip(xs) {
-                *o = 0.5 * v * (1.0 + libm::erff(v * SQRT_HALF));
-            }
-        }))
-    }
-
-    fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        let grad = grad.contiguous()?;
-        Ok(Some(x.apply_op2_no_bwd(&grad, &GELU_GRAD)?))
-    }
-}
+const GELU: RunOp1 = RunOp1 {
+    name: "bertbench-gelu",
+    runs: Runs::Chunks,
+    f: |o, [xs]| {
+        for (o, &v) in o.iter_mut().zip(xs) {
+            *o = 0.5 * v * (1.0 + libm::erff(v * SQRT_HALF));
+        }
+    },
+    grad: GELU_GRAD,
+    grad_of: GradOf::Input,
+};
 
 /// `dx = g * (Φ(x) + x φ(x))`.
 const GELU_GRAD: RunOp2 = RunOp2 {
@@ -247,7 +267,7 @@ pub fn normalize(x: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
 /// Softmax over the last dimension.
 pub fn softmax(x: &Tensor) -> candle_core::Result<Tensor> {
     if fusable(x) {
-        return x.contiguous()?.apply_op1(Softmax);
+        return x.contiguous()?.apply_op1(SOFTMAX);
     }
     candle_nn::ops::softmax(x, D::Minus1)
 }
@@ -255,7 +275,7 @@ pub fn softmax(x: &Tensor) -> candle_core::Result<Tensor> {
 /// Exact GELU.
 pub fn gelu(x: &Tensor) -> candle_core::Result<Tensor> {
     if fusable(x) {
-        return x.contiguous()?.apply_op1(Gelu);
+        return x.contiguous()?.apply_op1(GELU);
     }
     x.gelu_erf()
 }
