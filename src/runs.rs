@@ -1,8 +1,11 @@
 //! Run records on disk: writing them as a run goes, and reading them back.
 
+pub mod compare;
+pub mod record;
 pub mod store;
 pub mod writer;
 
+pub use record::{RunHistory, read_history, read_predictions};
 pub use store::{RunInfo, list_runs};
 pub use writer::RunWriter;
 

@@ -117,6 +117,12 @@ pub fn load_examples(path: &Path, text_column: Option<&str>, label_column: Optio
     Ok(Examples { path: path.to_path_buf(), texts, labels })
 }
 
+/// The column names of a data file (for column pickers).
+pub fn column_names(path: &Path) -> Result<Vec<String>> {
+    let frame = read_frame(path, Format::of(path)?)?;
+    Ok(frame.get_column_names().iter().map(std::string::ToString::to_string).collect())
+}
+
 fn read_frame(path: &Path, format: Format) -> Result<DataFrame> {
     let polars_error = |e: PolarsError| Error::data(path, format!("cannot be parsed: {e}"));
     if format == Format::Parquet {

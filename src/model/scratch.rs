@@ -30,16 +30,37 @@ pub enum Preset {
 }
 
 impl Preset {
+    pub const ALL: [Self; 3] = [Self::Tiny, Self::Mini, Self::Small];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tiny => "tiny",
+            Self::Mini => "mini",
+            Self::Small => "small",
+        }
+    }
+
+    /// The model source that selects this preset, e.g. `scratch:tiny`.
+    pub fn source(self) -> String {
+        format!("{PREFIX}{}", self.name())
+    }
+
+    /// Its size in words, e.g. `2 layers, hidden 128`.
+    pub fn describe(self) -> String {
+        let (layers, hidden, heads) = self.dims();
+        format!("{layers} layers, hidden {hidden}, {heads} heads")
+    }
+
     /// `Some(preset)` for a `scratch:…` source, `None` for any other source.
     pub fn from_source(source: &str) -> Result<Option<Self>> {
         let Some(name) = source.strip_prefix(PREFIX) else {
             return Ok(None);
         };
-        match name {
-            "tiny" => Ok(Some(Self::Tiny)),
-            "mini" => Ok(Some(Self::Mini)),
-            "small" => Ok(Some(Self::Small)),
-            _ => Err(Error::model(source, "unknown preset: use scratch:tiny, scratch:mini or scratch:small")),
+        match Self::ALL.into_iter().find(|p| p.name() == name) {
+            Some(p) => Ok(Some(p)),
+            None => {
+                Err(Error::model(source, "unknown preset: use scratch:tiny, scratch:mini or scratch:small"))
+            }
         }
     }
 

@@ -45,6 +45,25 @@ pub fn resolve(source: &str, revision: &str) -> Result<ModelFiles> {
     resolve_hub(source, revision, &Cache::from_env(), offline())
 }
 
+/// Hub ids with a snapshot holding a `config.json` in the Hugging Face cache (sorted): the
+/// models that can be used offline.
+pub fn cached_hub_models(cache: &Cache) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(cache.path()) else { return Vec::new() };
+    let mut ids: Vec<String> = entries
+        .filter_map(std::result::Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let id = name.strip_prefix("models--")?.replacen("--", "/", 1);
+            let snapshots = std::fs::read_dir(e.path().join("snapshots")).ok()?;
+            let usable =
+                snapshots.filter_map(std::result::Result::ok).any(|s| s.path().join("config.json").exists());
+            usable.then_some(id)
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
 fn check_local(source: &str, dir: &Path) -> Result<()> {
     if !dir.join("config.json").is_file() {
         return Err(Error::model(source, format!("{} has no config.json", dir.display())));

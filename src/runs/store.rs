@@ -24,10 +24,11 @@ impl RunInfo {
     }
 
     pub fn dataset(&self) -> String {
-        self.config
-            .as_ref()
-            .and_then(|c| c.data.train.file_name())
-            .map_or_else(|| "?".into(), |n| n.to_string_lossy().into_owned())
+        // `datasets/<name>/train.csv` is known by its folder's name; other files by their own.
+        let Some(train) = self.config.as_ref().map(|c| &c.data.train) else { return "?".into() };
+        let named_by_folder = train.file_stem().is_some_and(|s| s == "train");
+        let name = if named_by_folder { train.parent().and_then(|p| p.file_name()) } else { None };
+        name.or_else(|| train.file_name()).map_or_else(|| "?".into(), |n| n.to_string_lossy().into_owned())
     }
 }
 

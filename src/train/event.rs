@@ -26,6 +26,8 @@ pub enum TrainEvent {
     CheckpointSaved {
         step: usize,
         path: String,
+        /// The validation metric of the checkpoint; NaN for a snapshot saved on request.
+        #[serde(deserialize_with = "nullable_f64")]
         metric: f64,
     },
     Paused {
@@ -35,6 +37,12 @@ pub enum TrainEvent {
         step: usize,
     },
     Finished(RunSummary),
+}
+
+/// JSON has no NaN: `serde_json` writes a NaN (a diverged loss, a snapshot without a metric) as
+/// `null`. Reading it back, `null` is NaN again, so such a record stays readable.
+fn nullable_f64<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 impl TrainEvent {
@@ -69,9 +77,12 @@ pub struct StepMetrics {
     pub total_steps: usize,
     /// Fractional epoch, e.g. 1.5 halfway through the second epoch.
     pub epoch: f64,
+    #[serde(deserialize_with = "nullable_f64")]
     pub loss: f64,
+    #[serde(deserialize_with = "nullable_f64")]
     pub lr: f64,
     /// Global gradient norm before clipping.
+    #[serde(deserialize_with = "nullable_f64")]
     pub grad_norm: f64,
     pub examples_per_sec: f64,
     pub elapsed_s: f64,
@@ -83,6 +94,7 @@ pub struct EvalReport {
     pub split: String,
     pub step: usize,
     pub epoch: f64,
+    #[serde(deserialize_with = "nullable_f64")]
     pub loss: f64,
     pub examples: usize,
     pub examples_per_sec: f64,
@@ -134,6 +146,7 @@ impl RunStatus {
 /// The headline figures of one evaluated split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SplitSummary {
+    #[serde(deserialize_with = "nullable_f64")]
     pub loss: f64,
     pub accuracy: f64,
     pub macro_f1: f64,
@@ -230,5 +243,21 @@ impl EventSink for Collect {
     fn emit(&mut self, event: &TrainEvent) -> Result<Flow> {
         self.0.push(event.clone());
         Ok(Flow::Continue)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nan_values_survive_a_trip_through_json() {
+        let event = TrainEvent::CheckpointSaved { step: 3, path: "p".into(), metric: f64::NAN };
+        let line = serde_json::to_string(&event).expect("serialise");
+        assert!(line.contains("null"), "{line}");
+        let TrainEvent::CheckpointSaved { metric, .. } = serde_json::from_str(&line).expect("parse") else {
+            panic!("wrong event")
+        };
+        assert!(metric.is_nan());
     }
 }
