@@ -11,11 +11,36 @@ use crate::error::Result;
 #[command(
     name = "bertbench",
     version,
-    about = "A workbench for transfer learning in NLP: fine-tune and evaluate BERT encoders"
+    about = "A workbench for transfer learning in NLP: fine-tune and evaluate BERT encoders",
+    long_about = "A workbench for transfer learning in NLP: fine-tune and evaluate BERT encoders.\n\n\
+                  Without a command, opens the interactive workbench (a terminal UI). The commands \
+                  below run the same engine headless, for scripts and CI."
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    #[command(flatten)]
+    pub workbench: WorkbenchArgs,
+}
+
+/// Options of the interactive workbench (no command).
+#[derive(Debug, Clone, Args)]
+pub struct WorkbenchArgs {
+    /// Folder of run records.
+    #[arg(long, default_value = "experiments")]
+    pub runs_dir: PathBuf,
+    /// Folder of shipped datasets (`<name>/train.csv`, `valid.csv`, `CARD.md`).
+    #[arg(long, default_value = "datasets")]
+    pub datasets_dir: PathBuf,
+    /// Where `w` on the New run screen saves recipes.
+    #[arg(long, default_value = "experiments/recipes")]
+    pub recipes_dir: PathBuf,
+    /// Colours: dark and light follow the terminal's background; contrast is for projectors.
+    #[arg(long, value_enum, default_value = "dark")]
+    pub theme: crate::tui::theme::ThemeKind,
+    /// `cpu`, or `cuda:N` when built with the `cuda` feature.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -43,6 +68,20 @@ pub enum RunsCommand {
     /// One run's status, settings and results.
     Show {
         run: String,
+        #[arg(long, default_value = "experiments")]
+        runs_dir: PathBuf,
+    },
+    /// Plot runs for slides: loss and metric curves, confusion matrix; with several runs, also
+    /// their curves overlaid.
+    Export {
+        /// Run ids (or unique prefixes) or run folders.
+        #[arg(required = true)]
+        runs: Vec<String>,
+        #[arg(long, value_enum, default_value = "png")]
+        format: crate::plot::Format,
+        /// Folder for the plots (created if missing).
+        #[arg(long, default_value = "plots")]
+        out: PathBuf,
         #[arg(long, default_value = "experiments")]
         runs_dir: PathBuf,
     },

@@ -12,8 +12,10 @@ pub mod error;
 pub mod eval;
 pub mod headless;
 pub mod model;
+pub mod plot;
 pub mod runs;
 pub mod sys;
 pub mod train;
+pub mod tui;
 
 pub use error::{Error, Result};

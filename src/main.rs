@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
-use bertbench::cli::{BenchArgs, Cli, Command, EvalArgs, RunsCommand, TrainArgs};
+use bertbench::cli::{BenchArgs, Cli, Command, EvalArgs, RunsCommand, TrainArgs, WorkbenchArgs};
 use bertbench::data::batch::Batcher;
 use bertbench::data::{LabelSet, load_examples};
 use bertbench::eval::{Encoded, evaluate};
@@ -20,6 +20,7 @@ use bertbench::runs::{RunWriter, list_runs};
 use bertbench::train::event::Tee;
 use bertbench::train::trainer::{device_from, prepare};
 use bertbench::train::{Command as TrainCommand, RunStatus};
+use bertbench::tui::{Ending, TuiError};
 use clap::{CommandFactory, Parser};
 
 fn main() -> ExitCode {
@@ -29,15 +30,32 @@ fn main() -> ExitCode {
         Some(Command::Eval(args)) => eval(&args).map(|()| ExitCode::SUCCESS),
         Some(Command::Bench(args)) => bench(&args).map(|()| ExitCode::SUCCESS),
         Some(Command::Runs { command }) => runs(&command).map(|()| ExitCode::SUCCESS),
-        None => {
-            let _ = Cli::command().print_help();
-            Ok(ExitCode::from(2))
-        }
+        None => workbench(&cli.workbench),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");
         ExitCode::FAILURE
     })
+}
+
+fn workbench(args: &WorkbenchArgs) -> anyhow::Result<ExitCode> {
+    let options = bertbench::tui::Options {
+        runs_dir: args.runs_dir.clone(),
+        recipes_dir: args.recipes_dir.clone(),
+        datasets_dir: args.datasets_dir.clone(),
+        device: args.device.clone(),
+        theme: args.theme,
+    };
+    match bertbench::tui::run(options) {
+        Ok(Ending::Quit) => Ok(ExitCode::SUCCESS),
+        Ok(Ending::Signalled) => Ok(ExitCode::from(130)),
+        Err(e @ TuiError::NotATerminal) => {
+            eprintln!("{e}\n");
+            let _ = Cli::command().print_help();
+            Ok(ExitCode::from(2))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
@@ -169,6 +187,14 @@ fn runs(command: &RunsCommand) -> anyhow::Result<()> {
                     fmt(best.map(|b| b.accuracy)),
                     fmt(best.map(|b| b.macro_f1))
                 );
+            }
+        }
+        RunsCommand::Export { runs, format, out, runs_dir } => {
+            let dirs =
+                runs.iter().map(|r| Ok(find_run(runs_dir, r)?.dir)).collect::<anyhow::Result<Vec<_>>>()?;
+            let dirs: Vec<&std::path::Path> = dirs.iter().map(PathBuf::as_path).collect();
+            for file in bertbench::plot::export_runs(&dirs, *format, out)? {
+                println!("{}", file.display());
             }
         }
         RunsCommand::Show { run, runs_dir } => {

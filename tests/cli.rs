@@ -100,6 +100,40 @@ fn train_json_then_eval_and_runs_list() {
     let listing = String::from_utf8_lossy(&out.stdout);
     let id = run.file_name().expect("id").to_string_lossy().into_owned();
     assert!(listing.contains(&id) && listing.contains("finished"), "{listing}");
+
+    // Plots for slides, as PNG and SVG, from the run's id.
+    let runs_dir = tmp.path().join("runs").display().to_string();
+    for format in ["png", "svg"] {
+        let out_dir = tmp.path().join(format!("plots-{format}"));
+        let out = bertbench()
+            .args(["runs", "export", &id, "--format", format, "--runs-dir", &runs_dir])
+            .args(["--out", &out_dir.display().to_string()])
+            .output()
+            .expect("export");
+        assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+        for kind in ["loss", "metrics", "confusion"] {
+            let file = out_dir.join(format!("{id}-{kind}.{format}"));
+            let bytes = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            assert!(bytes.len() > 1000, "{} is {} bytes", file.display(), bytes.len());
+        }
+    }
+    let out = bertbench()
+        .args(["runs", "export", "no-such-run", "--runs-dir", &runs_dir])
+        .output()
+        .expect("export");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-run"));
+}
+
+#[test]
+fn the_workbench_without_a_terminal_points_to_train() {
+    let out = bertbench().stdin(Stdio::null()).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("needs an interactive terminal") && stderr.contains("bertbench train"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -1,0 +1,223 @@
+//! Plots of recorded runs: each run's curves and confusion matrix, and overlays that compare runs.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use super::confusion::MAX_CLASSES;
+use super::{Curve, Format, plot_confusion, plot_curves};
+use crate::error::{Error, IoContext, Result};
+use crate::runs::{RunHistory, read_history};
+use crate::train::event::EvalReport;
+
+/// Writes the plots of the given runs into `out` (created if missing) and returns the files
+/// written. Per run `<id>` (its folder name): `<id>-loss`, `<id>-metrics` (when it was validated)
+/// and `<id>-confusion` (from its final test evaluation, else its final valid one; not drawn
+/// beyond 60 classes); with more than one run also `compare-loss` and `compare-accuracy`
+/// (when any run was validated).
+pub fn export_runs(runs: &[&Path], format: Format, out: &Path) -> Result<Vec<PathBuf>> {
+    // Every run is read before anything is written, so a bad folder leaves no partial export.
+    let runs: Vec<(String, RunHistory)> = runs.iter().map(|dir| load(dir)).collect::<Result<_>>()?;
+    let mut ids = HashSet::new();
+    if let Some((id, _)) = runs.iter().find(|(id, _)| !ids.insert(id)) {
+        return Err(Error::data(
+            out,
+            format!("two runs are named {id}; their plots would overwrite each other"),
+        ));
+    }
+    std::fs::create_dir_all(out).at(out)?;
+    let file = |name: &str| out.join(format!("{name}.{}", format.extension()));
+    let mut written = Vec::new();
+
+    for (id, history) in &runs {
+        let valid: Vec<&EvalReport> = history.evals.iter().filter(|r| r.split == "valid").collect();
+        let loss = [train_loss("train", history), evals_curve("valid", &valid, |r| r.loss)];
+        let path = file(&format!("{id}-loss"));
+        plot_curves(&path, &format!("{id}: loss"), "step", "loss", &loss)?;
+        written.push(path);
+
+        if !valid.is_empty() {
+            let scores = [
+                evals_curve("accuracy", &valid, |r| r.scores.accuracy),
+                evals_curve("macro-F1", &valid, |r| r.scores.macro_f1),
+            ];
+            let path = file(&format!("{id}-metrics"));
+            plot_curves(&path, &format!("{id}: validation scores"), "step", "score (0–1)", &scores)?;
+            written.push(path);
+        }
+
+        let last = history.final_eval("test").or_else(|| history.final_eval("valid"));
+        if let Some(report) = last.filter(|r| r.labels.len() <= MAX_CLASSES) {
+            let path = file(&format!("{id}-confusion"));
+            let title = format!("{id}: confusion on {} (step {})", report.split, report.step);
+            plot_confusion(&path, &title, &report.labels, &report.scores.confusion, true)?;
+            written.push(path);
+        }
+    }
+
+    if runs.len() > 1 {
+        let losses: Vec<Curve> = runs.iter().map(|(id, h)| train_loss(id, h)).collect();
+        let path = file("compare-loss");
+        plot_curves(&path, "training loss by run", "step", "loss", &losses)?;
+        written.push(path);
+
+        let accuracies: Vec<Curve> = runs
+            .iter()
+            .map(|(id, h)| {
+                let valid: Vec<&EvalReport> = h.evals.iter().filter(|r| r.split == "valid").collect();
+                evals_curve(id, &valid, |r| r.scores.accuracy)
+            })
+            .collect();
+        if accuracies.iter().any(|c| !c.points.is_empty()) {
+            let path = file("compare-accuracy");
+            plot_curves(&path, "validation accuracy by run", "step", "accuracy (0–1)", &accuracies)?;
+            written.push(path);
+        }
+    }
+    Ok(written)
+}
+
+/// A run's history and id, or an error naming the folder when there is nothing to plot.
+fn load(dir: &Path) -> Result<(String, RunHistory)> {
+    if !dir.join("events.jsonl").is_file() {
+        return Err(Error::data(dir, "not a run folder: it has no events.jsonl"));
+    }
+    let history = read_history(dir)?;
+    if history.steps.is_empty() {
+        return Err(Error::data(dir, "the run recorded no training steps, so there is nothing to plot"));
+    }
+    // `runs/.` or `..` have no file name of their own; the resolved folder does.
+    let id = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .or_else(|| dir.canonicalize().ok()?.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "run".to_owned());
+    Ok((id, history))
+}
+
+fn train_loss(label: &str, history: &RunHistory) -> Curve {
+    Curve::new(label, history.steps.iter().map(|s| (s.step as f64, s.loss)).collect())
+}
+
+fn evals_curve(label: &str, reports: &[&EvalReport], value: fn(&EvalReport) -> f64) -> Curve {
+    Curve::new(label, reports.iter().map(|r| (r.step as f64, value(r))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::score;
+    use crate::plot::canvas::{png_size, svg_texts};
+    use crate::train::TrainEvent;
+    use crate::train::event::StepMetrics;
+
+    fn step(step: usize, loss: f64) -> TrainEvent {
+        TrainEvent::Step(StepMetrics {
+            step,
+            total_steps: 100,
+            epoch: step as f64 / 50.0,
+            loss,
+            lr: 1e-4,
+            grad_norm: 1.0,
+            examples_per_sec: 100.0,
+            elapsed_s: step as f64,
+        })
+    }
+
+    fn evaluated(split: &str, step: usize, gold: &[u32], predicted: &[u32]) -> TrainEvent {
+        let labels = vec!["neg".to_owned(), "pos".to_owned()];
+        TrainEvent::Evaluated(EvalReport {
+            split: split.to_owned(),
+            step,
+            epoch: step as f64 / 50.0,
+            loss: 0.5,
+            examples: gold.len(),
+            examples_per_sec: 500.0,
+            scores: score(gold, predicted, &labels),
+            labels,
+        })
+    }
+
+    fn write_run(dir: &Path, events: &[TrainEvent]) {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        let lines: Vec<String> = events.iter().map(|e| serde_json::to_string(e).expect("json")).collect();
+        std::fs::write(dir.join("events.jsonl"), lines.join("\n") + "\n").expect("write");
+    }
+
+    fn names(paths: &[PathBuf]) -> Vec<String> {
+        paths.iter().map(|p| p.file_name().expect("name").to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn writes_each_runs_plots_and_the_comparisons() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (root.path().join("run-a"), root.path().join("run-b"));
+        let mut events: Vec<TrainEvent> = (1..=100).map(|s| step(s, 1.0 / s as f64)).collect();
+        events.push(evaluated("valid", 50, &[0, 1, 1], &[0, 1, 0]));
+        events.push(evaluated("valid", 100, &[0, 1, 1], &[0, 1, 1]));
+        events.push(evaluated("test", 100, &[0, 0, 1, 1], &[0, 1, 1, 1]));
+        write_run(&a, &events);
+        write_run(&b, &[step(1, 0.9), step(2, 0.8), step(3, 0.7), evaluated("valid", 3, &[0, 1], &[1, 1])]);
+
+        let out = root.path().join("plots/new");
+        let written = export_runs(&[&a, &b], Format::Svg, &out).expect("export");
+        assert_eq!(
+            names(&written),
+            [
+                "run-a-loss.svg",
+                "run-a-metrics.svg",
+                "run-a-confusion.svg",
+                "run-b-loss.svg",
+                "run-b-metrics.svg",
+                "run-b-confusion.svg",
+                "compare-loss.svg",
+                "compare-accuracy.svg"
+            ]
+        );
+        assert!(written.iter().all(|p| p.starts_with(&out) && p.is_file()));
+
+        let texts = |name: &str| svg_texts(&std::fs::read_to_string(out.join(name)).expect("read"));
+        let compare = texts("compare-loss.svg");
+        assert!(compare.iter().any(|t| t == "run-a") && compare.iter().any(|t| t == "run-b"), "{compare:?}");
+        let loss = texts("run-a-loss.svg");
+        assert!(loss.iter().any(|t| t == "train") && loss.iter().any(|t| t == "valid"), "{loss:?}");
+        let metrics = texts("run-a-metrics.svg");
+        assert!(metrics.iter().any(|t| t == "accuracy") && metrics.iter().any(|t| t == "macro-F1"));
+        // run-a's confusion comes from its test evaluation, not the later-listed valid one.
+        let confusion = texts("run-a-confusion.svg");
+        assert!(confusion.iter().any(|t| t.contains("test")), "{confusion:?}");
+        assert!(confusion.iter().any(|t| t == "50%"), "neg row of the test split: 1 of 2 right");
+        assert!(texts("run-b-confusion.svg").iter().any(|t| t.contains("valid")));
+    }
+
+    #[test]
+    fn a_run_without_evaluations_gets_only_its_loss_plot() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let run = root.path().join("quick");
+        write_run(&run, &[step(1, 0.7)]);
+        let written = export_runs(&[&run], Format::Png, root.path()).expect("export");
+        assert_eq!(names(&written), ["quick-loss.png"]);
+        assert_eq!(png_size(&written[0]), (1200, 700));
+    }
+
+    #[test]
+    fn a_folder_that_is_not_a_run_is_an_error_naming_it_and_nothing_is_written() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let (good, empty, stepless) =
+            (root.path().join("good"), root.path().join("not-a-run"), root.path().join("stepless"));
+        write_run(&good, &[step(1, 0.7)]);
+        std::fs::create_dir_all(&empty).expect("mkdir");
+        write_run(&stepless, &[evaluated("valid", 0, &[0], &[0])]);
+        let out = root.path().join("plots");
+
+        let err = export_runs(&[&good, &empty], Format::Png, &out).expect_err("no events").to_string();
+        assert!(err.contains("not-a-run") && err.contains("events.jsonl"), "{err}");
+        let err = export_runs(&[&good, &stepless], Format::Png, &out).expect_err("no steps").to_string();
+        assert!(err.contains("stepless") && err.contains("no training steps"), "{err}");
+        assert!(!out.exists(), "a failed export writes nothing");
+
+        let twin = root.path().join("elsewhere/good");
+        write_run(&twin, &[step(1, 0.7)]);
+        let err = export_runs(&[&good, &twin], Format::Png, &out).expect_err("same id").to_string();
+        assert!(err.contains("good"), "{err}");
+    }
+}

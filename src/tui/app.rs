@@ -1,0 +1,411 @@
+//! The workbench's state: plain data, no clock, no files, no threads. Time and data arrive as
+//! messages (`update.rs`); the views draw `&App` (`view.rs`).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::PathBuf;
+
+use super::form::SetupForm;
+use super::series::Series;
+use super::theme::ThemeKind;
+use crate::config::RunConfig;
+use crate::runs::RunHistory;
+pub use crate::runs::compare::{Align, CurveMetric};
+use crate::train::event::{EvalReport, Prediction, RunStarted, StepMetrics};
+use crate::train::{RunStatus, RunSummary};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Screen {
+    Setup,
+    Train,
+    Eval,
+    Runs,
+    Compare,
+}
+
+impl Screen {
+    pub const ALL: [Self; 5] = [Self::Setup, Self::Train, Self::Eval, Self::Runs, Self::Compare];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Setup => "New run",
+            Self::Train => "Training",
+            Self::Eval => "Evaluation",
+            Self::Runs => "Runs",
+            Self::Compare => "Compare",
+        }
+    }
+}
+
+/// Identifies a run the workbench started, before its run id exists.
+pub type RunKey = u64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveState {
+    /// Waiting for the run ahead of it (one run trains at a time).
+    Queued,
+    /// Resolving the model and reading the data.
+    Preparing,
+    Training,
+    Paused,
+    /// Stop was sent; the trainer ends after the current step.
+    Stopping,
+    Ended(RunStatus),
+}
+
+impl LiveState {
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::Preparing | Self::Training | Self::Paused | Self::Stopping)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Preparing => "preparing",
+            Self::Training => "training",
+            Self::Paused => "paused",
+            Self::Stopping => "stopping",
+            Self::Ended(s) => s.as_str(),
+        }
+    }
+}
+
+/// A run started from this workbench, as its events arrive.
+#[derive(Debug, Clone)]
+pub struct LiveRun {
+    pub key: RunKey,
+    pub config: RunConfig,
+    pub state: LiveState,
+    pub started: Option<RunStarted>,
+    pub last_step: Option<StepMetrics>,
+    pub train_loss: Series,
+    /// One point per validation: (step, value).
+    pub valid_loss: Vec<(f64, f64)>,
+    pub valid_accuracy: Vec<(f64, f64)>,
+    pub valid_macro_f1: Vec<(f64, f64)>,
+    pub latest_eval: Option<EvalReport>,
+    /// Final evaluations (of the best checkpoint) and their predictions, by split.
+    pub results: EvalData,
+    pub summary: Option<RunSummary>,
+    /// Why the run failed (trainer error or panic), shown on the failure panel.
+    pub failure: Option<String>,
+    pub best_checkpoint: Option<(usize, f64)>,
+}
+
+impl LiveRun {
+    pub fn new(key: RunKey, config: RunConfig) -> Self {
+        Self {
+            key,
+            config,
+            state: LiveState::Queued,
+            started: None,
+            last_step: None,
+            train_loss: Series::default(),
+            valid_loss: Vec::new(),
+            valid_accuracy: Vec::new(),
+            valid_macro_f1: Vec::new(),
+            latest_eval: None,
+            results: EvalData::default(),
+            summary: None,
+            failure: None,
+            best_checkpoint: None,
+        }
+    }
+
+    pub fn run_id(&self) -> Option<&str> {
+        self.started.as_ref().map(|s| s.run_id.as_str())
+    }
+
+    pub fn name(&self) -> String {
+        self.run_id().map_or_else(
+            || self.config.name.clone().unwrap_or_else(|| format!("run #{}", self.key)),
+            str::to_owned,
+        )
+    }
+}
+
+/// Evaluations and predictions of one run, by split (`valid`, `test`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EvalData {
+    pub run_id: String,
+    pub reports: BTreeMap<String, EvalReport>,
+    pub predictions: BTreeMap<String, Vec<Prediction>>,
+}
+
+impl EvalData {
+    pub fn is_empty(&self) -> bool {
+        self.reports.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PredictionFilter {
+    All,
+    Errors,
+    /// Gold class, predicted class: one cell of the confusion matrix.
+    Cell(usize, usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PredictionSort {
+    /// Most confident first: confident mistakes lead the errors view.
+    Confidence,
+    /// Least confident first: where the model hesitates.
+    Uncertain,
+    /// As in the data.
+    Original,
+}
+
+impl PredictionSort {
+    pub fn next(self) -> Self {
+        match self {
+            Self::Confidence => Self::Uncertain,
+            Self::Uncertain => Self::Original,
+            Self::Original => Self::Confidence,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Confidence => "most confident first",
+            Self::Uncertain => "least confident first",
+            Self::Original => "data order",
+        }
+    }
+}
+
+/// The evaluation screen: one run's results and how they are being looked at.
+#[derive(Debug, Clone)]
+pub struct EvalView {
+    pub data: EvalData,
+    pub split: String,
+    pub normalised: bool,
+    /// Selected cell of the confusion matrix (gold, predicted).
+    pub cell: (usize, usize),
+    pub filter: PredictionFilter,
+    pub sort: PredictionSort,
+    /// First visible row of the predictions table.
+    pub scroll: usize,
+}
+
+impl EvalView {
+    /// Opens on the test split when there is one (the honest number), else validation.
+    pub fn new(data: EvalData) -> Self {
+        let split = if data.reports.contains_key("test") { "test" } else { "valid" }.to_owned();
+        Self {
+            data,
+            split,
+            normalised: false,
+            cell: (0, 0),
+            filter: PredictionFilter::Errors,
+            sort: PredictionSort::Confidence,
+            scroll: 0,
+        }
+    }
+
+    pub fn report(&self) -> Option<&EvalReport> {
+        self.data.reports.get(&self.split)
+    }
+
+    /// The predictions the filter and sort select, in display order.
+    pub fn rows(&self) -> Vec<&Prediction> {
+        let Some(report) = self.report() else { return Vec::new() };
+        let index = |name: &str| report.labels.iter().position(|l| l == name);
+        let mut rows: Vec<&Prediction> = self
+            .data
+            .predictions
+            .get(&self.split)
+            .map(|p| p.iter())
+            .into_iter()
+            .flatten()
+            .filter(|p| match self.filter {
+                PredictionFilter::All => true,
+                PredictionFilter::Errors => p.gold != p.predicted,
+                PredictionFilter::Cell(g, q) => index(&p.gold) == Some(g) && index(&p.predicted) == Some(q),
+            })
+            .collect();
+        match self.sort {
+            PredictionSort::Confidence => rows.sort_by(|a, b| b.confidence.total_cmp(&a.confidence)),
+            PredictionSort::Uncertain => rows.sort_by(|a, b| a.confidence.total_cmp(&b.confidence)),
+            PredictionSort::Original => {}
+        }
+        rows
+    }
+}
+
+/// One row of the runs screen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRow {
+    pub id: String,
+    pub dir: PathBuf,
+    pub status: RunStatus,
+    pub reason: Option<String>,
+    pub dataset: String,
+    pub model: String,
+    pub head: String,
+    /// Name and value of the headline metric (test, else validation).
+    pub best: Option<(String, f64)>,
+    pub duration_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunsView {
+    pub rows: Vec<RunRow>,
+    pub cursor: usize,
+    /// Run ids selected for comparison.
+    pub marked: BTreeSet<String>,
+}
+
+impl RunsView {
+    pub fn current(&self) -> Option<&RunRow> {
+        self.rows.get(self.cursor)
+    }
+}
+
+/// A loaded run record (for the compare screen).
+#[derive(Debug, Clone)]
+pub struct RecordView {
+    pub id: String,
+    pub status: RunStatus,
+    pub config: Option<RunConfig>,
+    pub history: RunHistory,
+    pub summary: Option<RunSummary>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CompareView {
+    pub runs: Vec<RecordView>,
+    pub metric: CurveMetric,
+    pub align: Align,
+    /// First visible row of the config diff.
+    pub scroll: usize,
+}
+
+impl Default for CompareView {
+    fn default() -> Self {
+        Self { runs: Vec::new(), metric: CurveMetric::ValidLoss, align: Align::Step, scroll: 0 }
+    }
+}
+
+/// What a confirmation dialog does on "yes".
+#[derive(Debug, Clone, PartialEq)]
+pub enum Confirm {
+    Quit,
+    StopRun(RunKey),
+    DeleteRun { id: String, dir: PathBuf },
+}
+
+impl Confirm {
+    pub fn question(&self, app: &App) -> String {
+        match self {
+            Self::Quit => {
+                let n =
+                    app.live.iter().filter(|r| r.state.is_active() || r.state == LiveState::Queued).count();
+                format!("{n} run(s) training or queued. Stop them (recorded as cancelled) and quit?")
+            }
+            Self::StopRun(key) => {
+                let name = app.live.iter().find(|r| r.key == *key).map_or_else(String::new, LiveRun::name);
+                format!("Stop {name}? It is recorded as cancelled; the best checkpoint so far is kept.")
+            }
+            Self::DeleteRun { id, .. } => {
+                format!("Delete run {id} and all its files? This cannot be undone.")
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Overlay {
+    Help,
+    Confirm(Confirm),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    Info,
+    Error,
+}
+
+/// A one-line message in the footer (the result of the last action).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    pub kind: NoticeKind,
+    pub text: String,
+}
+
+/// Where the workbench keeps things; fixed for a session.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub runs_dir: PathBuf,
+    pub recipes_dir: PathBuf,
+    pub device: String,
+}
+
+pub struct App {
+    pub settings: Settings,
+    pub screen: Screen,
+    pub overlay: Option<Overlay>,
+    pub theme: ThemeKind,
+    pub setup: SetupForm,
+    /// Runs started in this session, oldest first; at most one is active at a time.
+    pub live: Vec<LiveRun>,
+    /// The live run the training screen shows.
+    pub shown_live: usize,
+    pub queue: VecDeque<RunKey>,
+    pub next_key: RunKey,
+    pub runs: RunsView,
+    pub eval: Option<EvalView>,
+    pub compare: CompareView,
+    pub notice: Option<Notice>,
+    /// Quit was confirmed; waiting for active runs to stop.
+    pub quitting: bool,
+    /// A signal (SIGTERM, SIGHUP, SIGINT) asked the workbench to leave.
+    pub signalled: bool,
+    pub exit: bool,
+}
+
+impl App {
+    pub fn new(settings: Settings, theme: ThemeKind) -> Self {
+        Self {
+            settings,
+            screen: Screen::Setup,
+            overlay: None,
+            theme,
+            setup: SetupForm::default(),
+            live: Vec::new(),
+            shown_live: 0,
+            queue: VecDeque::new(),
+            next_key: 1,
+            runs: RunsView::default(),
+            eval: None,
+            compare: CompareView::default(),
+            notice: None,
+            quitting: false,
+            signalled: false,
+            exit: false,
+        }
+    }
+
+    pub fn live_run(&self, key: RunKey) -> Option<&LiveRun> {
+        self.live.iter().find(|r| r.key == key)
+    }
+
+    pub fn live_run_mut(&mut self, key: RunKey) -> Option<&mut LiveRun> {
+        self.live.iter_mut().find(|r| r.key == key)
+    }
+
+    pub fn shown(&self) -> Option<&LiveRun> {
+        self.live.get(self.shown_live)
+    }
+
+    pub fn active_run(&self) -> Option<&LiveRun> {
+        self.live.iter().find(|r| r.state.is_active())
+    }
+
+    pub fn info(&mut self, text: impl Into<String>) {
+        self.notice = Some(Notice { kind: NoticeKind::Info, text: text.into() });
+    }
+
+    pub fn error(&mut self, text: impl Into<String>) {
+        self.notice = Some(Notice { kind: NoticeKind::Error, text: text.into() });
+    }
+}

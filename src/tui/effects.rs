@@ -1,0 +1,349 @@
+//! Carries out `Effect`s: threads for runs, reads and writes of files. Quick jobs answer at
+//! once with messages; a run's thread sends its events over the UI's channel.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Sender};
+
+use super::app::{EvalData, RecordView, RunKey, RunRow};
+use super::form::{DatasetChoice, DatasetPreview, ModelChoice};
+use super::update::{Effect, Msg};
+use crate::config::RunConfig;
+use crate::data::load::{column_names, load_examples};
+use crate::error::Result;
+use crate::model::scratch::Preset;
+use crate::model::source::cached_hub_models;
+use crate::runs::store::load_run;
+use crate::runs::writer::write_status;
+use crate::runs::{RunWriter, list_runs, read_history, read_predictions};
+use crate::train::event::{EventSink, Flow, Tee};
+use crate::train::trainer::prepare;
+use crate::train::{Command, RunStatus, TrainEvent};
+
+/// What the effects need to know: where things are, and the UI's inbox.
+pub struct Effects {
+    pub inbox: Sender<Msg>,
+    pub runs_dir: PathBuf,
+    pub recipes_dir: PathBuf,
+    pub datasets_dir: PathBuf,
+    trainers: HashMap<RunKey, Sender<Command>>,
+}
+
+impl Effects {
+    pub fn new(inbox: Sender<Msg>, runs_dir: PathBuf, recipes_dir: PathBuf, datasets_dir: PathBuf) -> Self {
+        Self { inbox, runs_dir, recipes_dir, datasets_dir, trainers: HashMap::new() }
+    }
+
+    /// The messages the workbench starts from: shipped datasets and usable models.
+    pub fn startup(&self) -> Vec<Msg> {
+        vec![Msg::ModelsFound(model_choices()), Msg::DatasetsFound(shipped_datasets(&self.datasets_dir))]
+    }
+
+    /// Carries out an effect; returns the messages it produced right away.
+    pub fn run(&mut self, effect: Effect) -> Vec<Msg> {
+        match effect {
+            Effect::StartRun(key, config) => {
+                let (tx, rx) = mpsc::channel();
+                self.trainers.insert(key, tx);
+                if let Err(e) = spawn_run(key, *config, rx, self.inbox.clone()) {
+                    return vec![Msg::TrainerExited { run: key, error: Some(e.to_string()) }];
+                }
+                Vec::new()
+            }
+            Effect::Send(key, command) => {
+                // A trainer that has gone away needs no command.
+                if let Some(tx) = self.trainers.get(&key) {
+                    let _ = tx.send(command);
+                }
+                Vec::new()
+            }
+            Effect::Preview { path, text_column, label_column } => {
+                let result = preview(&path, text_column.as_deref(), label_column.as_deref())
+                    .map_err(|e| e.to_string());
+                vec![Msg::Preview { path, result }]
+            }
+            Effect::ListRuns => vec![Msg::RunsListed(run_rows(&self.runs_dir).map_err(|e| e.to_string()))],
+            Effect::LoadEval(dir) => vec![Msg::EvalLoaded(load_eval(&dir))],
+            Effect::LoadCompare(dirs) => {
+                vec![Msg::CompareLoaded(Ok(dirs.iter().map(|d| load_record(d)).collect()))]
+            }
+            Effect::Delete(dir) => vec![Msg::Done(delete_run(&self.runs_dir, &dir))],
+            Effect::SaveRecipe(config) => {
+                vec![Msg::Done(save_recipe(&self.recipes_dir, &config).map_err(|e| e.to_string()))]
+            }
+            Effect::Export(dirs) => vec![Msg::Done(export(&dirs, &self.runs_dir.join("plots")))],
+            Effect::Exit => Vec::new(),
+        }
+    }
+
+    /// Asks every trainer to stop (when the UI must leave at once).
+    pub fn stop_all(&self) {
+        for tx in self.trainers.values() {
+            let _ = tx.send(Command::Stop);
+        }
+    }
+}
+
+/// Forwards a run's events to the UI; a closed UI stops the run.
+struct Forward {
+    key: RunKey,
+    inbox: Sender<Msg>,
+}
+
+impl EventSink for Forward {
+    fn emit(&mut self, event: &TrainEvent) -> Result<Flow> {
+        let sent = self.inbox.send(Msg::Train { run: self.key, event: event.clone() });
+        Ok(if sent.is_ok() { Flow::Continue } else { Flow::Stop })
+    }
+}
+
+/// Prepares and trains on a thread of its own. The run record is written on that thread, so it
+/// is complete whatever the UI does; a panic ends the run, never the UI.
+fn spawn_run(
+    key: RunKey,
+    mut config: RunConfig,
+    commands: mpsc::Receiver<Command>,
+    inbox: Sender<Msg>,
+) -> std::io::Result<()> {
+    std::thread::Builder::new().name(format!("trainer {key}")).spawn(move || {
+        let mut record_dir = None;
+        let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<()> {
+            prepare(&mut config)?;
+            let mut writer = RunWriter::create(&config)?;
+            record_dir = Some(writer.dir.clone());
+            let ctx = writer.context();
+            let mut forward = Forward { key, inbox: inbox.clone() };
+            crate::train::run(&config, &ctx, &mut Tee(vec![&mut writer, &mut forward]), &commands)?;
+            Ok(())
+        }));
+        let error = match outcome {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(panic) => Some(format!("internal error: {}", crate::train::trainer::panic_text(&panic))),
+        };
+        if let (Some(error), Some(dir)) = (&error, &record_dir) {
+            let _ = write_status(dir, RunStatus::Failed, Some(error));
+        }
+        let _ = inbox.send(Msg::TrainerExited { run: key, error });
+    })?;
+    Ok(())
+}
+
+/// `datasets/<name>/` folders with a `train.*` file (and maybe `valid.*`, `test.*`).
+pub fn shipped_datasets(root: &Path) -> Vec<DatasetChoice> {
+    let Ok(entries) = std::fs::read_dir(root) else { return Vec::new() };
+    let find = |dir: &Path, stem: &str| {
+        ["csv", "tsv", "jsonl", "parquet"]
+            .iter()
+            .map(|ext| dir.join(format!("{stem}.{ext}")))
+            .find(|p| p.is_file())
+    };
+    let mut found: Vec<DatasetChoice> = entries
+        .filter_map(std::result::Result::ok)
+        .map(|e| e.path())
+        .filter_map(|dir| {
+            Some(DatasetChoice {
+                name: dir.file_name()?.to_string_lossy().into_owned(),
+                train: find(&dir, "train")?,
+                valid: find(&dir, "valid"),
+                test: find(&dir, "test"),
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    found
+}
+
+/// The embedded model (not shipped yet), fresh models, the HF cache and bertbench's own cache.
+fn model_choices() -> Vec<ModelChoice> {
+    let mut models = vec![ModelChoice {
+        label: "embedded".into(),
+        source: String::new(),
+        unavailable: Some("not shipped in this build yet".into()),
+    }];
+    for preset in Preset::ALL {
+        models.push(ModelChoice {
+            label: format!("{} (new model: {})", preset.source(), preset.describe()),
+            source: preset.source(),
+            unavailable: None,
+        });
+    }
+    for id in cached_hub_models(&hf_hub::Cache::from_env()) {
+        models.push(ModelChoice { label: format!("{id} (HF cache)"), source: id, unavailable: None });
+    }
+    let own_cache = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/bertbench"));
+    if let Some(Ok(entries)) = own_cache.map(std::fs::read_dir) {
+        let mut dirs: Vec<PathBuf> = entries
+            .filter_map(std::result::Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.join("config.json").is_file())
+            .collect();
+        dirs.sort();
+        for dir in dirs {
+            let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            models.push(ModelChoice {
+                label: format!("{name} (local)"),
+                source: dir.display().to_string(),
+                unavailable: None,
+            });
+        }
+    }
+    models
+}
+
+fn preview(path: &Path, text: Option<&str>, label: Option<&str>) -> Result<DatasetPreview> {
+    let columns = column_names(path)?;
+    let examples = load_examples(path, text, label)?;
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for l in &examples.labels {
+        *counts.entry(l).or_default() += 1;
+    }
+    let mut label_counts: Vec<(String, usize)> = counts.into_iter().map(|(l, n)| (l.to_owned(), n)).collect();
+    label_counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let words: usize = examples.texts.iter().map(|t| t.split_whitespace().count()).sum();
+    // Which columns load_examples picked: the given ones, or the first guess that exists.
+    let guess = |given: Option<&str>, names: &[&str]| {
+        given.map(str::to_owned).or_else(|| {
+            names.iter().find_map(|n| columns.iter().find(|c| c.eq_ignore_ascii_case(n)).cloned())
+        })
+    };
+    Ok(DatasetPreview {
+        path: path.to_path_buf(),
+        text_column: guess(text, crate::data::load::TEXT_COLUMN_NAMES).unwrap_or_default(),
+        label_column: guess(label, crate::data::load::LABEL_COLUMN_NAMES).unwrap_or_default(),
+        rows: examples.len(),
+        mean_words: words as f64 / examples.len().max(1) as f64,
+        examples: examples_per_label(&examples.labels, &examples.texts, 4),
+        label_counts,
+        columns,
+        card: path.parent().and_then(|d| card_summary(&d.join("CARD.md"))),
+    })
+}
+
+/// Up to `n` (label, text) examples, taking the labels in turn so that each class shows.
+fn examples_per_label(labels: &[String], texts: &[String], n: usize) -> Vec<(String, String)> {
+    let mut distinct: Vec<&String> = labels.iter().collect();
+    distinct.sort();
+    distinct.dedup();
+    let mut queues: Vec<_> = distinct
+        .iter()
+        .map(|l| labels.iter().zip(texts).filter(move |(x, _)| x == l).map(|(l, t)| (l.clone(), t.clone())))
+        .collect();
+    let mut out = Vec::new();
+    while out.len() < n {
+        let before = out.len();
+        for q in &mut queues {
+            if out.len() < n
+                && let Some(e) = q.next()
+            {
+                out.push(e);
+            }
+        }
+        if out.len() == before {
+            break;
+        }
+    }
+    out
+}
+
+/// The first paragraph of a dataset card, without the title.
+fn card_summary(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let para: Vec<&str> = text
+        .lines()
+        .skip_while(|l| l.starts_with('#') || l.trim().is_empty())
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    (!para.is_empty()).then(|| para.join(" "))
+}
+
+fn run_rows(runs_dir: &Path) -> Result<Vec<RunRow>> {
+    Ok(list_runs(runs_dir)?
+        .into_iter()
+        .map(|r| {
+            let best = r.summary.as_ref().and_then(|s| {
+                let (name, split) = match (&s.test, &s.valid) {
+                    (Some(t), _) => ("test acc", t),
+                    (None, Some(v)) => ("valid acc", v),
+                    (None, None) => return None,
+                };
+                Some((name.to_owned(), split.accuracy))
+            });
+            RunRow {
+                dataset: r.dataset(),
+                model: r.model(),
+                head: r.config.as_ref().map_or_else(|| "?".into(), |c| c.head.as_str().to_owned()),
+                best,
+                duration_s: r.summary.as_ref().map(|s| s.duration_s),
+                id: r.id,
+                dir: r.dir,
+                status: r.status,
+                reason: r.reason,
+            }
+        })
+        .collect())
+}
+
+fn load_eval(dir: &Path) -> std::result::Result<EvalData, String> {
+    let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let history = read_history(dir).map_err(|e| e.to_string())?;
+    let predictions = read_predictions(dir).map_err(|e| e.to_string())?;
+    let reports: std::collections::BTreeMap<_, _> = ["valid", "test"]
+        .into_iter()
+        .filter_map(|s| history.final_eval(s).map(|r| (s.to_owned(), r.clone())))
+        .collect();
+    if reports.is_empty() {
+        return Err(format!("run {id} has no evaluation yet"));
+    }
+    Ok(EvalData { run_id: id, reports, predictions })
+}
+
+/// A run as the compare screen needs it; what cannot be read stays empty.
+fn load_record(dir: &Path) -> RecordView {
+    let info = load_run(dir);
+    RecordView {
+        history: read_history(dir).unwrap_or_default(),
+        id: info.id,
+        status: info.status,
+        config: info.config,
+        summary: info.summary,
+    }
+}
+
+/// Deletes a run folder, but only one inside the runs folder that looks like a run record.
+fn delete_run(runs_dir: &Path, dir: &Path) -> std::result::Result<String, String> {
+    let inside = dir.parent().is_some_and(|p| p == runs_dir);
+    if !inside || !(dir.join("status").is_file() || dir.join("config.toml").is_file()) {
+        return Err(format!("{} is not a run record in {}: not deleted", dir.display(), runs_dir.display()));
+    }
+    std::fs::remove_dir_all(dir).map_err(|e| format!("cannot delete {}: {e}", dir.display()))?;
+    Ok(format!("deleted {}", dir.display()))
+}
+
+/// Writes the config as `<recipes>/<name>.toml` (never over an existing recipe).
+fn save_recipe(recipes_dir: &Path, config: &RunConfig) -> Result<String> {
+    let base = config
+        .name
+        .clone()
+        .or_else(|| config.data.train.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "recipe".into());
+    std::fs::create_dir_all(recipes_dir).map_err(|e| crate::Error::io(recipes_dir, e))?;
+    let path = (1..1000)
+        .map(|n| recipes_dir.join(if n == 1 { format!("{base}.toml") } else { format!("{base}-{n}.toml") }))
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| recipes_dir.join(format!("{base}.toml")));
+    let text = format!(
+        "# Saved from the bertbench workbench. Run it headless with:\n#   bertbench train {}\n{}",
+        path.display(),
+        config.to_toml()?
+    );
+    crate::runs::write_atomic(&path, text.as_bytes())?;
+    Ok(format!("recipe written to {}", path.display()))
+}
+
+fn export(dirs: &[PathBuf], out: &Path) -> std::result::Result<String, String> {
+    let runs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+    let files = crate::plot::export_runs(&runs, crate::plot::Format::Png, out).map_err(|e| e.to_string())?;
+    Ok(format!("wrote {} plot(s) to {}", files.len(), out.display()))
+}

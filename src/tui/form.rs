@@ -1,0 +1,600 @@
+//! The new-run form: which fields exist, what each accepts, and the `RunConfig` it builds.
+//! A value is checked when it is entered; a bad one is refused in place with the reason and the
+//! previous value stays.
+
+use std::path::PathBuf;
+
+use crate::config::{HeadKind, Metric, RunConfig};
+
+/// A dataset shipped in `datasets/<name>/`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatasetChoice {
+    pub name: String,
+    pub train: PathBuf,
+    pub valid: Option<PathBuf>,
+    pub test: Option<PathBuf>,
+}
+
+/// A model the form offers; `unavailable` says why it cannot be picked yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelChoice {
+    pub label: String,
+    pub source: String,
+    pub unavailable: Option<String>,
+}
+
+/// What the data panel shows about the chosen dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatasetPreview {
+    pub path: PathBuf,
+    pub columns: Vec<String>,
+    pub text_column: String,
+    pub label_column: String,
+    pub rows: usize,
+    /// Label and count, most frequent first.
+    pub label_counts: Vec<(String, usize)>,
+    /// A few (label, text) examples.
+    pub examples: Vec<(String, String)>,
+    pub mean_words: f64,
+    /// The first paragraph of the dataset card, when it has one.
+    pub card: Option<String>,
+}
+
+/// The task heads of the recipe; those without an engine yet are shown, not hidden.
+pub const HEADS: &[(&str, Option<HeadKind>, &str)] = &[
+    ("classification (softmax)", Some(HeadKind::SeqCls), "one label per text; cross-entropy"),
+    ("multi-label (sigmoid)", None, "any number of labels per text"),
+    ("token classification (NER)", None, "one BIO tag per word"),
+    ("regression", None, "one number per text; mean squared error"),
+    ("sentence pair", None, "two texts in, one label out"),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Dataset,
+    File,
+    TextColumn,
+    LabelColumn,
+    Model,
+    ModelPath,
+    FromScratch,
+    Head,
+    MaskRatio,
+    Epochs,
+    LearningRate,
+    BatchSize,
+    MaxLen,
+    Warmup,
+    Seed,
+    FreezeEncoder,
+    FreezeLayers,
+    Metric,
+    EvalEvery,
+    Name,
+}
+
+impl Field {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Dataset => "dataset",
+            Self::File => "  file",
+            Self::TextColumn => "  text column",
+            Self::LabelColumn => "  label column",
+            Self::Model => "model",
+            Self::ModelPath => "  directory or hub id",
+            Self::FromScratch => "  from scratch",
+            Self::Head => "task head",
+            Self::MaskRatio => "masking ratio",
+            Self::Epochs => "epochs",
+            Self::LearningRate => "learning rate",
+            Self::BatchSize => "batch size",
+            Self::MaxLen => "max length",
+            Self::Warmup => "warmup ratio",
+            Self::Seed => "seed",
+            Self::FreezeEncoder => "freeze encoder",
+            Self::FreezeLayers => "freeze bottom layers",
+            Self::Metric => "best checkpoint by",
+            Self::EvalEvery => "evaluate every",
+            Self::Name => "run name",
+        }
+    }
+
+    /// Whether Enter opens a text editor on the field (otherwise ←/→ change it).
+    pub fn is_text(self) -> bool {
+        !matches!(
+            self,
+            Self::Dataset
+                | Self::TextColumn
+                | Self::LabelColumn
+                | Self::Model
+                | Self::FromScratch
+                | Self::Head
+                | Self::FreezeEncoder
+                | Self::Metric
+        )
+    }
+
+    /// A line explaining the field, shown under the form.
+    pub fn help(self) -> &'static str {
+        match self {
+            Self::Dataset => "labelled texts: a shipped dataset, or your own CSV/TSV/JSONL/Parquet file",
+            Self::File => "path to your data file; a validation split is carved from it",
+            Self::TextColumn | Self::LabelColumn => "which column holds it (auto: guessed from the names)",
+            Self::Model => "the pretrained encoder to start from (scratch: a fresh model, no pretraining)",
+            Self::ModelPath => "a local model folder (config.json + model.safetensors) or a hub id",
+            Self::FromScratch => "keep the architecture, throw the pretrained weights away: the baseline",
+            Self::Head => "what the model predicts on top of the encoder",
+            Self::MaskRatio => {
+                "share of tokens hidden for a masked-LM stage before fine-tuning (0 = none); stage not available yet"
+            }
+            Self::Epochs => "passes over the training data",
+            Self::LearningRate => {
+                "step size of AdamW; 2e-5..5e-5 for pretrained encoders, 1e-4..1e-3 from scratch"
+            }
+            Self::BatchSize => "examples per optimiser step",
+            Self::MaxLen => "longer texts are cut to this many tokens",
+            Self::Warmup => "fraction of steps over which the learning rate ramps up from 0",
+            Self::Seed => "same seed, same data order, same curve",
+            Self::FreezeEncoder => "train only the head: fast, shows how good the features already are",
+            Self::FreezeLayers => "freeze the embeddings and this many bottom layers (0 = none)",
+            Self::Metric => "validation metric that picks the checkpoint kept",
+            Self::EvalEvery => "steps between validations (empty: at the end of each epoch)",
+            Self::Name => "part of the run id (empty: the dataset name)",
+        }
+    }
+}
+
+/// A text field being edited.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Editing {
+    pub field: Field,
+    pub buffer: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetupForm {
+    pub datasets: Vec<DatasetChoice>,
+    /// Index into `datasets`; `datasets.len()` means "your own file".
+    pub dataset: usize,
+    pub file: String,
+    /// `None`: guess from the column names.
+    pub text_column: Option<String>,
+    pub label_column: Option<String>,
+    pub preview: Option<Result<DatasetPreview, String>>,
+    pub models: Vec<ModelChoice>,
+    /// Index into `models`; `models.len()` means "typed in".
+    pub model: usize,
+    pub model_path: String,
+    pub head: usize,
+    pub mask_ratio: f64,
+    /// Hyperparameters, model and data paths land here as they are entered.
+    pub draft: RunConfig,
+    pub cursor: usize,
+    pub editing: Option<Editing>,
+    /// The last refused value: which field and why.
+    pub error: Option<(Field, String)>,
+}
+
+impl Default for SetupForm {
+    fn default() -> Self {
+        let mut draft = RunConfig::default();
+        // Short runs suit a workbench; the engine's defaults follow the HF Trainer.
+        draft.train.epochs = 3;
+        Self {
+            datasets: Vec::new(),
+            dataset: 0,
+            file: String::new(),
+            text_column: None,
+            label_column: None,
+            preview: None,
+            models: Vec::new(),
+            model: 0,
+            model_path: String::new(),
+            head: 0,
+            mask_ratio: 0.0,
+            draft,
+            cursor: 0,
+            editing: None,
+            error: None,
+        }
+    }
+}
+
+/// Whether a change needs the data panel reloaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changed {
+    Nothing,
+    Value,
+    Data,
+}
+
+impl SetupForm {
+    /// The fields shown, in order (file and model path only when they apply).
+    pub fn fields(&self) -> Vec<Field> {
+        use Field as F;
+        let mut f = vec![F::Dataset];
+        if self.custom_file() {
+            f.push(F::File);
+        }
+        f.extend([F::TextColumn, F::LabelColumn, F::Model]);
+        if self.typed_model() {
+            f.push(F::ModelPath);
+        }
+        f.extend([
+            F::FromScratch,
+            F::Head,
+            F::MaskRatio,
+            F::Epochs,
+            F::LearningRate,
+            F::BatchSize,
+            F::MaxLen,
+            F::Warmup,
+            F::Seed,
+            F::FreezeEncoder,
+            F::FreezeLayers,
+            F::Metric,
+            F::EvalEvery,
+            F::Name,
+        ]);
+        f
+    }
+
+    pub fn current(&self) -> Field {
+        let fields = self.fields();
+        fields[self.cursor.min(fields.len() - 1)]
+    }
+
+    fn custom_file(&self) -> bool {
+        self.dataset >= self.datasets.len()
+    }
+
+    fn typed_model(&self) -> bool {
+        self.model >= self.models.len()
+    }
+
+    /// Sets the shipped datasets; the first becomes the choice.
+    pub fn set_datasets(&mut self, datasets: Vec<DatasetChoice>) {
+        self.datasets = datasets;
+        self.dataset = 0;
+    }
+
+    /// Sets the model choices; the first available one becomes the choice.
+    pub fn set_models(&mut self, models: Vec<ModelChoice>) {
+        self.model = models.iter().position(|m| m.unavailable.is_none()).unwrap_or(models.len());
+        self.models = models;
+    }
+
+    /// Why the chosen model cannot be used, if it cannot.
+    pub fn model_unavailable(&self) -> Option<&str> {
+        self.models.get(self.model).and_then(|m| m.unavailable.as_deref())
+    }
+
+    /// The training file the data panel should show, with the chosen columns.
+    pub fn data_file(&self) -> Option<PathBuf> {
+        match self.datasets.get(self.dataset) {
+            Some(d) => Some(d.train.clone()),
+            None if !self.file.trim().is_empty() => Some(PathBuf::from(self.file.trim())),
+            None => None,
+        }
+    }
+
+    pub fn move_cursor(&mut self, delta: isize) {
+        self.cursor = wrap(self.cursor, delta, self.fields().len());
+        self.error = None;
+    }
+
+    /// ←/→ on a choice or a switch.
+    pub fn cycle(&mut self, delta: isize) -> Changed {
+        self.error = None;
+        let step = |i: usize, n: usize| wrap(i, delta, n);
+        let columns: Vec<String> = match &self.preview {
+            Some(Ok(p)) => p.columns.clone(),
+            _ => Vec::new(),
+        };
+        // Column choices: auto, then each column of the file.
+        let cycle_column = |current: &Option<String>| {
+            let at = current.as_ref().and_then(|c| columns.iter().position(|x| x == c)).map_or(0, |i| i + 1);
+            let next = step(at, columns.len() + 1);
+            (next > 0).then(|| columns[next - 1].clone())
+        };
+        match self.current() {
+            Field::Dataset => {
+                self.dataset = step(self.dataset, self.datasets.len() + 1);
+                self.text_column = None;
+                self.label_column = None;
+                Changed::Data
+            }
+            Field::TextColumn => {
+                self.text_column = cycle_column(&self.text_column);
+                Changed::Data
+            }
+            Field::LabelColumn => {
+                self.label_column = cycle_column(&self.label_column);
+                Changed::Data
+            }
+            Field::Model => {
+                self.model = step(self.model, self.models.len() + 1);
+                Changed::Value
+            }
+            Field::FromScratch => {
+                self.draft.model.from_scratch = !self.draft.model.from_scratch;
+                Changed::Value
+            }
+            Field::FreezeEncoder => {
+                self.draft.train.freeze_encoder = !self.draft.train.freeze_encoder;
+                Changed::Value
+            }
+            Field::Head => {
+                self.head = step(self.head, HEADS.len());
+                Changed::Value
+            }
+            Field::Metric => {
+                let all = [Metric::Accuracy, Metric::MacroF1, Metric::Loss];
+                let at = all.iter().position(|m| *m == self.draft.train.metric).unwrap_or(0);
+                self.draft.train.metric = all[step(at, all.len())];
+                Changed::Value
+            }
+            _ => Changed::Nothing,
+        }
+    }
+
+    /// Enter: opens the editor on a text field, or moves a choice on.
+    pub fn activate(&mut self) -> Changed {
+        let field = self.current();
+        if field.is_text() {
+            self.editing = Some(Editing { field, buffer: self.value(field) });
+            self.error = None;
+            Changed::Nothing
+        } else {
+            self.cycle(1)
+        }
+    }
+
+    /// Ends editing, keeping the value if it is valid; a bad value is refused with the reason.
+    pub fn commit(&mut self) -> Changed {
+        let Some(Editing { field, buffer }) = self.editing.take() else { return Changed::Nothing };
+        match self.apply(field, buffer.trim()) {
+            Ok(changed) => changed,
+            Err(reason) => {
+                self.error = Some((field, reason));
+                Changed::Nothing
+            }
+        }
+    }
+
+    fn apply(&mut self, field: Field, text: &str) -> Result<Changed, String> {
+        let t = &mut self.draft.train;
+        match field {
+            Field::File => {
+                text.clone_into(&mut self.file);
+                self.text_column = None;
+                self.label_column = None;
+                return Ok(Changed::Data);
+            }
+            Field::ModelPath => text.clone_into(&mut self.model_path),
+            Field::MaskRatio => {
+                let r: f64 = number(text)?;
+                if !(r == 0.0 || (r > 0.0 && r <= 0.5)) {
+                    return Err(format!("{text} is outside 0 (no masked-LM stage) or (0, 0.5]"));
+                }
+                self.mask_ratio = r;
+            }
+            Field::Epochs => t.epochs = at_least(text, 1)?,
+            Field::LearningRate => {
+                let lr: f64 = number(text)?;
+                if !(lr > 0.0 && lr <= 1.0) {
+                    return Err(format!("{text} is not in (0, 1]"));
+                }
+                t.lr = lr;
+            }
+            Field::BatchSize => t.batch_size = at_least(text, 1)?,
+            Field::MaxLen => t.max_len = at_least(text, 3)?,
+            Field::Warmup => {
+                let w: f64 = number(text)?;
+                if !(0.0..1.0).contains(&w) {
+                    return Err(format!("{text} is not in [0, 1)"));
+                }
+                t.warmup_ratio = w;
+            }
+            Field::Seed => t.seed = number(text)?,
+            Field::FreezeLayers => t.freeze_layers = number(text)?,
+            Field::EvalEvery => t.eval_every = if text.is_empty() { None } else { Some(at_least(text, 1)?) },
+            Field::Name => self.draft.name = (!text.is_empty()).then(|| text.to_owned()),
+            _ => return Ok(Changed::Nothing),
+        }
+        Ok(Changed::Value)
+    }
+
+    /// The value of a field as shown (and as the editor starts).
+    pub fn value(&self, field: Field) -> String {
+        let t = &self.draft.train;
+        let auto = |c: &Option<String>, guessed: Option<&String>| match (c, guessed) {
+            (Some(c), _) => c.clone(),
+            (None, Some(g)) => format!("auto ({g})"),
+            (None, None) => "auto".into(),
+        };
+        let preview = match &self.preview {
+            Some(Ok(p)) => Some(p),
+            _ => None,
+        };
+        let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
+        match field {
+            Field::Dataset => {
+                self.datasets.get(self.dataset).map_or_else(|| "your own file…".into(), |d| d.name.clone())
+            }
+            Field::File => self.file.clone(),
+            Field::TextColumn => auto(&self.text_column, preview.map(|p| &p.text_column)),
+            Field::LabelColumn => auto(&self.label_column, preview.map(|p| &p.label_column)),
+            Field::Model => self.models.get(self.model).map_or_else(
+                || "a directory or hub id…".into(),
+                |m| {
+                    if m.unavailable.is_some() {
+                        format!("{} (unavailable)", m.label)
+                    } else {
+                        m.label.clone()
+                    }
+                },
+            ),
+            Field::ModelPath => self.model_path.clone(),
+            Field::FromScratch => yes_no(self.draft.model.from_scratch),
+            Field::Head => {
+                let (name, kind, _) = HEADS[self.head];
+                if kind.is_some() { name.to_owned() } else { format!("{name} (not available yet)") }
+            }
+            Field::MaskRatio => {
+                if self.mask_ratio == 0.0 {
+                    "0 (no masked-LM stage)".into()
+                } else {
+                    format!("{}", self.mask_ratio)
+                }
+            }
+            Field::Epochs => t.epochs.to_string(),
+            Field::LearningRate => format!("{:e}", t.lr),
+            Field::BatchSize => t.batch_size.to_string(),
+            Field::MaxLen => t.max_len.to_string(),
+            Field::Warmup => t.warmup_ratio.to_string(),
+            Field::Seed => t.seed.to_string(),
+            Field::FreezeEncoder => yes_no(t.freeze_encoder),
+            Field::FreezeLayers => t.freeze_layers.to_string(),
+            Field::Metric => t.metric.as_str().to_owned(),
+            Field::EvalEvery => t.eval_every.map_or_else(String::new, |n| n.to_string()),
+            Field::Name => self.draft.name.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The run this form describes, or why it cannot start.
+    pub fn to_config(&self, runs_dir: &std::path::Path, device: &str) -> Result<RunConfig, String> {
+        let mut c = self.draft.clone();
+        c.runs_dir = runs_dir.to_path_buf();
+        device.clone_into(&mut c.device);
+        match self.datasets.get(self.dataset) {
+            Some(d) => {
+                c.name = c.name.or_else(|| Some(d.name.clone()));
+                c.data.train.clone_from(&d.train);
+                c.data.valid.clone_from(&d.valid);
+                c.data.test.clone_from(&d.test);
+            }
+            None if self.file.trim().is_empty() => {
+                return Err("no data file: enter the path of your file".into());
+            }
+            None => c.data.train = PathBuf::from(self.file.trim()),
+        }
+        if let Some(Err(e)) = &self.preview {
+            return Err(format!("the dataset cannot be used: {e}"));
+        }
+        c.data.text_column.clone_from(&self.text_column);
+        c.data.label_column.clone_from(&self.label_column);
+        c.model.source = match self.models.get(self.model) {
+            Some(ModelChoice { unavailable: Some(why), label, .. }) => return Err(format!("{label}: {why}")),
+            Some(m) => m.source.clone(),
+            None if self.model_path.trim().is_empty() => {
+                return Err("no model: enter a model directory or hub id".into());
+            }
+            None => self.model_path.trim().to_owned(),
+        };
+        let (head_name, head, _) = HEADS[self.head];
+        c.head = head.ok_or_else(|| format!("the {head_name} head is not available yet"))?;
+        if self.mask_ratio > 0.0 {
+            return Err("the masked-LM stage is not available yet: set the masking ratio to 0".into());
+        }
+        c.validate().map_err(|e| e.to_string())?;
+        Ok(c)
+    }
+}
+
+/// `i` moved by `delta` places around a ring of `n`.
+fn wrap(i: usize, delta: isize, n: usize) -> usize {
+    let d = delta.unsigned_abs() % n.max(1);
+    if delta >= 0 { (i + d) % n.max(1) } else { (i + n - d) % n.max(1) }
+}
+
+fn number<T: std::str::FromStr>(text: &str) -> Result<T, String> {
+    text.parse().map_err(|_| format!("{text:?} is not a valid number here"))
+}
+
+fn at_least(text: &str, min: usize) -> Result<usize, String> {
+    let n: usize = number(text)?;
+    if n < min { Err(format!("{n} is too small: at least {min}")) } else { Ok(n) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form() -> SetupForm {
+        let mut f = SetupForm::default();
+        f.set_datasets(vec![DatasetChoice {
+            name: "toy".into(),
+            train: "toy/train.csv".into(),
+            valid: Some("toy/valid.csv".into()),
+            test: None,
+        }]);
+        f.set_models(vec![
+            ModelChoice {
+                label: "embedded".into(),
+                source: String::new(),
+                unavailable: Some("not shipped".into()),
+            },
+            ModelChoice { label: "scratch:tiny".into(), source: "scratch:tiny".into(), unavailable: None },
+        ]);
+        f
+    }
+
+    fn edit(f: &mut SetupForm, field: Field, text: &str) -> Changed {
+        f.cursor = f.fields().iter().position(|x| *x == field).expect("field shown");
+        f.activate();
+        f.editing.as_mut().expect("editing").buffer = text.into();
+        f.commit()
+    }
+
+    #[test]
+    fn bad_values_are_refused_in_place_and_the_old_value_stays() {
+        let mut f = form();
+        assert_eq!(edit(&mut f, Field::Epochs, "0"), Changed::Nothing);
+        let (field, why) = f.error.clone().expect("refused");
+        assert_eq!(field, Field::Epochs);
+        assert!(why.contains("at least 1"), "{why}");
+        assert_eq!(f.draft.train.epochs, 3);
+        edit(&mut f, Field::LearningRate, "abc");
+        assert!(f.error.as_ref().is_some_and(|(_, w)| w.contains("\"abc\"")));
+        edit(&mut f, Field::Warmup, "1.0");
+        assert!(f.error.as_ref().is_some_and(|(_, w)| w.contains("[0, 1)")));
+        assert_eq!(edit(&mut f, Field::LearningRate, "3e-4"), Changed::Value);
+        assert!(f.error.is_none());
+        assert!((f.draft.train.lr - 3e-4).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_form_builds_a_valid_config_or_says_why_not() {
+        let mut f = form();
+        assert_eq!(f.model, 1, "the first available model is chosen");
+        edit(&mut f, Field::Epochs, "2");
+        let c = f.to_config("runs".as_ref(), "cpu").expect("config");
+        assert_eq!(c.model.source, "scratch:tiny");
+        assert_eq!(c.data.valid.as_deref(), Some("toy/valid.csv".as_ref()));
+        assert_eq!(c.train.epochs, 2);
+        f.model = 0;
+        assert!(f.to_config("runs".as_ref(), "cpu").expect_err("unavailable").contains("not shipped"));
+        f.model = 1;
+        f.head = 2;
+        assert!(f.to_config("runs".as_ref(), "cpu").expect_err("head").contains("not available"));
+        f.head = 0;
+        edit(&mut f, Field::MaskRatio, "0.15");
+        assert!(f.to_config("runs".as_ref(), "cpu").expect_err("mlm").contains("masking ratio"));
+        edit(&mut f, Field::MaskRatio, "0.9");
+        assert!(f.error.is_some(), "a ratio above 0.5 is refused");
+    }
+
+    #[test]
+    fn own_file_and_typed_model_fields_appear_when_chosen() {
+        let mut f = form();
+        assert!(!f.fields().contains(&Field::File));
+        f.cursor = 0;
+        assert_eq!(f.cycle(1), Changed::Data);
+        assert!(f.fields().contains(&Field::File));
+        assert_eq!(f.data_file(), None, "no path typed yet");
+        assert!(f.to_config("r".as_ref(), "cpu").expect_err("no file").contains("no data file"));
+        f.model = f.models.len();
+        assert!(f.fields().contains(&Field::ModelPath));
+    }
+}

@@ -1,0 +1,207 @@
+//! Every key of the workbench in one table: lookup and the help overlay both read it, so the
+//! help can never disagree with what the keys do.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::app::Screen;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Quit,
+    Help,
+    NextScreen,
+    PrevScreen,
+    Goto(Screen),
+    CycleTheme,
+    Up,
+    Down,
+    Left,
+    Right,
+    PageUp,
+    PageDown,
+    /// Enter: edit a field, open a run, filter by a cell.
+    Activate,
+    StartRun,
+    SaveRecipe,
+    PauseResume,
+    StopRun,
+    SaveCheckpoint,
+    ToggleNormalised,
+    CycleFilter,
+    CycleSort,
+    ToggleSplit,
+    Export,
+    Mark,
+    CompareMarked,
+    Delete,
+    Refresh,
+    CycleMetric,
+    ToggleAlign,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Global,
+    On(Screen),
+}
+
+pub struct Binding {
+    pub scope: Scope,
+    pub codes: &'static [KeyCode],
+    /// How the help overlay writes the key(s).
+    pub keys: &'static str,
+    pub action: Action,
+    pub help: &'static str,
+}
+
+const fn bind(
+    scope: Scope,
+    codes: &'static [KeyCode],
+    keys: &'static str,
+    action: Action,
+    help: &'static str,
+) -> Binding {
+    Binding { scope, codes, keys, action, help }
+}
+
+use KeyCode::{BackTab, Char, Delete as Del, Down, Enter, Left, PageDown, PageUp, Right, Tab, Up};
+use Scope::{Global, On};
+use Screen::{Compare, Eval, Runs, Setup, Train};
+
+pub const BINDINGS: &[Binding] = &[
+    bind(On(Setup), &[Up, Char('k')], "↑ ↓", Action::Up, "move between fields"),
+    bind(On(Setup), &[Down, Char('j')], "", Action::Down, ""),
+    bind(On(Setup), &[Left, Char('h')], "← →", Action::Left, "change a choice or switch"),
+    bind(On(Setup), &[Right, Char('l')], "", Action::Right, ""),
+    bind(On(Setup), &[Enter], "Enter", Action::Activate, "edit a value (Enter keeps it, Esc cancels)"),
+    bind(On(Setup), &[Char('s')], "s", Action::StartRun, "start the run (queued if one is training)"),
+    bind(On(Setup), &[Char('w')], "w", Action::SaveRecipe, "write the settings as a recipe TOML"),
+    bind(On(Train), &[Char(' '), Char('p')], "Space p", Action::PauseResume, "pause or resume training"),
+    bind(On(Train), &[Char('s')], "s", Action::StopRun, "stop the run (asks first; recorded as cancelled)"),
+    bind(On(Train), &[Char('c')], "c", Action::SaveCheckpoint, "save a checkpoint now"),
+    bind(On(Train), &[Left, Right], "← →", Action::Right, "show another run of this session"),
+    bind(On(Train), &[Char('n')], "n", Action::Goto(Setup), "set up another run (it queues)"),
+    bind(On(Eval), &[Up, Down, Left, Right], "arrows", Action::Up, "select a confusion-matrix cell"),
+    bind(On(Eval), &[Enter], "Enter", Action::Activate, "show only the selected cell's examples"),
+    bind(On(Eval), &[Char('f')], "f", Action::CycleFilter, "predictions: errors / all / selected cell"),
+    bind(On(Eval), &[Char('o')], "o", Action::CycleSort, "sort by confidence (confident mistakes first)"),
+    bind(On(Eval), &[Char('m')], "m", Action::ToggleNormalised, "counts or row-normalised matrix"),
+    bind(On(Eval), &[Char('v')], "v", Action::ToggleSplit, "switch between test and validation"),
+    bind(
+        On(Eval),
+        &[PageUp, PageDown, Char('J'), Char('K')],
+        "PgUp PgDn",
+        Action::PageDown,
+        "scroll the predictions",
+    ),
+    bind(On(Eval), &[Char('x')], "x", Action::Export, "export plots (PNG) of this run"),
+    bind(On(Runs), &[Up, Char('k')], "↑ ↓", Action::Up, "select a run"),
+    bind(On(Runs), &[Down, Char('j')], "", Action::Down, ""),
+    bind(On(Runs), &[Enter], "Enter", Action::Activate, "open the run's evaluation"),
+    bind(On(Runs), &[Char(' ')], "Space", Action::Mark, "mark or unmark for comparison"),
+    bind(On(Runs), &[Char('c')], "c", Action::CompareMarked, "compare the marked runs"),
+    bind(On(Runs), &[Char('d'), Del], "d", Action::Delete, "delete the run (asks first)"),
+    bind(On(Runs), &[Char('u')], "u", Action::Refresh, "re-read the runs folder"),
+    bind(On(Runs), &[Char('x')], "x", Action::Export, "export plots of the marked runs"),
+    bind(
+        On(Compare),
+        &[Char('m')],
+        "m",
+        Action::CycleMetric,
+        "curve: train loss / valid loss / accuracy / F1",
+    ),
+    bind(On(Compare), &[Char('a')], "a", Action::ToggleAlign, "align curves by step or by epoch"),
+    bind(On(Compare), &[Up, Down, Char('k'), Char('j')], "↑ ↓", Action::Down, "scroll the config diff"),
+    bind(On(Compare), &[Char('x')], "x", Action::Export, "export comparison plots (PNG)"),
+    bind(
+        Global,
+        &[Char('1')],
+        "1-5",
+        Action::Goto(Setup),
+        "screens: new run, training, evaluation, runs, compare",
+    ),
+    bind(Global, &[Char('2')], "", Action::Goto(Train), ""),
+    bind(Global, &[Char('3')], "", Action::Goto(Eval), ""),
+    bind(Global, &[Char('4')], "", Action::Goto(Runs), ""),
+    bind(Global, &[Char('5')], "", Action::Goto(Compare), ""),
+    bind(Global, &[Tab], "Tab", Action::NextScreen, "next screen (Shift-Tab: previous)"),
+    bind(Global, &[BackTab], "", Action::PrevScreen, ""),
+    bind(Global, &[Char('t')], "t", Action::CycleTheme, "theme: dark / light / high contrast"),
+    bind(Global, &[Char('?'), KeyCode::F(1)], "?", Action::Help, "this help"),
+    bind(Global, &[Char('q')], "q", Action::Quit, "quit (asks first while a run trains)"),
+];
+
+/// The action of a key on a screen: the screen's own bindings first, then the global ones.
+/// Ctrl-C always quits (raw mode turns it into a key).
+pub fn lookup(screen: Screen, key: &KeyEvent) -> Option<Action> {
+    if key.modifiers.contains(KeyModifiers::CONTROL) {
+        return matches!(key.code, Char('c' | 'q')).then_some(Action::Quit);
+    }
+    let find = |scope: Scope| {
+        BINDINGS
+            .iter()
+            .find(|b| b.scope == scope && b.codes.contains(&key.code))
+            .map(|b| refine(b.action, key.code))
+    };
+    find(On(screen)).or_else(|| find(Global))
+}
+
+/// Bindings that share a help line but not an action (arrows, page keys) get theirs here.
+fn refine(action: Action, code: KeyCode) -> Action {
+    match (action, code) {
+        (Action::Up | Action::Down | Action::Right, Up | Char('k')) => Action::Up,
+        (Action::Up | Action::Down | Action::Right, Down | Char('j')) => Action::Down,
+        (Action::Up | Action::Right, Left) => Action::Left,
+        (Action::Up | Action::Right, Right) => Action::Right,
+        (Action::PageDown, PageUp | Char('K')) => Action::PageUp,
+        _ => action,
+    }
+}
+
+/// The help lines of a screen: its own keys, then the global ones.
+pub fn help_for(screen: Screen) -> Vec<(&'static str, &'static str)> {
+    BINDINGS
+        .iter()
+        .filter(|b| b.scope == On(screen))
+        .chain(BINDINGS.iter().filter(|b| b.scope == Global))
+        .filter(|b| !b.help.is_empty())
+        .map(|b| (b.keys, b.help))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn screen_keys_win_over_global_ones_and_arrows_keep_their_direction() {
+        assert_eq!(lookup(Setup, &key(Char('s'))), Some(Action::StartRun));
+        assert_eq!(lookup(Train, &key(Char('s'))), Some(Action::StopRun));
+        assert_eq!(lookup(Eval, &key(Left)), Some(Action::Left));
+        assert_eq!(lookup(Eval, &key(Down)), Some(Action::Down));
+        assert_eq!(lookup(Train, &key(Left)), Some(Action::Left));
+        assert_eq!(lookup(Eval, &key(PageUp)), Some(Action::PageUp));
+        assert_eq!(lookup(Runs, &key(Char('3'))), Some(Action::Goto(Eval)));
+        assert_eq!(lookup(Runs, &key(Char('z'))), None);
+        assert_eq!(lookup(Setup, &KeyEvent::new(Char('c'), KeyModifiers::CONTROL)), Some(Action::Quit));
+    }
+
+    #[test]
+    fn every_screen_has_help_and_no_key_is_bound_twice_in_one_scope() {
+        for screen in Screen::ALL {
+            let help = help_for(screen);
+            assert!(help.iter().any(|(k, _)| *k == "q"), "{screen:?}");
+            assert!(help.len() > 6, "{screen:?}");
+        }
+        for (i, a) in BINDINGS.iter().enumerate() {
+            for b in &BINDINGS[i + 1..] {
+                let shared = a.codes.iter().any(|c| b.codes.contains(c));
+                assert!(!(a.scope == b.scope && shared), "{} / {} share a key", a.help, b.help);
+            }
+        }
+    }
+}

@@ -1,0 +1,579 @@
+//! `update(&mut App, Msg) -> Vec<Effect>`: every change of state happens here, in response to a
+//! key, a trainer event or the result of an effect. Effects are requests to the outside world
+//! (start a thread, read a folder); `effects.rs` carries them out and answers with messages.
+
+use std::path::PathBuf;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
+
+use super::app::{
+    Align, App, Confirm, EvalData, EvalView, LiveRun, LiveState, Overlay, PredictionFilter, RecordView,
+    RunKey, RunRow, Screen,
+};
+use super::form::{Changed, DatasetChoice, DatasetPreview, ModelChoice};
+use super::keymap::{Action, lookup};
+use crate::config::RunConfig;
+use crate::train::{Command, RunStatus, TrainEvent};
+
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    /// The terminal changed size: nothing to update, but the next frame is drawn anew.
+    Resize,
+    Train {
+        run: RunKey,
+        event: TrainEvent,
+    },
+    /// The run's thread ended; `error` when it ended without a `Finished` event (the run could
+    /// not start, or the thread panicked outside the trainer).
+    TrainerExited {
+        run: RunKey,
+        error: Option<String>,
+    },
+    DatasetsFound(Vec<DatasetChoice>),
+    ModelsFound(Vec<ModelChoice>),
+    Preview {
+        path: PathBuf,
+        result: Result<DatasetPreview, String>,
+    },
+    RunsListed(Result<Vec<RunRow>, String>),
+    EvalLoaded(Result<EvalData, String>),
+    CompareLoaded(Result<Vec<RecordView>, String>),
+    /// The outcome of an action (saved, exported, deleted), for the footer.
+    Done(Result<String, String>),
+    /// SIGTERM, SIGHUP (the SSH connection dropped) or SIGINT from outside: stop runs, leave.
+    Signal(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    StartRun(RunKey, Box<RunConfig>),
+    Send(RunKey, Command),
+    Preview { path: PathBuf, text_column: Option<String>, label_column: Option<String> },
+    ListRuns,
+    LoadEval(PathBuf),
+    LoadCompare(Vec<PathBuf>),
+    Delete(PathBuf),
+    SaveRecipe(Box<RunConfig>),
+    Export(Vec<PathBuf>),
+    Exit,
+}
+
+const PAGE: usize = 10;
+
+pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
+    match msg {
+        Msg::Key(key) if key.kind != KeyEventKind::Release => on_key(app, key),
+        Msg::Key(_) | Msg::Resize => Vec::new(),
+        Msg::Train { run, event } => on_train_event(app, run, event),
+        Msg::TrainerExited { run, error } => on_trainer_exit(app, run, error),
+        Msg::DatasetsFound(d) => {
+            app.setup.set_datasets(d);
+            preview(app)
+        }
+        Msg::ModelsFound(m) => {
+            app.setup.set_models(m);
+            Vec::new()
+        }
+        Msg::Preview { path, result } => {
+            // A preview of a file the form no longer points at is stale.
+            if app.setup.data_file().as_ref() == Some(&path) {
+                app.setup.preview = Some(result);
+            }
+            Vec::new()
+        }
+        Msg::RunsListed(Ok(rows)) => {
+            app.runs.marked.retain(|id| rows.iter().any(|r| &r.id == id));
+            app.runs.cursor = app.runs.cursor.min(rows.len().saturating_sub(1));
+            app.runs.rows = rows;
+            Vec::new()
+        }
+        Msg::EvalLoaded(Ok(data)) => {
+            app.eval = Some(EvalView::new(data));
+            app.screen = Screen::Eval;
+            Vec::new()
+        }
+        Msg::CompareLoaded(Ok(runs)) => {
+            app.compare.runs = runs;
+            app.compare.scroll = 0;
+            app.screen = Screen::Compare;
+            Vec::new()
+        }
+        Msg::Done(Ok(text)) => {
+            app.info(text);
+            Vec::new()
+        }
+        Msg::RunsListed(Err(e))
+        | Msg::EvalLoaded(Err(e))
+        | Msg::CompareLoaded(Err(e))
+        | Msg::Done(Err(e)) => {
+            app.error(e);
+            Vec::new()
+        }
+        Msg::Signal(name) => {
+            app.overlay = None;
+            app.signalled = true;
+            app.info(format!("{name}: stopping and quitting"));
+            begin_quit(app)
+        }
+    }
+}
+
+fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
+    match &app.overlay {
+        Some(Overlay::Confirm(confirm)) => {
+            let confirm = confirm.clone();
+            return match key.code {
+                KeyCode::Char('y' | 'Y') | KeyCode::Enter => {
+                    app.overlay = None;
+                    confirmed(app, confirm)
+                }
+                KeyCode::Char('n' | 'N' | 'q') | KeyCode::Esc => {
+                    app.overlay = None;
+                    Vec::new()
+                }
+                _ => Vec::new(),
+            };
+        }
+        Some(Overlay::Help) => {
+            if matches!(key.code, KeyCode::Esc | KeyCode::Char('?' | 'q') | KeyCode::Enter | KeyCode::F(1)) {
+                app.overlay = None;
+            }
+            return Vec::new();
+        }
+        None => {}
+    }
+    if app.screen == Screen::Setup && app.setup.editing.is_some() {
+        return edit_key(app, key);
+    }
+    if key.code == KeyCode::Esc {
+        app.notice = None;
+        return Vec::new();
+    }
+    match lookup(app.screen, &key) {
+        Some(action) => on_action(app, action),
+        None => Vec::new(),
+    }
+}
+
+/// Keys while a text field is being edited: they type, except Enter, Esc and Backspace.
+fn edit_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
+    let control = key.modifiers.contains(crossterm::event::KeyModifiers::CONTROL);
+    match key.code {
+        KeyCode::Enter if app.setup.commit() == Changed::Data => return preview(app),
+        KeyCode::Esc => app.setup.editing = None,
+        KeyCode::Backspace => {
+            if let Some(e) = app.setup.editing.as_mut() {
+                e.buffer.pop();
+            }
+        }
+        KeyCode::Char(c) if !control => {
+            if let Some(e) = app.setup.editing.as_mut() {
+                e.buffer.push(c);
+            }
+        }
+        KeyCode::Char('c') => return on_action(app, Action::Quit),
+        _ => {}
+    }
+    Vec::new()
+}
+
+fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
+    match action {
+        Action::Quit => {
+            if app.live.iter().any(|r| r.state.is_active() || r.state == LiveState::Queued) {
+                app.overlay = Some(Overlay::Confirm(Confirm::Quit));
+                Vec::new()
+            } else {
+                vec![Effect::Exit]
+            }
+        }
+        Action::Help => {
+            app.overlay = Some(Overlay::Help);
+            Vec::new()
+        }
+        Action::CycleTheme => {
+            app.theme = app.theme.next();
+            app.info(format!("theme: {}", app.theme.name()));
+            Vec::new()
+        }
+        Action::NextScreen | Action::PrevScreen => {
+            let i = Screen::ALL.iter().position(|s| *s == app.screen).unwrap_or(0);
+            let step = if action == Action::NextScreen { 1 } else { Screen::ALL.len() - 1 };
+            goto(app, Screen::ALL[(i + step) % Screen::ALL.len()])
+        }
+        Action::Goto(screen) => goto(app, screen),
+        _ => match app.screen {
+            Screen::Setup => setup_action(app, action),
+            Screen::Train => train_action(app, action),
+            Screen::Eval => eval_action(app, action),
+            Screen::Runs => runs_action(app, action),
+            Screen::Compare => compare_action(app, action),
+        },
+    }
+}
+
+fn goto(app: &mut App, screen: Screen) -> Vec<Effect> {
+    if app.screen != screen {
+        app.notice = None;
+    }
+    app.screen = screen;
+    match screen {
+        Screen::Runs => vec![Effect::ListRuns],
+        Screen::Eval if app.eval.is_none() => {
+            if let Some(run) = app.shown().filter(|r| !r.results.is_empty()) {
+                app.eval = Some(EvalView::new(run.results.clone()));
+            }
+            Vec::new()
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn preview(app: &App) -> Vec<Effect> {
+    app.setup
+        .data_file()
+        .map(|path| Effect::Preview {
+            path,
+            text_column: app.setup.text_column.clone(),
+            label_column: app.setup.label_column.clone(),
+        })
+        .into_iter()
+        .collect()
+}
+
+fn setup_action(app: &mut App, action: Action) -> Vec<Effect> {
+    let form = &mut app.setup;
+    let changed = match action {
+        Action::Up => {
+            form.move_cursor(-1);
+            Changed::Nothing
+        }
+        Action::Down => {
+            form.move_cursor(1);
+            Changed::Nothing
+        }
+        Action::Left => form.cycle(-1),
+        Action::Right => form.cycle(1),
+        Action::Activate => form.activate(),
+        Action::StartRun => return start_run(app),
+        Action::SaveRecipe => {
+            return match form.to_config(&app.settings.runs_dir, &app.settings.device) {
+                Ok(config) => vec![Effect::SaveRecipe(Box::new(config))],
+                Err(why) => {
+                    app.error(format!("cannot save a recipe: {why}"));
+                    Vec::new()
+                }
+            };
+        }
+        _ => Changed::Nothing,
+    };
+    if changed == Changed::Data { preview(app) } else { Vec::new() }
+}
+
+/// Starts the form's run, or queues it behind the active one (one run trains at a time, so
+/// each gets every core and speeds stay comparable).
+fn start_run(app: &mut App) -> Vec<Effect> {
+    let config = match app.setup.to_config(&app.settings.runs_dir, &app.settings.device) {
+        Ok(c) => c,
+        Err(why) => {
+            app.error(format!("cannot start: {why}"));
+            return Vec::new();
+        }
+    };
+    let key = app.next_key;
+    app.next_key += 1;
+    let mut run = LiveRun::new(key, config.clone());
+    let busy = app.active_run().map(LiveRun::name);
+    let effects = if let Some(ahead) = busy {
+        app.queue.push_back(key);
+        app.info(format!("queued: starts when {ahead} ends ({} waiting)", app.queue.len()));
+        Vec::new()
+    } else {
+        run.state = LiveState::Preparing;
+        app.info("starting: resolving the model and reading the data");
+        vec![Effect::StartRun(key, Box::new(config))]
+    };
+    app.live.push(run);
+    app.shown_live = app.live.len() - 1;
+    app.screen = Screen::Train;
+    effects
+}
+
+fn train_action(app: &mut App, action: Action) -> Vec<Effect> {
+    let Some(run) = app.shown() else {
+        app.info("no run yet: set one up on the New run screen (1)");
+        return Vec::new();
+    };
+    let (key, state) = (run.key, run.state);
+    match action {
+        Action::Left | Action::Right | Action::Up | Action::Down => {
+            let n = app.live.len();
+            let step = if matches!(action, Action::Left | Action::Up) { n - 1 } else { 1 };
+            app.shown_live = (app.shown_live + step) % n;
+            Vec::new()
+        }
+        Action::PauseResume => match state {
+            LiveState::Training => vec![Effect::Send(key, Command::Pause)],
+            LiveState::Paused => vec![Effect::Send(key, Command::Resume)],
+            _ => Vec::new(),
+        },
+        Action::StopRun if state.is_active() || state == LiveState::Queued => {
+            app.overlay = Some(Overlay::Confirm(Confirm::StopRun(key)));
+            Vec::new()
+        }
+        Action::SaveCheckpoint if matches!(state, LiveState::Training | LiveState::Paused) => {
+            app.info("saving a checkpoint after the current step");
+            vec![Effect::Send(key, Command::SaveCheckpoint)]
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn eval_action(app: &mut App, action: Action) -> Vec<Effect> {
+    let runs_dir = app.settings.runs_dir.clone();
+    let Some(view) = app.eval.as_mut() else { return Vec::new() };
+    let k = view.report().map_or(0, |r| r.labels.len());
+    let (g, p) = view.cell;
+    let last = k.saturating_sub(1);
+    match action {
+        Action::Up => view.cell = (g.saturating_sub(1), p),
+        Action::Down => view.cell = ((g + 1).min(last), p),
+        Action::Left => view.cell = (g, p.saturating_sub(1)),
+        Action::Right => view.cell = (g, (p + 1).min(last)),
+        Action::Activate => {
+            view.filter = PredictionFilter::Cell(g, p);
+            view.scroll = 0;
+        }
+        Action::CycleFilter => {
+            view.filter = match view.filter {
+                PredictionFilter::Errors => PredictionFilter::All,
+                PredictionFilter::All => PredictionFilter::Cell(g, p),
+                PredictionFilter::Cell(..) => PredictionFilter::Errors,
+            };
+            view.scroll = 0;
+        }
+        Action::CycleSort => view.sort = view.sort.next(),
+        Action::ToggleNormalised => view.normalised = !view.normalised,
+        Action::ToggleSplit => {
+            let splits: Vec<&String> = view.data.reports.keys().collect();
+            if let Some(i) = splits.iter().position(|s| **s == view.split) {
+                view.split = splits[(i + 1) % splits.len()].clone();
+                view.scroll = 0;
+                view.cell = (0, 0);
+            }
+        }
+        Action::PageDown => {
+            let n = view.rows().len();
+            view.scroll = (view.scroll + PAGE).min(n.saturating_sub(1));
+        }
+        Action::PageUp => view.scroll = view.scroll.saturating_sub(PAGE),
+        Action::Export => return vec![Effect::Export(vec![runs_dir.join(&view.data.run_id)])],
+        _ => {}
+    }
+    Vec::new()
+}
+
+fn runs_action(app: &mut App, action: Action) -> Vec<Effect> {
+    let runs = &mut app.runs;
+    let n = runs.rows.len();
+    match action {
+        Action::Up => runs.cursor = runs.cursor.saturating_sub(1),
+        Action::Down => runs.cursor = (runs.cursor + 1).min(n.saturating_sub(1)),
+        Action::Refresh => return vec![Effect::ListRuns],
+        Action::Activate => {
+            if let Some(row) = runs.current() {
+                return vec![Effect::LoadEval(row.dir.clone())];
+            }
+        }
+        Action::Mark => {
+            if let Some(id) = runs.current().map(|r| r.id.clone()) {
+                if !runs.marked.remove(&id) {
+                    runs.marked.insert(id);
+                }
+                runs.cursor = (runs.cursor + 1).min(n.saturating_sub(1));
+            }
+        }
+        Action::CompareMarked | Action::Export => {
+            let dirs = chosen_dirs(app);
+            if dirs.is_empty() {
+                app.info("no runs to use: mark runs with Space");
+                return Vec::new();
+            }
+            return vec![if action == Action::Export {
+                Effect::Export(dirs)
+            } else {
+                Effect::LoadCompare(dirs)
+            }];
+        }
+        Action::Delete => {
+            if let Some(row) = runs.current() {
+                if row.status == RunStatus::Running {
+                    let id = row.id.clone();
+                    app.error(format!("{id} is running: stop it before deleting it"));
+                } else {
+                    app.overlay = Some(Overlay::Confirm(Confirm::DeleteRun {
+                        id: row.id.clone(),
+                        dir: row.dir.clone(),
+                    }));
+                }
+            }
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+/// The marked runs (oldest first, so curves keep their colours), or the current one.
+fn chosen_dirs(app: &App) -> Vec<PathBuf> {
+    let runs = &app.runs;
+    if runs.marked.is_empty() {
+        return runs.current().map(|r| r.dir.clone()).into_iter().collect();
+    }
+    let mut dirs: Vec<PathBuf> =
+        runs.rows.iter().filter(|r| runs.marked.contains(&r.id)).map(|r| r.dir.clone()).collect();
+    dirs.reverse();
+    dirs
+}
+
+fn compare_action(app: &mut App, action: Action) -> Vec<Effect> {
+    let c = &mut app.compare;
+    match action {
+        Action::CycleMetric => c.metric = c.metric.next(),
+        Action::ToggleAlign => c.align = if c.align == Align::Step { Align::Epoch } else { Align::Step },
+        Action::Down => c.scroll += 1,
+        Action::Up => c.scroll = c.scroll.saturating_sub(1),
+        Action::Export if !c.runs.is_empty() => {
+            let dirs = c.runs.iter().map(|r| app.settings.runs_dir.join(&r.id)).collect();
+            return vec![Effect::Export(dirs)];
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+fn confirmed(app: &mut App, confirm: Confirm) -> Vec<Effect> {
+    match confirm {
+        Confirm::Quit => begin_quit(app),
+        Confirm::StopRun(key) => stop(app, key),
+        Confirm::DeleteRun { id, dir } => {
+            app.runs.marked.remove(&id);
+            vec![Effect::Delete(dir), Effect::ListRuns]
+        }
+    }
+}
+
+/// Stops a run: a queued one is dropped, an active one told to stop after its current step.
+fn stop(app: &mut App, key: RunKey) -> Vec<Effect> {
+    if let Some(i) = app.queue.iter().position(|k| *k == key) {
+        app.queue.remove(i);
+        if let Some(run) = app.live_run_mut(key) {
+            run.state = LiveState::Ended(RunStatus::Cancelled);
+        }
+        return Vec::new();
+    }
+    match app.live_run_mut(key) {
+        Some(run) if run.state.is_active() => {
+            run.state = LiveState::Stopping;
+            vec![Effect::Send(key, Command::Stop)]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Quits once every active run has stopped cleanly (their records say cancelled).
+fn begin_quit(app: &mut App) -> Vec<Effect> {
+    app.quitting = true;
+    for key in std::mem::take(&mut app.queue) {
+        if let Some(run) = app.live_run_mut(key) {
+            run.state = LiveState::Ended(RunStatus::Cancelled);
+        }
+    }
+    let active: Vec<RunKey> = app.live.iter().filter(|r| r.state.is_active()).map(|r| r.key).collect();
+    if active.is_empty() {
+        return vec![Effect::Exit];
+    }
+    active.into_iter().flat_map(|key| stop(app, key)).collect()
+}
+
+fn on_train_event(app: &mut App, key: RunKey, event: TrainEvent) -> Vec<Effect> {
+    let shown = app.shown().map(|r| r.key);
+    let Some(run) = app.live_run_mut(key) else { return Vec::new() };
+    match event {
+        TrainEvent::Started(s) => {
+            run.results.run_id.clone_from(&s.run_id);
+            run.started = Some(s);
+            if run.state == LiveState::Preparing {
+                run.state = LiveState::Training;
+            }
+            app.notice = None;
+        }
+        TrainEvent::Step(s) => {
+            run.train_loss.push(s.step as f64, s.loss);
+            run.last_step = Some(s);
+        }
+        TrainEvent::Evaluated(r) => {
+            let step = r.step as f64;
+            // Final evaluations of the best checkpoint repeat an earlier step: no new point.
+            if r.split == "valid" && !run.valid_loss.iter().any(|p| p.0 == step) {
+                run.valid_loss.push((step, r.loss));
+                run.valid_accuracy.push((step, r.scores.accuracy));
+                run.valid_macro_f1.push((step, r.scores.macro_f1));
+            }
+            run.results.reports.insert(r.split.clone(), r.clone());
+            run.latest_eval = Some(r);
+        }
+        TrainEvent::Predictions { split, rows } => {
+            run.results.predictions.insert(split, rows);
+        }
+        TrainEvent::CheckpointSaved { step, metric, .. } => {
+            if metric.is_finite() {
+                run.best_checkpoint = Some((step, metric));
+            }
+        }
+        TrainEvent::Paused { .. } => run.state = LiveState::Paused,
+        TrainEvent::Resumed { .. } => run.state = LiveState::Training,
+        TrainEvent::Finished(summary) => {
+            run.state = LiveState::Ended(summary.status);
+            if summary.status == RunStatus::Failed {
+                run.failure.clone_from(&summary.reason);
+            }
+            let ended = format!("{} {}", run.name(), summary.status.as_str());
+            let results = run.results.clone();
+            run.summary = Some(summary);
+            if shown == Some(key) && !results.is_empty() {
+                app.eval = Some(EvalView::new(results));
+                app.info(format!("{ended}: press 3 for the evaluation"));
+            } else {
+                app.info(ended);
+            }
+        }
+    }
+    Vec::new()
+}
+
+fn on_trainer_exit(app: &mut App, key: RunKey, error: Option<String>) -> Vec<Effect> {
+    if let Some(run) = app.live_run_mut(key)
+        && !matches!(run.state, LiveState::Ended(_))
+    {
+        run.state = LiveState::Ended(RunStatus::Failed);
+        run.failure = Some(error.unwrap_or_else(|| "the trainer ended without a result".into()));
+        let name = run.name();
+        app.error(format!("{name} failed: see the training screen"));
+    }
+    let mut effects = vec![Effect::ListRuns];
+    if app.quitting {
+        if app.active_run().is_none() {
+            effects.push(Effect::Exit);
+        }
+        return effects;
+    }
+    if app.active_run().is_none()
+        && let Some(next) = app.queue.pop_front()
+        && let Some(run) = app.live_run_mut(next)
+    {
+        run.state = LiveState::Preparing;
+        effects.push(Effect::StartRun(next, Box::new(run.config.clone())));
+    }
+    effects
+}

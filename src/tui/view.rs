@@ -1,0 +1,188 @@
+//! Drawing: a pure function of `&App`. The frame is a header with the screens, the screen's
+//! body, a footer with the last notice or the main keys, and an overlay when one is open.
+
+mod compare;
+mod eval;
+mod help;
+mod runs;
+mod setup;
+mod train;
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Flex, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
+
+use super::app::{App, NoticeKind, Overlay, Screen};
+use super::theme::Theme;
+
+/// Below this the layouts cannot say anything useful; the screen says so instead.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 16;
+
+pub fn draw(frame: &mut Frame, app: &App) {
+    let theme = app.theme.theme();
+    let area = frame.area();
+    frame.render_widget(Block::new().style(theme.base), area);
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let text = format!(
+            "The terminal is {}×{}; bertbench needs at least {MIN_WIDTH}×{MIN_HEIGHT}.\nEnlarge the window, or press q to quit.",
+            area.width, area.height
+        );
+        let y = area.height / 2;
+        frame.render_widget(
+            Paragraph::new(text).style(theme.base).alignment(Alignment::Center).wrap(Wrap { trim: true }),
+            Rect::new(area.x, area.y + y.saturating_sub(1), area.width, 3.min(area.height)),
+        );
+        return;
+    }
+    let [header, body, footer] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(0), Constraint::Length(1)]).areas(area);
+    draw_header(frame, header, app, &theme);
+    match app.screen {
+        Screen::Setup => setup::draw(frame, body, app, &theme),
+        Screen::Train => train::draw(frame, body, app, &theme),
+        Screen::Eval => eval::draw(frame, body, app, &theme),
+        Screen::Runs => runs::draw(frame, body, app, &theme),
+        Screen::Compare => compare::draw(frame, body, app, &theme),
+    }
+    draw_footer(frame, footer, app, &theme);
+    match &app.overlay {
+        Some(Overlay::Help) => help::draw(frame, body, app, &theme),
+        Some(Overlay::Confirm(c)) => draw_confirm(frame, body, &c.question(app), &theme),
+        None => {}
+    }
+}
+
+fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let mut spans =
+        vec![Span::styled(" bertbench ", theme.title().add_modifier(Modifier::REVERSED)), Span::raw(" ")];
+    for (i, screen) in Screen::ALL.iter().enumerate() {
+        let style = if *screen == app.screen { theme.highlight } else { theme.dimmed() };
+        spans.push(Span::styled(format!(" {} {} ", i + 1, screen.title()), style));
+    }
+    let run_state = app.active_run().map(|r| {
+        let pct = r.last_step.as_ref().map_or(0.0, |s| s.step as f64 / s.total_steps.max(1) as f64 * 100.0);
+        let queued =
+            if app.queue.is_empty() { String::new() } else { format!(" +{} queued", app.queue.len()) };
+        format!("{} {pct:.0}%{queued} ", r.state.label())
+    });
+    let right = format!("{}? help ", run_state.unwrap_or_default());
+    let used: usize = spans.iter().map(Span::width).sum();
+    let pad = (area.width as usize).saturating_sub(used + right.chars().count());
+    spans.push(Span::raw(" ".repeat(pad)));
+    spans.push(Span::styled(right, theme.base.fg(theme.accent)));
+    frame.render_widget(Line::from(spans).style(theme.base), area);
+}
+
+fn draw_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let line = if app.quitting {
+        Line::styled(
+            " stopping the run (it is recorded as cancelled), then quitting…",
+            theme.base.fg(theme.warn),
+        )
+    } else if let Some(n) = &app.notice {
+        let color = if n.kind == NoticeKind::Error { theme.bad } else { theme.good };
+        Line::styled(format!(" {}", n.text), theme.base.fg(color))
+    } else {
+        Line::styled(format!(" {}", hints(app)), theme.dimmed())
+    };
+    frame.render_widget(Paragraph::new(line).style(theme.base), area);
+}
+
+/// The few keys that matter most on each screen.
+fn hints(app: &App) -> &'static str {
+    match app.screen {
+        Screen::Setup if app.setup.editing.is_some() => "type a value · Enter keep · Esc cancel",
+        Screen::Setup => "↑↓ field · ←→ change · Enter edit · s start · w save recipe · ? help · q quit",
+        Screen::Train => "Space pause · s stop · c checkpoint · ←→ other run · 3 evaluation · q quit",
+        Screen::Eval => "arrows cell · Enter drill in · f filter · o sort · m normalise · v split · x export",
+        Screen::Runs => "↑↓ select · Enter open · Space mark · c compare · d delete · x export",
+        Screen::Compare => "m metric · a align step/epoch · ↑↓ scroll diff · x export · 4 runs",
+    }
+}
+
+fn draw_confirm(frame: &mut Frame, area: Rect, question: &str, theme: &Theme) {
+    let width = 60.min(area.width);
+    let popup = center(area, width, 6);
+    frame.render_widget(Clear, popup);
+    let block = Block::bordered()
+        .border_type(BorderType::Double)
+        .title(Span::styled(" Confirm ", theme.title()))
+        .style(theme.base.fg(theme.warn));
+    let text = vec![
+        Line::styled(question.to_owned(), theme.base),
+        Line::raw(""),
+        Line::styled("y / Enter: yes     n / Esc: no", theme.title()),
+    ];
+    frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }).block(block), popup);
+}
+
+/// A rectangle of the given size in the middle of `area` (clipped to it).
+pub fn center(area: Rect, width: u16, height: u16) -> Rect {
+    let [row] =
+        Layout::vertical([Constraint::Length(height.min(area.height))]).flex(Flex::Center).areas(area);
+    let [cell] =
+        Layout::horizontal([Constraint::Length(width.min(area.width))]).flex(Flex::Center).areas(row);
+    cell
+}
+
+/// A titled block for a panel.
+pub fn panel<'a>(title: impl Into<String>, theme: &Theme) -> Block<'a> {
+    Block::new()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Rounded)
+        .border_style(theme.dimmed())
+        .title(Span::styled(format!(" {} ", title.into()), theme.title()))
+        .style(theme.base)
+}
+
+/// A short placeholder in the middle of an empty screen.
+pub fn placeholder(frame: &mut Frame, area: Rect, text: &str, theme: &Theme) {
+    let p = Paragraph::new(text.to_owned())
+        .alignment(Alignment::Center)
+        .wrap(Wrap { trim: true })
+        .style(theme.dimmed());
+    frame.render_widget(p, center(area, 64, 4));
+}
+
+/// Cuts `s` to `width` characters, with an ellipsis when cut.
+pub fn cut(s: &str, width: usize) -> String {
+    let s = s.replace(['\n', '\r', '\t'], " ");
+    if s.chars().count() <= width {
+        s
+    } else {
+        s.chars().take(width.saturating_sub(1)).chain(['…']).collect()
+    }
+}
+
+/// Seconds as `1h02m`, `3m05s` or `12s`.
+pub fn duration(s: f64) -> String {
+    let s = s.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// `label  value` pairs as aligned lines.
+pub fn kv<'a>(
+    rows: impl IntoIterator<Item = (&'a str, String)>,
+    theme: &Theme,
+    width: usize,
+) -> Vec<Line<'a>> {
+    rows.into_iter()
+        .map(|(k, v)| {
+            Line::from(vec![
+                Span::styled(format!("{k:<width$}"), theme.dimmed()),
+                Span::styled(v, theme.base),
+            ])
+        })
+        .collect()
+}
+
+pub fn bold(style: Style) -> Style {
+    style.add_modifier(Modifier::BOLD)
+}

@@ -1,0 +1,138 @@
+//! Compare: the marked runs' curves overlaid, their headline numbers (best per column
+//! highlighted) and the settings in which they differ.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table};
+
+use super::{bold, cut, panel, placeholder};
+use crate::runs::compare::{Align, config_diff, curve};
+use crate::tui::app::App;
+use crate::tui::theme::Theme;
+use crate::tui::widgets::{Curve, render_chart};
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let c = &app.compare;
+    if c.runs.is_empty() {
+        placeholder(
+            frame,
+            area,
+            "Nothing to compare yet.\nOn the Runs screen (4), mark runs with Space, then press c.",
+            theme,
+        );
+        return;
+    }
+    let [chart_area, bottom] = Layout::vertical([Constraint::Percentage(55), Constraint::Min(0)]).areas(area);
+    let curves: Vec<Curve> = c
+        .runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let points = curve(&r.history, c.metric, c.align);
+            Curve { name: format!("#{} {}", i + 1, cut(&r.id, 24)), points, color: theme.series_color(i) }
+        })
+        .collect();
+    let x = if c.align == Align::Step { "step" } else { "epoch" };
+    let title = format!("{} by {x}", c.metric.label());
+    let range = c.metric.unit_range().then_some([0.0, 1.0]);
+    render_chart(chart_area, frame.buffer_mut(), panel(title, theme), &curves, x, range, theme);
+    let [table_area, diff_area] =
+        Layout::horizontal([Constraint::Percentage(58), Constraint::Min(0)]).areas(bottom);
+    draw_metrics(frame, table_area, app, theme);
+    draw_diff(frame, diff_area, app, theme);
+}
+
+/// Headline numbers; the best value of each column is bold and coloured.
+fn draw_metrics(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let runs = &app.compare.runs;
+    // (header, value per run, higher is better)
+    let col = |f: &dyn Fn(&crate::train::RunSummary) -> Option<f64>| -> Vec<Option<f64>> {
+        runs.iter().map(|r| r.summary.as_ref().and_then(f)).collect()
+    };
+    let columns: Vec<(&str, Vec<Option<f64>>, bool)> = vec![
+        ("val acc", col(&|s| s.valid.as_ref().map(|v| v.accuracy)), true),
+        ("val F1", col(&|s| s.valid.as_ref().map(|v| v.macro_f1)), true),
+        ("test acc", col(&|s| s.test.as_ref().map(|v| v.accuracy)), true),
+        ("val loss", col(&|s| s.valid.as_ref().map(|v| v.loss)), false),
+        ("ex/s", col(&|s| Some(s.train_examples_per_sec)), true),
+    ];
+    let best: Vec<Option<f64>> = columns
+        .iter()
+        .map(|(_, vals, higher)| {
+            vals.iter().flatten().copied().reduce(|a, b| if (b > a) == *higher { b } else { a })
+        })
+        .collect();
+    let rows: Vec<Row> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, _)| {
+            let mut cells = vec![Cell::from(Span::styled(
+                format!("#{}", i + 1),
+                bold(theme.base.fg(theme.series_color(i))),
+            ))];
+            for (j, (_, vals, _)) in columns.iter().enumerate() {
+                let text = vals[i].map_or_else(
+                    || "-".into(),
+                    |v| if j == 4 { format!("{v:.1}") } else { format!("{v:.4}") },
+                );
+                let is_best = vals[i].is_some() && vals[i] == best[j] && runs.len() > 1;
+                let style = if is_best { bold(theme.base.fg(theme.good)) } else { theme.base };
+                cells.push(Cell::from(Span::styled(text, style)));
+            }
+            Row::new(cells)
+        })
+        .collect();
+    let mut header = vec!["run"];
+    header.extend(columns.iter().map(|c| c.0));
+    let widths = [
+        Constraint::Length(3),
+        Constraint::Length(7),
+        Constraint::Length(6),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(6),
+    ];
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).style(theme.dimmed()))
+        .block(panel("Results (best in green)", theme));
+    frame.render_widget(table.style(theme.base), area);
+}
+
+fn draw_diff(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let c = &app.compare;
+    let configs: Vec<_> = c.runs.iter().map(|r| r.config.as_ref()).collect();
+    let diff = config_diff(&configs);
+    let block = panel(format!("Settings that differ ({})", diff.len()), theme);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let lines: Vec<Line> = if diff.is_empty() {
+        vec![Line::styled(
+            if c.runs.len() < 2 {
+                "mark two or more runs to see their differences"
+            } else {
+                "the runs share every setting"
+            },
+            theme.dimmed(),
+        )]
+    } else {
+        let key_w = diff.iter().map(|(k, _)| k.len()).max().unwrap_or(0).min(22);
+        let per_run = (inner.width as usize).saturating_sub(key_w + 1) / c.runs.len().max(1);
+        diff.iter()
+            .skip(c.scroll.min(diff.len().saturating_sub(1)))
+            .map(|(key, values)| {
+                let mut spans = vec![Span::styled(format!("{:<key_w$} ", cut(key, key_w)), theme.dimmed())];
+                for (i, v) in values.iter().enumerate() {
+                    let style: Style = theme.base.fg(theme.series_color(i));
+                    spans.push(Span::styled(
+                        format!("{:<w$}", cut(v, per_run.saturating_sub(1)), w = per_run),
+                        style,
+                    ));
+                }
+                Line::from(spans)
+            })
+            .collect()
+    };
+    frame.render_widget(Paragraph::new(lines), inner);
+}

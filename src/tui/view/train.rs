@@ -1,0 +1,153 @@
+//! Live training: where the run is, how fast, and its curves as they are drawn.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Gauge, Paragraph, Wrap};
+
+use super::{bold, duration, kv, panel, placeholder};
+use crate::train::RunStatus;
+use crate::tui::app::{App, LiveRun, LiveState};
+use crate::tui::theme::Theme;
+use crate::tui::widgets::{Curve, render_chart};
+
+const SIDE_WIDTH: u16 = 34;
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let Some(run) = app.shown() else {
+        placeholder(frame, area, "No run yet.\nPress 1 to set one up, then s to start it.", theme);
+        return;
+    };
+    let [side, charts] = Layout::horizontal([Constraint::Length(SIDE_WIDTH), Constraint::Min(0)]).areas(area);
+    draw_side(frame, side, app, run, theme);
+    let [loss_area, metric_area] =
+        Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(charts);
+    let loss = [
+        Curve { name: "train".into(), points: run.train_loss.points(), color: theme.series_color(0) },
+        Curve { name: "valid".into(), points: run.valid_loss.clone(), color: theme.series_color(1) },
+    ];
+    let buf = frame.buffer_mut();
+    render_chart(loss_area, buf, panel("Loss", theme), &loss, "step", None, theme);
+    let metrics = [
+        Curve { name: "accuracy".into(), points: run.valid_accuracy.clone(), color: theme.series_color(2) },
+        Curve { name: "macro-F1".into(), points: run.valid_macro_f1.clone(), color: theme.series_color(3) },
+    ];
+    let title =
+        if run.valid_accuracy.is_empty() { "Validation (after the first evaluation)" } else { "Validation" };
+    render_chart(metric_area, buf, panel(title, theme), &metrics, "step", Some([0.0, 1.0]), theme);
+}
+
+fn draw_side(frame: &mut Frame, area: Rect, app: &App, run: &LiveRun, theme: &Theme) {
+    let of = if app.live.len() > 1 {
+        format!(" ({}/{})", app.shown_live + 1, app.live.len())
+    } else {
+        String::new()
+    };
+    let block = panel(format!("Run{of}"), theme);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let state_color = match run.state {
+        LiveState::Training | LiveState::Ended(RunStatus::Finished) => theme.good,
+        LiveState::Ended(RunStatus::Failed | RunStatus::Interrupted) => theme.bad,
+        _ => theme.warn,
+    };
+    let w = inner.width as usize;
+    let mut head = vec![
+        Line::styled(super::cut(&run.name(), w), bold(theme.base)),
+        Line::from(vec![
+            Span::styled(run.state.label().to_uppercase(), bold(theme.base.fg(state_color))),
+            Span::styled(
+                run.started.as_ref().map_or_else(String::new, |s| format!(" on {}", s.device)),
+                theme.dimmed(),
+            ),
+        ]),
+        Line::styled(super::cut(&run.config.model.source, w), theme.dimmed()),
+    ];
+    let [head_area, gauges, rest] =
+        Layout::vertical([Constraint::Length(3), Constraint::Length(2), Constraint::Min(0)]).areas(inner);
+    if let Some(failure) = &run.failure {
+        head.truncate(2);
+        frame.render_widget(Paragraph::new(head), head_area);
+        let text = vec![
+            Line::styled("The run failed:", bold(theme.base.fg(theme.bad))),
+            Line::styled(failure.clone(), theme.base.fg(theme.bad)),
+            Line::raw(""),
+            Line::styled("Its record is kept; the UI goes on. Press 1 to change the setup.", theme.dimmed()),
+        ];
+        let fail_area = Rect { height: gauges.height + rest.height, ..gauges };
+        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), fail_area);
+        return;
+    }
+    frame.render_widget(Paragraph::new(head), head_area);
+    let step = run.last_step.as_ref();
+    let epochs = run.started.as_ref().map_or(run.config.train.epochs, |s| s.epochs);
+    let epoch = step.map_or(0.0, |s| s.epoch);
+    let (done, total) = step.map_or((0, 1), |s| (s.step, s.total_steps.max(1)));
+    let [g1, g2] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(gauges);
+    let gauge = |ratio: f64, label: String, color| {
+        Gauge::default()
+            .ratio(ratio.clamp(0.0, 1.0))
+            .label(label)
+            .gauge_style(theme.base.fg(color))
+            .use_unicode(true)
+    };
+    frame.render_widget(
+        gauge(epoch / epochs.max(1) as f64, format!("epoch {epoch:.2} / {epochs}"), theme.accent),
+        g1,
+    );
+    frame.render_widget(
+        gauge(done as f64 / total as f64, format!("step {done} / {total}"), theme.series_color(1)),
+        g2,
+    );
+    let fmt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or_else(|| "-".into(), f);
+    let eta =
+        step.filter(|s| s.step > 0).map(|s| s.elapsed_s / s.step as f64 * (s.total_steps - s.step) as f64);
+    let mut lines = kv(
+        [
+            ("train loss", fmt(step.map(|s| s.loss), &|v| format!("{v:.4}"))),
+            ("learning rate", fmt(step.map(|s| s.lr), &|v| format!("{v:.2e}"))),
+            ("grad norm", fmt(step.map(|s| s.grad_norm), &|v| format!("{v:.3}"))),
+            ("examples/s", fmt(step.map(|s| s.examples_per_sec), &|v| format!("{v:.1}"))),
+            ("elapsed", fmt(step.map(|s| s.elapsed_s), &duration)),
+            ("ETA", fmt(eta.filter(|_| run.state.is_active()), &duration)),
+        ],
+        theme,
+        15,
+    );
+    lines.push(Line::raw(""));
+    match &run.latest_eval {
+        Some(e) => {
+            lines.push(Line::styled(
+                format!("{} @ step {}", e.split, e.step),
+                bold(theme.base.fg(theme.accent)),
+            ));
+            lines.extend(kv(
+                [
+                    ("loss", format!("{:.4}", e.loss)),
+                    ("accuracy", format!("{:.4}", e.scores.accuracy)),
+                    ("macro-F1", format!("{:.4}", e.scores.macro_f1)),
+                ],
+                theme,
+                15,
+            ));
+        }
+        None => lines.push(Line::styled("no evaluation yet", theme.dimmed())),
+    }
+    if let Some((step, value)) = run.best_checkpoint {
+        lines.push(Line::styled(
+            format!("best: {} {value:.4} @ {step}", run.config.train.metric.as_str()),
+            theme.base.fg(theme.good),
+        ));
+    }
+    if let Some(s) = &run.summary {
+        lines.push(Line::styled(
+            format!("done in {}: press 3", duration(s.duration_s)),
+            theme.base.fg(theme.good),
+        ));
+    }
+    let queued = app.live.iter().filter(|r| r.state == LiveState::Queued).count();
+    if queued > 0 {
+        lines.push(Line::styled(format!("{queued} run(s) queued after this one"), theme.dimmed()));
+    }
+    frame.render_widget(Paragraph::new(lines), rest);
+}

@@ -1,0 +1,562 @@
+//! The workbench without a terminal: `update` driven by scripted messages (no threads, no
+//! clock), and every screen rendered into ratatui's `TestBackend` as insta snapshots at 100×30
+//! and 80×24.
+
+use std::path::PathBuf;
+
+use bertbench::config::RunConfig;
+use bertbench::eval::score;
+use bertbench::runs::RunHistory;
+use bertbench::train::event::{EvalReport, Prediction, RunStarted, SplitSummary, StepMetrics};
+use bertbench::train::{Command, RunStatus, RunSummary, TrainEvent};
+use bertbench::tui::app::{App, LiveState, Overlay, PredictionFilter, RecordView, RunRow, Screen, Settings};
+use bertbench::tui::form::{DatasetChoice, DatasetPreview, ModelChoice};
+use bertbench::tui::theme::ThemeKind;
+use bertbench::tui::update::{Effect, Msg, update};
+use bertbench::tui::view;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+const LABELS: [&str; 3] = ["negative", "neutral", "positive"];
+
+fn labels() -> Vec<String> {
+    LABELS.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn app() -> App {
+    let mut app = App::new(
+        Settings { runs_dir: "runs".into(), recipes_dir: "recipes".into(), device: "cpu".into() },
+        ThemeKind::Dark,
+    );
+    let datasets = vec![
+        DatasetChoice {
+            name: "reviews".into(),
+            train: "datasets/reviews/train.csv".into(),
+            valid: Some("datasets/reviews/valid.csv".into()),
+            test: None,
+        },
+        DatasetChoice {
+            name: "toy-sentiment".into(),
+            train: "datasets/toy/train.csv".into(),
+            valid: None,
+            test: None,
+        },
+    ];
+    let models = vec![
+        ModelChoice {
+            label: "embedded".into(),
+            source: String::new(),
+            unavailable: Some("not shipped".into()),
+        },
+        ModelChoice {
+            label: "scratch:tiny (new model)".into(),
+            source: "scratch:tiny".into(),
+            unavailable: None,
+        },
+        ModelChoice { label: "org/minilm (HF cache)".into(), source: "org/minilm".into(), unavailable: None },
+    ];
+    send(&mut app, Msg::ModelsFound(models));
+    let effects = send(&mut app, Msg::DatasetsFound(datasets));
+    assert!(
+        matches!(&effects[..], [Effect::Preview { path, .. }] if path.ends_with("reviews/train.csv")),
+        "{effects:?}"
+    );
+    send(
+        &mut app,
+        Msg::Preview {
+            path: "datasets/reviews/train.csv".into(),
+            result: Ok(DatasetPreview {
+                path: "datasets/reviews/train.csv".into(),
+                columns: vec!["text".into(), "label".into(), "id".into()],
+                text_column: "text".into(),
+                label_column: "label".into(),
+                rows: 1200,
+                label_counts: vec![
+                    ("positive".into(), 600),
+                    ("negative".into(), 450),
+                    ("neutral".into(), 150),
+                ],
+                examples: vec![
+                    ("negative".into(), "The plot never goes anywhere.".into()),
+                    ("neutral".into(), "It is a film about a bank.".into()),
+                    (
+                        "positive".into(),
+                        "A warm, funny and clever story that stays with you long after.".into(),
+                    ),
+                ],
+                mean_words: 18.4,
+                card: Some("Short product and film reviews with three sentiment labels.".into()),
+            }),
+        },
+    );
+    app
+}
+
+fn send(app: &mut App, msg: Msg) -> Vec<Effect> {
+    update(app, msg)
+}
+
+fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
+    send(app, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+fn keys(app: &mut App, text: &str) -> Vec<Effect> {
+    text.chars().flat_map(|c| key(app, KeyCode::Char(c))).collect()
+}
+
+fn render(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
+    terminal.draw(|f| view::draw(f, app)).expect("draw");
+    terminal
+}
+
+fn screen_text(app: &App, width: u16, height: u16) -> String {
+    render(app, width, height).backend().to_string()
+}
+
+/// Snapshots a screen at both sizes the workbench promises to serve.
+fn snap(name: &str, app: &App) {
+    insta::assert_snapshot!(format!("{name}-100x30"), render(app, 100, 30).backend());
+    insta::assert_snapshot!(format!("{name}-80x24"), render(app, 80, 24).backend());
+}
+
+fn report(split: &str, step: usize, loss: f64, gold: &[u32], predicted: &[u32]) -> EvalReport {
+    EvalReport {
+        split: split.into(),
+        step,
+        epoch: step as f64 / 20.0,
+        loss,
+        examples: gold.len(),
+        examples_per_sec: 250.0,
+        labels: labels(),
+        scores: score(gold, predicted, &labels()),
+    }
+}
+
+/// Gold and predicted labels of 12 validation examples, better at later steps.
+fn outcomes(step: usize) -> (Vec<u32>, Vec<u32>) {
+    let gold = vec![0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2];
+    let wrong = 6usize.saturating_sub(step / 10);
+    let predicted = gold.iter().enumerate().map(|(i, &g)| if i < wrong { (g + 1) % 3 } else { g }).collect();
+    (gold, predicted)
+}
+
+fn started(run_id: &str) -> TrainEvent {
+    TrainEvent::Started(RunStarted {
+        run_id: run_id.into(),
+        model: "scratch:tiny".into(),
+        device: "cpu".into(),
+        labels: labels(),
+        train_examples: 1200,
+        valid_examples: 12,
+        test_examples: 0,
+        epochs: 3,
+        steps_per_epoch: 20,
+        total_steps: 60,
+        trainable_parameters: 500_000,
+        initialised: vec![],
+        unused: vec![],
+    })
+}
+
+fn step(n: usize) -> TrainEvent {
+    TrainEvent::Step(StepMetrics {
+        step: n,
+        total_steps: 60,
+        epoch: n as f64 / 20.0,
+        loss: 1.1 * (-(n as f64) / 25.0).exp() + 0.05 * ((n * 7) % 5) as f64 / 5.0,
+        lr: 5e-4 * (1.0 - n as f64 / 60.0),
+        grad_norm: 0.8 + 0.1 * (n % 3) as f64,
+        examples_per_sec: 212.5,
+        elapsed_s: n as f64 * 0.3,
+    })
+}
+
+/// Starts a run from the form and feeds it `steps` steps with validations every 10.
+fn training_app(steps: usize) -> App {
+    let mut app = app();
+    let effects = keys(&mut app, "s");
+    assert!(matches!(&effects[..], [Effect::StartRun(1, _)]), "{effects:?}");
+    send(&mut app, Msg::Train { run: 1, event: started("20261128-101500-reviews") });
+    for n in 1..=steps {
+        send(&mut app, Msg::Train { run: 1, event: step(n) });
+        if n % 10 == 0 {
+            let (g, p) = outcomes(n);
+            let r = report("valid", n, 1.0 / (1.0 + n as f64 / 10.0), &g, &p);
+            send(&mut app, Msg::Train { run: 1, event: TrainEvent::Evaluated(r) });
+            let event = TrainEvent::CheckpointSaved {
+                step: n,
+                path: "runs/x/model".into(),
+                metric: 0.5 + n as f64 / 150.0,
+            };
+            send(&mut app, Msg::Train { run: 1, event });
+        }
+    }
+    app
+}
+
+fn predictions(gold: &[u32], predicted: &[u32]) -> Vec<Prediction> {
+    let texts = [
+        "I expected nothing and still left disappointed.",
+        "Terrible pacing, wooden acting.",
+        "Not for me.",
+        "A mess from start to finish.",
+        "It exists.",
+        "A film about a bank, set in a bank.",
+        "Runs two hours.",
+        "Wonderful!",
+        "A joy from the first scene to the last, with a cast that clearly had fun.",
+        "Better than the book.",
+        "I would watch it again.",
+        "Lovely score.",
+    ];
+    gold.iter()
+        .zip(predicted)
+        .enumerate()
+        .map(|(i, (&g, &p))| Prediction {
+            text: texts[i].into(),
+            gold: LABELS[g as usize].into(),
+            predicted: LABELS[p as usize].into(),
+            confidence: 0.4 + (i as f32 * 0.05),
+            probabilities: vec![0.2, 0.3, 0.5],
+        })
+        .collect()
+}
+
+/// A run that trained 60 steps and ended with its final evaluations and predictions.
+fn finished_app() -> App {
+    let mut app = training_app(60);
+    let (g, p) = outcomes(40);
+    for split in ["valid", "test"] {
+        let event = TrainEvent::Evaluated(report(split, 60, 0.4, &g, &p));
+        send(&mut app, Msg::Train { run: 1, event });
+        let event = TrainEvent::Predictions { split: split.into(), rows: predictions(&g, &p) };
+        send(&mut app, Msg::Train { run: 1, event });
+    }
+    let summary = summary("20261128-101500-reviews", RunStatus::Finished, 0.83);
+    send(&mut app, Msg::Train { run: 1, event: TrainEvent::Finished(summary) });
+    let effects = send(&mut app, Msg::TrainerExited { run: 1, error: None });
+    assert_eq!(effects, vec![Effect::ListRuns]);
+    app
+}
+
+fn summary(id: &str, status: RunStatus, acc: f64) -> RunSummary {
+    let split = SplitSummary {
+        loss: 1.0 - acc,
+        accuracy: acc,
+        macro_f1: acc - 0.05,
+        micro_f1: acc,
+        weighted_f1: acc - 0.02,
+        examples: 12,
+        step: 40,
+    };
+    RunSummary {
+        run_id: id.into(),
+        status,
+        reason: None,
+        valid: Some(split.clone()),
+        test: Some(split),
+        steps: 60,
+        epochs: 3.0,
+        best_step: Some(40),
+        train_examples_per_sec: 200.0 * acc,
+        eval_examples_per_sec: 900.0,
+        peak_rss_mib: 300.0,
+        time_to_first_step_s: Some(0.4),
+        duration_s: 95.0,
+    }
+}
+
+#[test]
+fn setup_screen() {
+    let mut app = app();
+    snap("setup", &app);
+    // Move to the model field and step past the unavailable embedded model.
+    keys(&mut app, "jjj");
+    key(&mut app, KeyCode::Right);
+    assert!(app.setup.value(bertbench::tui::form::Field::Model).contains("minilm"));
+    key(&mut app, KeyCode::Left);
+    key(&mut app, KeyCode::Left);
+    let text = screen_text(&app, 100, 30);
+    assert!(text.contains("(unavailable)") && text.contains("unavailable: not shipped"), "{text}");
+    let effects = keys(&mut app, "s");
+    assert!(effects.is_empty(), "an unavailable model cannot start");
+    assert!(app.notice.as_ref().is_some_and(|n| n.text.contains("not shipped")));
+}
+
+#[test]
+fn setup_refuses_a_bad_value_in_place() {
+    let mut app = app();
+    let epochs =
+        app.setup.fields().iter().position(|f| *f == bertbench::tui::form::Field::Epochs).expect("field");
+    app.setup.cursor = epochs;
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Backspace);
+    keys(&mut app, "-2");
+    assert!(screen_text(&app, 100, 30).contains("-2▏"), "the typed value is shown while editing");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.setup.draft.train.epochs, 3, "the old value stays");
+    let text = screen_text(&app, 100, 30);
+    assert!(text.contains("✗ \"-2\" is not a valid number here"), "{text}");
+    snap("setup-refused", &app);
+}
+
+#[test]
+fn choosing_another_dataset_asks_for_its_preview_and_ignores_stale_ones() {
+    let mut app = app();
+    let effects = key(&mut app, KeyCode::Right);
+    assert!(
+        matches!(&effects[..], [Effect::Preview { path, .. }] if path.ends_with("toy/train.csv")),
+        "{effects:?}"
+    );
+    // The preview of the dataset chosen before arrives late: it is not shown.
+    send(&mut app, Msg::Preview { path: "datasets/reviews/train.csv".into(), result: Err("old".into()) });
+    assert!(!matches!(app.setup.preview, Some(Err(_))));
+    send(
+        &mut app,
+        Msg::Preview {
+            path: "datasets/toy/train.csv".into(),
+            result: Err("row 3 (line 4) has 3 fields".into()),
+        },
+    );
+    let text = screen_text(&app, 100, 30);
+    assert!(text.contains("row 3 (line 4) has 3 fields"), "{text}");
+}
+
+#[test]
+fn training_screen_streams_the_run() {
+    let app = training_app(30);
+    let run = app.shown().expect("run");
+    assert_eq!(run.state, LiveState::Training);
+    assert_eq!(run.valid_accuracy.len(), 3);
+    let text = screen_text(&app, 100, 30);
+    assert!(text.contains("step 30 / 60") && text.contains("TRAINING"), "{text}");
+    snap("train", &app);
+}
+
+#[test]
+fn pause_resume_and_stop_go_to_the_trainer() {
+    let mut app = training_app(5);
+    assert_eq!(keys(&mut app, " "), vec![Effect::Send(1, Command::Pause)]);
+    send(&mut app, Msg::Train { run: 1, event: TrainEvent::Paused { step: 5 } });
+    assert_eq!(app.shown().expect("run").state, LiveState::Paused);
+    assert_eq!(keys(&mut app, "p"), vec![Effect::Send(1, Command::Resume)]);
+    // Stop asks first; "n" keeps the run going.
+    assert!(keys(&mut app, "s").is_empty());
+    assert!(matches!(app.overlay, Some(Overlay::Confirm(_))));
+    assert!(keys(&mut app, "n").is_empty());
+    assert!(app.overlay.is_none());
+    keys(&mut app, "s");
+    assert_eq!(keys(&mut app, "y"), vec![Effect::Send(1, Command::Stop)]);
+    assert_eq!(app.shown().expect("run").state, LiveState::Stopping);
+}
+
+#[test]
+fn a_second_run_queues_and_starts_when_the_first_ends() {
+    let mut app = training_app(3);
+    keys(&mut app, "1");
+    assert!(keys(&mut app, "s").is_empty(), "queued, not started");
+    assert_eq!(app.live[1].state, LiveState::Queued);
+    assert!(screen_text(&app, 100, 30).contains("+1 queued"));
+    let summary = summary("20261128-101500-reviews", RunStatus::Finished, 0.8);
+    send(&mut app, Msg::Train { run: 1, event: TrainEvent::Finished(summary) });
+    let effects = send(&mut app, Msg::TrainerExited { run: 1, error: None });
+    assert!(matches!(&effects[..], [Effect::ListRuns, Effect::StartRun(2, _)]), "{effects:?}");
+    assert_eq!(app.live[1].state, LiveState::Preparing);
+}
+
+#[test]
+fn a_trainer_that_dies_shows_a_failure_and_the_ui_goes_on() {
+    let mut app = training_app(12);
+    let error = "internal error: index out of bounds: the len is 3 but the index is 7".to_owned();
+    send(&mut app, Msg::TrainerExited { run: 1, error: Some(error) });
+    let run = app.shown().expect("run");
+    assert_eq!(run.state, LiveState::Ended(RunStatus::Failed));
+    let text = screen_text(&app, 100, 30);
+    assert!(text.contains("The run failed") && text.contains("index is 7"), "{text}");
+    snap("train-failed", &app);
+    // The workbench still answers keys.
+    keys(&mut app, "4");
+    assert_eq!(app.screen, Screen::Runs);
+}
+
+#[test]
+fn quitting_during_a_run_asks_then_stops_it_then_exits() {
+    let mut app = training_app(4);
+    assert!(keys(&mut app, "q").is_empty());
+    snap("confirm-quit", &app);
+    assert_eq!(keys(&mut app, "y"), vec![Effect::Send(1, Command::Stop)]);
+    assert!(app.quitting);
+    let cancelled = summary("20261128-101500-reviews", RunStatus::Cancelled, 0.5);
+    send(&mut app, Msg::Train { run: 1, event: TrainEvent::Finished(cancelled) });
+    let effects = send(&mut app, Msg::TrainerExited { run: 1, error: None });
+    assert_eq!(effects.last(), Some(&Effect::Exit));
+    // Without a run, q quits at once; so does a signal, which never asks.
+    let mut idle = app_idle();
+    assert_eq!(keys(&mut idle, "q"), vec![Effect::Exit]);
+    let mut busy = training_app(2);
+    assert_eq!(send(&mut busy, Msg::Signal("SIGHUP".into())), vec![Effect::Send(1, Command::Stop)]);
+}
+
+fn app_idle() -> App {
+    app()
+}
+
+#[test]
+fn evaluation_screen_filters_and_sorts_predictions() {
+    let mut app = finished_app();
+    keys(&mut app, "3");
+    assert_eq!(app.screen, Screen::Eval);
+    let view = app.eval.as_ref().expect("evaluation opened");
+    assert_eq!(view.split, "test", "the test split is the headline");
+    assert_eq!(view.filter, PredictionFilter::Errors);
+    let rows = view.rows();
+    assert_eq!(rows.len(), 2, "two mistakes at step 40");
+    assert!(rows[0].confidence >= rows[1].confidence, "confident mistakes first");
+    snap("eval", &app);
+    // Drill into the cell gold=negative, predicted=neutral.
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Enter);
+    let view = app.eval.as_ref().expect("view");
+    assert_eq!(view.filter, PredictionFilter::Cell(0, 1));
+    assert_eq!(view.rows().len(), 2);
+    assert!(view.rows().iter().all(|p| p.gold == "negative" && p.predicted == "neutral"));
+    keys(&mut app, "mf");
+    assert!(app.eval.as_ref().is_some_and(|v| v.normalised && v.filter == PredictionFilter::Errors));
+    snap("eval-normalised", &app);
+    keys(&mut app, "f");
+    assert_eq!(app.eval.as_ref().map(|v| v.rows().len()), Some(12));
+    keys(&mut app, "v");
+    assert_eq!(app.eval.as_ref().map(|v| v.split.as_str()), Some("valid"));
+    assert_eq!(
+        keys(&mut app, "x"),
+        vec![Effect::Export(vec![PathBuf::from("runs/20261128-101500-reviews")])]
+    );
+}
+
+fn run_rows() -> Vec<RunRow> {
+    let row = |id: &str, status: RunStatus, best: Option<f64>, reason: Option<&str>| RunRow {
+        id: id.into(),
+        dir: PathBuf::from("runs").join(id),
+        status,
+        reason: reason.map(str::to_owned),
+        dataset: "reviews".into(),
+        model: "sentence-transformers/all-MiniLM-L6-v2".into(),
+        head: "seq-cls".into(),
+        best: best.map(|b| ("test acc".to_owned(), b)),
+        duration_s: best.map(|_| 754.0),
+    };
+    vec![
+        row("20261128-120000-reviews-lr3e-4", RunStatus::Running, None, None),
+        row("20261128-110000-reviews-scratch", RunStatus::Finished, Some(0.6412), None),
+        row("20261128-100000-reviews", RunStatus::Finished, Some(0.8813), None),
+        row("20261127-180000-reviews", RunStatus::Failed, None, Some("step 7: the loss is NaN")),
+        row(
+            "20261127-170000-reviews",
+            RunStatus::Interrupted,
+            None,
+            Some("the process ended without finishing the run"),
+        ),
+    ]
+}
+
+#[test]
+fn runs_screen_marks_opens_and_deletes_with_confirmation() {
+    let mut app = app();
+    assert_eq!(keys(&mut app, "4"), vec![Effect::ListRuns]);
+    snap("runs-empty", &app);
+    send(&mut app, Msg::RunsListed(Ok(run_rows())));
+    keys(&mut app, "j ");
+    keys(&mut app, " ");
+    assert_eq!(app.runs.marked.len(), 2);
+    snap("runs", &app);
+    let effects = keys(&mut app, "c");
+    let Effect::LoadCompare(dirs) = &effects[0] else { panic!("{effects:?}") };
+    assert!(dirs[0].ends_with("20261128-100000-reviews"), "oldest first: {dirs:?}");
+    // A running run cannot be deleted; a finished one asks first.
+    keys(&mut app, "gg");
+    app.runs.cursor = 0;
+    assert!(keys(&mut app, "d").is_empty());
+    assert!(app.overlay.is_none() && app.notice.as_ref().is_some_and(|n| n.text.contains("is running")));
+    app.runs.cursor = 3;
+    keys(&mut app, "d");
+    assert!(matches!(app.overlay, Some(Overlay::Confirm(_))));
+    let effects = keys(&mut app, "y");
+    assert_eq!(effects, vec![Effect::Delete("runs/20261127-180000-reviews".into()), Effect::ListRuns]);
+    app.runs.cursor = 2;
+    assert_eq!(key(&mut app, KeyCode::Enter), vec![Effect::LoadEval("runs/20261128-100000-reviews".into())]);
+}
+
+fn record(id: &str, lr: f64, from_scratch: bool, acc: f64) -> RecordView {
+    let mut config = RunConfig::default();
+    config.data.train = "datasets/reviews/train.csv".into();
+    config.train.lr = lr;
+    config.model.from_scratch = from_scratch;
+    let mut history = RunHistory::default();
+    for n in 1..=60 {
+        let TrainEvent::Step(mut s) = step(n) else { unreachable!() };
+        s.loss *= if from_scratch { 1.3 } else { 0.8 };
+        history.steps.push(s);
+        if n % 10 == 0 {
+            let (g, p) = outcomes(if from_scratch { n / 3 } else { n });
+            let loss =
+                if from_scratch { 1.0 / (1.0 + n as f64 / 60.0) } else { 1.0 / (1.0 + n as f64 / 20.0) };
+            history.evals.push(report("valid", n, loss, &g, &p));
+        }
+    }
+    RecordView {
+        id: id.into(),
+        status: RunStatus::Finished,
+        config: Some(config),
+        history,
+        summary: Some(summary(id, RunStatus::Finished, acc)),
+    }
+}
+
+#[test]
+fn compare_screen_overlays_runs_and_diffs_their_settings() {
+    let mut app = app();
+    let runs = vec![
+        record("20261128-100000-reviews", 5e-5, false, 0.88),
+        record("20261128-110000-reviews-scratch", 5e-4, true, 0.64),
+    ];
+    send(&mut app, Msg::CompareLoaded(Ok(runs)));
+    assert_eq!(app.screen, Screen::Compare);
+    let text = screen_text(&app, 100, 30);
+    assert!(text.contains("train.lr") && text.contains("model.from-scratch"), "{text}");
+    assert!(!text.contains("data.train"), "equal settings are not listed: {text}");
+    snap("compare", &app);
+    keys(&mut app, "ma");
+    let text = screen_text(&app, 100, 30);
+    assert!(text.contains("validation accuracy by epoch"), "{text}");
+}
+
+#[test]
+fn help_lists_the_keys_of_the_screen_and_explains_the_metrics() {
+    let mut app = training_app(10);
+    keys(&mut app, "?");
+    let text = screen_text(&app, 100, 30);
+    assert!(text.contains("pause or resume training") && text.contains("macro-F1"), "{text}");
+    snap("help-train", &app);
+    key(&mut app, KeyCode::Esc);
+    assert!(app.overlay.is_none());
+}
+
+#[test]
+fn themes_and_tiny_terminals() {
+    let mut app = finished_app();
+    keys(&mut app, "t");
+    assert_eq!(app.theme, ThemeKind::Light);
+    keys(&mut app, "t");
+    snap("train-contrast", &app);
+    let text = screen_text(&app, 50, 12);
+    assert!(text.contains("The terminal is 50×12") && text.contains("60×16"), "{text}");
+    // Every screen draws at odd sizes without panicking.
+    for screen in "12345".chars() {
+        keys(&mut app, &screen.to_string());
+        for (w, h) in [(60, 16), (61, 17), (80, 24), (100, 30), (200, 60)] {
+            render(&app, w, h);
+        }
+    }
+}
