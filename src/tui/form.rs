@@ -171,6 +171,8 @@ pub struct SetupForm {
     pub draft: RunConfig,
     pub cursor: usize,
     pub editing: Option<Editing>,
+    /// Whether the learning rate was typed in (then model changes leave it alone).
+    pub lr_set_by_user: bool,
     /// The last refused value: which field and why.
     pub error: Option<(Field, String)>,
 }
@@ -195,6 +197,7 @@ impl Default for SetupForm {
             draft,
             cursor: 0,
             editing: None,
+            lr_set_by_user: false,
             error: None,
         }
     }
@@ -262,6 +265,18 @@ impl SetupForm {
     pub fn set_models(&mut self, models: Vec<ModelChoice>) {
         self.model = models.iter().position(|m| m.unavailable.is_none()).unwrap_or(models.len());
         self.models = models;
+        self.suggest_lr();
+    }
+
+    /// Until the user sets a learning rate, follow the model: a fresh model learns with a
+    /// larger step (5e-4) than a pretrained one, which large steps would wreck (5e-5).
+    fn suggest_lr(&mut self) {
+        if self.lr_set_by_user {
+            return;
+        }
+        let fresh =
+            self.models.get(self.model).is_some_and(|m| m.source.starts_with(crate::model::scratch::PREFIX));
+        self.draft.train.lr = if fresh { 5e-4 } else { 5e-5 };
     }
 
     /// Why the chosen model cannot be used, if it cannot.
@@ -314,6 +329,7 @@ impl SetupForm {
             }
             Field::Model => {
                 self.model = step(self.model, self.models.len() + 1);
+                self.suggest_lr();
                 Changed::Value
             }
             Field::FromScratch => {
@@ -386,6 +402,7 @@ impl SetupForm {
                     return Err(format!("{text} is not in (0, 1]"));
                 }
                 t.lr = lr;
+                self.lr_set_by_user = true;
             }
             Field::BatchSize => t.batch_size = at_least(text, 1)?,
             Field::MaxLen => t.max_len = at_least(text, 3)?,
@@ -583,6 +600,19 @@ mod tests {
         assert!(f.to_config("runs".as_ref(), "cpu").expect_err("mlm").contains("masking ratio"));
         edit(&mut f, Field::MaskRatio, "0.9");
         assert!(f.error.is_some(), "a ratio above 0.5 is refused");
+    }
+
+    #[test]
+    fn the_learning_rate_follows_the_model_until_it_is_typed_in() {
+        let mut f = form();
+        assert!((f.draft.train.lr - 5e-4).abs() < 1e-12, "scratch:tiny is chosen: a fresh model's rate");
+        f.cursor = f.fields().iter().position(|x| *x == Field::Model).expect("model field");
+        f.cycle(1);
+        assert!((f.draft.train.lr - 5e-5).abs() < 1e-12, "a typed-in model may be pretrained");
+        edit(&mut f, Field::LearningRate, "1e-4");
+        f.cursor = f.fields().iter().position(|x| *x == Field::Model).expect("model field");
+        f.cycle(-1);
+        assert!((f.draft.train.lr - 1e-4).abs() < 1e-12, "the user's rate stays");
     }
 
     #[test]
