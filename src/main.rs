@@ -48,7 +48,7 @@ fn workbench(args: &WorkbenchArgs) -> anyhow::Result<ExitCode> {
     };
     match bertbench::tui::run(options) {
         Ok(Ending::Quit) => Ok(ExitCode::SUCCESS),
-        Ok(Ending::Signalled) => Ok(ExitCode::from(130)),
+        Ok(Ending::Interrupted) => Ok(ExitCode::from(130)),
         Err(e @ TuiError::NotATerminal) => {
             eprintln!("{e}\n");
             let _ = Cli::command().print_help();

@@ -3,7 +3,8 @@
 //! One channel feeds the loop: keys (from an input thread), trainer events (from each run's
 //! thread) and signals. The loop waits for a message, drains what else has arrived, lets
 //! `update` change the `App`, carries out the effects, and draws at most 20 frames a second,
-//! only when something changed. The trainer never waits for the UI.
+//! only when something changed. The trainer never waits for the UI, and the UI never waits for
+//! a file: slow effects run on worker threads and answer with messages.
 
 pub mod app;
 pub mod effects;
@@ -15,6 +16,7 @@ pub mod update;
 pub mod view;
 pub mod widgets;
 
+use std::collections::VecDeque;
 use std::io::{IsTerminal, Stdout};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,8 +35,6 @@ use update::{Effect, Msg, update};
 
 /// At most 20 frames a second.
 const FRAME: Duration = Duration::from_millis(50);
-/// How long quitting waits for a run to stop cleanly before leaving anyway.
-const STOP_GRACE: Duration = Duration::from_secs(20);
 
 pub struct Options {
     pub runs_dir: PathBuf,
@@ -58,10 +58,11 @@ pub enum TuiError {
 /// How the workbench ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
-    /// The user quit.
+    /// The user quit (any run was stopped cleanly first).
     Quit,
-    /// A signal (SIGTERM, SIGHUP, SIGINT from outside) ended it.
-    Signalled,
+    /// A signal (SIGTERM, SIGHUP, SIGINT from outside), a lost terminal, or a forced quit that
+    /// did not wait for a run to stop.
+    Interrupted,
 }
 
 /// Runs the workbench until the user quits. The terminal is restored on every way out.
@@ -85,12 +86,15 @@ pub fn run(options: Options) -> Result<Ending, TuiError> {
         Settings { runs_dir: options.runs_dir, recipes_dir: options.recipes_dir, device: options.device },
         options.theme,
     );
-    let mut terminal = TerminalGuard::enter()?;
+    let guard = TerminalGuard::enter()?;
+    let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
+    terminal.clear()?;
     spawn_input(inbox);
-    let outcome = event_loop(&mut terminal.terminal, &mut app, &mut effects, &messages);
-    drop(terminal);
+    let outcome = event_loop(&mut terminal, &mut app, &mut effects, &messages);
+    let _ = terminal.show_cursor();
+    drop(guard);
     outcome?;
-    Ok(if app.signalled { Ending::Signalled } else { Ending::Quit })
+    Ok(if app.interrupted { Ending::Interrupted } else { Ending::Quit })
 }
 
 fn event_loop(
@@ -99,13 +103,13 @@ fn event_loop(
     effects: &mut Effects,
     messages: &Receiver<Msg>,
 ) -> Result<(), TuiError> {
-    let mut pending: Vec<Msg> = effects.startup();
+    let mut pending: VecDeque<Msg> = effects.startup().into();
     pending.extend(effects.run(Effect::ListRuns));
     let mut dirty = true;
+    let mut terminal_alive = true;
     let mut last_draw = Instant::now().checked_sub(FRAME).unwrap_or_else(Instant::now);
-    let mut quit_deadline: Option<Instant> = None;
     loop {
-        while let Some(msg) = pending.pop() {
+        while let Some(msg) = pending.pop_front() {
             dirty = true;
             for effect in update(app, msg) {
                 if effect == Effect::Exit {
@@ -118,25 +122,21 @@ fn event_loop(
         if app.exit {
             return Ok(());
         }
-        if app.quitting && quit_deadline.is_none() {
-            quit_deadline = Some(Instant::now() + STOP_GRACE);
-        }
-        if quit_deadline.is_some_and(|d| Instant::now() > d) {
-            effects.stop_all();
-            return Ok(());
-        }
-        if dirty && last_draw.elapsed() >= FRAME {
-            terminal.draw(|frame| view::draw(frame, app))?;
+        if terminal_alive && dirty && last_draw.elapsed() >= FRAME {
+            if terminal.draw(|frame| view::draw(frame, app)).is_err() {
+                // The terminal is gone (an SSH connection dropped): stop runs cleanly, then leave.
+                terminal_alive = false;
+                pending.push_back(Msg::TerminalLost);
+                continue;
+            }
             last_draw = Instant::now();
             dirty = false;
         }
         let wait = if dirty { FRAME.saturating_sub(last_draw.elapsed()) } else { Duration::from_millis(500) };
         match messages.recv_timeout(wait) {
             Ok(msg) => {
-                pending.push(msg);
-                // Take everything that has queued up; `pop` must see them in arrival order.
+                pending.push_back(msg);
                 pending.extend(messages.try_iter());
-                pending.reverse();
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return Ok(()),
@@ -161,18 +161,19 @@ fn spawn_input(inbox: mpsc::Sender<Msg>) {
     });
 }
 
-/// Raw mode and the alternate screen while alive; restores the terminal when dropped, and on
-/// a panic of the UI thread. Panics of other threads (a trainer) are reported by the run and
-/// must not tear the screen down, so the hook leaves them alone.
+type PanicHook = Arc<dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync>;
+
+/// Raw mode and the alternate screen while alive; restores the terminal when dropped (also
+/// when entering failed half-way), and on a panic of the UI thread. Panics of other threads
+/// (a trainer) are reported by the run and must not tear the screen down, so the hook leaves
+/// them alone.
 struct TerminalGuard {
-    terminal: Terminal<CrosstermBackend<Stdout>>,
-    previous_hook: Arc<dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync>,
+    previous_hook: PanicHook,
 }
 
 impl TerminalGuard {
     fn enter() -> std::io::Result<Self> {
-        let previous_hook: Arc<dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync> =
-            Arc::from(std::panic::take_hook());
+        let previous_hook: PanicHook = Arc::from(std::panic::take_hook());
         let ui_thread = std::thread::current().id();
         let hook = Arc::clone(&previous_hook);
         std::panic::set_hook(Box::new(move |info| {
@@ -181,17 +182,15 @@ impl TerminalGuard {
                 hook(info);
             }
         }));
+        let guard = Self { previous_hook };
         enable_raw_mode()?;
         crossterm::execute!(std::io::stdout(), EnterAlternateScreen)?;
-        let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
-        terminal.clear()?;
-        Ok(Self { terminal, previous_hook })
+        Ok(guard)
     }
 }
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
-        let _ = self.terminal.show_cursor();
         restore_terminal();
         let previous = Arc::clone(&self.previous_hook);
         let _ = std::panic::take_hook();

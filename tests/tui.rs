@@ -66,6 +66,7 @@ fn app() -> App {
         &mut app,
         Msg::Preview {
             path: "datasets/reviews/train.csv".into(),
+            columns: vec!["text".into(), "label".into(), "id".into()],
             result: Ok(DatasetPreview {
                 path: "datasets/reviews/train.csv".into(),
                 columns: vec!["text".into(), "label".into(), "id".into()],
@@ -311,17 +312,26 @@ fn choosing_another_dataset_asks_for_its_preview_and_ignores_stale_ones() {
         "{effects:?}"
     );
     // The preview of the dataset chosen before arrives late: it is not shown.
-    send(&mut app, Msg::Preview { path: "datasets/reviews/train.csv".into(), result: Err("old".into()) });
+    let stale = Msg::Preview {
+        path: "datasets/reviews/train.csv".into(),
+        columns: vec![],
+        result: Err("old".into()),
+    };
+    send(&mut app, stale);
     assert!(!matches!(app.setup.preview, Some(Err(_))));
-    send(
-        &mut app,
-        Msg::Preview {
-            path: "datasets/toy/train.csv".into(),
-            result: Err("row 3 (line 4) has 3 fields".into()),
-        },
-    );
+    // The file cannot be used as it is, but its columns are known: the pickers offer them.
+    let error = "no text column among review, stars: name it with --text-column".to_owned();
+    let columns = vec!["review".to_owned(), "stars".to_owned()];
+    send(&mut app, Msg::Preview { path: "datasets/toy/train.csv".into(), columns, result: Err(error) });
     let text = screen_text(&app, 100, 30);
-    assert!(text.contains("row 3 (line 4) has 3 fields"), "{text}");
+    assert!(text.contains("no text column among review"), "{text}");
+    key(&mut app, KeyCode::Down);
+    let effects = key(&mut app, KeyCode::Right);
+    assert_eq!(app.setup.text_column.as_deref(), Some("review"));
+    assert!(
+        matches!(&effects[..], [Effect::Preview { text_column: Some(c), .. }] if c == "review"),
+        "a new preview with the picked column: {effects:?}"
+    );
 }
 
 #[test]
@@ -397,6 +407,33 @@ fn quitting_during_a_run_asks_then_stops_it_then_exits() {
     assert_eq!(keys(&mut idle, "q"), vec![Effect::Exit]);
     let mut busy = training_app(2);
     assert_eq!(send(&mut busy, Msg::Signal("SIGHUP".into())), vec![Effect::Send(1, Command::Stop)]);
+    assert!(busy.interrupted && busy.quitting);
+    // While waiting for the run to stop, other keys do nothing; q again leaves at once.
+    assert!(keys(&mut busy, "1s").is_empty());
+    assert_eq!(busy.screen, Screen::Train);
+    assert_eq!(keys(&mut busy, "q"), vec![Effect::Exit]);
+    // A second signal does not wait either.
+    let mut again = training_app(2);
+    send(&mut again, Msg::Signal("SIGTERM".into()));
+    assert_eq!(send(&mut again, Msg::Signal("SIGTERM".into())), vec![Effect::Exit]);
+}
+
+#[test]
+fn a_queued_run_can_be_dropped_and_late_pauses_do_not_undo_a_stop() {
+    let mut app = training_app(3);
+    keys(&mut app, "1s");
+    assert_eq!(app.shown().map(|r| r.key), Some(2));
+    keys(&mut app, "s");
+    let question = screen_text(&app, 100, 30);
+    assert!(question.contains("from the queue? It has not started"), "{question}");
+    assert!(keys(&mut app, "y").is_empty(), "nothing to send: it never started");
+    assert_eq!(app.live[1].state, LiveState::Ended(RunStatus::Cancelled));
+    assert!(app.queue.is_empty());
+    // Back to the first run: stop it, then a pause that was already on its way arrives.
+    key(&mut app, KeyCode::Left);
+    keys(&mut app, "sy");
+    send(&mut app, Msg::Train { run: 1, event: TrainEvent::Paused { step: 3 } });
+    assert_eq!(app.live[0].state, LiveState::Stopping);
 }
 
 fn app_idle() -> App {
@@ -475,7 +512,6 @@ fn runs_screen_marks_opens_and_deletes_with_confirmation() {
     let Effect::LoadCompare(dirs) = &effects[0] else { panic!("{effects:?}") };
     assert!(dirs[0].ends_with("20261128-100000-reviews"), "oldest first: {dirs:?}");
     // A running run cannot be deleted; a finished one asks first.
-    keys(&mut app, "gg");
     app.runs.cursor = 0;
     assert!(keys(&mut app, "d").is_empty());
     assert!(app.overlay.is_none() && app.notice.as_ref().is_some_and(|n| n.text.contains("is running")));
@@ -539,6 +575,15 @@ fn help_lists_the_keys_of_the_screen_and_explains_the_metrics() {
     let text = screen_text(&app, 100, 30);
     assert!(text.contains("pause or resume training") && text.contains("macro-F1"), "{text}");
     snap("help-train", &app);
+    // Every glossary line can be read at 80×24, scrolling where it does not fit.
+    let mut seen = String::new();
+    for _ in 0..12 {
+        seen.push_str(&screen_text(&app, 80, 24));
+        key(&mut app, KeyCode::Down);
+    }
+    for (term, meaning) in bertbench::tui::view::GLOSSARY {
+        assert!(seen.contains(term) && seen.contains(meaning), "{term}: {meaning} never shown at 80x24");
+    }
     key(&mut app, KeyCode::Esc);
     assert!(app.overlay.is_none());
 }
@@ -552,11 +597,18 @@ fn themes_and_tiny_terminals() {
     snap("train-contrast", &app);
     let text = screen_text(&app, 50, 12);
     assert!(text.contains("The terminal is 50×12") && text.contains("60×16"), "{text}");
-    // Every screen draws at odd sizes without panicking.
+    // Every screen, filled, and the overlays draw at odd sizes without panicking.
+    send(&mut app, Msg::RunsListed(Ok(run_rows())));
+    send(&mut app, Msg::CompareLoaded(Ok(vec![record("a", 5e-5, false, 0.8), record("b", 5e-4, true, 0.6)])));
     for screen in "12345".chars() {
         keys(&mut app, &screen.to_string());
-        for (w, h) in [(60, 16), (61, 17), (80, 24), (100, 30), (200, 60)] {
-            render(&app, w, h);
+        for overlay in [None, Some(Overlay::Help)] {
+            app.overlay = overlay;
+            for (w, h) in [(60, 16), (61, 17), (80, 24), (100, 30), (200, 60)] {
+                let text = screen_text(&app, w, h);
+                assert!(text.contains("bertbench"), "{w}x{h}: {text}");
+            }
         }
+        app.overlay = None;
     }
 }

@@ -184,3 +184,24 @@ fn sigterm_during_a_run_stops_it_cleanly_and_restores_the_terminal() {
     let status = std::fs::read_to_string(only_run(&root.join("runs")).join("status")).expect("status");
     assert!(status.starts_with("cancelled"), "the run was stopped, not abandoned: {status}");
 }
+
+#[test]
+fn a_dropped_connection_stops_the_run_cleanly() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    let tmux = start(root, "hangup");
+    tmux.wait_for("48 examples", 30);
+    set_field(&tmux, 7, "400");
+    tmux.keys(&["s"]);
+    tmux.wait_for("TRAINING", 60);
+    // Closing the session hangs up the terminal, as a dropped SSH connection does.
+    tmux.run(&["kill-session", "-t", "bb"]);
+    let pattern = format!("^{} --runs-dir {}", env!("CARGO_BIN_EXE_bertbench"), root.join("runs").display());
+    let start = Instant::now();
+    while Command::new("pgrep").args(["-f", "--", &pattern]).output().expect("pgrep").status.success() {
+        assert!(start.elapsed() < Duration::from_secs(30), "the workbench outlived its terminal");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = std::fs::read_to_string(only_run(&root.join("runs")).join("status")).expect("status");
+    assert!(status.starts_with("cancelled"), "the run was stopped, not abandoned: {status}");
+}

@@ -2,6 +2,7 @@
 //! messages (`update.rs`); the views draw `&App` (`view.rs`).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use super::form::SetupForm;
@@ -10,6 +11,7 @@ use super::theme::ThemeKind;
 use crate::config::RunConfig;
 use crate::runs::RunHistory;
 pub use crate::runs::compare::{Align, CurveMetric};
+use crate::runs::compare::{config_diff, curve};
 use crate::train::event::{EvalReport, Prediction, RunStarted, StepMetrics};
 use crate::train::{RunStatus, RunSummary};
 
@@ -278,11 +280,48 @@ pub struct CompareView {
     pub align: Align,
     /// First visible row of the config diff.
     pub scroll: usize,
+    /// Each run's curve of `metric` by `align`, bounded for drawing (computed when the runs or
+    /// the choice change, not at every frame).
+    pub curves: Vec<Vec<(f64, f64)>>,
+    /// Settings that differ between the runs.
+    pub diff: Vec<(String, Vec<String>)>,
 }
 
 impl Default for CompareView {
     fn default() -> Self {
-        Self { runs: Vec::new(), metric: CurveMetric::ValidLoss, align: Align::Step, scroll: 0 }
+        Self {
+            runs: Vec::new(),
+            metric: CurveMetric::ValidLoss,
+            align: Align::Step,
+            scroll: 0,
+            curves: Vec::new(),
+            diff: Vec::new(),
+        }
+    }
+}
+
+impl CompareView {
+    /// Recomputes the curves (after a change of runs, metric or alignment).
+    pub fn refresh_curves(&mut self) {
+        self.curves = self
+            .runs
+            .iter()
+            .map(|r| {
+                let mut series = Series::default();
+                for (x, y) in curve(&r.history, self.metric, self.align) {
+                    series.push(x, y);
+                }
+                series.points()
+            })
+            .collect();
+    }
+
+    pub fn set_runs(&mut self, runs: Vec<RecordView>) {
+        let configs: Vec<Option<&RunConfig>> = runs.iter().map(|r| r.config.as_ref()).collect();
+        self.diff = config_diff(&configs);
+        self.runs = runs;
+        self.scroll = 0;
+        self.refresh_curves();
     }
 }
 
@@ -298,14 +337,29 @@ impl Confirm {
     pub fn question(&self, app: &App) -> String {
         match self {
             Self::Quit => {
-                let n =
-                    app.live.iter().filter(|r| r.state.is_active() || r.state == LiveState::Queued).count();
-                format!("{n} run(s) training or queued. Stop them (recorded as cancelled) and quit?")
+                let active = app.live.iter().filter(|r| r.state.is_active()).count();
+                let queued = app.live.iter().filter(|r| r.state == LiveState::Queued).count();
+                let mut q = String::new();
+                if active > 0 {
+                    q.push_str("A run is training: it stops after its current step, recorded as cancelled. ");
+                }
+                if queued > 0 {
+                    let _ = write!(q, "{queued} queued run(s) will not start. ");
+                }
+                q + "Quit?"
             }
-            Self::StopRun(key) => {
-                let name = app.live.iter().find(|r| r.key == *key).map_or_else(String::new, LiveRun::name);
-                format!("Stop {name}? It is recorded as cancelled; the best checkpoint so far is kept.")
-            }
+            Self::StopRun(key) => match app.live.iter().find(|r| r.key == *key) {
+                Some(run) if run.state == LiveState::Queued => {
+                    format!("Drop {} from the queue? It has not started.", run.name())
+                }
+                Some(run) => {
+                    format!(
+                        "Stop {}? It is recorded as cancelled; the best checkpoint so far is kept.",
+                        run.name()
+                    )
+                }
+                None => "Stop the run?".into(),
+            },
             Self::DeleteRun { id, .. } => {
                 format!("Delete run {id} and all its files? This cannot be undone.")
             }
@@ -358,8 +412,11 @@ pub struct App {
     pub notice: Option<Notice>,
     /// Quit was confirmed; waiting for active runs to stop.
     pub quitting: bool,
-    /// A signal (SIGTERM, SIGHUP, SIGINT) asked the workbench to leave.
-    pub signalled: bool,
+    /// The workbench ends without the user's plain quit: a signal, a lost terminal, or a quit
+    /// forced while a run was still stopping.
+    pub interrupted: bool,
+    /// First visible line of the help overlay.
+    pub help_scroll: u16,
     pub exit: bool,
 }
 
@@ -380,7 +437,8 @@ impl App {
             compare: CompareView::default(),
             notice: None,
             quitting: false,
-            signalled: false,
+            interrupted: false,
+            help_scroll: 0,
             exit: false,
         }
     }

@@ -58,29 +58,42 @@ impl Effects {
                 }
                 Vec::new()
             }
-            Effect::Preview { path, text_column, label_column } => {
-                let result = preview(&path, text_column.as_deref(), label_column.as_deref())
+            Effect::Preview { path, text_column, label_column } => self.background(move || {
+                let columns = column_names(&path).unwrap_or_default();
+                let result = preview(&path, &columns, text_column.as_deref(), label_column.as_deref())
                     .map_err(|e| e.to_string());
-                vec![Msg::Preview { path, result }]
+                Msg::Preview { path, columns, result }
+            }),
+            Effect::ListRuns => {
+                let runs_dir = self.runs_dir.clone();
+                self.background(move || Msg::RunsListed(run_rows(&runs_dir).map_err(|e| e.to_string())))
             }
-            Effect::ListRuns => vec![Msg::RunsListed(run_rows(&self.runs_dir).map_err(|e| e.to_string()))],
-            Effect::LoadEval(dir) => vec![Msg::EvalLoaded(load_eval(&dir))],
+            Effect::LoadEval(dir) => self.background(move || Msg::EvalLoaded(load_eval(&dir))),
             Effect::LoadCompare(dirs) => {
-                vec![Msg::CompareLoaded(Ok(dirs.iter().map(|d| load_record(d)).collect()))]
+                self.background(move || Msg::CompareLoaded(Ok(dirs.iter().map(|d| load_record(d)).collect())))
             }
             Effect::Delete(dir) => vec![Msg::Done(delete_run(&self.runs_dir, &dir))],
             Effect::SaveRecipe(config) => {
                 vec![Msg::Done(save_recipe(&self.recipes_dir, &config).map_err(|e| e.to_string()))]
             }
-            Effect::Export(dirs) => vec![Msg::Done(export(&dirs, &self.runs_dir.join("plots")))],
+            Effect::Export(dirs) => {
+                let out = self.runs_dir.join("plots");
+                self.background(move || Msg::Done(export(&dirs, &out)))
+            }
             Effect::Exit => Vec::new(),
         }
     }
 
-    /// Asks every trainer to stop (when the UI must leave at once).
-    pub fn stop_all(&self) {
-        for tx in self.trainers.values() {
-            let _ = tx.send(Command::Stop);
+    /// Runs a job that reads or writes files on a worker thread, so the UI never waits for
+    /// it; its answer arrives as a message. Nothing comes back at once.
+    fn background(&self, job: impl FnOnce() -> Msg + Send + 'static) -> Vec<Msg> {
+        let inbox = self.inbox.clone();
+        let spawned = std::thread::Builder::new().name("worker".into()).spawn(move || {
+            let _ = inbox.send(job());
+        });
+        match spawned {
+            Ok(_) => Vec::new(),
+            Err(e) => vec![Msg::Done(Err(format!("cannot start a worker thread: {e}")))],
         }
     }
 }
@@ -170,7 +183,9 @@ fn model_choices() -> Vec<ModelChoice> {
         });
     }
     for id in cached_hub_models(&hf_hub::Cache::from_env()) {
-        models.push(ModelChoice { label: format!("{id} (HF cache)"), source: id, unavailable: None });
+        // The name without the organisation fits the form; the help line gives the full id.
+        let name = id.rsplit('/').next().unwrap_or(&id).to_owned();
+        models.push(ModelChoice { label: format!("{name} (hub)"), source: id, unavailable: None });
     }
     let own_cache = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/bertbench"));
     if let Some(Ok(entries)) = own_cache.map(std::fs::read_dir) {
@@ -192,8 +207,12 @@ fn model_choices() -> Vec<ModelChoice> {
     models
 }
 
-fn preview(path: &Path, text: Option<&str>, label: Option<&str>) -> Result<DatasetPreview> {
-    let columns = column_names(path)?;
+fn preview(
+    path: &Path,
+    columns: &[String],
+    text: Option<&str>,
+    label: Option<&str>,
+) -> Result<DatasetPreview> {
     let examples = load_examples(path, text, label)?;
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for l in &examples.labels {
@@ -216,7 +235,7 @@ fn preview(path: &Path, text: Option<&str>, label: Option<&str>) -> Result<Datas
         mean_words: words as f64 / examples.len().max(1) as f64,
         examples: examples_per_label(&examples.labels, &examples.texts, 4),
         label_counts,
-        columns,
+        columns: columns.to_vec(),
         card: path.parent().and_then(|d| card_summary(&d.join("CARD.md"))),
     })
 }

@@ -161,6 +161,9 @@ pub struct SetupForm {
     pub text_column: Option<String>,
     pub label_column: Option<String>,
     pub preview: Option<Result<DatasetPreview, String>>,
+    /// The data file's columns, for the column pickers (known even when the preview failed,
+    /// e.g. because no column name could be guessed).
+    pub columns: Vec<String>,
     pub models: Vec<ModelChoice>,
     /// Index into `models`; `models.len()` means "typed in".
     pub model: usize,
@@ -189,6 +192,7 @@ impl Default for SetupForm {
             text_column: None,
             label_column: None,
             preview: None,
+            columns: Vec::new(),
             models: Vec::new(),
             model: 0,
             model_path: String::new(),
@@ -302,10 +306,7 @@ impl SetupForm {
     pub fn cycle(&mut self, delta: isize) -> Changed {
         self.error = None;
         let step = |i: usize, n: usize| wrap(i, delta, n);
-        let columns: Vec<String> = match &self.preview {
-            Some(Ok(p)) => p.columns.clone(),
-            _ => Vec::new(),
-        };
+        let columns = self.columns.clone();
         // Column choices: auto, then each column of the file.
         let cycle_column = |current: &Option<String>| {
             let at = current.as_ref().and_then(|c| columns.iter().position(|x| x == c)).map_or(0, |i| i + 1);

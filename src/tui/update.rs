@@ -32,8 +32,10 @@ pub enum Msg {
     },
     DatasetsFound(Vec<DatasetChoice>),
     ModelsFound(Vec<ModelChoice>),
+    /// A data file's columns (when it could be read at all) and what it holds.
     Preview {
         path: PathBuf,
+        columns: Vec<String>,
         result: Result<DatasetPreview, String>,
     },
     RunsListed(Result<Vec<RunRow>, String>),
@@ -42,7 +44,10 @@ pub enum Msg {
     /// The outcome of an action (saved, exported, deleted), for the footer.
     Done(Result<String, String>),
     /// SIGTERM, SIGHUP (the SSH connection dropped) or SIGINT from outside: stop runs, leave.
+    /// A second one leaves at once.
     Signal(String),
+    /// Drawing failed: the terminal is gone. Stop runs cleanly and leave; nobody can answer.
+    TerminalLost,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +65,8 @@ pub enum Effect {
 }
 
 const PAGE: usize = 10;
+/// The help overlay is short; the view clamps what it cannot show.
+const HELP_SCROLL_MAX: u16 = 40;
 
 pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
     match msg {
@@ -75,9 +82,10 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             app.setup.set_models(m);
             Vec::new()
         }
-        Msg::Preview { path, result } => {
-            // A preview of a file the form no longer points at is stale.
+        Msg::Preview { path, columns, result } => {
+            // Previews load on a worker: one of a file the form no longer points at is stale.
             if app.setup.data_file().as_ref() == Some(&path) {
+                app.setup.columns = columns;
                 app.setup.preview = Some(result);
             }
             Vec::new()
@@ -94,8 +102,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             Vec::new()
         }
         Msg::CompareLoaded(Ok(runs)) => {
-            app.compare.runs = runs;
-            app.compare.scroll = 0;
+            app.compare.set_runs(runs);
             app.screen = Screen::Compare;
             Vec::new()
         }
@@ -110,16 +117,28 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             app.error(e);
             Vec::new()
         }
-        Msg::Signal(name) => {
+        Msg::Signal(_) if app.quitting => force_quit(app),
+        Msg::TerminalLost if app.quitting => Vec::new(),
+        Msg::TerminalLost => {
             app.overlay = None;
-            app.signalled = true;
-            app.info(format!("{name}: stopping and quitting"));
+            app.interrupted = true;
+            begin_quit(app)
+        }
+        Msg::Signal(why) => {
+            app.overlay = None;
+            app.interrupted = true;
+            app.info(format!("{why}: stopping and quitting"));
             begin_quit(app)
         }
     }
 }
 
 fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
+    if app.quitting {
+        // Only one thing left to decide: stop waiting for the run.
+        let force = key.code == KeyCode::Char('q') || lookup(app.screen, &key) == Some(Action::Quit);
+        return if force { force_quit(app) } else { Vec::new() };
+    }
     match &app.overlay {
         Some(Overlay::Confirm(confirm)) => {
             let confirm = confirm.clone();
@@ -136,8 +155,17 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             };
         }
         Some(Overlay::Help) => {
-            if matches!(key.code, KeyCode::Esc | KeyCode::Char('?' | 'q') | KeyCode::Enter | KeyCode::F(1)) {
-                app.overlay = None;
+            match key.code {
+                KeyCode::Up | KeyCode::Char('k') => app.help_scroll = app.help_scroll.saturating_sub(1),
+                KeyCode::Down | KeyCode::Char('j') => {
+                    app.help_scroll = (app.help_scroll + 1).min(HELP_SCROLL_MAX);
+                }
+                KeyCode::PageUp => app.help_scroll = app.help_scroll.saturating_sub(PAGE as u16),
+                KeyCode::PageDown => app.help_scroll = (app.help_scroll + PAGE as u16).min(HELP_SCROLL_MAX),
+                KeyCode::Esc | KeyCode::Char('?' | 'q') | KeyCode::Enter | KeyCode::F(1) => {
+                    app.overlay = None;
+                }
+                _ => {}
             }
             return Vec::new();
         }
@@ -190,6 +218,7 @@ fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::Help => {
             app.overlay = Some(Overlay::Help);
+            app.help_scroll = 0;
             Vec::new()
         }
         Action::CycleTheme => {
@@ -439,9 +468,15 @@ fn chosen_dirs(app: &App) -> Vec<PathBuf> {
 fn compare_action(app: &mut App, action: Action) -> Vec<Effect> {
     let c = &mut app.compare;
     match action {
-        Action::CycleMetric => c.metric = c.metric.next(),
-        Action::ToggleAlign => c.align = if c.align == Align::Step { Align::Epoch } else { Align::Step },
-        Action::Down => c.scroll += 1,
+        Action::CycleMetric => {
+            c.metric = c.metric.next();
+            c.refresh_curves();
+        }
+        Action::ToggleAlign => {
+            c.align = if c.align == Align::Step { Align::Epoch } else { Align::Step };
+            c.refresh_curves();
+        }
+        Action::Down => c.scroll = (c.scroll + 1).min(c.diff.len().saturating_sub(1)),
         Action::Up => c.scroll = c.scroll.saturating_sub(1),
         Action::Export if !c.runs.is_empty() => {
             let dirs = c.runs.iter().map(|r| app.settings.runs_dir.join(&r.id)).collect();
@@ -479,6 +514,13 @@ fn stop(app: &mut App, key: RunKey) -> Vec<Effect> {
         }
         _ => Vec::new(),
     }
+}
+
+/// Leaves without waiting for a run to stop (asked for a second time): the run's record is
+/// then found `interrupted`, which is what happened to it.
+fn force_quit(app: &mut App) -> Vec<Effect> {
+    app.interrupted = true;
+    vec![Effect::Exit]
 }
 
 /// Quits once every active run has stopped cleanly (their records say cancelled).
@@ -531,6 +573,8 @@ fn on_train_event(app: &mut App, key: RunKey, event: TrainEvent) -> Vec<Effect> 
                 run.best_checkpoint = Some((step, metric));
             }
         }
+        // A pause or resume that arrives after Stop was sent does not undo the stop.
+        TrainEvent::Paused { .. } | TrainEvent::Resumed { .. } if run.state == LiveState::Stopping => {}
         TrainEvent::Paused { .. } => run.state = LiveState::Paused,
         TrainEvent::Resumed { .. } => run.state = LiveState::Training,
         TrainEvent::Finished(summary) => {
@@ -539,11 +583,17 @@ fn on_train_event(app: &mut App, key: RunKey, event: TrainEvent) -> Vec<Effect> 
                 run.failure.clone_from(&summary.reason);
             }
             let ended = format!("{} {}", run.name(), summary.status.as_str());
+            let failed = summary.status == RunStatus::Failed;
             let results = run.results.clone();
             run.summary = Some(summary);
-            if shown == Some(key) && !results.is_empty() {
+            // Open its evaluation, unless the user is looking at another one right now.
+            let busy = app.screen == Screen::Eval
+                && app.eval.as_ref().is_some_and(|e| e.data.run_id != results.run_id);
+            if shown == Some(key) && !results.is_empty() && !busy {
                 app.eval = Some(EvalView::new(results));
                 app.info(format!("{ended}: press 3 for the evaluation"));
+            } else if failed {
+                app.error(ended);
             } else {
                 app.info(ended);
             }

@@ -4,6 +4,7 @@
 mod compare;
 mod eval;
 mod help;
+pub use help::GLOSSARY;
 mod runs;
 mod setup;
 mod train;

@@ -11,9 +11,9 @@ use super::series::y_bounds;
 use super::theme::Theme;
 
 /// One curve of a chart.
-pub struct Curve {
+pub struct Curve<'a> {
     pub name: String,
-    pub points: Vec<(f64, f64)>,
+    pub points: &'a [(f64, f64)],
     pub color: Color,
 }
 
@@ -23,7 +23,7 @@ pub fn render_chart(
     area: Rect,
     buf: &mut Buffer,
     block: Block<'_>,
-    curves: &[Curve],
+    curves: &[Curve<'_>],
     x_label: &str,
     y_range: Option<[f64; 2]>,
     theme: &Theme,
@@ -48,7 +48,7 @@ pub fn render_chart(
                 .marker(Marker::Braille)
                 .graph_type(GraphType::Line)
                 .style(Style::new().fg(c.color))
-                .data(&c.points)
+                .data(c.points)
         })
         .collect();
     let axis_style = theme.dimmed();
@@ -121,35 +121,26 @@ impl Widget for Heatmap<'_> {
         let lw = self.label_width();
         let cw = self.cell_width(area);
         let dim = self.theme.dimmed();
-        // Header: predicted labels, each cut to its cell.
+        // Where column `p` starts, if it fits (computed wide: many classes must not overflow).
+        let column_x = |p: usize| {
+            let x = u32::from(area.x) + u32::from(lw) + 1 + p as u32 * u32::from(cw);
+            (x + u32::from(cw) <= u32::from(area.right())).then_some(x as u16)
+        };
+        // Header: predicted labels, each cut to its cell with a space between neighbours.
         for (p, label) in self.labels.iter().enumerate() {
-            let x = area.x + lw + 1 + p as u16 * cw;
-            if x + cw > area.right() {
-                break;
-            }
-            buf.set_stringn(
-                x,
-                area.y,
-                format!("{:^w$}", truncate(label, cw as usize), w = cw as usize),
-                cw as usize,
-                dim,
-            );
+            let Some(x) = column_x(p) else { break };
+            let text =
+                format!("{:^w$}", truncate(label, cw.saturating_sub(1).max(1) as usize), w = cw as usize);
+            buf.set_stringn(x, area.y, text, cw as usize, dim);
         }
         for (g, row) in self.matrix.iter().enumerate().take(area.height as usize - 1) {
             let y = area.y + 1 + g as u16;
-            buf.set_stringn(
-                area.x,
-                y,
-                format!("{:>w$}", truncate(&self.labels[g], lw as usize), w = lw as usize),
-                lw as usize,
-                dim,
-            );
+            let label = self.labels.get(g).map_or("?", String::as_str);
+            let text = format!("{:>w$}", truncate(label, lw as usize), w = lw as usize);
+            buf.set_stringn(area.x, y, text, lw as usize, dim);
             let total: usize = row.iter().sum();
             for (p, &count) in row.iter().enumerate() {
-                let x = area.x + lw + 1 + p as u16 * cw;
-                if x + cw > area.right() {
-                    break;
-                }
+                let Some(x) = column_x(p) else { break };
                 let share = if total == 0 { 0.0 } else { count as f64 / total as f64 };
                 let (bg, fg) = self.theme.heat_cell(share);
                 let text = if self.normalised { format!("{:.0}%", share * 100.0) } else { count.to_string() };

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
 use super::{bold, cut, panel, placeholder};
-use crate::runs::compare::{Align, config_diff, curve};
+use crate::runs::compare::Align;
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{Curve, render_chart};
@@ -28,10 +28,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let curves: Vec<Curve> = c
         .runs
         .iter()
+        .zip(&c.curves)
         .enumerate()
-        .map(|(i, r)| {
-            let points = curve(&r.history, c.metric, c.align);
-            Curve { name: format!("#{} {}", i + 1, cut(&r.id, 24)), points, color: theme.series_color(i) }
+        .map(|(i, (r, points))| Curve {
+            name: format!("#{} {}", i + 1, cut(&r.id, 24)),
+            points,
+            color: theme.series_color(i),
         })
         .collect();
     let x = if c.align == Align::Step { "step" } else { "epoch" };
@@ -102,8 +104,7 @@ fn draw_metrics(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 
 fn draw_diff(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let c = &app.compare;
-    let configs: Vec<_> = c.runs.iter().map(|r| r.config.as_ref()).collect();
-    let diff = config_diff(&configs);
+    let diff = &c.diff;
     let block = panel(format!("Settings that differ ({})", diff.len()), theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);

@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph, Wrap};
+use ratatui::widgets::{Clear, Paragraph};
 
 use super::{bold, center, panel};
 use crate::tui::app::App;
@@ -13,26 +13,26 @@ use crate::tui::theme::Theme;
 
 /// One line per idea a screen shows.
 pub const GLOSSARY: &[(&str, &str)] = &[
-    ("loss", "how wrong the model is on average (cross-entropy); lower is better, and it should fall"),
-    ("accuracy", "share of examples whose predicted label is the gold one"),
-    ("macro-F1", "F1 (balance of precision and recall) averaged over classes, each class counting equally"),
-    ("precision", "of the examples predicted as a class, the share that truly are"),
-    ("recall", "of the examples of a class, the share the model found"),
-    ("confusion", "rows: the gold class; columns: the predicted one; the diagonal is what went right"),
-    ("learning rate", "size of each update; it warms up, then decays linearly to 0"),
-    ("grad norm", "size of the gradient; spikes mean unstable training (it is clipped at 1)"),
-    ("masking ratio", "share of tokens hidden in masked-LM pretraining: the model learns by filling them in"),
-    ("valid / test", "held-out data: valid picks the best checkpoint, test is the final honest score"),
+    ("loss", "how wrong the model is on average; lower is better"),
+    ("accuracy", "share of examples given their gold label"),
+    ("precision", "of those predicted as a class, the share truly in it"),
+    ("recall", "of a class's examples, the share the model found"),
+    ("F1", "balance of precision and recall (harmonic mean)"),
+    ("macro-F1", "F1 averaged over classes, rare ones counting fully"),
+    ("confusion", "rows: gold class, columns: predicted; diagonal = right"),
+    ("learning rate", "size of each update; warms up, then decays to 0"),
+    ("grad norm", "size of the gradient; spikes mean unstable training"),
+    ("masking ratio", "share of tokens hidden in masked-LM pretraining"),
+    ("valid / test", "held out: valid picks the checkpoint, test is final"),
 ];
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let popup = center(area, 96.min(area.width.saturating_sub(2)), area.height.saturating_sub(1));
+    let popup = center(area, 80.min(area.width.saturating_sub(2)), area.height.saturating_sub(1));
     frame.render_widget(Clear, popup);
-    let block = panel(format!("Help: {} (Esc closes)", app.screen.title()), theme);
     let mut lines = vec![Line::styled("Keys", bold(theme.base.fg(theme.accent)))];
     for (keys, what) in help_for(app.screen) {
         lines.push(Line::from(vec![
-            Span::styled(format!("{keys:>10}  "), bold(theme.base)),
+            Span::styled(format!("{keys:>13}  "), bold(theme.base)),
             Span::styled(what, theme.base),
         ]));
     }
@@ -44,5 +44,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Span::styled(*meaning, theme.base),
         ]));
     }
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block), popup);
+    // Lines are short enough not to wrap, so their count is the height of the text.
+    let visible = popup.height.saturating_sub(2);
+    let total = lines.len() as u16;
+    let scroll = app.help_scroll.min(total.saturating_sub(visible));
+    let more = if total > visible { " · ↑↓ scroll" } else { "" };
+    let block = panel(format!("Help: {} (Esc closes{more})", app.screen.title()), theme);
+    frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)).block(block), popup);
 }

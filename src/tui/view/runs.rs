@@ -57,8 +57,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Constraint::Length(1),
         Constraint::Min(26),
         Constraint::Length(11),
-        Constraint::Length(12),
-        Constraint::Length(14),
+        Constraint::Length(if narrow { 10 } else { 12 }),
+        Constraint::Length(if narrow { 10 } else { 14 }),
     ];
     if !narrow {
         header.push("head");

@@ -69,6 +69,9 @@ fn draw_form(frame: &mut Frame, area: Rect, form: &SetupForm, theme: &Theme) {
             format!("unavailable: {}", form.model_unavailable().unwrap_or_default()),
             theme.base.fg(theme.warn),
         ),
+        _ if current == Field::Model && form.model < form.models.len() => {
+            Line::styled(format!("{} ({})", current.help(), form.models[form.model].source), theme.dimmed())
+        }
         _ => Line::styled(current.help(), theme.dimmed()),
     };
     frame.render_widget(Paragraph::new(help_line).wrap(Wrap { trim: true }), help);

@@ -22,15 +22,16 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     draw_side(frame, side, app, run, theme);
     let [loss_area, metric_area] =
         Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(charts);
+    let train_loss = run.train_loss.points();
     let loss = [
-        Curve { name: "train".into(), points: run.train_loss.points(), color: theme.series_color(0) },
-        Curve { name: "valid".into(), points: run.valid_loss.clone(), color: theme.series_color(1) },
+        Curve { name: "train".into(), points: &train_loss, color: theme.series_color(0) },
+        Curve { name: "valid".into(), points: &run.valid_loss, color: theme.series_color(1) },
     ];
     let buf = frame.buffer_mut();
     render_chart(loss_area, buf, panel("Loss", theme), &loss, "step", None, theme);
     let metrics = [
-        Curve { name: "accuracy".into(), points: run.valid_accuracy.clone(), color: theme.series_color(2) },
-        Curve { name: "macro-F1".into(), points: run.valid_macro_f1.clone(), color: theme.series_color(3) },
+        Curve { name: "accuracy".into(), points: &run.valid_accuracy, color: theme.series_color(2) },
+        Curve { name: "macro-F1".into(), points: &run.valid_macro_f1, color: theme.series_color(3) },
     ];
     let title =
         if run.valid_accuracy.is_empty() { "Validation (after the first evaluation)" } else { "Validation" };
@@ -100,8 +101,9 @@ fn draw_side(frame: &mut Frame, area: Rect, app: &App, run: &LiveRun, theme: &Th
         g2,
     );
     let fmt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or_else(|| "-".into(), f);
-    let eta =
-        step.filter(|s| s.step > 0).map(|s| s.elapsed_s / s.step as f64 * (s.total_steps - s.step) as f64);
+    let eta = step
+        .filter(|s| s.step > 0)
+        .map(|s| s.elapsed_s / s.step as f64 * s.total_steps.saturating_sub(s.step) as f64);
     let mut lines = kv(
         [
             ("train loss", fmt(step.map(|s| s.loss), &|v| format!("{v:.4}"))),
