@@ -80,7 +80,7 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 fn draw_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let line = if app.quitting {
         Line::styled(
-            " stopping the run (it is recorded as cancelled), then quitting…",
+            " stopping the run after its current step (recorded as cancelled), then quitting · q: quit now",
             theme.base.fg(theme.warn),
         )
     } else if let Some(n) = &app.notice {
