@@ -49,6 +49,11 @@ pub enum Command {
     Train(Box<TrainArgs>),
     /// Evaluate a saved model (a run, or a fine-tuned model directory) on a dataset file.
     Eval(EvalArgs),
+    /// Pretrain with masked-language modelling (and optionally next-sentence prediction):
+    /// continue a model's pretraining on your text, or pretrain a scratch: model from zero.
+    Pretrain(Box<PretrainArgs>),
+    /// Fill in the [MASK]s of sentences with a model's top guesses.
+    FillMask(FillMaskArgs),
     /// Measure training and inference throughput (examples/s), peak memory and start-up time.
     Bench(BenchArgs),
     /// List and inspect run records.
@@ -257,6 +262,129 @@ pub struct EvalArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PretrainArgs {
+    /// A run config (TOML); flags given here override it.
+    pub config: Option<PathBuf>,
+    /// Model to continue pretraining (directory or hub id), or scratch:tiny|mini|small.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Text to pretrain on: .txt files or folders (blank lines separate documents), or
+    /// dataset files (their text column). Repeat for several.
+    #[arg(long, num_args = 1..)]
+    pub corpus: Option<Vec<PathBuf>>,
+    #[arg(long)]
+    pub text_column: Option<String>,
+    /// Share of tokens to mask, in (0, 0.5].
+    #[arg(long)]
+    pub mask_ratio: Option<f64>,
+    /// Of the masked tokens, the share shown as [MASK] (default 0.8).
+    #[arg(long)]
+    pub mask_token_share: Option<f64>,
+    /// Of the masked tokens, the share replaced by a random token (default 0.1).
+    #[arg(long)]
+    pub random_token_share: Option<f64>,
+    /// Mask all sub-tokens of a word together.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub whole_word: Option<bool>,
+    /// Next-sentence prediction (inputs become sentence pairs).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub nsp: Option<bool>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    #[arg(long)]
+    pub max_len: Option<usize>,
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long)]
+    pub warmup_ratio: Option<f64>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Vocabulary size of the tokenizer trained for a scratch: model.
+    #[arg(long)]
+    pub vocab_size: Option<usize>,
+    /// Share of the corpus held out for masked-LM loss and accuracy.
+    #[arg(long)]
+    pub held_out: Option<f64>,
+    /// Evaluate (and fill the probes) every N steps, besides each epoch end.
+    #[arg(long)]
+    pub eval_every: Option<usize>,
+    /// A sentence with [MASK] to fill at each evaluation; repeat for several.
+    #[arg(long = "probe")]
+    pub probes: Option<Vec<String>>,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub runs_dir: Option<PathBuf>,
+    #[arg(long)]
+    pub device: Option<String>,
+    /// One JSON event per line on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl PretrainArgs {
+    /// The config file (or pretraining defaults) with these flags applied on top.
+    pub fn to_config(&self) -> Result<RunConfig> {
+        let mut c = if let Some(path) = &self.config {
+            RunConfig::from_toml_file(path)?
+        } else {
+            let mut c = RunConfig::default();
+            c.mlm.mask_ratio = 0.15;
+            c.train.lr = 5e-4;
+            c
+        };
+        c.kind = crate::config::RunKind::Pretrain;
+        apply! {
+            self.model => c.model.source,
+            self.corpus => c.mlm.corpus,
+            self.text_column => c.mlm.text_column,
+            self.mask_ratio => c.mlm.mask_ratio,
+            self.mask_token_share => c.mlm.mask_token_share,
+            self.random_token_share => c.mlm.random_token_share,
+            self.epochs => c.mlm.epochs,
+            self.batch_size => c.train.batch_size,
+            self.max_len => c.train.max_len,
+            self.lr => c.train.lr,
+            self.warmup_ratio => c.train.warmup_ratio,
+            self.seed => c.train.seed,
+            self.vocab_size => c.mlm.vocab_size,
+            self.held_out => c.mlm.held_out,
+            self.eval_every => c.train.eval_every,
+            self.probes => c.mlm.probes,
+            self.name => c.name,
+            self.runs_dir => c.runs_dir,
+            self.device => c.device,
+        }
+        apply! {
+            self.whole_word => c.mlm.whole_word,
+            self.nsp => c.mlm.nsp,
+        }
+        Ok(c)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct FillMaskArgs {
+    /// A model directory, a pretraining run (id or folder), or a hub id.
+    #[arg(long)]
+    pub model: String,
+    /// Sentences with [MASK].
+    #[arg(required = true)]
+    pub text: Vec<String>,
+    /// Guesses per [MASK].
+    #[arg(long, default_value_t = 5)]
+    pub top_k: usize,
+    #[arg(long, default_value = "experiments")]
+    pub runs_dir: PathBuf,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
     #[arg(long)]
     pub json: bool,
 }

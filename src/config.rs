@@ -14,10 +14,15 @@ use crate::error::{Error, IoContext, Result};
 pub struct RunConfig {
     /// Human-readable run name; becomes part of the run id.
     pub name: Option<String>,
+    /// Fine-tuning (the default) or pretraining only.
+    pub kind: RunKind,
     pub model: ModelConfig,
     pub data: DataConfig,
     pub head: HeadKind,
     pub train: TrainConfig,
+    /// Masked-language modelling: the whole run (`kind = "pretrain"`), or a stage before
+    /// fine-tuning (`mask-ratio` above 0).
+    pub mlm: MlmConfig,
     /// Folder that receives run records (`<runs-dir>/<run-id>/`).
     pub runs_dir: PathBuf,
     /// `cpu`, or `cuda:N` when built with the `cuda` feature.
@@ -25,6 +30,63 @@ pub struct RunConfig {
     /// Filled in when a run starts: what the sources resolved to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resolved: Option<Resolved>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunKind {
+    #[default]
+    FineTune,
+    Pretrain,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct MlmConfig {
+    /// Share of tokens the model must guess; 0 = no masked-LM stage.
+    pub mask_ratio: f64,
+    /// Of the selected tokens: the share shown as `[MASK]` …
+    pub mask_token_share: f64,
+    /// … and the share replaced by a random token (the rest stay as they are).
+    pub random_token_share: f64,
+    /// Select all sub-tokens of a word together.
+    pub whole_word: bool,
+    /// Next-sentence prediction: inputs are sentence pairs, half of them not consecutive.
+    pub nsp: bool,
+    /// Passes over the corpus (before fine-tuning, for a fine-tuning run).
+    pub epochs: usize,
+    /// Text to pretrain on: `.txt` files or folders (blank lines separate documents), or
+    /// dataset files (their text column). Empty: the run's training texts.
+    pub corpus: Vec<PathBuf>,
+    /// The corpus files' text column (inferred when absent).
+    pub text_column: Option<String>,
+    /// Learning rate of the masked-LM stage; the run's when absent.
+    pub lr: Option<f64>,
+    /// Vocabulary size of a tokenizer trained for a `scratch:` model.
+    pub vocab_size: usize,
+    /// Share of the corpus held out to measure masked-LM loss and accuracy.
+    pub held_out: f64,
+    /// Sentences with `[MASK]` that the model fills at each evaluation.
+    pub probes: Vec<String>,
+}
+
+impl Default for MlmConfig {
+    fn default() -> Self {
+        Self {
+            mask_ratio: 0.0,
+            mask_token_share: 0.8,
+            random_token_share: 0.1,
+            whole_word: false,
+            nsp: false,
+            epochs: 1,
+            corpus: Vec::new(),
+            text_column: None,
+            lr: None,
+            vocab_size: 8000,
+            held_out: 0.05,
+            probes: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,10 +205,12 @@ impl Default for RunConfig {
     fn default() -> Self {
         Self {
             name: None,
+            kind: RunKind::default(),
             model: ModelConfig::default(),
             data: DataConfig::default(),
             head: HeadKind::default(),
             train: TrainConfig::default(),
+            mlm: MlmConfig::default(),
             runs_dir: PathBuf::from("experiments"),
             device: "cpu".into(),
             resolved: None,
@@ -213,8 +277,38 @@ impl RunConfig {
     pub fn validate(&self) -> Result<()> {
         let t = &self.train;
         let bad = |msg: String| Err(Error::Config(msg));
-        if self.data.train.as_os_str().is_empty() {
+        let m = &self.mlm;
+        let pretraining = self.kind == RunKind::Pretrain;
+        if pretraining && m.corpus.is_empty() {
+            return bad("no corpus: give --corpus FILE_OR_FOLDER".into());
+        }
+        if !pretraining && self.data.train.as_os_str().is_empty() {
             return bad("no training data: give --train FILE".into());
+        }
+        if pretraining || m.mask_ratio > 0.0 {
+            if !(m.mask_ratio > 0.0 && m.mask_ratio <= 0.5) {
+                return bad(format!("mask-ratio must be in (0, 0.5], got {}", m.mask_ratio));
+            }
+            let (a, b) = (m.mask_token_share, m.random_token_share);
+            if !(a >= 0.0 && b >= 0.0 && a + b <= 1.0) {
+                return bad(format!(
+                    "mask-token-share {a} and random-token-share {b} must be shares summing to at most 1"
+                ));
+            }
+            if m.epochs == 0 {
+                return bad("mlm-epochs must be at least 1".into());
+            }
+            if !(0.0..0.5).contains(&m.held_out) {
+                return bad(format!("held-out must be in [0, 0.5), got {}", m.held_out));
+            }
+            if m.vocab_size < 100 {
+                return bad(format!("vocab-size {} is too small (at least 100)", m.vocab_size));
+            }
+            if m.lr.is_some_and(|lr| !(lr.is_finite() && lr > 0.0)) {
+                return bad("the masked-LM learning rate must be a positive number".into());
+            }
+        } else if m.mask_ratio < 0.0 {
+            return bad(format!("mask-ratio must be in (0, 0.5], or 0 for none; got {}", m.mask_ratio));
         }
         if t.epochs == 0 {
             return bad("epochs must be at least 1".into());
@@ -244,7 +338,7 @@ impl RunConfig {
             return bad("patience must be at least 1 evaluation".into());
         }
         let has_valid = self.data.valid.is_some() || self.data.valid_ratio > 0.0;
-        if !has_valid && (t.patience.is_some() || t.eval_every.is_some()) {
+        if !pretraining && !has_valid && (t.patience.is_some() || t.eval_every.is_some()) {
             return bad(
                 "patience and eval-every need a validation split: give --valid or a valid-ratio above 0"
                     .into(),

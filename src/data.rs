@@ -1,8 +1,10 @@
 //! Datasets: reading files (polars), label sets, stratified splits, tokenization and batching.
 
 pub mod batch;
+pub mod corpus;
 pub mod labels;
 pub mod load;
+pub mod mask;
 pub mod split;
 pub mod tokenize;
 

@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::error::Result;
-use crate::train::event::EvalReport;
+use crate::train::event::{EvalReport, MlmReport};
 use crate::train::{EventSink, Flow, TrainEvent};
 
 pub struct ConsoleSink {
@@ -40,6 +40,14 @@ pub fn describe_eval(r: &EvalReport) -> String {
         r.scores.macro_f1,
         r.examples,
         r.examples_per_sec
+    )
+}
+
+pub fn describe_mlm(r: &MlmReport) -> String {
+    let nsp = r.nsp_accuracy.map(|a| format!("  next-sentence accuracy {a:.4}")).unwrap_or_default();
+    format!(
+        "masked LM @ step {} (epoch {:.2}): loss {:.4}  accuracy {:.4}  perplexity {:.1}{nsp}  ({} masked tokens)",
+        r.step, r.epoch, r.loss, r.accuracy, r.perplexity, r.masked_tokens
     )
 }
 
@@ -110,6 +118,18 @@ impl EventSink for ConsoleSink {
                 }
                 let reason = s.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
                 eprintln!("run {} {}{reason}", s.run_id, s.status.as_str());
+            }
+            TrainEvent::MlmEvaluated(r) => self.line(&describe_mlm(r)),
+            TrainEvent::MaskProbe { probes, .. } => {
+                for p in probes {
+                    let best: Vec<String> = p
+                        .guesses
+                        .iter()
+                        .filter_map(|g| g.first())
+                        .map(|(t, prob)| format!("{t} ({prob:.2})"))
+                        .collect();
+                    self.line(&format!("  {} → {}", p.text, best.join(", ")));
+                }
             }
             TrainEvent::Predictions { .. } => {}
         }

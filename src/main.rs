@@ -8,15 +8,21 @@ use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
-use bertbench::cli::{BenchArgs, Cli, Command, EvalArgs, RunsCommand, TrainArgs, WorkbenchArgs};
+use bertbench::cli::{
+    BenchArgs, Cli, Command, EvalArgs, FillMaskArgs, PretrainArgs, RunsCommand, TrainArgs, WorkbenchArgs,
+};
+use bertbench::config::RunConfig;
 use bertbench::data::batch::Batcher;
 use bertbench::data::{LabelSet, load_examples};
 use bertbench::eval::{Encoded, evaluate};
 use bertbench::headless::{ConsoleSink, describe_eval};
 use bertbench::model::checkpoint::Classifier;
+use bertbench::model::pretraining::MaskedLm;
 use bertbench::runs::store::find_run;
 use bertbench::runs::writer::{write_predictions, write_status};
 use bertbench::runs::{RunWriter, list_runs};
+use bertbench::train::RunContext;
+use bertbench::train::event::EventSink;
 use bertbench::train::event::Tee;
 use bertbench::train::trainer::{device_from, prepare};
 use bertbench::train::{Command as TrainCommand, RunStatus};
@@ -27,6 +33,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Train(args)) => train(&args),
+        Some(Command::Pretrain(args)) => pretrain(&args),
+        Some(Command::FillMask(args)) => fill_mask(&args).map(|()| ExitCode::SUCCESS),
         Some(Command::Eval(args)) => eval(&args).map(|()| ExitCode::SUCCESS),
         Some(Command::Bench(args)) => bench(&args).map(|()| ExitCode::SUCCESS),
         Some(Command::Runs { command }) => runs(&command).map(|()| ExitCode::SUCCESS),
@@ -61,6 +69,24 @@ fn workbench(args: &WorkbenchArgs) -> anyhow::Result<ExitCode> {
 fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let mut config = args.to_config()?;
     prepare(&mut config)?;
+    headless(&config, args.json, bertbench::train::run)
+}
+
+fn pretrain(args: &PretrainArgs) -> anyhow::Result<ExitCode> {
+    let config = args.to_config()?;
+    config.validate()?;
+    headless(&config, args.json, bertbench::train::pretrain::run_pretraining)
+}
+
+type Runner = fn(
+    &RunConfig,
+    &RunContext,
+    &mut dyn EventSink,
+    &mpsc::Receiver<TrainCommand>,
+) -> bertbench::Result<bertbench::train::RunSummary>;
+
+/// Runs `runner` on this thread with a run record and the console; Ctrl-C stops it cleanly.
+fn headless(config: &RunConfig, json: bool, runner: Runner) -> anyhow::Result<ExitCode> {
     let (commands, inbox) = mpsc::channel();
     // The handler exists before the run folder does; it learns the folder once it is created.
     let run_dir: Arc<OnceLock<PathBuf>> = Arc::default();
@@ -83,11 +109,11 @@ fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         }
     })
     .context("cannot install the Ctrl-C handler")?;
-    let mut writer = RunWriter::create(&config)?;
+    let mut writer = RunWriter::create(config)?;
     let _ = run_dir.set(writer.dir.clone());
     let ctx = writer.context();
-    let mut console = ConsoleSink::new(args.json);
-    let outcome = bertbench::train::run(&config, &ctx, &mut Tee(vec![&mut writer, &mut console]), &inbox);
+    let mut console = ConsoleSink::new(json);
+    let outcome = runner(config, &ctx, &mut Tee(vec![&mut writer, &mut console]), &inbox);
     let summary = match outcome {
         Ok(summary) => summary,
         Err(e) => {
@@ -136,6 +162,32 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     if let Some(out) = &args.out {
         std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
         write_predictions(out, &BTreeMap::from([("eval".to_owned(), rows)]), &clf.labels)?;
+    }
+    Ok(())
+}
+
+fn fill_mask(args: &FillMaskArgs) -> anyhow::Result<()> {
+    let given = PathBuf::from(&args.model);
+    let dir = if given.join("config.json").is_file() {
+        given
+    } else if let Ok(run) = find_run(&args.runs_dir, &args.model) {
+        run.dir.join("model")
+    } else {
+        bertbench::model::source::resolve(&args.model, "main")?.dir
+    };
+    let device = device_from(&args.device)?;
+    let lm = MaskedLm::load(&dir, &device)?;
+    for text in &args.text {
+        let result = lm.fill_mask(text, args.top_k)?;
+        if args.json {
+            println!("{}", serde_json::to_string(&result)?);
+            continue;
+        }
+        println!("{text}");
+        for (i, guesses) in result.guesses.iter().enumerate() {
+            let shown: Vec<String> = guesses.iter().map(|(t, p)| format!("{t} {p:.3}")).collect();
+            println!("  [MASK] {}: {}", i + 1, shown.join("  "));
+        }
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ pub mod encoder;
 pub mod heads;
 pub mod ops;
 pub mod params;
+pub mod pretraining;
 pub mod scratch;
 pub mod source;
 

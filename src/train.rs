@@ -3,6 +3,7 @@
 pub mod event;
 pub mod handle;
 pub mod optim;
+pub mod pretrain;
 pub mod schedule;
 pub mod step;
 pub mod trainer;

@@ -258,6 +258,7 @@ fn summary(id: &str, status: RunStatus, acc: f64) -> RunSummary {
         reason: None,
         valid: Some(split.clone()),
         test: Some(split),
+        pretrain: None,
         steps: 60,
         epochs: 3.0,
         best_step: Some(40),

@@ -117,6 +117,16 @@ pub fn load_examples(path: &Path, text_column: Option<&str>, label_column: Optio
     Ok(Examples { path: path.to_path_buf(), texts, labels })
 }
 
+/// The texts of one column of a data file (a pretraining corpus needs no labels). Empty
+/// texts are skipped.
+pub fn load_texts(path: &Path, text_column: Option<&str>) -> Result<Vec<String>> {
+    let format = Format::of(path)?;
+    let frame = read_frame(path, format)?;
+    let names: Vec<String> = frame.get_column_names().iter().map(std::string::ToString::to_string).collect();
+    let name = pick_column(path, &names, text_column, TEXT_COLUMN_NAMES, "text")?;
+    Ok(string_column(path, format, &frame, &name)?.into_iter().filter(|t| !t.trim().is_empty()).collect())
+}
+
 /// The column names of a data file (for column pickers).
 pub fn column_names(path: &Path) -> Result<Vec<String>> {
     let frame = read_frame(path, Format::of(path)?)?;

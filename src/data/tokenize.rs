@@ -19,6 +19,13 @@ pub struct Sequence {
     pub type_ids: Vec<u32>,
 }
 
+/// Tokens of a text without specials, and the word each belongs to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenRun {
+    pub ids: Vec<u32>,
+    pub words: Vec<Option<u32>>,
+}
+
 pub struct TextEncoder {
     inner: Tokenizer,
     /// The file the tokenizer came from (`tokenizer.json` or `vocab.txt`).
@@ -70,6 +77,60 @@ impl TextEncoder {
             .into_iter()
             .map(|e| Sequence { ids: e.get_ids().to_vec(), type_ids: e.get_type_ids().to_vec() })
             .collect())
+    }
+
+    /// Tokenizes `texts` (in parallel) without special tokens or truncation: token ids and the
+    /// word each token belongs to (for whole-word masking).
+    pub fn encode_pieces(&self, texts: &[String]) -> Result<Vec<TokenRun>> {
+        let mut tok = self.inner.clone();
+        tok.with_padding(None);
+        tok.with_truncation(None).map_err(|e| tok_error(&self.path, e))?;
+        let inputs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let encodings = tok.encode_batch(inputs, false).map_err(|e| tok_error(&self.path, e))?;
+        Ok(encodings
+            .into_iter()
+            .map(|e| TokenRun { ids: e.get_ids().to_vec(), words: e.get_word_ids().to_vec() })
+            .collect())
+    }
+
+    /// The ids of `[CLS]` and `[SEP]`.
+    pub fn cls_sep(&self) -> Result<(u32, u32)> {
+        let id = |t: &str| {
+            self.token_to_id(t).ok_or_else(|| Error::Tokenizer {
+                path: self.path.clone(),
+                message: format!("has no {t} token"),
+            })
+        };
+        Ok((id("[CLS]")?, id("[SEP]")?))
+    }
+
+    /// Ids of the special tokens (`[PAD]`, `[UNK]`, `[CLS]`, `[SEP]`, `[MASK]` and any other added
+    /// special token): never masked, never drawn as replacements.
+    pub fn special_ids(&self) -> Vec<u32> {
+        let mut ids: Vec<u32> = self
+            .inner
+            .get_added_tokens_decoder()
+            .iter()
+            .filter(|(_, t)| t.special)
+            .map(|(id, _)| *id)
+            .collect();
+        for t in ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] {
+            ids.extend(self.token_to_id(t));
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// The token a vocabulary id stands for.
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
+    /// Tokenizes one text with specials (for fill-mask probes).
+    pub fn encode_one(&self, text: &str) -> Result<Vec<u32>> {
+        let e = self.inner.encode(text, true).map_err(|e| tok_error(&self.path, e))?;
+        Ok(e.get_ids().to_vec())
     }
 
     /// Writes `tokenizer.json` into `dir`.

@@ -135,6 +135,17 @@ impl BertConfig {
         self.extra.insert("problem_type".into(), "single_label_classification".into());
     }
 
+    /// Marks the model as a pretraining model (`BertForPreTraining` with the next-sentence
+    /// head, else `BertForMaskedLM`), without classification labels.
+    pub fn set_pretraining(&mut self, nsp: bool) {
+        let arch = if nsp { "BertForPreTraining" } else { "BertForMaskedLM" };
+        self.extra.insert("model_type".into(), "bert".into());
+        self.extra.insert("architectures".into(), Value::from(vec![arch]));
+        for key in ["id2label", "label2id", "problem_type"] {
+            self.extra.remove(key);
+        }
+    }
+
     /// A small configuration for models built from scratch and for tests.
     pub fn tiny(vocab_size: usize, hidden: usize, layers: usize, heads: usize) -> Self {
         Self {

@@ -48,7 +48,7 @@ pub struct LayerNorm {
 }
 
 impl LayerNorm {
-    fn load(vb: VarBuilder, size: usize, eps: f64) -> Result<Self> {
+    pub fn load(vb: VarBuilder, size: usize, eps: f64) -> Result<Self> {
         Ok(Self {
             weight: vb.get_with_hints(size, "weight", candle_nn::Init::Const(1.0))?,
             bias: vb.get_with_hints(size, "bias", candle_nn::Init::Const(0.0))?,
@@ -165,13 +165,19 @@ impl Layer {
     fn forward(&self, x: &Tensor, mask: &Tensor, drop: &mut Dropout) -> Result<(Tensor, Tensor)> {
         let (attended, probs) = self.attention.forward(x, mask, drop)?;
         let inner = self.intermediate.forward(&attended)?;
-        let inner = match self.activation {
-            Activation::Gelu => ops::gelu(&inner)?,
-            Activation::GeluNew | Activation::GeluPytorchTanh => inner.gelu()?,
-            Activation::Relu => inner.relu()?,
-        };
+        let inner = self.activation.apply(&inner)?;
         let out = drop.apply(&self.output.forward(&inner)?, self.dropout)?;
         Ok((self.norm.forward(&(out + attended)?)?, probs))
+    }
+}
+
+impl Activation {
+    pub fn apply(self, x: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Self::Gelu => ops::gelu(x)?,
+            Self::GeluNew | Self::GeluPytorchTanh => x.gelu()?,
+            Self::Relu => x.relu()?,
+        })
     }
 }
 
@@ -242,6 +248,11 @@ impl Encoder {
             }
         }
         Ok(EncoderOutput { hidden: x, attentions })
+    }
+
+    /// The word-embedding matrix `[vocab, hidden]` (the masked-LM decoder is tied to it).
+    pub fn word_embeddings(&self) -> &Tensor {
+        self.embeddings.word.embeddings()
     }
 
     /// BERT's pooled output: `tanh(dense(hidden[:, 0]))`.

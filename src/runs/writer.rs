@@ -32,6 +32,15 @@ impl RunWriter {
             .name
             .clone()
             .or_else(|| config.data.train.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .or_else(|| {
+                config
+                    .mlm
+                    .corpus
+                    .first()
+                    .and_then(|c| c.file_stem())
+                    .map(|s| s.to_string_lossy().into_owned())
+            })
+            .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "run".into());
         let stem = format!("{}-{}", chrono::Local::now().format("%Y%m%d-%H%M%S"), sanitize(&base));
         std::fs::create_dir_all(&config.runs_dir).at(&config.runs_dir)?;

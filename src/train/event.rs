@@ -17,6 +17,13 @@ pub enum TrainEvent {
     Started(RunStarted),
     Step(StepMetrics),
     Evaluated(EvalReport),
+    /// Masked-LM loss and accuracy on held-out text.
+    MlmEvaluated(MlmReport),
+    /// The model's guesses for the `[MASK]`s of the probe sentences, at an evaluation.
+    MaskProbe {
+        step: usize,
+        probes: Vec<ProbeResult>,
+    },
     /// Per-example predictions of a final evaluation. Large: the run writer stores them as
     /// Parquet/CSV rather than in `events.jsonl`.
     Predictions {
@@ -104,6 +111,32 @@ pub struct EvalReport {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MlmReport {
+    pub step: usize,
+    pub epoch: f64,
+    /// Mean cross-entropy over the masked tokens.
+    #[serde(deserialize_with = "nullable_f64")]
+    pub loss: f64,
+    /// Share of masked tokens whose original is the top guess.
+    pub accuracy: f64,
+    /// `exp(loss)`: how many tokens the model is as unsure as choosing between.
+    #[serde(deserialize_with = "nullable_f64")]
+    pub perplexity: f64,
+    /// Next-sentence accuracy, when the run predicts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nsp_accuracy: Option<f64>,
+    pub masked_tokens: usize,
+    pub examples: usize,
+}
+
+/// One probe sentence and, for each `[MASK]` in it, the top guesses with probabilities.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    pub text: String,
+    pub guesses: Vec<Vec<(String, f32)>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prediction {
     pub text: String,
     pub gold: String,
@@ -180,6 +213,9 @@ pub struct RunSummary {
     pub valid: Option<SplitSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test: Option<SplitSummary>,
+    /// The last masked-LM evaluation (pretraining runs, and runs with a masked-LM stage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrain: Option<MlmReport>,
     pub steps: usize,
     pub epochs: f64,
     /// Step of the checkpoint kept in `model/` (the best on validation).

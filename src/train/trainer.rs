@@ -62,6 +62,60 @@ pub fn run(
     Ok(summary)
 }
 
+/// What obeying a command asks of the loop.
+pub(crate) enum Request {
+    /// Report this event: a pause or a resume.
+    Report(Box<TrainEvent>),
+    /// Save a checkpoint now.
+    Snapshot,
+}
+
+impl Request {
+    fn paused(step: usize) -> Self {
+        Self::Report(Box::new(TrainEvent::Paused { step }))
+    }
+
+    fn resumed(step: usize) -> Self {
+        Self::Report(Box::new(TrainEvent::Resumed { step }))
+    }
+}
+
+/// Handles the commands waiting between two steps; blocks while paused. `false` means stop.
+pub(crate) fn obey(
+    commands: &Receiver<Command>,
+    step: usize,
+    mut act: impl FnMut(Request) -> Result<()>,
+) -> Result<bool> {
+    let mut paused = false;
+    loop {
+        let command = if paused {
+            match commands.recv() {
+                Ok(c) => c,
+                Err(_) => return Ok(false),
+            }
+        } else {
+            match commands.try_recv() {
+                Ok(c) => c,
+                // Disconnected: nobody can command us any more, so carry on to the end.
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return Ok(true),
+            }
+        };
+        match command {
+            Command::Stop => return Ok(false),
+            Command::Pause if !paused => {
+                paused = true;
+                act(Request::paused(step))?;
+            }
+            Command::Resume if paused => {
+                act(Request::resumed(step))?;
+                return Ok(true);
+            }
+            Command::SaveCheckpoint => act(Request::Snapshot)?,
+            Command::Pause | Command::Resume => {}
+        }
+    }
+}
+
 /// The message of a caught panic.
 pub fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
     panic
@@ -129,6 +183,7 @@ impl Progress {
                 .clone()
                 .or_else(|| self.best.as_ref().map(|b| SplitSummary::from(&b.report))),
             test: self.test.clone(),
+            pretrain: None,
             steps: self.step,
             epochs: self.epoch,
             best_step: self.checkpoint.map(|c| c.0),
@@ -358,34 +413,12 @@ impl Session<'_> {
 
     /// Handles pending commands; blocks while paused. `false` means stop.
     fn obey_commands(&mut self, progress: &mut Progress) -> Result<bool> {
-        let mut paused = false;
-        loop {
-            let command = if paused {
-                match self.commands.recv() {
-                    Ok(c) => c,
-                    Err(_) => return Ok(false),
-                }
-            } else {
-                match self.commands.try_recv() {
-                    Ok(c) => c,
-                    // Disconnected: nobody can command us any more, so carry on to the end.
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => return Ok(true),
-                }
-            };
-            match command {
-                Command::Stop => return Ok(false),
-                Command::Pause if !paused => {
-                    paused = true;
-                    self.emit(&TrainEvent::Paused { step: progress.step })?;
-                }
-                Command::Resume if paused => {
-                    self.emit(&TrainEvent::Resumed { step: progress.step })?;
-                    return Ok(true);
-                }
-                Command::SaveCheckpoint => self.save_snapshot(progress)?,
-                Command::Pause | Command::Resume => {}
-            }
-        }
+        let commands = self.commands;
+        let step = progress.step;
+        obey(commands, step, |request| match request {
+            Request::Report(event) => self.emit(&event).map(|_| ()),
+            Request::Snapshot => self.save_snapshot(progress),
+        })
     }
 
     /// Evaluates on validation; saves a checkpoint when the metric improved (returns whether).

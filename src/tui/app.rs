@@ -12,7 +12,7 @@ use crate::config::RunConfig;
 use crate::runs::RunHistory;
 pub use crate::runs::compare::{Align, CurveMetric};
 use crate::runs::compare::{config_diff, curve};
-use crate::train::event::{EvalReport, Prediction, RunStarted, StepMetrics};
+use crate::train::event::{EvalReport, MlmReport, Prediction, ProbeResult, RunStarted, StepMetrics};
 use crate::train::{RunStatus, RunSummary};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -91,6 +91,12 @@ pub struct LiveRun {
     /// Why the run failed (trainer error or panic), shown on the failure panel.
     pub failure: Option<String>,
     pub best_checkpoint: Option<(usize, f64)>,
+    /// Masked-LM evaluations: (step, held-out loss) and (step, accuracy), and the latest.
+    pub mlm_loss: Vec<(f64, f64)>,
+    pub mlm_accuracy: Vec<(f64, f64)>,
+    pub latest_mlm: Option<MlmReport>,
+    /// The latest fill-mask guesses for the probe sentences, with their step.
+    pub probes: Option<(usize, Vec<ProbeResult>)>,
 }
 
 impl LiveRun {
@@ -110,6 +116,10 @@ impl LiveRun {
             summary: None,
             failure: None,
             best_checkpoint: None,
+            mlm_loss: Vec::new(),
+            mlm_accuracy: Vec::new(),
+            latest_mlm: None,
+            probes: None,
         }
     }
 

@@ -577,6 +577,12 @@ fn on_train_event(app: &mut App, key: RunKey, event: TrainEvent) -> Vec<Effect> 
         TrainEvent::Paused { .. } | TrainEvent::Resumed { .. } if run.state == LiveState::Stopping => {}
         TrainEvent::Paused { .. } => run.state = LiveState::Paused,
         TrainEvent::Resumed { .. } => run.state = LiveState::Training,
+        TrainEvent::MlmEvaluated(r) => {
+            run.mlm_loss.push((r.step as f64, r.loss));
+            run.mlm_accuracy.push((r.step as f64, r.accuracy));
+            run.latest_mlm = Some(r);
+        }
+        TrainEvent::MaskProbe { step, probes } => run.probes = Some((step, probes)),
         TrainEvent::Finished(summary) => {
             run.state = LiveState::Ended(summary.status);
             if summary.status == RunStatus::Failed {

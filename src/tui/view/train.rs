@@ -7,6 +7,7 @@ use ratatui::widgets::{Gauge, Paragraph, Wrap};
 
 use super::{bold, duration, kv, panel, placeholder};
 use crate::train::RunStatus;
+use crate::train::event::ProbeResult;
 use crate::tui::app::{App, LiveRun, LiveState};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{Curve, render_chart};
@@ -23,19 +24,63 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let [loss_area, metric_area] =
         Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(charts);
     let train_loss = run.train_loss.points();
-    let loss = [
-        Curve { name: "train".into(), points: &train_loss, color: theme.series_color(0) },
-        Curve { name: "valid".into(), points: &run.valid_loss, color: theme.series_color(1) },
-    ];
+    let mut loss = vec![Curve { name: "train".into(), points: &train_loss, color: theme.series_color(0) }];
+    if !run.valid_loss.is_empty() {
+        loss.push(Curve { name: "valid".into(), points: &run.valid_loss, color: theme.series_color(1) });
+    }
+    if !run.mlm_loss.is_empty() {
+        loss.push(Curve { name: "masked LM".into(), points: &run.mlm_loss, color: theme.series_color(4) });
+    }
+    let metric_area = match &run.probes {
+        Some((step, probes)) => {
+            let [chart, probe_area] =
+                Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                    .areas(metric_area);
+            draw_probes(frame, probe_area, *step, probes, theme);
+            chart
+        }
+        None => metric_area,
+    };
     let buf = frame.buffer_mut();
     render_chart(loss_area, buf, panel("Loss", theme), &loss, "step", None, theme);
-    let metrics = [
-        Curve { name: "accuracy".into(), points: &run.valid_accuracy, color: theme.series_color(2) },
-        Curve { name: "macro-F1".into(), points: &run.valid_macro_f1, color: theme.series_color(3) },
-    ];
-    let title =
-        if run.valid_accuracy.is_empty() { "Validation (after the first evaluation)" } else { "Validation" };
+    let mlm_only = run.valid_accuracy.is_empty() && !run.mlm_accuracy.is_empty();
+    let metrics = if mlm_only {
+        vec![Curve {
+            name: "masked-token accuracy".into(),
+            points: &run.mlm_accuracy,
+            color: theme.series_color(2),
+        }]
+    } else {
+        vec![
+            Curve { name: "accuracy".into(), points: &run.valid_accuracy, color: theme.series_color(2) },
+            Curve { name: "macro-F1".into(), points: &run.valid_macro_f1, color: theme.series_color(3) },
+        ]
+    };
+    let title = if mlm_only {
+        "Masked LM (held out)"
+    } else if run.valid_accuracy.is_empty() {
+        "Validation (after the first evaluation)"
+    } else {
+        "Validation"
+    };
     render_chart(metric_area, buf, panel(title, theme), &metrics, "step", Some([0.0, 1.0]), theme);
+}
+
+/// The model's top guesses for each `[MASK]` of the probe sentences: they change as it learns.
+fn draw_probes(frame: &mut Frame, area: Rect, step: usize, probes: &[ProbeResult], theme: &Theme) {
+    let block = panel(format!("Fill-mask @ step {step}"), theme);
+    let width = block.inner(area).width as usize;
+    let mut lines = Vec::new();
+    for p in probes {
+        lines.push(Line::styled(super::cut(&p.text, width), theme.dimmed()));
+        for guesses in &p.guesses {
+            let text: Vec<String> =
+                guesses.iter().take(3).map(|(t, prob)| format!("{t} {:.0}%", prob * 100.0)).collect();
+            let line = super::cut(&format!(" → {}", text.join("  ")), width);
+            lines.push(Line::styled(line, theme.base.fg(theme.accent)));
+        }
+    }
+    frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
 fn draw_side(frame: &mut Frame, area: Rect, app: &App, run: &LiveRun, theme: &Theme) {
@@ -133,7 +178,24 @@ fn draw_side(frame: &mut Frame, area: Rect, app: &App, run: &LiveRun, theme: &Th
                 15,
             ));
         }
-        None => lines.push(Line::styled("no evaluation yet", theme.dimmed())),
+        None => match &run.latest_mlm {
+            Some(m) => {
+                lines.push(Line::styled(
+                    format!("masked LM @ step {}", m.step),
+                    bold(theme.base.fg(theme.accent)),
+                ));
+                let mut rows = vec![
+                    ("loss", format!("{:.4}", m.loss)),
+                    ("accuracy", format!("{:.4}", m.accuracy)),
+                    ("perplexity", format!("{:.1}", m.perplexity)),
+                ];
+                if let Some(a) = m.nsp_accuracy {
+                    rows.push(("next sentence", format!("{a:.4}")));
+                }
+                lines.extend(kv(rows, theme, 15));
+            }
+            None => lines.push(Line::styled("no evaluation yet", theme.dimmed())),
+        },
     }
     if let Some((step, value)) = run.best_checkpoint {
         lines.push(Line::styled(

@@ -1,0 +1,226 @@
+//! The pretraining heads of Hugging Face's `BertForPreTraining`, with its parameter names: the
+//! masked-LM head (`cls.predictions.transform.dense`, `cls.predictions.transform.LayerNorm`,
+//! a decoder tied to the word embeddings, `cls.predictions.bias`) and the next-sentence head
+//! (`cls.seq_relationship`, on the pooled `[CLS]`). A checkpoint that has them (e.g.
+//! `bert-base-uncased`) provides them; otherwise (e.g. `MiniLM`) they start fresh.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+
+use super::bert_config::{Activation, BertConfig};
+use super::checkpoint::save_model_dir;
+use super::dropout::Dropout;
+use super::encoder::{Encoder, LayerNorm, Linear, Pass};
+use super::params::{LoadReport, init_seeded, load_checkpoint};
+use crate::data::tokenize::TextEncoder;
+use crate::error::{Error, Result};
+use crate::train::event::ProbeResult;
+
+/// Variables a checkpoint may lack: initialised fresh.
+pub const FRESH_OK: &[&str] = &["cls.", "bert.pooler."];
+
+/// A padded pretraining batch.
+pub struct PretrainBatch {
+    /// `[B, L]` u32, with the selected tokens replaced.
+    pub input_ids: Tensor,
+    pub type_ids: Tensor,
+    pub attention_mask: Tensor,
+    /// `[N]` u32 flat positions (`row * L + column`) of the selected tokens.
+    pub positions: Tensor,
+    /// `[N]` u32 original tokens at those positions.
+    pub targets: Tensor,
+    /// `[B]` u32: 1 when segment B follows segment A, 0 when it is a random sentence.
+    pub next_sentence: Option<Tensor>,
+}
+
+pub struct PretrainOutput {
+    /// `[N, vocab]` scores of the selected positions.
+    pub mlm_logits: Tensor,
+    /// `[B, 2]` (not next, next).
+    pub nsp_logits: Option<Tensor>,
+}
+
+pub struct PretrainingModel {
+    pub encoder: Encoder,
+    transform: Linear,
+    transform_norm: LayerNorm,
+    activation: Activation,
+    decoder_bias: Tensor,
+    next_sentence: Option<Linear>,
+}
+
+impl PretrainingModel {
+    /// With `nsp`, the next-sentence head exists (and is saved); without it, the model is a
+    /// `BertForMaskedLM`.
+    pub fn load(vb: VarBuilder, config: &BertConfig, nsp: bool) -> Result<Self> {
+        let h = config.hidden_size;
+        let cls = vb.pp("cls");
+        let next_sentence = if nsp { Some(Linear::load(cls.pp("seq_relationship"), h, 2)?) } else { None };
+        Ok(Self {
+            encoder: Encoder::load(vb.pp("bert"), config)?,
+            transform: Linear::load(cls.pp("predictions.transform.dense"), h, h)?,
+            transform_norm: LayerNorm::load(
+                cls.pp("predictions.transform.LayerNorm"),
+                h,
+                config.layer_norm_eps,
+            )?,
+            activation: config.hidden_act,
+            decoder_bias: cls.pp("predictions").get_with_hints(
+                config.vocab_size,
+                "bias",
+                candle_nn::Init::Const(0.0),
+            )?,
+            next_sentence,
+        })
+    }
+
+    pub fn has_nsp(&self) -> bool {
+        self.next_sentence.is_some()
+    }
+
+    /// Scores of the vocabulary at the selected positions only: the decoder is the largest
+    /// matrix product of a small model, and unselected positions have nothing to learn.
+    pub fn forward(&self, batch: &PretrainBatch, dropout: &mut Dropout) -> Result<PretrainOutput> {
+        let mut pass = Pass { dropout, frozen_layers: 0, keep_attentions: false };
+        let out =
+            self.encoder.forward(&batch.input_ids, &batch.type_ids, &batch.attention_mask, &mut pass)?;
+        let (b, l, h) = out.hidden.dims3()?;
+        let selected = out.hidden.reshape((b * l, h))?.index_select(&batch.positions, 0)?;
+        let mlm_logits = self.predict_tokens(&selected)?;
+        let nsp_logits = match &self.next_sentence {
+            Some(head) => Some(head.forward(&self.encoder.pool(&out.hidden)?)?),
+            None => None,
+        };
+        Ok(PretrainOutput { mlm_logits, nsp_logits })
+    }
+
+    /// `[N, H]` hidden states to `[N, vocab]` token scores.
+    pub fn predict_tokens(&self, hidden: &Tensor) -> Result<Tensor> {
+        let x = self.transform_norm.forward(&self.activation.apply(&self.transform.forward(hidden)?)?)?;
+        Ok(x.matmul(&self.encoder.word_embeddings().t()?)?.broadcast_add(&self.decoder_bias)?)
+    }
+
+    /// Masked-LM cross-entropy, plus next-sentence cross-entropy when the batch has pairs.
+    pub fn loss(out: &PretrainOutput, batch: &PretrainBatch) -> Result<(Tensor, Tensor, Option<Tensor>)> {
+        let mlm = candle_nn::loss::cross_entropy(&out.mlm_logits, &batch.targets)?;
+        let nsp = match (&out.nsp_logits, &batch.next_sentence) {
+            (Some(logits), Some(labels)) => Some(candle_nn::loss::cross_entropy(logits, labels)?),
+            _ => None,
+        };
+        let total = match &nsp {
+            Some(n) => (&mlm + n)?,
+            None => mlm.clone(),
+        };
+        Ok((total, mlm, nsp))
+    }
+}
+
+/// A pretraining model with its parameters and tokenizer.
+pub struct MaskedLm {
+    pub model: PretrainingModel,
+    pub varmap: VarMap,
+    pub config: BertConfig,
+    pub tokenizer: TextEncoder,
+    /// The directory it was loaded from (its tokenizer files are copied on save).
+    pub source_dir: PathBuf,
+    pub report: LoadReport,
+}
+
+impl MaskedLm {
+    /// Loads `dir` under the pretraining heads. Heads the checkpoint lacks start fresh (seeded);
+    /// with `from_scratch`, everything does.
+    pub fn from_dir(
+        dir: &Path,
+        source: &str,
+        nsp: bool,
+        seed: u64,
+        from_scratch: bool,
+        device: &Device,
+    ) -> Result<Self> {
+        let mut config = BertConfig::from_file(&dir.join("config.json"))?;
+        let tokenizer = TextEncoder::from_model_dir(dir)?;
+        if tokenizer.vocab_size() > config.vocab_size {
+            return Err(Error::model(
+                source,
+                format!(
+                    "tokenizer has {} tokens but config.json says vocab_size {}",
+                    tokenizer.vocab_size(),
+                    config.vocab_size
+                ),
+            ));
+        }
+        if tokenizer.token_to_id("[MASK]").is_none() {
+            return Err(Error::model(source, "its tokenizer has no [MASK] token"));
+        }
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
+        let model = PretrainingModel::load(vb, &config, nsp)?;
+        let (range, pad) = (config.initializer_range, config.pad_token_id);
+        let report = if from_scratch {
+            init_seeded(&varmap, range, pad, seed, |_| true)?;
+            LoadReport { initialised: vec!["all parameters (from scratch)".into()], unused: Vec::new() }
+        } else {
+            let weights = dir.join("model.safetensors");
+            if !weights.is_file() {
+                return Err(Error::model(source, format!("{} has no model.safetensors", dir.display())));
+            }
+            let report = load_checkpoint(&varmap, &weights, source, FRESH_OK)?;
+            init_seeded(&varmap, range, pad, seed, |name| report.initialised.iter().any(|n| n == name))?;
+            report
+        };
+        config.set_pretraining(nsp);
+        Ok(Self { model, varmap, config, tokenizer, source_dir: dir.to_path_buf(), report })
+    }
+
+    /// Loads a model directory for filling in masks (no next-sentence head needed).
+    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        Self::from_dir(dir, &dir.display().to_string(), false, 0, false, device)
+    }
+
+    /// Writes the model to `dir` atomically, in Hugging Face layout.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        save_model_dir(dir, &self.varmap, &self.config, &self.source_dir, &self.tokenizer)
+    }
+
+    /// The `k` likeliest tokens, with probabilities, for each `[MASK]` of `text`.
+    pub fn fill_mask(&self, text: &str, k: usize) -> Result<ProbeResult> {
+        let ids = self.tokenizer.encode_one(text)?;
+        let mask_id = self.tokenizer.token_to_id("[MASK]").unwrap_or(u32::MAX);
+        let positions: Vec<u32> =
+            ids.iter().enumerate().filter(|(_, id)| **id == mask_id).map(|(i, _)| i as u32).collect();
+        if positions.is_empty() {
+            return Err(Error::Config(format!("{text:?} has no [MASK] to fill")));
+        }
+        let device = self.model.encoder.word_embeddings().device().clone();
+        let len = ids.len();
+        let input = Tensor::from_vec(ids, (1, len), &device)?;
+        let mut dropout = Dropout::off();
+        let mut pass = Pass { dropout: &mut dropout, frozen_layers: 0, keep_attentions: false };
+        let out = self.model.encoder.forward(
+            &input,
+            &input.zeros_like()?,
+            &Tensor::ones((1, len), DType::F32, &device)?,
+            &mut pass,
+        )?;
+        let hidden = out.hidden.squeeze(0)?.index_select(&Tensor::new(positions.as_slice(), &device)?, 0)?;
+        let probs =
+            candle_nn::ops::softmax_last_dim(&self.model.predict_tokens(&hidden)?)?.to_vec2::<f32>()?;
+        let guesses = probs
+            .iter()
+            .map(|row| {
+                let mut order: Vec<usize> = (0..row.len()).collect();
+                order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
+                order
+                    .into_iter()
+                    .take(k)
+                    .map(|i| {
+                        (self.tokenizer.id_to_token(i as u32).unwrap_or_else(|| format!("#{i}")), row[i])
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(ProbeResult { text: text.to_owned(), guesses })
+    }
+}
