@@ -159,6 +159,19 @@ pub struct TrainArgs {
     /// Batch examples of similar length together (less padding; faster).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub group_by_length: Option<bool>,
+    /// Masked-LM stage before fine-tuning (domain adaptation): the share of tokens masked,
+    /// in (0, 0.5]; 0 = none.
+    #[arg(long)]
+    pub mask_ratio: Option<f64>,
+    /// Epochs of the masked-LM stage.
+    #[arg(long)]
+    pub mlm_epochs: Option<usize>,
+    /// Learning rate of the masked-LM stage (default: --lr).
+    #[arg(long)]
+    pub mlm_lr: Option<f64>,
+    /// Text for the masked-LM stage (default: the training texts).
+    #[arg(long, num_args = 1..)]
+    pub corpus: Option<Vec<PathBuf>>,
     #[arg(long)]
     pub seed: Option<u64>,
     /// Evaluate every N steps (always at each epoch end).
@@ -228,6 +241,10 @@ impl TrainArgs {
             self.metric => c.train.metric,
             self.patience => c.train.patience,
             self.freeze_layers => c.train.freeze_layers,
+            self.mask_ratio => c.mlm.mask_ratio,
+            self.mlm_epochs => c.mlm.epochs,
+            self.mlm_lr => c.mlm.lr,
+            self.corpus => c.mlm.corpus,
             self.name => c.name,
             self.runs_dir => c.runs_dir,
             self.device => c.device,

@@ -360,3 +360,38 @@ fn a_panic_inside_a_run_becomes_a_failed_run() {
     let status = std::fs::read_to_string(writer.dir.join("status")).expect("status");
     assert!(status.starts_with("failed"), "{status}");
 }
+
+#[test]
+fn a_masked_lm_stage_comes_first_in_the_same_run() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut config = toy_config(tmp.path());
+    config.train.epochs = 2;
+    config.mlm.mask_ratio = 0.15;
+    config.mlm.epochs = 2;
+    config.mlm.probes = vec!["the movie was [MASK] .".into()];
+    let (summary, events, dir) = run_recorded(config);
+    assert_eq!(summary.status, RunStatus::Finished, "{:?}", summary.reason);
+    let total = started(&events).total_steps;
+    let steps: Vec<usize> =
+        events.iter().filter_map(|e| if let TrainEvent::Step(s) = e { Some(s.step) } else { None }).collect();
+    assert_eq!(steps, (1..=total).collect::<Vec<_>>(), "one step count across both stages");
+    let fine_tune_steps = 240 / 16 * 2;
+    assert!(total > fine_tune_steps, "the stage adds steps: {total}");
+    // The masked-LM evaluations (and probes) come before the first classification evaluation.
+    let first_mlm = events.iter().position(|e| matches!(e, TrainEvent::MlmEvaluated(_))).expect("mlm eval");
+    let first_probe = events.iter().position(|e| matches!(e, TrainEvent::MaskProbe { .. })).expect("probe");
+    let first_eval = events.iter().position(|e| matches!(e, TrainEvent::Evaluated(_))).expect("eval");
+    assert!(first_mlm < first_eval && first_probe < first_eval);
+    assert!(summary.pretrain.is_some() && summary.valid.is_some());
+    // The kept model is a classifier: the masked-LM head is not saved with it.
+    let tensors =
+        candle_core::safetensors::load(dir.join("model/model.safetensors"), &candle_core::Device::Cpu)
+            .expect("w");
+    assert!(tensors.keys().all(|k| !k.starts_with("cls.")), "{:?}", tensors.keys().collect::<Vec<_>>());
+    assert!(tensors.contains_key("classifier.weight"));
+    // The log holds both stages.
+    let log = std::fs::read_to_string(dir.join("events.jsonl")).expect("log");
+    assert!(
+        log.contains("\"mlm_evaluated\"") && log.contains("\"mask_probe\"") && log.contains("\"evaluated\"")
+    );
+}

@@ -24,13 +24,13 @@ pub fn read_documents(paths: &[PathBuf], text_column: Option<&str>) -> Result<Ve
                 .at(path)?
                 .filter_map(std::result::Result::ok)
                 .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+                .filter(|p| is_text_file(p))
                 .collect();
             files.sort();
             for f in files {
                 docs.extend(text_documents(&f)?);
             }
-        } else if path.extension().is_some_and(|e| e == "txt") {
+        } else if is_text_file(path) {
             docs.extend(text_documents(path)?);
         } else {
             docs.extend(load_texts(path, text_column)?);
@@ -43,8 +43,22 @@ pub fn read_documents(paths: &[PathBuf], text_column: Option<&str>) -> Result<Ve
     Ok(docs)
 }
 
+/// `.txt`, or `.txt.gz` (the shipped corpus is compressed).
+fn is_text_file(path: &Path) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    std::path::Path::new(name.trim_end_matches(".gz")).extension().is_some_and(|e| e == "txt")
+}
+
 fn text_documents(path: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).at(path)?;
+    let text = if path.extension().is_some_and(|e| e == "gz") {
+        let mut text = String::new();
+        let file = std::fs::File::open(path).at(path)?;
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(file), &mut text)
+            .map_err(|e| Error::data(path, format!("cannot be decompressed as gzip text: {e}")))?;
+        text
+    } else {
+        std::fs::read_to_string(path).at(path)?
+    };
     Ok(text
         .split("\n\n")
         .map(|d| d.split_whitespace().collect::<Vec<_>>().join(" "))
@@ -231,7 +245,9 @@ mod tests {
     fn text_files_split_into_documents_at_blank_lines() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("a.txt"), "First doc\nline two.\n\nSecond doc.\n\n\n").expect("write");
-        std::fs::write(dir.path().join("b.txt"), "Third.").expect("write");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, b"Third.").expect("gzip");
+        std::fs::write(dir.path().join("b.txt.gz"), gz.finish().expect("gzip")).expect("write");
         let docs = read_documents(&[dir.path().to_path_buf()], None).expect("read");
         assert_eq!(docs, vec!["First doc line two.", "Second doc.", "Third."]);
         let empty = dir.path().join("empty.txt");

@@ -166,6 +166,14 @@ pub fn wordpiece_from_vocab(vocab: &Path, lowercase: bool) -> Result<Tokenizer> 
     tok.with_pre_tokenizer(Some(BertPreTokenizer));
     tok.with_post_processor(Some(BertProcessing::new(("[SEP]".into(), sep), ("[CLS]".into(), cls))));
     tok.with_decoder(Some(tokenizers::decoders::wordpiece::WordPiece::default()));
+    // As Hugging Face's BERT tokenizer does: the specials are whole tokens in any text (so
+    // "[MASK]" in a sentence is the mask token, not "[", "mask", "]").
+    let specials: Vec<tokenizers::AddedToken> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        .into_iter()
+        .filter(|t| tok.token_to_id(t).is_some())
+        .map(|t| tokenizers::AddedToken::from(t, true))
+        .collect();
+    tok.add_special_tokens(specials).map_err(|e| tok_error(vocab, e))?;
     Ok(tok)
 }
 
@@ -193,6 +201,9 @@ mod tests {
         assert!(seqs[0].type_ids.iter().all(|&t| t == 0));
         let short = enc.encode_texts(&texts, 4).expect("truncate");
         assert_eq!(short[0].ids, [2, 5, 6, 3]);
+        // Specials in a text are whole tokens, as in Hugging Face's BERT tokenizer.
+        assert_eq!(enc.encode_one("the [MASK] was great").expect("encode"), [2, 5, 4, 7, 8, 3]);
+        assert_eq!(enc.special_ids(), [0, 1, 2, 3, 4]);
         // The saved tokenizer.json is found first next time and tokenizes the same way.
         enc.save_json(dir.path()).expect("save");
         let again = TextEncoder::from_model_dir(dir.path()).expect("reload");

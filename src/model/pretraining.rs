@@ -10,10 +10,11 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
 use super::bert_config::{Activation, BertConfig};
+use super::checkpoint::Classifier;
 use super::checkpoint::save_model_dir;
 use super::dropout::Dropout;
 use super::encoder::{Encoder, LayerNorm, Linear, Pass};
-use super::params::{LoadReport, init_seeded, load_checkpoint};
+use super::params::{LoadReport, init_seeded, load_checkpoint, sorted_vars};
 use crate::data::tokenize::TextEncoder;
 use crate::error::{Error, Result};
 use crate::train::event::ProbeResult;
@@ -172,6 +173,45 @@ impl MaskedLm {
         };
         config.set_pretraining(nsp);
         Ok(Self { model, varmap, config, tokenizer, source_dir: dir.to_path_buf(), report })
+    }
+
+    /// A masked-LM head on a classifier's encoder, sharing its parameters: for a masked-LM
+    /// stage before fine-tuning. The head comes from the checkpoint when it has one (of the
+    /// right shape), else starts fresh (seeded). `release_heads` removes it afterwards.
+    pub fn sharing(clf: &Classifier, seed: u64) -> Result<Self> {
+        let varmap = clf.varmap.clone();
+        let device = clf.model.encoder.word_embeddings().device().clone();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
+        let model = PretrainingModel::load(vb, &clf.config, false)?;
+        let weights = clf.source_dir.join("model.safetensors");
+        let mut loaded = Vec::new();
+        if weights.is_file() {
+            let tensors = candle_core::safetensors::load(&weights, &Device::Cpu)
+                .map_err(|e| Error::model(weights.display().to_string(), e.to_string()))?;
+            for (name, var) in sorted_vars(&varmap).into_iter().filter(|(n, _)| n.starts_with("cls.")) {
+                if let Some(t) = tensors.get(&name).filter(|t| t.dims() == var.dims()) {
+                    var.set(&t.to_dtype(DType::F32)?.to_device(&device)?)?;
+                    loaded.push(name);
+                }
+            }
+        }
+        let (range, pad) = (clf.config.initializer_range, clf.config.pad_token_id);
+        init_seeded(&varmap, range, pad, seed, |n| n.starts_with("cls.") && !loaded.iter().any(|l| l == n))?;
+        Ok(Self {
+            model,
+            varmap,
+            config: clf.config.clone(),
+            tokenizer: TextEncoder::from_model_dir(&clf.source_dir)?,
+            source_dir: clf.source_dir.clone(),
+            report: LoadReport::default(),
+        })
+    }
+
+    /// Drops the pretraining heads' parameters from the (shared) parameter map, so that the
+    /// fine-tuned model is saved without them.
+    pub fn release_heads(&self) {
+        let mut data = self.varmap.data().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        data.retain(|name, _| !name.starts_with("cls."));
     }
 
     /// Loads a model directory for filling in masks (no next-sentence head needed).

@@ -190,30 +190,11 @@ fn pretrain(
     }
     let policy = masking_policy(cfg, &lm)?;
     let mut examples = build_examples(&docs, &lm.tokenizer, t.max_len, m.nsp, t.seed)?;
-    // Hold out a seeded sample to measure the model on text it does not train on.
-    let order = epoch_order(examples.len(), t.seed ^ 0x00AB_CDEF, 0);
-    let held_n = ((examples.len() as f64 * m.held_out).round() as usize).min(MAX_HELD_OUT);
-    let held_n = if m.held_out > 0.0 && examples.len() >= 2 { held_n.max(1) } else { 0 };
-    let held: Vec<PretrainExample> = order[..held_n].iter().map(|&i| examples[i].clone()).collect();
-    let mut keep = vec![true; examples.len()];
-    for &i in &order[..held_n] {
-        keep[i] = false;
-    }
-    let mut k = keep.into_iter();
-    examples.retain(|_| k.next().unwrap_or(true));
+    let held = hold_out(&mut examples, m.held_out, t.seed);
     if examples.is_empty() {
         return Err(Error::Config("the corpus is too small: nothing is left to train on".into()));
     }
-    let probes: Vec<String> = if m.probes.is_empty() {
-        DEFAULT_PROBES
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(str::to_owned)
-            .collect()
-    } else {
-        m.probes.clone()
-    };
+    let probes = probe_sentences(cfg);
 
     let mut opt = AdamW::new(sorted_vars(&lm.varmap), t.weight_decay)?;
     let steps_per_epoch = examples.len().div_ceil(t.batch_size);
@@ -233,72 +214,100 @@ fn pretrain(
         initialised: lm.report.initialised.clone(),
         unused: lm.report.unused.clone(),
     }))?;
-    let schedule = LinearSchedule::new(m.lr.unwrap_or(t.lr), t.warmup_ratio, total_steps);
-    let mut dropout = Dropout::seeded(t.seed ^ 0x5EED_D809);
-    let mut rng = ChaCha8Rng::seed_from_u64(t.seed ^ 0x0000_4D4C_4D00);
-    let mut s = Stage { cfg, ctx, sink, lm: &lm, policy: &policy, held: &held, probes: &probes };
-    for epoch in 0..m.epochs {
-        let order = epoch_order(examples.len(), t.seed, epoch);
-        for (i, indices) in order.chunks(t.batch_size).enumerate() {
-            let go = obey(commands, progress.step, |request| match request {
-                Request::Report(event) => s.sink.emit(&event).map(|_| ()),
-                Request::Snapshot => s.snapshot(progress.step),
-            })?;
-            if !go {
-                s.keep_some_checkpoint(progress)?;
-                return Ok(false);
-            }
-            let began = Instant::now();
-            let lr = schedule.lr(progress.step);
-            let batch_examples: Vec<&PretrainExample> = indices.iter().map(|&i| &examples[i]).collect();
-            let masked = mask_examples(&policy, &batch_examples, &mut rng);
-            let batch = collate(&batch_examples, &masked, lm.tokenizer.pad_id, &device)?;
-            let out = lm.model.forward(&batch, &mut dropout)?;
-            let (loss, _, _) = PretrainingModel::loss(&out, &batch)?;
-            let value = f64::from(loss.to_scalar::<f32>()?);
-            let mut grads = opt.gradients(&loss.backward()?);
-            let grad_norm = clip_grad_norm(&mut grads, t.max_grad_norm)?;
-            if !(value.is_finite() && grad_norm.is_finite()) {
-                let (quantity, v) =
-                    if value.is_finite() { ("the gradient norm", grad_norm) } else { ("the loss", value) };
-                return Err(Error::Diverged {
-                    quantity,
-                    step: progress.step + 1,
-                    epoch: epoch + 1,
-                    value: v,
-                });
-            }
-            opt.step(&grads, lr)?;
-            progress.step += 1;
-            progress.epoch = epoch as f64 + (i + 1) as f64 / steps_per_epoch as f64;
-            progress.train_examples += indices.len();
-            let took = began.elapsed();
-            progress.train_time += took;
-            progress.time_to_first_step.get_or_insert_with(|| t0.elapsed());
-            let flow = s.sink.emit(&TrainEvent::Step(StepMetrics {
-                step: progress.step,
-                total_steps,
-                epoch: progress.epoch,
-                loss: value,
-                lr,
-                grad_norm,
-                examples_per_sec: indices.len() as f64 / took.as_secs_f64().max(1e-9),
-                elapsed_s: t0.elapsed().as_secs_f64(),
-            }))?;
-            if flow == Flow::Stop {
-                s.keep_some_checkpoint(progress)?;
-                return Ok(false);
-            }
-            let epoch_end = i + 1 == steps_per_epoch;
-            let due = t.eval_every.is_some_and(|n| progress.step.is_multiple_of(n));
-            if epoch_end || due {
-                s.evaluate(progress)?;
-            }
-        }
-    }
+    let mut s =
+        Stage { cfg, ctx, sink, lm: &lm, policy: &policy, held: &held, probes: &probes, keep_best: true };
+    let completed = s.train(&examples, &mut opt, commands, progress, total_steps, t0)?;
     s.keep_some_checkpoint(progress)?;
     drop(scratch);
-    Ok(true)
+    Ok(completed)
+}
+
+/// The held-out share of `examples` (seeded), removed from them.
+fn hold_out(examples: &mut Vec<PretrainExample>, share: f64, seed: u64) -> Vec<PretrainExample> {
+    let order = epoch_order(examples.len(), seed ^ 0x00AB_CDEF, 0);
+    let n = ((examples.len() as f64 * share).round() as usize).min(MAX_HELD_OUT);
+    let n = if share > 0.0 && examples.len() >= 2 { n.max(1) } else { 0 };
+    let held: Vec<PretrainExample> = order[..n].iter().map(|&i| examples[i].clone()).collect();
+    let mut keep = vec![true; examples.len()];
+    for &i in &order[..n] {
+        keep[i] = false;
+    }
+    let mut k = keep.into_iter();
+    examples.retain(|_| k.next().unwrap_or(true));
+    held
+}
+
+fn probe_sentences(cfg: &RunConfig) -> Vec<String> {
+    if cfg.mlm.probes.is_empty() {
+        DEFAULT_PROBES
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect()
+    } else {
+        cfg.mlm.probes.clone()
+    }
+}
+
+/// Counts of a masked-LM stage inside a fine-tuning run, for its summary.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StageOutcome {
+    pub completed: bool,
+    pub steps: usize,
+    pub examples: usize,
+    pub time: Duration,
+}
+
+/// The masked-LM stage of a fine-tuning run (domain adaptation): `epochs` of masked-LM on
+/// `texts` (the run's training texts, or its own corpus) with the classifier's encoder,
+/// before the classification head trains. It shares the encoder's parameters; the masked-LM
+/// head lives only for the stage. Steps are numbered from `first_step`.
+#[allow(clippy::too_many_arguments)]
+pub fn adapt(
+    cfg: &RunConfig,
+    ctx: &RunContext,
+    sink: &mut dyn EventSink,
+    commands: &Receiver<Command>,
+    clf: &crate::model::checkpoint::Classifier,
+    texts: &[String],
+    first_step: usize,
+    total_steps: usize,
+) -> Result<(StageOutcome, Option<MlmReport>)> {
+    let t0 = Instant::now();
+    let lm = MaskedLm::sharing(clf, cfg.train.seed)?;
+    let policy = masking_policy(cfg, &lm)?;
+    let mut examples = build_examples(texts, &lm.tokenizer, cfg.train.max_len, false, cfg.train.seed)?;
+    let held = hold_out(&mut examples, cfg.mlm.held_out, cfg.train.seed);
+    let probes = probe_sentences(cfg);
+    let encoder_and_head = sorted_vars(&lm.varmap).into_iter().filter(|(n, _)| !n.starts_with("classifier."));
+    let mut opt = AdamW::new(encoder_and_head.collect(), cfg.train.weight_decay)?;
+    let mut progress = Progress { step: first_step, ..Progress::default() };
+    let mut s =
+        Stage { cfg, ctx, sink, lm: &lm, policy: &policy, held: &held, probes: &probes, keep_best: false };
+    let completed = s.train(&examples, &mut opt, commands, &mut progress, total_steps, t0)?;
+    drop(opt);
+    lm.release_heads();
+    let outcome = StageOutcome {
+        completed,
+        steps: progress.step - first_step,
+        examples: progress.train_examples,
+        time: progress.train_time,
+    };
+    Ok((outcome, progress.last))
+}
+
+/// How many optimiser steps a masked-LM stage over `texts` takes (to announce the run's length).
+pub fn stage_steps(
+    cfg: &RunConfig,
+    tokenizer: &crate::data::tokenize::TextEncoder,
+    texts: &[String],
+) -> Result<usize> {
+    let examples = build_examples(texts, tokenizer, cfg.train.max_len, false, cfg.train.seed)?;
+    let held = ((examples.len() as f64 * cfg.mlm.held_out).round() as usize).min(MAX_HELD_OUT);
+    let n =
+        examples.len().saturating_sub(held.max(usize::from(cfg.mlm.held_out > 0.0 && examples.len() >= 2)));
+    Ok(n.div_ceil(cfg.train.batch_size.max(1)) * cfg.mlm.epochs)
 }
 
 /// What an evaluation needs, borrowed for the run.
@@ -310,9 +319,93 @@ struct Stage<'a> {
     policy: &'a MaskingPolicy,
     held: &'a [PretrainExample],
     probes: &'a [String],
+    /// Keep the best model in the run's `model/` (a pretraining run; not a stage before
+    /// fine-tuning, whose `model/` is the classifier).
+    keep_best: bool,
 }
 
 impl Stage<'_> {
+    /// The masked-LM epochs; `false` when stopped.
+    fn train(
+        &mut self,
+        examples: &[PretrainExample],
+        opt: &mut AdamW,
+        commands: &Receiver<Command>,
+        progress: &mut Progress,
+        total_steps: usize,
+        t0: Instant,
+    ) -> Result<bool> {
+        let (t, m) = (&self.cfg.train, &self.cfg.mlm);
+        let device = self.lm.model.encoder.word_embeddings().device().clone();
+        let steps_per_epoch = examples.len().div_ceil(t.batch_size);
+        let stage_steps = steps_per_epoch * m.epochs;
+        let schedule = LinearSchedule::new(m.lr.unwrap_or(t.lr), t.warmup_ratio, stage_steps);
+        let mut dropout = Dropout::seeded(t.seed ^ 0x5EED_D809);
+        let mut rng = ChaCha8Rng::seed_from_u64(t.seed ^ 0x0000_4D4C_4D00);
+        let first_step = progress.step;
+        for epoch in 0..m.epochs {
+            let order = epoch_order(examples.len(), t.seed, epoch);
+            for (i, indices) in order.chunks(t.batch_size).enumerate() {
+                let go = obey(commands, progress.step, |request| match request {
+                    Request::Report(event) => self.sink.emit(&event).map(|_| ()),
+                    Request::Snapshot => self.snapshot(progress.step),
+                })?;
+                if !go {
+                    return Ok(false);
+                }
+                let began = Instant::now();
+                let lr = schedule.lr(progress.step - first_step);
+                let batch_examples: Vec<&PretrainExample> = indices.iter().map(|&i| &examples[i]).collect();
+                let masked = mask_examples(self.policy, &batch_examples, &mut rng);
+                let batch = collate(&batch_examples, &masked, self.lm.tokenizer.pad_id, &device)?;
+                let out = self.lm.model.forward(&batch, &mut dropout)?;
+                let (loss, _, _) = PretrainingModel::loss(&out, &batch)?;
+                let value = f64::from(loss.to_scalar::<f32>()?);
+                let mut grads = opt.gradients(&loss.backward()?);
+                let grad_norm = clip_grad_norm(&mut grads, t.max_grad_norm)?;
+                if !(value.is_finite() && grad_norm.is_finite()) {
+                    let (quantity, v) = if value.is_finite() {
+                        ("the gradient norm", grad_norm)
+                    } else {
+                        ("the loss", value)
+                    };
+                    return Err(Error::Diverged {
+                        quantity,
+                        step: progress.step + 1,
+                        epoch: epoch + 1,
+                        value: v,
+                    });
+                }
+                opt.step(&grads, lr)?;
+                progress.step += 1;
+                progress.epoch = epoch as f64 + (i + 1) as f64 / steps_per_epoch as f64;
+                progress.train_examples += indices.len();
+                let took = began.elapsed();
+                progress.train_time += took;
+                progress.time_to_first_step.get_or_insert_with(|| t0.elapsed());
+                let flow = self.sink.emit(&TrainEvent::Step(StepMetrics {
+                    step: progress.step,
+                    total_steps,
+                    epoch: progress.epoch,
+                    loss: value,
+                    lr,
+                    grad_norm,
+                    examples_per_sec: indices.len() as f64 / took.as_secs_f64().max(1e-9),
+                    elapsed_s: t0.elapsed().as_secs_f64(),
+                }))?;
+                if flow == Flow::Stop {
+                    return Ok(false);
+                }
+                let epoch_end = i + 1 == steps_per_epoch;
+                let due = t.eval_every.is_some_and(|n| progress.step.is_multiple_of(n));
+                if epoch_end || due {
+                    self.evaluate(progress)?;
+                }
+            }
+        }
+        Ok(true)
+    }
+
     /// Scores the held-out text (masked the same way at every evaluation, so that the numbers
     /// compare), fills the probes, and keeps the model when its loss is the lowest yet.
     fn evaluate(&mut self, progress: &mut Progress) -> Result<()> {
@@ -322,12 +415,12 @@ impl Stage<'_> {
         progress.eval_time += began.elapsed();
         if let Some(report) = report {
             self.sink.emit(&TrainEvent::MlmEvaluated(report.clone()))?;
-            if progress.best.as_ref().is_none_or(|b| report.loss < b.loss) {
+            if self.keep_best && progress.best.as_ref().is_none_or(|b| report.loss < b.loss) {
                 self.save(progress.step, report.loss)?;
                 progress.best = Some(report.clone());
             }
             progress.last = Some(report);
-        } else if progress.best.is_none() {
+        } else if self.keep_best && progress.best.is_none() {
             self.save(progress.step, f64::NAN)?;
         }
         let probes =
@@ -388,7 +481,7 @@ impl Stage<'_> {
 
     /// Saves the current weights beside (never over) the best model, on request.
     fn snapshot(&mut self, step: usize) -> Result<()> {
-        let Some(best) = &self.ctx.checkpoint_dir else { return Ok(()) };
+        let Some(best) = &self.ctx.checkpoint_dir.as_ref().filter(|_| self.keep_best) else { return Ok(()) };
         let dir = best.with_file_name(format!("checkpoint-step-{step}"));
         self.lm.save(&dir)?;
         self.sink.emit(&TrainEvent::CheckpointSaved {
@@ -401,7 +494,10 @@ impl Stage<'_> {
 
     /// A run that ends before its first evaluation still leaves a model.
     fn keep_some_checkpoint(&mut self, progress: &Progress) -> Result<()> {
-        if progress.best.is_none() && self.ctx.checkpoint_dir.as_ref().is_some_and(|d| !d.exists()) {
+        if self.keep_best
+            && progress.best.is_none()
+            && self.ctx.checkpoint_dir.as_ref().is_some_and(|d| !d.exists())
+        {
             self.save(progress.step, f64::NAN)?;
         }
         Ok(())

@@ -9,14 +9,16 @@ use std::time::{Duration, Instant};
 use candle_core::Device;
 
 use super::event::{
-    Command, EvalReport, EventSink, Flow, Prediction, RunStarted, RunStatus, RunSummary, SplitSummary,
-    StepMetrics, TrainEvent,
+    Command, EvalReport, EventSink, Flow, MlmReport, Prediction, RunStarted, RunStatus, RunSummary,
+    SplitSummary, StepMetrics, TrainEvent,
 };
 use super::optim::AdamW;
+use super::pretrain::{adapt, stage_steps};
 use super::schedule::LinearSchedule;
 use super::step::{StepSettings, optimizer_step};
 use crate::config::{Metric, RunConfig};
 use crate::data::batch::{Batcher, epoch_order, length_grouped_order};
+use crate::data::corpus::read_documents;
 use crate::data::{Examples, LabelSet, Splits};
 use crate::error::{Error, Result};
 use crate::eval::{Encoded, evaluate};
@@ -147,6 +149,8 @@ struct Progress {
     checkpoint: Option<(usize, f64)>,
     final_valid: Option<SplitSummary>,
     test: Option<SplitSummary>,
+    /// The last evaluation of the masked-LM stage, when the run had one.
+    pretrain: Option<MlmReport>,
 }
 
 struct BestValidation {
@@ -183,7 +187,7 @@ impl Progress {
                 .clone()
                 .or_else(|| self.best.as_ref().map(|b| SplitSummary::from(&b.report))),
             test: self.test.clone(),
-            pretrain: None,
+            pretrain: self.pretrain.clone(),
             steps: self.step,
             epochs: self.epoch,
             best_step: self.checkpoint.map(|c| c.0),
@@ -278,6 +282,9 @@ fn train(
     let splits = Splits::load(&cfg.data, t.seed)?;
     // A scratch model's directory must outlive the run: its tokenizer is copied at each save.
     let (dir, scratch_dir) = model_dir(cfg, &splits.train.texts)?;
+    // The masked-LM stage (if any) reads the training texts after they are encoded.
+    let stage_on_train_texts = cfg.mlm.mask_ratio > 0.0 && cfg.mlm.corpus.is_empty();
+    let train_texts = if stage_on_train_texts { splits.train.texts.clone() } else { Vec::new() };
     let freeze = Freeze { encoder: t.freeze_encoder, layers: t.freeze_layers };
     let clf = Classifier::from_dir(
         &dir,
@@ -307,12 +314,26 @@ fn train(
     let valid_set = splits.valid.map(|e| s.encode(e)).transpose()?;
     let test_set = splits.test.map(|e| s.encode(e)).transpose()?;
 
+    // With a masking ratio, a masked-LM stage on the run's texts (or its corpus) comes first:
+    // the encoder adapts to the domain before the head learns the task.
+    let mlm_texts = if cfg.mlm.mask_ratio > 0.0 {
+        Some(if stage_on_train_texts {
+            train_texts
+        } else {
+            read_documents(&cfg.mlm.corpus, cfg.mlm.text_column.as_deref())?
+        })
+    } else {
+        None
+    };
+    let mlm_steps =
+        mlm_texts.as_ref().map(|texts| stage_steps(cfg, &s.clf.tokenizer, texts)).transpose()?.unwrap_or(0);
     let trainable: Vec<_> =
         sorted_vars(&s.clf.varmap).into_iter().filter(|(n, _)| freeze.trains(n)).collect();
     let mut opt = AdamW::new(trainable, t.weight_decay)?;
     let group = t.batch_size * t.grad_accum;
     let steps_per_epoch = train_set.seqs.len().div_ceil(group);
-    let total_steps = steps_per_epoch * t.epochs;
+    let fine_tune_steps = steps_per_epoch * t.epochs;
+    let total_steps = mlm_steps + fine_tune_steps;
     s.emit(&TrainEvent::Started(RunStarted {
         run_id: ctx.run_id.clone(),
         model: cfg.model.source.clone(),
@@ -328,8 +349,18 @@ fn train(
         initialised: s.clf.report.initialised.clone(),
         unused: s.clf.report.unused.clone(),
     }))?;
+    if let Some(texts) = &mlm_texts {
+        let (stage, report) =
+            adapt(cfg, ctx, &mut *s.sink, commands, &s.clf, texts, progress.step, total_steps)?;
+        progress.step += stage.steps;
+        progress.pretrain = report;
+        if !stage.completed {
+            return s.finish(Ending::Cancelled, valid_set.as_ref(), test_set.as_ref(), progress);
+        }
+    }
+    let first_step = progress.step;
 
-    let schedule = LinearSchedule::new(t.lr, t.warmup_ratio, total_steps);
+    let schedule = LinearSchedule::new(t.lr, t.warmup_ratio, fine_tune_steps);
     let train_batcher = s.batcher.clone();
     let settings =
         StepSettings { batcher: &train_batcher, batch_size: t.batch_size, max_grad_norm: t.max_grad_norm };
@@ -348,7 +379,7 @@ fn train(
                     break 'epochs Ending::Cancelled;
                 }
                 let began = Instant::now();
-                let lr = schedule.lr(progress.step);
+                let lr = schedule.lr(progress.step - first_step);
                 let outcome =
                     optimizer_step(&s.clf.model, &train_set, indices, &settings, &mut opt, &mut dropout, lr)?;
                 if outcome.diverged() {
@@ -381,7 +412,7 @@ fn train(
                     break 'epochs Ending::Cancelled;
                 }
                 let epoch_end = i + 1 == steps_per_epoch;
-                let due = t.eval_every.is_some_and(|n| progress.step.is_multiple_of(n));
+                let due = t.eval_every.is_some_and(|n| (progress.step - first_step).is_multiple_of(n));
                 if let (Some(valid), true) = (&valid_set, epoch_end || due) {
                     if s.validate(valid, progress)? {
                         stale_evals = 0;

@@ -60,6 +60,7 @@ pub enum Field {
     FromScratch,
     Head,
     MaskRatio,
+    MlmEpochs,
     Epochs,
     LearningRate,
     BatchSize,
@@ -85,6 +86,7 @@ impl Field {
             Self::FromScratch => "  from scratch",
             Self::Head => "task head",
             Self::MaskRatio => "masking ratio",
+            Self::MlmEpochs => "  masked-LM epochs",
             Self::Epochs => "epochs",
             Self::LearningRate => "learning rate",
             Self::BatchSize => "batch size",
@@ -125,8 +127,9 @@ impl Field {
             Self::FromScratch => "keep the architecture, throw the pretrained weights away: the baseline",
             Self::Head => "what the model predicts on top of the encoder",
             Self::MaskRatio => {
-                "share of tokens hidden for a masked-LM stage before fine-tuning (0 = none); stage not available yet"
+                "share of tokens hidden in a masked-LM stage on the training texts before fine-tuning (0 = none)"
             }
+            Self::MlmEpochs => "passes of the masked-LM stage over the training texts",
             Self::Epochs => "passes over the training data",
             Self::LearningRate => {
                 "step size of AdamW; 2e-5..5e-5 for pretrained encoders, 1e-4..1e-3 from scratch"
@@ -227,10 +230,11 @@ impl SetupForm {
         if self.typed_model() {
             f.push(F::ModelPath);
         }
+        f.extend([F::FromScratch, F::Head, F::MaskRatio]);
+        if self.mask_ratio > 0.0 {
+            f.push(F::MlmEpochs);
+        }
         f.extend([
-            F::FromScratch,
-            F::Head,
-            F::MaskRatio,
             F::Epochs,
             F::LearningRate,
             F::BatchSize,
@@ -397,6 +401,7 @@ impl SetupForm {
                 self.mask_ratio = r;
             }
             Field::Epochs => t.epochs = at_least(text, 1)?,
+            Field::MlmEpochs => self.draft.mlm.epochs = at_least(text, 1)?,
             Field::LearningRate => {
                 let lr: f64 = number(text)?;
                 if !(lr > 0.0 && lr <= 1.0) {
@@ -467,6 +472,7 @@ impl SetupForm {
                 }
             }
             Field::Epochs => t.epochs.to_string(),
+            Field::MlmEpochs => self.draft.mlm.epochs.to_string(),
             Field::LearningRate => format!("{:e}", t.lr),
             Field::BatchSize => t.batch_size.to_string(),
             Field::MaxLen => t.max_len.to_string(),
@@ -512,9 +518,7 @@ impl SetupForm {
         };
         let (head_name, head, _) = HEADS[self.head];
         c.head = head.ok_or_else(|| format!("the {head_name} head is not available yet"))?;
-        if self.mask_ratio > 0.0 {
-            return Err("the masked-LM stage is not available yet: set the masking ratio to 0".into());
-        }
+        c.mlm.mask_ratio = self.mask_ratio;
         c.validate().map_err(|e| e.to_string())?;
         Ok(c)
     }
@@ -598,7 +602,10 @@ mod tests {
         assert!(f.to_config("runs".as_ref(), "cpu").expect_err("head").contains("not available"));
         f.head = 0;
         edit(&mut f, Field::MaskRatio, "0.15");
-        assert!(f.to_config("runs".as_ref(), "cpu").expect_err("mlm").contains("masking ratio"));
+        assert!(f.fields().contains(&Field::MlmEpochs), "the stage's epochs appear with a ratio");
+        edit(&mut f, Field::MlmEpochs, "2");
+        let c = f.to_config("runs".as_ref(), "cpu").expect("a masked-LM stage");
+        assert!((c.mlm.mask_ratio - 0.15).abs() < 1e-12 && c.mlm.epochs == 2);
         edit(&mut f, Field::MaskRatio, "0.9");
         assert!(f.error.is_some(), "a ratio above 0.5 is refused");
     }
