@@ -3,6 +3,7 @@
 pub mod bert_config;
 pub mod checkpoint;
 pub mod dropout;
+pub mod embedded;
 pub mod encoder;
 pub mod heads;
 pub mod ops;

@@ -165,3 +165,32 @@ fn hub_ids_resolve_from_a_cache_offline_and_name_a_missing_file() {
         "{m}"
     );
 }
+
+#[test]
+fn the_embedded_model_is_the_default_and_works_offline() {
+    // The model is written to bertbench's cache on first use (as for a user).
+    let dir = {
+        let files = bertbench::model::source::resolve("", "main").expect("the default model");
+        assert_eq!(files.source, "embedded");
+        files.dir
+    };
+    for file in ["config.json", "model.safetensors", "tokenizer.json", "vocab.txt"] {
+        assert!(dir.join(file).is_file(), "{file}");
+    }
+    // A second resolution reuses the written copy.
+    assert_eq!(bertbench::model::source::resolve("embedded", "main").expect("again").dir, dir);
+    let lm = bertbench::model::pretraining::MaskedLm::load(&dir, &candle_core::Device::Cpu).expect("loads");
+    let filled = lm.fill_mask("the congress of the united [MASK] .", 5).expect("fill");
+    assert_eq!(filled.guesses[0].len(), 5);
+    let clf = bertbench::model::checkpoint::Classifier::from_dir(
+        &dir,
+        "embedded",
+        Some(vec!["a".into(), "b".into()]),
+        bertbench::model::heads::Freeze::default(),
+        1,
+        false,
+        &candle_core::Device::Cpu,
+    )
+    .expect("a classifier on the embedded encoder");
+    assert!(clf.report.unused.iter().any(|n| n.starts_with("cls.")), "{:?}", clf.report.unused);
+}

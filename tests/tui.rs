@@ -155,6 +155,7 @@ fn started(run_id: &str) -> TrainEvent {
         epochs: 3,
         steps_per_epoch: 20,
         total_steps: 60,
+        mlm_steps: 0,
         trainable_parameters: 500_000,
         initialised: vec![],
         unused: vec![],
@@ -612,4 +613,41 @@ fn themes_and_tiny_terminals() {
         }
         app.overlay = None;
     }
+}
+
+#[test]
+fn a_masked_lm_stage_shows_its_epochs_metrics_and_probe_guesses() {
+    let mut app = app();
+    keys(&mut app, "s");
+    let TrainEvent::Started(mut s) = started("20261128-101500-reviews") else { unreachable!() };
+    s.mlm_steps = 20;
+    s.total_steps = 80;
+    send(&mut app, Msg::Train { run: 1, event: TrainEvent::Started(s) });
+    for n in 1..=12 {
+        let TrainEvent::Step(mut m) = step(n) else { unreachable!() };
+        m.loss = 7.0 - n as f64 * 0.1;
+        m.total_steps = 80;
+        m.epoch = n as f64 / 10.0;
+        send(&mut app, Msg::Train { run: 1, event: TrainEvent::Step(m) });
+    }
+    let report = bertbench::train::event::MlmReport {
+        step: 10,
+        epoch: 1.0,
+        loss: 6.1,
+        accuracy: 0.14,
+        perplexity: 6.1f64.exp(),
+        nsp_accuracy: None,
+        masked_tokens: 512,
+        examples: 40,
+    };
+    send(&mut app, Msg::Train { run: 1, event: TrainEvent::MlmEvaluated(report) });
+    let probes = vec![bertbench::train::event::ProbeResult {
+        text: "the movie was [MASK] .".into(),
+        guesses: vec![vec![("great".into(), 0.31), ("good".into(), 0.22), ("bad".into(), 0.1)]],
+    }];
+    send(&mut app, Msg::Train { run: 1, event: TrainEvent::MaskProbe { step: 10, probes } });
+    let text = screen_text(&app, 100, 30);
+    assert!(text.contains("masked-LM epoch 1.20 / 1"), "{text}");
+    assert!(text.contains("great 31%") && text.contains("perplexity"), "{text}");
+    snap("train-mlm", &app);
 }

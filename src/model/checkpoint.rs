@@ -46,34 +46,12 @@ impl Classifier {
                 return Err(Error::model(source, "needs at least two labels for classification"));
             }
         };
-        let tokenizer = TextEncoder::from_model_dir(dir)?;
-        if tokenizer.vocab_size() > config.vocab_size {
-            return Err(Error::model(
-                source,
-                format!(
-                    "tokenizer has {} tokens but config.json says vocab_size {}",
-                    tokenizer.vocab_size(),
-                    config.vocab_size
-                ),
-            ));
-        }
+        let tokenizer = model_tokenizer(dir, source, &config)?;
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
         let model = SequenceClassifier::load(vb, &config, labels.len(), freeze)?;
-        let (range, pad) = (config.initializer_range, config.pad_token_id);
-        let report = if from_scratch {
-            init_seeded(&varmap, range, pad, seed, |_| true)?;
-            LoadReport { initialised: vec!["all parameters (from scratch)".into()], unused: Vec::new() }
-        } else {
-            let weights = dir.join("model.safetensors");
-            if !weights.is_file() {
-                return Err(Error::model(source, format!("{} has no model.safetensors", dir.display())));
-            }
-            // Only what the checkpoint lacks (a new head) gets fresh values.
-            let report = load_checkpoint(&varmap, &weights, source, FRESH_OK)?;
-            init_seeded(&varmap, range, pad, seed, |name| report.initialised.iter().any(|n| n == name))?;
-            report
-        };
+        let init = Init { seed, from_scratch, fresh_ok: FRESH_OK };
+        let report = fill_parameters(&varmap, &config, dir, source, &init)?;
         config.set_classification(&labels);
         Ok(Self { model, varmap, config, labels, tokenizer, source_dir: dir.to_path_buf(), report })
     }
@@ -94,6 +72,55 @@ impl Classifier {
         load_checkpoint(&self.varmap, &dir.join("model.safetensors"), &dir.display().to_string(), &[])?;
         Ok(())
     }
+}
+
+/// The tokenizer of a model directory, checked against its config.
+pub fn model_tokenizer(dir: &Path, source: &str, config: &BertConfig) -> Result<TextEncoder> {
+    let tokenizer = TextEncoder::from_model_dir(dir)?;
+    if tokenizer.vocab_size() > config.vocab_size {
+        return Err(Error::model(
+            source,
+            format!(
+                "tokenizer has {} tokens but config.json says vocab_size {}",
+                tokenizer.vocab_size(),
+                config.vocab_size
+            ),
+        ));
+    }
+    Ok(tokenizer)
+}
+
+/// Where a model's initial parameters come from.
+pub struct Init<'a> {
+    pub seed: u64,
+    /// Random weights for everything (keeps the architecture and tokenizer).
+    pub from_scratch: bool,
+    /// Parameter-name prefixes the checkpoint may lack (heads): those start fresh.
+    pub fresh_ok: &'a [&'a str],
+}
+
+/// Gives every variable of `varmap` its value: the checkpoint in `dir` where it has one, a
+/// seeded fresh value where it may lack one (or for everything, from scratch).
+pub fn fill_parameters(
+    varmap: &VarMap,
+    config: &BertConfig,
+    dir: &Path,
+    source: &str,
+    init: &Init,
+) -> Result<LoadReport> {
+    let (range, pad) = (config.initializer_range, config.pad_token_id);
+    if init.from_scratch {
+        init_seeded(varmap, range, pad, init.seed, |_| true)?;
+        return Ok(LoadReport { initialised: vec!["all parameters (from scratch)".into()], unused: Vec::new() });
+    }
+    let weights = dir.join("model.safetensors");
+    if !weights.is_file() {
+        return Err(Error::model(source, format!("{} has no model.safetensors", dir.display())));
+    }
+    // Only what the checkpoint lacks (a new head) gets fresh values.
+    let report = load_checkpoint(varmap, &weights, source, init.fresh_ok)?;
+    init_seeded(varmap, range, pad, init.seed, |name| report.initialised.iter().any(|n| n == name))?;
+    Ok(report)
 }
 
 const TOKENIZER_FILES: &[&str] =

@@ -11,10 +11,10 @@ use candle_nn::{VarBuilder, VarMap};
 
 use super::bert_config::{Activation, BertConfig};
 use super::checkpoint::Classifier;
-use super::checkpoint::save_model_dir;
+use super::checkpoint::{Init, fill_parameters, model_tokenizer, save_model_dir};
 use super::dropout::Dropout;
 use super::encoder::{Encoder, LayerNorm, Linear, Pass};
-use super::params::{LoadReport, init_seeded, load_checkpoint, sorted_vars};
+use super::params::{LoadReport, init_seeded, sorted_vars};
 use crate::data::tokenize::TextEncoder;
 use crate::error::{Error, Result};
 use crate::train::event::ProbeResult;
@@ -141,36 +141,14 @@ impl MaskedLm {
         device: &Device,
     ) -> Result<Self> {
         let mut config = BertConfig::from_file(&dir.join("config.json"))?;
-        let tokenizer = TextEncoder::from_model_dir(dir)?;
-        if tokenizer.vocab_size() > config.vocab_size {
-            return Err(Error::model(
-                source,
-                format!(
-                    "tokenizer has {} tokens but config.json says vocab_size {}",
-                    tokenizer.vocab_size(),
-                    config.vocab_size
-                ),
-            ));
-        }
+        let tokenizer = model_tokenizer(dir, source, &config)?;
         if tokenizer.token_to_id("[MASK]").is_none() {
             return Err(Error::model(source, "its tokenizer has no [MASK] token"));
         }
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
         let model = PretrainingModel::load(vb, &config, nsp)?;
-        let (range, pad) = (config.initializer_range, config.pad_token_id);
-        let report = if from_scratch {
-            init_seeded(&varmap, range, pad, seed, |_| true)?;
-            LoadReport { initialised: vec!["all parameters (from scratch)".into()], unused: Vec::new() }
-        } else {
-            let weights = dir.join("model.safetensors");
-            if !weights.is_file() {
-                return Err(Error::model(source, format!("{} has no model.safetensors", dir.display())));
-            }
-            let report = load_checkpoint(&varmap, &weights, source, FRESH_OK)?;
-            init_seeded(&varmap, range, pad, seed, |name| report.initialised.iter().any(|n| n == name))?;
-            report
-        };
+        let report = fill_parameters(&varmap, &config, dir, source, &Init { seed, from_scratch, fresh_ok: FRESH_OK })?;
         config.set_pretraining(nsp);
         Ok(Self { model, varmap, config, tokenizer, source_dir: dir.to_path_buf(), report })
     }

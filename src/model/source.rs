@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::embedded;
 use hf_hub::{Cache, Repo, RepoType};
 
 use crate::error::{Error, Result};
@@ -25,11 +26,12 @@ const OPTIONAL: &[&str] = &["tokenizer_config.json", "special_tokens_map.json"];
 
 /// Resolves `source`: an existing directory is used as is; anything else is a hub id.
 pub fn resolve(source: &str, revision: &str) -> Result<ModelFiles> {
-    if source.trim().is_empty() {
-        return Err(Error::model(
-            "(none)",
-            "no model given: pass --model with a model directory or hub id, or scratch:tiny to train one from scratch",
-        ));
+    if source.trim().is_empty() || source == embedded::SOURCE {
+        return Ok(ModelFiles {
+            source: embedded::SOURCE.into(),
+            dir: embedded::materialise()?,
+            revision: None,
+        });
     }
     let path = Path::new(source);
     if path.is_dir() {

@@ -71,6 +71,10 @@ pub struct RunStarted {
     pub epochs: usize,
     pub steps_per_epoch: usize,
     pub total_steps: usize,
+    /// The first `mlm_steps` steps are masked-LM steps (a pretraining run, or the masked-LM
+    /// stage before fine-tuning); their `epoch` counts masked-LM epochs.
+    #[serde(default)]
+    pub mlm_steps: usize,
     pub trainable_parameters: usize,
     /// Parameters the checkpoint did not have (e.g. a new classifier), initialised fresh.
     pub initialised: Vec<String>,

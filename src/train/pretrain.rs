@@ -210,6 +210,7 @@ fn pretrain(
         epochs: m.epochs,
         steps_per_epoch,
         total_steps,
+        mlm_steps: total_steps,
         trainable_parameters: opt.parameter_count(),
         initialised: lm.report.initialised.clone(),
         unused: lm.report.unused.clone(),

@@ -227,6 +227,10 @@ pub fn device_from(name: &str) -> Result<Device> {
 /// that the run record says exactly what was used. Bad paths fail here, before a run exists.
 pub fn prepare(cfg: &mut RunConfig) -> Result<()> {
     cfg.validate()?;
+    if cfg.model.source.trim().is_empty() {
+        // No model given: the embedded one, named so in the record.
+        crate::model::embedded::SOURCE.clone_into(&mut cfg.model.source);
+    }
     let (model_dir, model_revision) = if Preset::from_source(&cfg.model.source)?.is_some() {
         // Built from the training texts when the run starts.
         (PathBuf::from(&cfg.model.source), None)
@@ -345,6 +349,7 @@ fn train(
         epochs: t.epochs,
         steps_per_epoch,
         total_steps,
+        mlm_steps,
         trainable_parameters: opt.parameter_count(),
         initialised: s.clf.report.initialised.clone(),
         unused: s.clf.report.unused.clone(),

@@ -168,12 +168,12 @@ pub fn shipped_datasets(root: &Path) -> Vec<DatasetChoice> {
     found
 }
 
-/// The embedded model (not shipped yet), fresh models, the HF cache and bertbench's own cache.
+/// The embedded model, fresh models, the HF cache and bertbench's own cache.
 fn model_choices() -> Vec<ModelChoice> {
     let mut models = vec![ModelChoice {
-        label: "embedded".into(),
-        source: String::new(),
-        unavailable: Some("not shipped in this build yet".into()),
+        label: "embedded (pretrained)".into(),
+        source: crate::model::embedded::SOURCE.into(),
+        unavailable: None,
     }];
     for preset in Preset::ALL {
         models.push(ModelChoice {
@@ -187,11 +187,12 @@ fn model_choices() -> Vec<ModelChoice> {
         let name = id.rsplit('/').next().unwrap_or(&id).to_owned();
         models.push(ModelChoice { label: format!("{name} (hub)"), source: id, unavailable: None });
     }
-    let own_cache = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/bertbench"));
-    if let Some(Ok(entries)) = own_cache.map(std::fs::read_dir) {
+    if let Ok(entries) = std::fs::read_dir(crate::model::embedded::cache_root()) {
         let mut dirs: Vec<PathBuf> = entries
             .filter_map(std::result::Result::ok)
             .map(|e| e.path())
+            // The embedded model's own copy is already the first choice.
+            .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("embedded-")))
             .filter(|p| p.join("config.json").is_file())
             .collect();
         dirs.sort();

@@ -277,14 +277,21 @@ impl SetupForm {
     }
 
     /// Until the user sets a learning rate, follow the model: a fresh model learns with a
-    /// larger step (5e-4) than a pretrained one, which large steps would wreck (5e-5).
+    /// larger step (5e-4) than a pretrained one, which large steps would wreck (5e-5 for
+    /// base-sized models, 3e-4 for the tiny embedded one).
     fn suggest_lr(&mut self) {
         if self.lr_set_by_user {
             return;
         }
-        let fresh =
-            self.models.get(self.model).is_some_and(|m| m.source.starts_with(crate::model::scratch::PREFIX));
-        self.draft.train.lr = if fresh { 5e-4 } else { 5e-5 };
+        let source = self.models.get(self.model).map_or("", |m| m.source.as_str());
+        self.draft.train.lr = if source.starts_with(crate::model::scratch::PREFIX) {
+            5e-4
+        } else if source == crate::model::embedded::SOURCE {
+            // A tiny pretrained model takes larger steps than a base-sized one.
+            3e-4
+        } else {
+            5e-5
+        };
     }
 
     /// Why the chosen model cannot be used, if it cannot.

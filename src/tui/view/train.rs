@@ -126,7 +126,13 @@ fn draw_side(frame: &mut Frame, area: Rect, app: &App, run: &LiveRun, theme: &Th
     }
     frame.render_widget(Paragraph::new(head), head_area);
     let step = run.last_step.as_ref();
-    let epochs = run.started.as_ref().map_or(run.config.train.epochs, |s| s.epochs);
+    // During a masked-LM stage, its own epochs are counted.
+    let in_mlm = run.started.as_ref().is_some_and(|s| s.mlm_steps > 0 && step.map_or(0, |m| m.step) <= s.mlm_steps);
+    let (epochs, stage) = if in_mlm {
+        (run.config.mlm.epochs, "masked-LM epoch")
+    } else {
+        (run.started.as_ref().map_or(run.config.train.epochs, |s| s.epochs), "epoch")
+    };
     let epoch = step.map_or(0.0, |s| s.epoch);
     let (done, total) = step.map_or((0, 1), |s| (s.step, s.total_steps.max(1)));
     let [g1, g2] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(gauges);
@@ -138,7 +144,7 @@ fn draw_side(frame: &mut Frame, area: Rect, app: &App, run: &LiveRun, theme: &Th
             .use_unicode(true)
     };
     frame.render_widget(
-        gauge(epoch / epochs.max(1) as f64, format!("epoch {epoch:.2} / {epochs}"), theme.accent),
+        gauge(epoch / epochs.max(1) as f64, format!("{stage} {epoch:.2} / {epochs}"), theme.accent),
         g1,
     );
     frame.render_widget(
