@@ -111,7 +111,10 @@ pub fn fill_parameters(
     let (range, pad) = (config.initializer_range, config.pad_token_id);
     if init.from_scratch {
         init_seeded(varmap, range, pad, init.seed, |_| true)?;
-        return Ok(LoadReport { initialised: vec!["all parameters (from scratch)".into()], unused: Vec::new() });
+        return Ok(LoadReport {
+            initialised: vec!["all parameters (from scratch)".into()],
+            unused: Vec::new(),
+        });
     }
     let weights = dir.join("model.safetensors");
     if !weights.is_file() {

@@ -148,7 +148,8 @@ impl MaskedLm {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
         let model = PretrainingModel::load(vb, &config, nsp)?;
-        let report = fill_parameters(&varmap, &config, dir, source, &Init { seed, from_scratch, fresh_ok: FRESH_OK })?;
+        let report =
+            fill_parameters(&varmap, &config, dir, source, &Init { seed, from_scratch, fresh_ok: FRESH_OK })?;
         config.set_pretraining(nsp);
         Ok(Self { model, varmap, config, tokenizer, source_dir: dir.to_path_buf(), report })
     }

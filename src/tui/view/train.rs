@@ -127,7 +127,8 @@ fn draw_side(frame: &mut Frame, area: Rect, app: &App, run: &LiveRun, theme: &Th
     frame.render_widget(Paragraph::new(head), head_area);
     let step = run.last_step.as_ref();
     // During a masked-LM stage, its own epochs are counted.
-    let in_mlm = run.started.as_ref().is_some_and(|s| s.mlm_steps > 0 && step.map_or(0, |m| m.step) <= s.mlm_steps);
+    let in_mlm =
+        run.started.as_ref().is_some_and(|s| s.mlm_steps > 0 && step.map_or(0, |m| m.step) <= s.mlm_steps);
     let (epochs, stage) = if in_mlm {
         (run.config.mlm.epochs, "masked-LM epoch")
     } else {
