@@ -11,13 +11,16 @@ use std::time::{Duration, Instant};
 use common::{toy_rows, write_csv};
 
 struct Tmux {
-    socket: String,
+    /// A private server socket inside the test's folder: no clash with other tmux servers,
+    /// and nothing left behind.
+    socket: std::path::PathBuf,
 }
 
 impl Tmux {
     fn run(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
-            .args(["-L", &self.socket])
+            .arg("-S")
+            .arg(&self.socket)
             .args(args)
             .output()
             .expect("tmux is installed (apt-get install tmux; .ci/run does it)");
@@ -86,7 +89,7 @@ fn start(root: &Path, name: &str) -> Tmux {
         recipes = root.join("recipes").display(),
         exit = exit_file.display(),
     );
-    let tmux = Tmux { socket: format!("bertbench-{name}-{}", std::process::id()) };
+    let tmux = Tmux { socket: root.join(format!("tmux-{name}.sock")) };
     tmux.run(&["new-session", "-d", "-s", "bb", "-x", "100", "-y", "30", &command]);
     tmux
 }
