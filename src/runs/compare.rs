@@ -11,6 +11,8 @@ pub enum CurveMetric {
     ValidLoss,
     Accuracy,
     MacroF1,
+    /// Held-out masked-LM loss (pretraining runs, masked-LM stages).
+    MaskedLmLoss,
 }
 
 impl CurveMetric {
@@ -19,7 +21,8 @@ impl CurveMetric {
             Self::TrainLoss => Self::ValidLoss,
             Self::ValidLoss => Self::Accuracy,
             Self::Accuracy => Self::MacroF1,
-            Self::MacroF1 => Self::TrainLoss,
+            Self::MacroF1 => Self::MaskedLmLoss,
+            Self::MaskedLmLoss => Self::TrainLoss,
         }
     }
 
@@ -29,6 +32,7 @@ impl CurveMetric {
             Self::ValidLoss => "validation loss",
             Self::Accuracy => "validation accuracy",
             Self::MacroF1 => "validation macro-F1",
+            Self::MaskedLmLoss => "held-out masked-LM loss",
         }
     }
 
@@ -48,6 +52,13 @@ pub enum Align {
 /// One run's curve of `metric`. Validation curves take each validation once (the final report
 /// of the best checkpoint repeats an earlier step and is skipped).
 pub fn curve(history: &RunHistory, metric: CurveMetric, align: Align) -> Vec<(f64, f64)> {
+    if metric == CurveMetric::MaskedLmLoss {
+        return history
+            .mlm
+            .iter()
+            .map(|r| (if align == Align::Step { r.step as f64 } else { r.epoch }, r.loss))
+            .collect();
+    }
     if metric == CurveMetric::TrainLoss {
         return history
             .steps
@@ -178,5 +189,18 @@ mod tests {
         };
         assert_eq!(curve(&history, CurveMetric::Accuracy, Align::Step), vec![(2.0, 0.5), (4.0, 1.0)]);
         assert_eq!(curve(&history, CurveMetric::TrainLoss, Align::Epoch)[1], (1.0, 0.5));
+        let mlm = |step: usize, loss: f64| crate::train::event::MlmReport {
+            step,
+            epoch: step as f64 / 4.0,
+            loss,
+            accuracy: 0.1,
+            perplexity: loss.exp(),
+            nsp_accuracy: None,
+            masked_tokens: 10,
+            examples: 2,
+        };
+        let pretraining = RunHistory { mlm: vec![mlm(2, 6.0), mlm(4, 5.5)], ..RunHistory::default() };
+        assert_eq!(curve(&pretraining, CurveMetric::MaskedLmLoss, Align::Step), vec![(2.0, 6.0), (4.0, 5.5)]);
+        assert!(curve(&pretraining, CurveMetric::Accuracy, Align::Step).is_empty());
     }
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use polars::prelude::*;
 
 use crate::error::{Error, IoContext, Result};
-use crate::train::event::{EvalReport, Prediction, RunStarted, StepMetrics};
+use crate::train::event::{EvalReport, MlmReport, Prediction, RunStarted, StepMetrics};
 use crate::train::{RunSummary, TrainEvent};
 
 /// What `events.jsonl` says about a run.
@@ -17,6 +17,8 @@ pub struct RunHistory {
     pub started: Option<RunStarted>,
     pub steps: Vec<StepMetrics>,
     pub evals: Vec<EvalReport>,
+    /// Masked-LM evaluations (pretraining runs and masked-LM stages).
+    pub mlm: Vec<MlmReport>,
     pub finished: Option<RunSummary>,
 }
 
@@ -27,6 +29,7 @@ impl RunHistory {
             TrainEvent::Started(s) => self.started = Some(s.clone()),
             TrainEvent::Step(s) => self.steps.push(s.clone()),
             TrainEvent::Evaluated(r) => self.evals.push(r.clone()),
+            TrainEvent::MlmEvaluated(r) => self.mlm.push(r.clone()),
             TrainEvent::Finished(s) => self.finished = Some(s.clone()),
             _ => {}
         }

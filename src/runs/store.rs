@@ -23,12 +23,30 @@ impl RunInfo {
         self.config.as_ref().map_or_else(|| "?".into(), |c| c.model.source.clone())
     }
 
+    /// The training data (or, for a pretraining run, the corpus) by name.
+    /// `datasets/<name>/train.csv` is known by its folder's name; other files by their own.
     pub fn dataset(&self) -> String {
-        // `datasets/<name>/train.csv` is known by its folder's name; other files by their own.
-        let Some(train) = self.config.as_ref().map(|c| &c.data.train) else { return "?".into() };
-        let named_by_folder = train.file_stem().is_some_and(|s| s == "train");
-        let name = if named_by_folder { train.parent().and_then(|p| p.file_name()) } else { None };
-        name.or_else(|| train.file_name()).map_or_else(|| "?".into(), |n| n.to_string_lossy().into_owned())
+        let Some(c) = &self.config else { return "?".into() };
+        let file = if c.kind == crate::config::RunKind::Pretrain {
+            c.mlm.corpus.first()
+        } else {
+            Some(&c.data.train)
+        };
+        let Some(file) = file else { return "?".into() };
+        let stem =
+            file.file_name().map(|n| n.to_string_lossy().split('.').next().unwrap_or_default().to_owned());
+        let named_by_folder = matches!(stem.as_deref(), Some("train" | "corpus"));
+        let name = if named_by_folder { file.parent().and_then(|p| p.file_name()) } else { None };
+        name.or_else(|| file.file_name()).map_or_else(|| "?".into(), |n| n.to_string_lossy().into_owned())
+    }
+
+    /// The task: the head of a fine-tuning run, `mlm` for a pretraining run.
+    pub fn task(&self) -> String {
+        match &self.config {
+            Some(c) if c.kind == crate::config::RunKind::Pretrain => "mlm".into(),
+            Some(c) => c.head.as_str().into(),
+            None => "?".into(),
+        }
     }
 }
 

@@ -286,14 +286,15 @@ fn run_rows(runs_dir: &Path) -> Result<Vec<RunRow>> {
                 let (name, split) = match (&s.test, &s.valid) {
                     (Some(t), _) => ("test acc", t),
                     (None, Some(v)) => ("valid acc", v),
-                    (None, None) => return None,
+                    // A pretraining run: its held-out masked-token accuracy.
+                    (None, None) => return s.pretrain.as_ref().map(|p| ("MLM acc".to_owned(), p.accuracy)),
                 };
                 Some((name.to_owned(), split.accuracy))
             });
             RunRow {
                 dataset: r.dataset(),
                 model: r.model(),
-                head: r.config.as_ref().map_or_else(|| "?".into(), |c| c.head.as_str().to_owned()),
+                head: r.task(),
                 best,
                 duration_s: r.summary.as_ref().map(|s| s.duration_s),
                 id: r.id,
@@ -314,7 +315,12 @@ fn load_eval(dir: &Path) -> std::result::Result<EvalData, String> {
         .filter_map(|s| history.final_eval(s).map(|r| (s.to_owned(), r.clone())))
         .collect();
     if reports.is_empty() {
-        return Err(format!("run {id} has no evaluation yet"));
+        let pretraining = load_run(dir).config.is_some_and(|c| c.kind == crate::config::RunKind::Pretrain);
+        return Err(if pretraining {
+            format!("{id} is a pretraining run: no classification to evaluate; press c to see its curves")
+        } else {
+            format!("run {id} has no evaluation yet")
+        });
     }
     Ok(EvalData { run_id: id, reports, predictions })
 }

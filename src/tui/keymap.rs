@@ -108,7 +108,7 @@ pub const BINDINGS: &[Binding] = &[
         &[Char('m')],
         "m",
         Action::CycleMetric,
-        "curve: train loss / valid loss / accuracy / F1",
+        "curve: train / valid / masked-LM loss, accuracy, F1",
     ),
     bind(On(Compare), &[Char('a')], "a", Action::ToggleAlign, "align curves by step or by epoch"),
     bind(On(Compare), &[Up, Down, Char('k'), Char('j')], "↑ ↓", Action::Down, "scroll the config diff"),
