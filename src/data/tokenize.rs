@@ -26,6 +26,7 @@ pub struct TokenRun {
     pub words: Vec<Option<u32>>,
 }
 
+#[derive(Clone)]
 pub struct TextEncoder {
     inner: Tokenizer,
     /// The file the tokenizer came from (`tokenizer.json` or `vocab.txt`).

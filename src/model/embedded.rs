@@ -14,9 +14,6 @@ use crate::error::{IoContext, Result};
 /// The model source that names it (also the default when no model is given).
 pub const SOURCE: &str = "embedded";
 
-/// What the workbench says about it.
-pub const DESCRIPTION: &str = "tiny BERT pretrained by bertbench on State of the Union addresses";
-
 const FILES: &[(&str, &[u8])] = &[
     ("config.json", include_bytes!("../../assets/model/config.json")),
     ("model.safetensors", include_bytes!("../../assets/model/model.safetensors")),

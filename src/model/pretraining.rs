@@ -77,10 +77,6 @@ impl PretrainingModel {
         })
     }
 
-    pub fn has_nsp(&self) -> bool {
-        self.next_sentence.is_some()
-    }
-
     /// Scores of the vocabulary at the selected positions only: the decoder is the largest
     /// matrix product of a small model, and unselected positions have nothing to learn.
     pub fn forward(&self, batch: &PretrainBatch, dropout: &mut Dropout) -> Result<PretrainOutput> {
@@ -180,7 +176,7 @@ impl MaskedLm {
             model,
             varmap,
             config: clf.config.clone(),
-            tokenizer: TextEncoder::from_model_dir(&clf.source_dir)?,
+            tokenizer: clf.tokenizer.clone(),
             source_dir: clf.source_dir.clone(),
             report: LoadReport::default(),
         })

@@ -22,6 +22,7 @@ use crate::config::RunConfig;
 use crate::data::batch::epoch_order;
 use crate::data::corpus::{PretrainExample, build_examples, read_documents};
 use crate::data::mask::{MaskInput, MaskSplit, MaskedSequence, MaskingPolicy};
+use crate::data::tokenize::TextEncoder;
 use crate::error::{Error, Result};
 use crate::model::dropout::Dropout;
 use crate::model::params::sorted_vars;
@@ -251,19 +252,39 @@ fn probe_sentences(cfg: &RunConfig) -> Vec<String> {
     }
 }
 
-/// Counts of a masked-LM stage inside a fine-tuning run, for its summary.
-#[derive(Debug, Clone, Copy, Default)]
+/// The inputs of a masked-LM stage inside a fine-tuning run, built once.
+pub struct StageData {
+    examples: Vec<PretrainExample>,
+    held: Vec<PretrainExample>,
+}
+
+impl StageData {
+    pub fn new(cfg: &RunConfig, tokenizer: &TextEncoder, texts: &[String]) -> Result<Self> {
+        let mut examples = build_examples(texts, tokenizer, cfg.train.max_len, false, cfg.train.seed)?;
+        let held = hold_out(&mut examples, cfg.mlm.held_out, cfg.train.seed);
+        Ok(Self { examples, held })
+    }
+
+    /// Optimiser steps of the stage (to announce the run's length).
+    pub fn steps(&self, cfg: &RunConfig) -> usize {
+        self.examples.len().div_ceil(cfg.train.batch_size.max(1)) * cfg.mlm.epochs
+    }
+}
+
+/// How a masked-LM stage inside a fine-tuning run ended.
+#[derive(Debug, Clone)]
 pub struct StageOutcome {
+    /// `false` when it was stopped.
     pub completed: bool,
     pub steps: usize,
-    pub examples: usize,
-    pub time: Duration,
+    /// Its last held-out evaluation.
+    pub report: Option<MlmReport>,
 }
 
 /// The masked-LM stage of a fine-tuning run (domain adaptation): `epochs` of masked-LM on
-/// `texts` (the run's training texts, or its own corpus) with the classifier's encoder,
-/// before the classification head trains. It shares the encoder's parameters; the masked-LM
-/// head lives only for the stage. Steps are numbered from `first_step`.
+/// the stage's data with the classifier's encoder, before the classification head trains. It
+/// shares the encoder's parameters; the masked-LM head lives only for the stage. Steps are
+/// numbered from `first_step`.
 #[allow(clippy::too_many_arguments)]
 pub fn adapt(
     cfg: &RunConfig,
@@ -271,44 +292,31 @@ pub fn adapt(
     sink: &mut dyn EventSink,
     commands: &Receiver<Command>,
     clf: &crate::model::checkpoint::Classifier,
-    texts: &[String],
+    data: StageData,
     first_step: usize,
     total_steps: usize,
-) -> Result<(StageOutcome, Option<MlmReport>)> {
+) -> Result<StageOutcome> {
     let t0 = Instant::now();
     let lm = MaskedLm::sharing(clf, cfg.train.seed)?;
     let policy = masking_policy(cfg, &lm)?;
-    let mut examples = build_examples(texts, &lm.tokenizer, cfg.train.max_len, false, cfg.train.seed)?;
-    let held = hold_out(&mut examples, cfg.mlm.held_out, cfg.train.seed);
     let probes = probe_sentences(cfg);
     let encoder_and_head = sorted_vars(&lm.varmap).into_iter().filter(|(n, _)| !n.starts_with("classifier."));
     let mut opt = AdamW::new(encoder_and_head.collect(), cfg.train.weight_decay)?;
     let mut progress = Progress { step: first_step, ..Progress::default() };
-    let mut s =
-        Stage { cfg, ctx, sink, lm: &lm, policy: &policy, held: &held, probes: &probes, keep_best: false };
-    let completed = s.train(&examples, &mut opt, commands, &mut progress, total_steps, t0)?;
+    let mut s = Stage {
+        cfg,
+        ctx,
+        sink,
+        lm: &lm,
+        policy: &policy,
+        held: &data.held,
+        probes: &probes,
+        keep_best: false,
+    };
+    let completed = s.train(&data.examples, &mut opt, commands, &mut progress, total_steps, t0)?;
     drop(opt);
     lm.release_heads();
-    let outcome = StageOutcome {
-        completed,
-        steps: progress.step - first_step,
-        examples: progress.train_examples,
-        time: progress.train_time,
-    };
-    Ok((outcome, progress.last))
-}
-
-/// How many optimiser steps a masked-LM stage over `texts` takes (to announce the run's length).
-pub fn stage_steps(
-    cfg: &RunConfig,
-    tokenizer: &crate::data::tokenize::TextEncoder,
-    texts: &[String],
-) -> Result<usize> {
-    let examples = build_examples(texts, tokenizer, cfg.train.max_len, false, cfg.train.seed)?;
-    let held = ((examples.len() as f64 * cfg.mlm.held_out).round() as usize).min(MAX_HELD_OUT);
-    let n =
-        examples.len().saturating_sub(held.max(usize::from(cfg.mlm.held_out > 0.0 && examples.len() >= 2)));
-    Ok(n.div_ceil(cfg.train.batch_size.max(1)) * cfg.mlm.epochs)
+    Ok(StageOutcome { completed, steps: progress.step - first_step, report: progress.last })
 }
 
 /// What an evaluation needs, borrowed for the run.

@@ -13,7 +13,7 @@ use super::event::{
     SplitSummary, StepMetrics, TrainEvent,
 };
 use super::optim::AdamW;
-use super::pretrain::{adapt, stage_steps};
+use super::pretrain::{StageData, adapt};
 use super::schedule::LinearSchedule;
 use super::step::{StepSettings, optimizer_step};
 use crate::config::{Metric, RunConfig};
@@ -286,9 +286,6 @@ fn train(
     let splits = Splits::load(&cfg.data, t.seed)?;
     // A scratch model's directory must outlive the run: its tokenizer is copied at each save.
     let (dir, scratch_dir) = model_dir(cfg, &splits.train.texts)?;
-    // The masked-LM stage (if any) reads the training texts after they are encoded.
-    let stage_on_train_texts = cfg.mlm.mask_ratio > 0.0 && cfg.mlm.corpus.is_empty();
-    let train_texts = if stage_on_train_texts { splits.train.texts.clone() } else { Vec::new() };
     let freeze = Freeze { encoder: t.freeze_encoder, layers: t.freeze_layers };
     let clf = Classifier::from_dir(
         &dir,
@@ -312,25 +309,26 @@ fn train(
             t.max_len, clf.config.max_position_embeddings
         )));
     }
+    // With a masking ratio, a masked-LM stage on the run's texts (or its corpus) comes first:
+    // the encoder adapts to the domain before the head learns the task. Its inputs are built
+    // once, here, while the training texts are still at hand.
+    let stage = if cfg.mlm.mask_ratio > 0.0 {
+        let texts = if cfg.mlm.corpus.is_empty() {
+            splits.train.texts.clone()
+        } else {
+            read_documents(&cfg.mlm.corpus, cfg.mlm.text_column.as_deref())?
+        };
+        Some(StageData::new(cfg, &clf.tokenizer, &texts)?)
+    } else {
+        None
+    };
+    let mlm_steps = stage.as_ref().map_or(0, |d| d.steps(cfg));
     let batcher = Batcher::new(clf.tokenizer.pad_id, &device);
     let mut s = Session { cfg, ctx, sink, commands, batcher, clf, label_set: splits.labels.clone() };
     let train_set = s.encode(splits.train)?;
     let valid_set = splits.valid.map(|e| s.encode(e)).transpose()?;
     let test_set = splits.test.map(|e| s.encode(e)).transpose()?;
 
-    // With a masking ratio, a masked-LM stage on the run's texts (or its corpus) comes first:
-    // the encoder adapts to the domain before the head learns the task.
-    let mlm_texts = if cfg.mlm.mask_ratio > 0.0 {
-        Some(if stage_on_train_texts {
-            train_texts
-        } else {
-            read_documents(&cfg.mlm.corpus, cfg.mlm.text_column.as_deref())?
-        })
-    } else {
-        None
-    };
-    let mlm_steps =
-        mlm_texts.as_ref().map(|texts| stage_steps(cfg, &s.clf.tokenizer, texts)).transpose()?.unwrap_or(0);
     let trainable: Vec<_> =
         sorted_vars(&s.clf.varmap).into_iter().filter(|(n, _)| freeze.trains(n)).collect();
     let mut opt = AdamW::new(trainable, t.weight_decay)?;
@@ -354,11 +352,10 @@ fn train(
         initialised: s.clf.report.initialised.clone(),
         unused: s.clf.report.unused.clone(),
     }))?;
-    if let Some(texts) = &mlm_texts {
-        let (stage, report) =
-            adapt(cfg, ctx, &mut *s.sink, commands, &s.clf, texts, progress.step, total_steps)?;
+    if let Some(data) = stage {
+        let stage = adapt(cfg, ctx, &mut *s.sink, commands, &s.clf, data, progress.step, total_steps)?;
         progress.step += stage.steps;
-        progress.pretrain = report;
+        progress.pretrain = stage.report;
         if !stage.completed {
             return s.finish(Ending::Cancelled, valid_set.as_ref(), test_set.as_ref(), progress);
         }

@@ -69,10 +69,6 @@ impl Series {
         self.len == 0
     }
 
-    pub fn last(&self) -> Option<(f64, f64)> {
-        self.recent.back().copied()
-    }
-
     /// What to draw: the averaged history up to where the recent window starts, then the
     /// recent points as they are. Bounded by `COARSE_CAP + RECENT_CAP` points.
     pub fn points(&self) -> Vec<(f64, f64)> {
