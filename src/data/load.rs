@@ -93,14 +93,39 @@ impl Format {
 pub fn load_examples(path: &Path, text_column: Option<&str>, label_column: Option<&str>) -> Result<Examples> {
     let format = Format::of(path)?;
     let frame = read_frame(path, format)?;
+    examples_from(path, format, &frame, text_column, label_column).map(|(examples, _)| examples)
+}
+
+/// What a data file holds, read once: its columns (known even when no text or label column
+/// can be found), and its examples with the (text, label) columns they came from.
+pub struct Inspection {
+    pub columns: Vec<String>,
+    pub examples: Result<(Examples, (String, String))>,
+}
+
+/// Reads a data file for a preview; only an unreadable file is an outer error.
+pub fn inspect(path: &Path, text_column: Option<&str>, label_column: Option<&str>) -> Result<Inspection> {
+    let format = Format::of(path)?;
+    let frame = read_frame(path, format)?;
+    let columns = frame.get_column_names().iter().map(std::string::ToString::to_string).collect();
+    Ok(Inspection { columns, examples: examples_from(path, format, &frame, text_column, label_column) })
+}
+
+fn examples_from(
+    path: &Path,
+    format: Format,
+    frame: &DataFrame,
+    text_column: Option<&str>,
+    label_column: Option<&str>,
+) -> Result<(Examples, (String, String))> {
     if frame.height() == 0 {
         return Err(Error::data(path, "has no data rows"));
     }
     let names: Vec<String> = frame.get_column_names().iter().map(std::string::ToString::to_string).collect();
     let text_name = pick_column(path, &names, text_column, TEXT_COLUMN_NAMES, "text")?;
     let label_name = pick_column(path, &names, label_column, LABEL_COLUMN_NAMES, "label")?;
-    let texts = string_column(path, format, &frame, &text_name)?;
-    let labels = string_column(path, format, &frame, &label_name)?;
+    let texts = string_column(path, format, frame, &text_name)?;
+    let labels = string_column(path, format, frame, &label_name)?;
     for (row, text) in texts.iter().enumerate() {
         if text.trim().is_empty() {
             return Err(Error::data(path, format!("{}: column {text_name:?} is empty", format.locate(row))));
@@ -114,7 +139,7 @@ pub fn load_examples(path: &Path, text_column: Option<&str>, label_column: Optio
             ));
         }
     }
-    Ok(Examples { path: path.to_path_buf(), texts, labels })
+    Ok((Examples { path: path.to_path_buf(), texts, labels }, (text_name, label_name)))
 }
 
 /// The texts of one column of a data file (a pretraining corpus needs no labels). Empty
@@ -125,12 +150,6 @@ pub fn load_texts(path: &Path, text_column: Option<&str>) -> Result<Vec<String>>
     let names: Vec<String> = frame.get_column_names().iter().map(std::string::ToString::to_string).collect();
     let name = pick_column(path, &names, text_column, TEXT_COLUMN_NAMES, "text")?;
     Ok(string_column(path, format, &frame, &name)?.into_iter().filter(|t| !t.trim().is_empty()).collect())
-}
-
-/// The column names of a data file (for column pickers).
-pub fn column_names(path: &Path) -> Result<Vec<String>> {
-    let frame = read_frame(path, Format::of(path)?)?;
-    Ok(frame.get_column_names().iter().map(std::string::ToString::to_string).collect())
 }
 
 fn read_frame(path: &Path, format: Format) -> Result<DataFrame> {

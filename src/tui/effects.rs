@@ -10,7 +10,8 @@ use super::app::{EvalData, RecordView, RunKey, RunRow};
 use super::form::{DatasetChoice, DatasetPreview, ModelChoice};
 use super::update::{Effect, Msg};
 use crate::config::RunConfig;
-use crate::data::load::{column_names, load_examples};
+use crate::data::Examples;
+use crate::data::load::{Inspection, inspect};
 use crate::error::Result;
 use crate::model::scratch::Preset;
 use crate::model::source::cached_hub_models;
@@ -59,9 +60,17 @@ impl Effects {
                 Vec::new()
             }
             Effect::Preview { path, text_column, label_column } => self.background(move || {
-                let columns = column_names(&path).unwrap_or_default();
-                let result = preview(&path, &columns, text_column.as_deref(), label_column.as_deref())
-                    .map_err(|e| e.to_string());
+                // One read gives the column pickers their choices and the panel its figures.
+                let (columns, result) = match inspect(&path, text_column.as_deref(), label_column.as_deref())
+                {
+                    Ok(Inspection { columns, examples }) => {
+                        let result = examples
+                            .map(|(examples, picked)| preview(&path, &columns, &examples, picked))
+                            .map_err(|e| e.to_string());
+                        (columns, result)
+                    }
+                    Err(e) => (Vec::new(), Err(e.to_string())),
+                };
                 Msg::Preview { path, columns, result }
             }),
             Effect::ListRuns => {
@@ -208,13 +217,13 @@ fn model_choices() -> Vec<ModelChoice> {
     models
 }
 
+/// The data panel's view of a file whose examples were read from these columns.
 fn preview(
     path: &Path,
     columns: &[String],
-    text: Option<&str>,
-    label: Option<&str>,
-) -> Result<DatasetPreview> {
-    let examples = load_examples(path, text, label)?;
+    examples: &Examples,
+    (text, label): (String, String),
+) -> DatasetPreview {
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for l in &examples.labels {
         *counts.entry(l).or_default() += 1;
@@ -222,23 +231,17 @@ fn preview(
     let mut label_counts: Vec<(String, usize)> = counts.into_iter().map(|(l, n)| (l.to_owned(), n)).collect();
     label_counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let words: usize = examples.texts.iter().map(|t| t.split_whitespace().count()).sum();
-    // Which columns load_examples picked: the given ones, or the first guess that exists.
-    let guess = |given: Option<&str>, names: &[&str]| {
-        given.map(str::to_owned).or_else(|| {
-            names.iter().find_map(|n| columns.iter().find(|c| c.eq_ignore_ascii_case(n)).cloned())
-        })
-    };
-    Ok(DatasetPreview {
+    DatasetPreview {
         path: path.to_path_buf(),
-        text_column: guess(text, crate::data::load::TEXT_COLUMN_NAMES).unwrap_or_default(),
-        label_column: guess(label, crate::data::load::LABEL_COLUMN_NAMES).unwrap_or_default(),
+        text_column: text,
+        label_column: label,
         rows: examples.len(),
         mean_words: words as f64 / examples.len().max(1) as f64,
         examples: examples_per_label(&examples.labels, &examples.texts, 4),
         label_counts,
         columns: columns.to_vec(),
         card: path.parent().and_then(|d| card_summary(&d.join("CARD.md"))),
-    })
+    }
 }
 
 /// Up to `n` (label, text) examples, taking the labels in turn so that each class shows.
