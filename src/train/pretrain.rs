@@ -3,7 +3,6 @@
 //! like fine-tuning (`Started`, `Step`, evaluations, `Finished`), keeps the model with the lowest
 //! held-out masked-LM loss in `model/`, and obeys the same commands between steps.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
@@ -17,7 +16,7 @@ use super::event::{
 };
 use super::optim::{AdamW, clip_grad_norm};
 use super::schedule::LinearSchedule;
-use super::trainer::{Request, RunContext, device_from, obey, panic_text};
+use super::trainer::{Request, RunContext, device_from, guarded, obey, per_sec};
 use crate::config::RunConfig;
 use crate::data::batch::epoch_order;
 use crate::data::corpus::{PretrainExample, build_examples, read_documents};
@@ -47,14 +46,11 @@ pub fn run_pretraining(
 ) -> Result<RunSummary> {
     let started = Instant::now();
     let mut progress = Progress::default();
-    let outcome = catch_unwind(AssertUnwindSafe(|| pretrain(config, ctx, sink, commands, &mut progress)));
-    let (status, reason) = match outcome {
-        Ok(Ok(true)) => (RunStatus::Finished, None),
-        Ok(Ok(false)) => (RunStatus::Cancelled, Some("stopped on request".to_owned())),
-        Ok(Err(e)) => (RunStatus::Failed, Some(e.to_string())),
-        Err(panic) => (RunStatus::Failed, Some(format!("internal error: {}", panic_text(&panic)))),
+    let (status, reason) = match guarded(|| pretrain(config, ctx, sink, commands, &mut progress)) {
+        Ok(true) => (RunStatus::Finished, None),
+        Ok(false) => (RunStatus::Cancelled, Some("stopped on request".to_owned())),
+        Err(message) => (RunStatus::Failed, Some(message)),
     };
-    let per_sec = |n: usize, t: Duration| if t.is_zero() { 0.0 } else { n as f64 / t.as_secs_f64() };
     let summary = RunSummary {
         run_id: ctx.run_id.clone(),
         status,

@@ -48,16 +48,11 @@ pub fn run(
 ) -> Result<RunSummary> {
     let started = Instant::now();
     let mut progress = Progress::default();
-    let outcome = catch_unwind(AssertUnwindSafe(|| train(config, ctx, sink, commands, &mut progress)));
-    let (status, reason) = match outcome {
-        Ok(Ok(Ending::Completed)) => (RunStatus::Finished, None),
-        Ok(Ok(Ending::EarlyStopped(why))) => (RunStatus::Finished, Some(why)),
-        Ok(Ok(Ending::Cancelled)) => (RunStatus::Cancelled, Some("stopped on request".to_owned())),
-        Ok(Err(e)) => (RunStatus::Failed, Some(progress.failure_note(&e.to_string()))),
-        Err(panic) => (
-            RunStatus::Failed,
-            Some(progress.failure_note(&format!("internal error: {}", panic_text(&panic)))),
-        ),
+    let (status, reason) = match guarded(|| train(config, ctx, sink, commands, &mut progress)) {
+        Ok(Ending::Completed) => (RunStatus::Finished, None),
+        Ok(Ending::EarlyStopped(why)) => (RunStatus::Finished, Some(why)),
+        Ok(Ending::Cancelled) => (RunStatus::Cancelled, Some("stopped on request".to_owned())),
+        Err(message) => (RunStatus::Failed, Some(progress.failure_note(&message))),
     };
     let summary = progress.summary(ctx, status, reason, started.elapsed());
     sink.emit(&TrainEvent::Finished(summary.clone()))?;
@@ -118,13 +113,25 @@ pub(crate) fn obey(
     }
 }
 
-/// The message of a caught panic.
-pub fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "panic".to_owned())
+/// Runs `work`, turning its error or its panic into the message a failed run records.
+pub fn guarded<T>(work: impl FnOnce() -> Result<T>) -> std::result::Result<T, String> {
+    match catch_unwind(AssertUnwindSafe(work)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(panic) => {
+            let text = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".to_owned());
+            Err(format!("internal error: {text}"))
+        }
+    }
+}
+
+/// `n` items over `t`, 0 when no time passed.
+pub(crate) fn per_sec(n: usize, t: Duration) -> f64 {
+    if t.is_zero() { 0.0 } else { n as f64 / t.as_secs_f64() }
 }
 
 enum Ending {
@@ -175,9 +182,6 @@ impl Progress {
         reason: Option<String>,
         elapsed: Duration,
     ) -> RunSummary {
-        let per_sec = |n: usize, t: Duration| {
-            if t.is_zero() { 0.0 } else { n as f64 / t.as_secs_f64() }
-        };
         RunSummary {
             run_id: ctx.run_id.clone(),
             status,

@@ -2,7 +2,6 @@
 //! once with messages; a run's thread sends its events over the UI's channel.
 
 use std::collections::HashMap;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Sender};
 
@@ -130,7 +129,7 @@ fn spawn_run(
 ) -> std::io::Result<()> {
     std::thread::Builder::new().name(format!("trainer {key}")).spawn(move || {
         let mut record_dir = None;
-        let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<()> {
+        let error = crate::train::trainer::guarded(|| -> Result<()> {
             prepare(&mut config)?;
             let mut writer = RunWriter::create(&config)?;
             record_dir = Some(writer.dir.clone());
@@ -138,12 +137,8 @@ fn spawn_run(
             let mut forward = Forward { key, inbox: inbox.clone() };
             crate::train::run(&config, &ctx, &mut Tee(vec![&mut writer, &mut forward]), &commands)?;
             Ok(())
-        }));
-        let error = match outcome {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.to_string()),
-            Err(panic) => Some(format!("internal error: {}", crate::train::trainer::panic_text(&panic))),
-        };
+        })
+        .err();
         if let (Some(error), Some(dir)) = (&error, &record_dir) {
             let _ = write_status(dir, RunStatus::Failed, Some(error));
         }
