@@ -395,17 +395,17 @@ fn a_trainer_that_dies_shows_a_failure_and_the_ui_goes_on() {
 
 #[test]
 fn quitting_during_a_run_asks_then_stops_it_then_exits() {
-    let mut app = training_app(4);
-    assert!(keys(&mut app, "q").is_empty());
-    snap("confirm-quit", &app);
-    assert_eq!(keys(&mut app, "y"), vec![Effect::Send(1, Command::Stop)]);
-    assert!(app.quitting);
+    let mut quitting = training_app(4);
+    assert!(keys(&mut quitting, "q").is_empty());
+    snap("confirm-quit", &quitting);
+    assert_eq!(keys(&mut quitting, "y"), vec![Effect::Send(1, Command::Stop)]);
+    assert!(quitting.quitting);
     let cancelled = summary("20261128-101500-reviews", RunStatus::Cancelled, 0.5);
-    send(&mut app, Msg::Train { run: 1, event: TrainEvent::Finished(cancelled) });
-    let effects = send(&mut app, Msg::TrainerExited { run: 1, error: None });
+    send(&mut quitting, Msg::Train { run: 1, event: TrainEvent::Finished(cancelled) });
+    let effects = send(&mut quitting, Msg::TrainerExited { run: 1, error: None });
     assert_eq!(effects.last(), Some(&Effect::Exit));
     // Without a run, q quits at once; so does a signal, which never asks.
-    let mut idle = app_idle();
+    let mut idle = app();
     assert_eq!(keys(&mut idle, "q"), vec![Effect::Exit]);
     let mut busy = training_app(2);
     assert_eq!(send(&mut busy, Msg::Signal("SIGHUP".into())), vec![Effect::Send(1, Command::Stop)]);
@@ -436,10 +436,6 @@ fn a_queued_run_can_be_dropped_and_late_pauses_do_not_undo_a_stop() {
     keys(&mut app, "sy");
     send(&mut app, Msg::Train { run: 1, event: TrainEvent::Paused { step: 3 } });
     assert_eq!(app.live[0].state, LiveState::Stopping);
-}
-
-fn app_idle() -> App {
-    app()
 }
 
 #[test]
