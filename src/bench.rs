@@ -7,11 +7,12 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::config::HeadKind;
 use crate::data::batch::Batcher;
-use crate::data::{LabelSet, load_examples};
+use crate::data::{Columns, Encoded, Encoding, LabelSet, load_examples};
 use crate::error::{Error, Result};
-use crate::eval::{Encoded, evaluate};
-use crate::model::checkpoint::Classifier;
+use crate::eval::evaluate;
+use crate::model::checkpoint::{Classifier, HeadSpec};
 use crate::model::dropout::Dropout;
 use crate::model::heads::Freeze;
 use crate::model::params::sorted_vars;
@@ -67,21 +68,27 @@ pub fn run_bench(cfg: &BenchConfig) -> Result<BenchReport> {
     }
     let device = device_from(&cfg.device)?;
     let files = source::resolve(&cfg.model, "main")?;
-    let examples = load_examples(&cfg.data, cfg.text_column.as_deref(), cfg.label_column.as_deref())?;
+    let columns = Columns {
+        text: cfg.text_column.as_deref(),
+        label: cfg.label_column.as_deref(),
+        ..Columns::default()
+    };
+    let examples = load_examples(&cfg.data, &columns)?;
     let labels = LabelSet::from_labels(&examples.labels);
-    let clf = Classifier::from_dir(
-        &files.dir,
-        &cfg.model,
-        Some(labels.names().to_vec()),
-        Freeze::default(),
-        cfg.seed,
-        false,
-        &device,
-    )?;
+    let spec =
+        HeadSpec { head: HeadKind::SeqCls, labels: Some(labels.names().to_vec()), freeze: Freeze::default() };
+    let clf = Classifier::from_dir(&files.dir, &cfg.model, spec, cfg.seed, false, &device)?;
+    let how = Encoding {
+        tokenizer: &clf.tokenizer,
+        labels: &labels,
+        head: HeadKind::SeqCls,
+        separator: "|",
+        max_len: cfg.max_len,
+    };
     let warmup_steps = cfg.warmup_steps.max(1);
     let needed = cfg.batch_size * (cfg.steps + warmup_steps);
     let train_rows: Vec<usize> = (0..needed).map(|i| i % examples.len()).collect();
-    let train = Encoded::new(examples.select(&train_rows), &clf.tokenizer, &labels, cfg.max_len)?;
+    let train = Encoded::new(examples.select(&train_rows), &how)?;
     let batcher = Batcher {
         pad_to: cfg.pad_to_max.then_some(cfg.max_len),
         ..Batcher::new(clf.tokenizer.pad_id, &device)
@@ -108,8 +115,8 @@ pub fn run_bench(cfg: &BenchConfig) -> Result<BenchReport> {
     let train_seconds = timed.elapsed().as_secs_f64();
 
     let eval_rows: Vec<usize> = (0..examples.len().min(cfg.eval_batch_size * cfg.steps.max(4))).collect();
-    let eval_set = Encoded::new(examples.select(&eval_rows), &clf.tokenizer, &labels, cfg.max_len)?;
-    let (report, _) = evaluate(&clf, "bench", &eval_set, cfg.eval_batch_size, &batcher)?;
+    let eval_set = Encoded::new(examples.select(&eval_rows), &how)?;
+    let (report, _) = evaluate(&clf, "bench", &eval_set, cfg.eval_batch_size, &batcher, None)?;
     let mean_tokens =
         train.seqs.iter().map(|s| s.ids.len()).sum::<usize>() as f64 / train.seqs.len().max(1) as f64;
     Ok(BenchReport {

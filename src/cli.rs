@@ -56,10 +56,33 @@ pub enum Command {
     FillMask(FillMaskArgs),
     /// Measure training and inference throughput (examples/s), peak memory and start-up time.
     Bench(BenchArgs),
+    /// The shipped datasets with their cards; `datasets show NAME` gives label distribution and
+    /// length statistics (tokens per example: they drive the choice of max length).
+    Datasets {
+        #[command(subcommand)]
+        command: Option<DatasetsCommand>,
+        #[arg(long, default_value = "datasets", global = true)]
+        datasets_dir: PathBuf,
+    },
     /// List and inspect run records.
     Runs {
         #[command(subcommand)]
         command: RunsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatasetsCommand {
+    /// Each split's size, label distribution (classes, labels, entity types or value ranges)
+    /// and lengths in words and in tokens.
+    Show {
+        name: String,
+        /// Whose tokenizer counts the tokens (default: the embedded model's).
+        #[arg(long, default_value = "")]
+        model: String,
+        /// Print the figures as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -92,13 +115,47 @@ pub enum RunsCommand {
     },
 }
 
+macro_rules! apply {
+    ($($flag:expr => $field:expr),* $(,)?) => {
+        $(if let Some(v) = $flag.clone() { $field = v.into(); })*
+    };
+}
+
 /// Which columns of a dataset file hold the text and the label (inferred when not given).
 #[derive(Debug, Clone, Args)]
 pub struct Columns {
+    /// The text column (for token classification in JSON Lines: the list of words).
     #[arg(long)]
     pub text_column: Option<String>,
+    /// The label column (for token classification in JSON Lines: the list of tags).
     #[arg(long)]
     pub label_column: Option<String>,
+    /// A second text column: sentence pairs, encoded `[CLS] a [SEP] b [SEP]`.
+    #[arg(long)]
+    pub text_pair_column: Option<String>,
+    /// Multi-label: what separates the labels of an example (default `|`; JSON lists work too).
+    #[arg(long)]
+    pub label_separator: Option<String>,
+    /// CoNLL/IOB2 files: the column of the word, from 1 (default: the first, after an index).
+    #[arg(long)]
+    pub token_column: Option<usize>,
+    /// CoNLL/IOB2 files: the column of the tag, from 1 (default: the last).
+    #[arg(long)]
+    pub tag_column: Option<usize>,
+}
+
+impl Columns {
+    /// Puts the given column choices into a data config.
+    pub fn apply_to(&self, d: &mut crate::config::DataConfig) {
+        apply! {
+            self.text_column => d.text_column,
+            self.label_column => d.label_column,
+            self.text_pair_column => d.text_pair_column,
+            self.label_separator => d.label_separator,
+            self.token_column => d.token_column,
+            self.tag_column => d.tag_column,
+        }
+    }
 }
 
 /// Switches (`--freeze-encoder`) also take a value (`--freeze-encoder=false`), so that a flag can
@@ -177,9 +234,15 @@ pub struct TrainArgs {
     /// Evaluate every N steps (always at each epoch end).
     #[arg(long)]
     pub eval_every: Option<usize>,
-    /// Validation metric that picks the best checkpoint.
+    /// Validation metric that picks the best checkpoint (auto: the head's own).
     #[arg(long, value_enum)]
     pub metric: Option<Metric>,
+    /// Multi-label: the probability at which a label is predicted.
+    #[arg(long)]
+    pub threshold: Option<f64>,
+    /// Multi-label: tune the threshold on validation (best micro-F1).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub tune_threshold: Option<bool>,
     /// Early stopping: evaluations without improvement before stopping.
     #[arg(long)]
     pub patience: Option<usize>,
@@ -202,12 +265,6 @@ pub struct TrainArgs {
     pub json: bool,
 }
 
-macro_rules! apply {
-    ($($flag:expr => $field:expr),* $(,)?) => {
-        $(if let Some(v) = $flag.clone() { $field = v.into(); })*
-    };
-}
-
 impl TrainArgs {
     /// The config file (or the defaults) with these flags applied on top.
     pub fn to_config(&self) -> Result<RunConfig> {
@@ -221,9 +278,8 @@ impl TrainArgs {
             self.train => c.data.train,
             self.valid => c.data.valid,
             self.test => c.data.test,
-            self.columns.text_column => c.data.text_column,
-            self.columns.label_column => c.data.label_column,
             self.valid_ratio => c.data.valid_ratio,
+            self.threshold => c.train.threshold,
             self.test_ratio => c.data.test_ratio,
             self.max_train => c.data.max_train,
             self.head => c.head,
@@ -253,7 +309,9 @@ impl TrainArgs {
             self.from_scratch => c.model.from_scratch,
             self.freeze_encoder => c.train.freeze_encoder,
             self.group_by_length => c.train.group_by_length,
+            self.tune_threshold => c.train.tune_threshold,
         }
+        self.columns.apply_to(&mut c.data);
         Ok(c)
     }
 }
@@ -275,6 +333,9 @@ pub struct EvalArgs {
     pub runs_dir: PathBuf,
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Multi-label: the probability at which a label is predicted.
+    #[arg(long, default_value_t = 0.5)]
+    pub threshold: f64,
     /// Write predictions.csv and predictions.parquet into this folder.
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -111,6 +111,15 @@ pub struct DataConfig {
     pub text_column: Option<String>,
     /// Column holding the label; inferred from common names when absent.
     pub label_column: Option<String>,
+    /// Column holding the second text of a sentence pair (paraphrase, entailment): the
+    /// pair is encoded as `[CLS] a [SEP] b [SEP]` with segment ids.
+    pub text_pair_column: Option<String>,
+    /// Multi-label: what separates the labels of one example (a JSON list is read too).
+    pub label_separator: String,
+    /// Token classification (CoNLL/IOB2 files): the columns holding the word and its tag,
+    /// counted from 1 (inferred when absent: a leading index column is skipped, the tag is last).
+    pub token_column: Option<usize>,
+    pub tag_column: Option<usize>,
     /// Used when only a training file is given: fractions split off (stratified, seeded).
     pub valid_ratio: f64,
     pub test_ratio: f64,
@@ -124,13 +133,41 @@ pub enum HeadKind {
     /// Single-label sequence classification: softmax over classes, cross-entropy.
     #[default]
     SeqCls,
+    /// Any number of labels per text: a sigmoid per label, binary cross-entropy.
+    MultiLabel,
+    /// A tag per word (named entities in IOB2): softmax per token, cross-entropy on the first
+    /// sub-token of each word.
+    TokenCls,
+    /// One number per text: a single output, mean squared error.
+    Regression,
 }
 
 impl HeadKind {
+    pub const ALL: [Self; 4] = [Self::SeqCls, Self::MultiLabel, Self::TokenCls, Self::Regression];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::SeqCls => "seq-cls",
+            Self::MultiLabel => "multi-label",
+            Self::TokenCls => "token-cls",
+            Self::Regression => "regression",
         }
+    }
+
+    /// The validation metrics that mean something for this head; the first is the default
+    /// that picks the checkpoint.
+    pub fn metrics(self) -> &'static [Metric] {
+        match self {
+            Self::SeqCls => &[Metric::Accuracy, Metric::MacroF1, Metric::Loss],
+            Self::MultiLabel => &[Metric::MicroF1, Metric::MacroF1, Metric::Accuracy, Metric::Loss],
+            Self::TokenCls => &[Metric::EntityF1, Metric::Accuracy, Metric::Loss],
+            Self::Regression => &[Metric::Pearson, Metric::Spearman, Metric::Loss],
+        }
+    }
+
+    /// Whether the run has classes (a label set, a confusion matrix).
+    pub fn has_classes(self) -> bool {
+        self != Self::Regression
     }
 }
 
@@ -157,6 +194,11 @@ pub struct TrainConfig {
     pub eval_every: Option<usize>,
     /// The validation metric that picks the best checkpoint and drives early stopping.
     pub metric: Metric,
+    /// Multi-label: a label is predicted when its probability reaches this.
+    pub threshold: f64,
+    /// Multi-label: pick the threshold with the best micro-F1 on validation at each evaluation
+    /// (recorded in the report; the test split uses the tuned value).
+    pub tune_threshold: bool,
     /// Stop after this many evaluations without improvement of `metric`.
     pub patience: Option<usize>,
     /// Train only the head: the encoder stays as loaded.
@@ -168,9 +210,17 @@ pub struct TrainConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Metric {
+    /// The head's own: accuracy, micro-F1 (multi-label), entity F1 (tokens), Pearson (regression).
     #[default]
+    Auto,
+    /// Accuracy; subset accuracy for multi-label, token accuracy for token classification.
     Accuracy,
     MacroF1,
+    MicroF1,
+    /// Entity-level F1 (token classification).
+    EntityF1,
+    Pearson,
+    Spearman,
     Loss,
 }
 
@@ -179,11 +229,21 @@ impl Metric {
         !matches!(self, Self::Loss)
     }
 
+    /// `Auto` made concrete for a head.
+    pub fn resolve(self, head: HeadKind) -> Self {
+        if self == Self::Auto { head.metrics()[0] } else { self }
+    }
+
     /// The spelling used in configs and flags.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Auto => "auto",
             Self::Accuracy => "accuracy",
             Self::MacroF1 => "macro-f1",
+            Self::MicroF1 => "micro-f1",
+            Self::EntityF1 => "entity-f1",
+            Self::Pearson => "pearson",
+            Self::Spearman => "spearman",
             Self::Loss => "loss",
         }
     }
@@ -232,6 +292,10 @@ impl Default for DataConfig {
             test: None,
             text_column: None,
             label_column: None,
+            text_pair_column: None,
+            label_separator: "|".into(),
+            token_column: None,
+            tag_column: None,
             valid_ratio: 0.1,
             test_ratio: 0.1,
             max_train: None,
@@ -255,7 +319,9 @@ impl Default for TrainConfig {
             group_by_length: false,
             seed: 42,
             eval_every: None,
-            metric: Metric::Accuracy,
+            metric: Metric::Auto,
+            threshold: 0.5,
+            tune_threshold: false,
             patience: None,
             freeze_encoder: false,
             freeze_layers: 0,
@@ -330,6 +396,28 @@ impl RunConfig {
         }
         if !(t.weight_decay >= 0.0 && t.max_grad_norm >= 0.0) {
             return bad("weight-decay and max-grad-norm must not be negative".into());
+        }
+        let metric = t.metric.resolve(self.head);
+        if !pretraining && !self.head.metrics().contains(&metric) {
+            let fits: Vec<&str> = self.head.metrics().iter().map(|m| m.as_str()).collect();
+            return bad(format!(
+                "metric {} does not apply to the {} head; use one of {}",
+                metric.as_str(),
+                self.head.as_str(),
+                fits.join(", ")
+            ));
+        }
+        if !(t.threshold > 0.0 && t.threshold < 1.0) {
+            return bad(format!("threshold must be in (0, 1), got {}", t.threshold));
+        }
+        if self.data.label_separator.is_empty() {
+            return bad("label-separator must not be empty".into());
+        }
+        if self.data.token_column == Some(0) || self.data.tag_column == Some(0) {
+            return bad("token-column and tag-column count from 1".into());
+        }
+        if self.head == HeadKind::TokenCls && self.data.text_pair_column.is_some() {
+            return bad("sentence pairs are for sequence heads, not token classification".into());
         }
         if t.eval_every == Some(0) {
             return bad("eval-every must be at least 1 step".into());

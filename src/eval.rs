@@ -1,7 +1,11 @@
-//! Evaluation: metrics from gold and predicted labels, and running a model over a split.
+//! Evaluation: running a model over a split, and the metrics of each head (classes, label sets,
+//! entities, values).
 
+pub mod entities;
 pub mod evaluate;
 pub mod metrics;
+pub mod multilabel;
+pub mod regression;
 
-pub use evaluate::{Encoded, evaluate};
+pub use evaluate::evaluate;
 pub use metrics::{ClassMetrics, Scores, score};

@@ -1,6 +1,7 @@
 //! The console sink for `bertbench train`: a progress bar on a terminal, JSON lines with
 //! `--json`, plain lines otherwise.
 
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -30,16 +31,13 @@ impl ConsoleSink {
 }
 
 pub fn describe_eval(r: &EvalReport) -> String {
+    let figures = r.headline().iter().fold(String::new(), |mut s, (name, v)| {
+        let _ = write!(s, "  {name} {v:.4}");
+        s
+    });
     format!(
-        "{} @ step {} (epoch {:.2}): loss {:.4}  accuracy {:.4}  macro-F1 {:.4}  ({} examples, {:.0}/s)",
-        r.split,
-        r.step,
-        r.epoch,
-        r.loss,
-        r.scores.accuracy,
-        r.scores.macro_f1,
-        r.examples,
-        r.examples_per_sec
+        "{} @ step {} (epoch {:.2}): loss {:.4}{figures}  ({} examples, {:.0}/s)",
+        r.split, r.step, r.epoch, r.loss, r.examples, r.examples_per_sec
     )
 }
 

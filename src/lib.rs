@@ -8,6 +8,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod datasets;
 pub mod error;
 pub mod eval;
 pub mod headless;

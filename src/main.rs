@@ -9,12 +9,14 @@ use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 use bertbench::cli::{
-    BenchArgs, Cli, Command, EvalArgs, FillMaskArgs, PretrainArgs, RunsCommand, TrainArgs, WorkbenchArgs,
+    BenchArgs, Cli, Command, DatasetsCommand, EvalArgs, FillMaskArgs, PretrainArgs, RunsCommand, TrainArgs,
+    WorkbenchArgs,
 };
+use bertbench::config::DataConfig;
 use bertbench::config::RunConfig;
 use bertbench::data::batch::Batcher;
-use bertbench::data::{LabelSet, load_examples};
-use bertbench::eval::{Encoded, evaluate};
+use bertbench::data::{Encoded, Encoding, LabelSet, read_split};
+use bertbench::eval::evaluate;
 use bertbench::headless::{ConsoleSink, describe_eval};
 use bertbench::model::checkpoint::Classifier;
 use bertbench::model::pretraining::MaskedLm;
@@ -38,6 +40,9 @@ fn main() -> ExitCode {
         Some(Command::Eval(args)) => eval(&args).map(|()| ExitCode::SUCCESS),
         Some(Command::Bench(args)) => bench(&args).map(|()| ExitCode::SUCCESS),
         Some(Command::Runs { command }) => runs(&command).map(|()| ExitCode::SUCCESS),
+        Some(Command::Datasets { command, datasets_dir }) => {
+            datasets(command.as_ref(), &datasets_dir).map(|()| ExitCode::SUCCESS)
+        }
         None => workbench(&cli.workbench),
     };
     result.unwrap_or_else(|e| {
@@ -142,12 +147,21 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     };
     let device = device_from(&args.device)?;
     let clf = Classifier::load_fine_tuned(&dir, &device)?;
-    let examples =
-        load_examples(&args.data, args.columns.text_column.as_deref(), args.columns.label_column.as_deref())?;
+    let mut data = DataConfig::default();
+    args.columns.apply_to(&mut data);
+    let head = clf.model.head;
+    let examples = read_split(&args.data, &data, head)?;
     let labels = LabelSet::from_names(clf.labels.clone());
-    let set = Encoded::new(examples, &clf.tokenizer, &labels, args.max_len)?;
+    let how = Encoding {
+        tokenizer: &clf.tokenizer,
+        labels: &labels,
+        head,
+        separator: &data.label_separator,
+        max_len: args.max_len,
+    };
+    let set = Encoded::new(examples, &how)?;
     let batcher = Batcher::new(clf.tokenizer.pad_id, &device);
-    let (report, rows) = evaluate(&clf, "eval", &set, args.batch_size, &batcher)?;
+    let (report, rows) = evaluate(&clf, "eval", &set, args.batch_size, &batcher, Some(args.threshold))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -161,9 +175,88 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     }
     if let Some(out) = &args.out {
         std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-        write_predictions(out, &BTreeMap::from([("eval".to_owned(), rows)]), &clf.labels)?;
+        write_predictions(out, &BTreeMap::from([("eval".to_owned(), rows)]), &clf.labels, head)?;
     }
     Ok(())
+}
+
+fn datasets(command: Option<&DatasetsCommand>, root: &std::path::Path) -> anyhow::Result<()> {
+    use bertbench::datasets::{find, shipped, split_stats};
+    let Some(DatasetsCommand::Show { name, model, json }) = command else {
+        let all = shipped(root);
+        if all.is_empty() {
+            anyhow::bail!("no datasets in {} (folders with a train file)", root.display());
+        }
+        for d in all {
+            let splits: Vec<&str> = [Some(&d.train), d.valid.as_ref(), d.test.as_ref()]
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p.file_name()?.to_str())
+                .collect();
+            println!("{}  (--head {}; {})", d.name, d.head.as_str(), splits.join(", "));
+            if let Some(summary) = &d.summary {
+                println!(
+                    "{}
+",
+                    textwrap_indent(summary, 96)
+                );
+            }
+        }
+        println!(
+            "`bertbench datasets show NAME` for label counts and lengths; cards in {}/NAME/CARD.md",
+            root.display()
+        );
+        return Ok(());
+    };
+    let dataset = find(root, name)?;
+    let dir = bertbench::model::source::resolve(model, "main")?.dir;
+    let tokenizer = bertbench::data::tokenize::TextEncoder::from_model_dir(&dir)?;
+    let stats = split_stats(&dataset, Some(&tokenizer))?;
+    if *json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+        return Ok(());
+    }
+    println!("{} (--head {})", dataset.name, dataset.head.as_str());
+    for s in &stats {
+        println!("\n{}: {} examples ({})", s.split, s.examples, s.file.display());
+        let most = s.labels.iter().map(|l| l.1).max().unwrap_or(1).max(1);
+        let total: usize = s.labels.iter().map(|l| l.1).sum::<usize>().max(1);
+        for (label, n) in &s.labels {
+            let bar = "█".repeat((n * 30).div_ceil(most));
+            println!("  {label:<28} {n:>6} {:>5.1}%  {bar}", 100.0 * *n as f64 / total as f64);
+        }
+        for (unit, l) in [("words", s.words), ("tokens", s.tokens)] {
+            if let Some(l) = l {
+                println!(
+                    "  {unit:<7} per example: min {}  mean {:.1}  median {}  90% {}  95% {}  max {}",
+                    l.min, l.mean, l.median, l.p90, l.p95, l.max
+                );
+            }
+        }
+    }
+    if let Some(t) = stats.first().and_then(|s| s.tokens) {
+        let fits = [32, 64, 128, 256, 512].into_iter().find(|&n| n >= t.p95).unwrap_or(512);
+        println!(
+            "\nmax-len {fits} keeps 95% of training examples whole (tokens by {}'s tokenizer)",
+            if model.is_empty() { "the embedded model" } else { model.as_str() }
+        );
+    }
+    Ok(())
+}
+
+/// `text` wrapped at `width` columns, indented by two spaces.
+fn textwrap_indent(text: &str, width: usize) -> String {
+    let mut lines = vec![String::from(" ")];
+    for word in text.split_whitespace() {
+        if lines.last().is_some_and(|l| l.len() + word.len() + 1 > width) {
+            lines.push(String::from(" "));
+        }
+        if let Some(l) = lines.last_mut() {
+            l.push(' ');
+            l.push_str(word);
+        }
+    }
+    lines.join("\n")
 }
 
 fn fill_mask(args: &FillMaskArgs) -> anyhow::Result<()> {

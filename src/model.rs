@@ -14,4 +14,4 @@ pub mod source;
 
 pub use bert_config::BertConfig;
 pub use encoder::Encoder;
-pub use heads::SequenceClassifier;
+pub use heads::TaskModel;

@@ -8,13 +8,13 @@ use std::sync::mpsc;
 use bertbench::config::RunConfig;
 use bertbench::data::batch::Batcher;
 use bertbench::model::checkpoint::Classifier;
-use bertbench::runs::{RunWriter, list_runs};
+use bertbench::runs::list_runs;
 use bertbench::train::event::RunStarted;
-use bertbench::train::event::{Collect, Tee};
+use bertbench::train::event::Tee;
 use bertbench::train::handle::{TrainerHandle, spawn};
-use bertbench::train::trainer::{device_from, prepare};
-use bertbench::train::{Command, RunStatus, RunSummary, TrainEvent};
-use common::{Tiny, toy_rows, write_csv, write_tiny_bert};
+use bertbench::train::trainer::device_from;
+use bertbench::train::{Command, RunStatus, TrainEvent};
+use common::{Tiny, new_record, run_recorded, toy_rows, write_csv, write_tiny_bert};
 
 fn toy_config(root: &Path) -> RunConfig {
     let model = write_tiny_bert(&root.join("model"), Tiny::default());
@@ -32,12 +32,6 @@ fn toy_config(root: &Path) -> RunConfig {
     c
 }
 
-/// Resolves `config` and opens its run record.
-fn new_record(config: &mut RunConfig) -> RunWriter {
-    prepare(config).expect("prepare");
-    RunWriter::create(config).expect("writer")
-}
-
 /// Starts `config` on a trainer thread that writes its record; returns the thread and the folder.
 fn spawn_recorded(mut config: RunConfig) -> (TrainerHandle, std::path::PathBuf) {
     let writer = new_record(&mut config);
@@ -52,17 +46,6 @@ fn started(events: &[TrainEvent]) -> RunStarted {
         .iter()
         .find_map(|e| if let TrainEvent::Started(s) = e { Some(s.clone()) } else { None })
         .expect("a started event")
-}
-
-/// Runs `config` on this thread with a run writer; returns the summary, events and run folder.
-fn run_recorded(mut config: RunConfig) -> (RunSummary, Vec<TrainEvent>, std::path::PathBuf) {
-    let mut writer = new_record(&mut config);
-    let ctx = writer.context();
-    let (_tx, rx) = mpsc::channel();
-    let mut collect = Collect::default();
-    let summary =
-        bertbench::train::run(&config, &ctx, &mut Tee(vec![&mut writer, &mut collect]), &rx).expect("run");
-    (summary, collect.0, writer.dir.clone())
 }
 
 fn step_losses(events: &[TrainEvent]) -> Vec<f64> {
@@ -136,15 +119,25 @@ fn fine_tuning_learns_the_toy_task_and_leaves_a_complete_record() {
     let clf =
         Classifier::load_fine_tuned(&dir.join("model"), &device_from("cpu").expect("cpu")).expect("reload");
     assert_eq!(clf.labels, ["neg", "pos"]);
-    let examples = bertbench::data::load_examples(&tmp.path().join("valid.csv"), None, None).expect("valid");
+    let examples =
+        bertbench::data::load_examples(&tmp.path().join("valid.csv"), &bertbench::data::Columns::default())
+            .expect("valid");
     let labels = bertbench::data::LabelSet::from_names(clf.labels.clone());
-    let set = bertbench::eval::Encoded::new(examples, &clf.tokenizer, &labels, 32).expect("encode");
+    let how = bertbench::data::Encoding {
+        tokenizer: &clf.tokenizer,
+        labels: &labels,
+        head: bertbench::config::HeadKind::SeqCls,
+        separator: "|",
+        max_len: 32,
+    };
+    let set = bertbench::data::Encoded::new(examples, &how).expect("encode");
     let (report, _) = bertbench::eval::evaluate(
         &clf,
         "valid",
         &set,
         64,
         &Batcher::new(clf.tokenizer.pad_id, &candle_core::Device::Cpu),
+        None,
     )
     .expect("eval");
     assert!((report.scores.accuracy - valid.accuracy).abs() < 1e-9);

@@ -6,20 +6,25 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use common::{Tiny, toy_rows, write_tiny_bert, write_tiny_bert_with};
 
+use bertbench::config::HeadKind;
+use bertbench::data::Targets;
 use bertbench::data::batch::{Batch, Batcher};
-use bertbench::model::checkpoint::Classifier;
+use bertbench::model::checkpoint::{Classifier, HeadSpec};
 use bertbench::model::dropout::Dropout;
 use bertbench::model::encoder::Pass;
-use bertbench::model::heads::{Freeze, SequenceClassifier};
+use bertbench::model::heads::Freeze;
 use bertbench::model::params::sorted_vars;
 
 fn labels() -> Vec<String> {
     vec!["neg".into(), "pos".into()]
 }
 
+fn spec() -> HeadSpec {
+    HeadSpec { head: HeadKind::SeqCls, labels: Some(labels()), freeze: Freeze::default() }
+}
+
 fn load(dir: &std::path::Path) -> Classifier {
-    Classifier::from_dir(dir, "tiny", Some(labels()), Freeze::default(), 1, false, &Device::Cpu)
-        .expect("load")
+    Classifier::from_dir(dir, "tiny", spec(), 1, false, &Device::Cpu).expect("load")
 }
 
 /// A padded batch of toy sentences of different lengths.
@@ -28,7 +33,7 @@ fn batch(clf: &Classifier) -> Batch {
     let seqs = clf.tokenizer.encode_texts(&texts, 32).expect("encode");
     assert!(seqs.iter().map(|s| s.ids.len()).min() < seqs.iter().map(|s| s.ids.len()).max(), "needs padding");
     Batcher::new(clf.tokenizer.pad_id, &Device::Cpu)
-        .make(&seqs, &[0, 1, 0, 1, 0, 1], &[0, 1, 2, 3, 4, 5])
+        .make(&seqs, &Targets::Classes(vec![0, 1, 0, 1, 0, 1]), &[0, 1, 2, 3, 4, 5])
         .expect("batch")
 }
 
@@ -77,7 +82,7 @@ fn every_parameter_receives_a_gradient() {
     let b = batch(&clf);
     let mut dropout = Dropout::seeded(3);
     let logits = clf.model.forward(&b, &mut dropout).expect("forward");
-    let grads = SequenceClassifier::loss(&logits, &b.labels).expect("loss").backward().expect("backward");
+    let grads = clf.model.loss(&logits, &b).expect("loss").backward().expect("backward");
     let vars = sorted_vars(&clf.varmap);
     assert_eq!(vars.len(), 5 + 2 + 2 * 16 + 2, "embeddings, pooler, 2 layers, classifier");
     for (name, var) in vars {
@@ -121,9 +126,7 @@ fn a_tensor_of_the_wrong_shape_is_named() {
             Tensor::zeros((100, 32), DType::F32, &Device::Cpu).expect("z"),
         );
     });
-    let err = Classifier::from_dir(&dir, "tiny", Some(labels()), Freeze::default(), 1, false, &Device::Cpu)
-        .err()
-        .expect("refused");
+    let err = Classifier::from_dir(&dir, "tiny", spec(), 1, false, &Device::Cpu).err().expect("refused");
     let m = err.to_string();
     assert!(
         m.contains("bert.encoder.layer.1.intermediate.dense.weight")
@@ -134,7 +137,7 @@ fn a_tensor_of_the_wrong_shape_is_named() {
     let dir = write_tiny_bert_with(&tmp.path().join("m"), Tiny::default(), |t, _| {
         t.remove("encoder.layer.0.attention.self.key.bias");
     });
-    let m = Classifier::from_dir(&dir, "tiny", Some(labels()), Freeze::default(), 1, false, &Device::Cpu)
+    let m = Classifier::from_dir(&dir, "tiny", spec(), 1, false, &Device::Cpu)
         .err()
         .expect("missing")
         .to_string();
@@ -185,8 +188,11 @@ fn the_embedded_model_is_the_default_and_works_offline() {
     let clf = bertbench::model::checkpoint::Classifier::from_dir(
         &dir,
         "embedded",
-        Some(vec!["a".into(), "b".into()]),
-        bertbench::model::heads::Freeze::default(),
+        HeadSpec {
+            head: HeadKind::SeqCls,
+            labels: Some(vec!["a".into(), "b".into()]),
+            freeze: Freeze::default(),
+        },
         1,
         false,
         &candle_core::Device::Cpu,

@@ -35,12 +35,14 @@ fn app() -> App {
             train: "datasets/reviews/train.csv".into(),
             valid: Some("datasets/reviews/valid.csv".into()),
             test: None,
+            head: bertbench::config::HeadKind::SeqCls,
         },
         DatasetChoice {
             name: "toy-sentiment".into(),
             train: "datasets/toy/train.csv".into(),
             valid: None,
             test: None,
+            head: bertbench::config::HeadKind::SeqCls,
         },
     ];
     let models = vec![
@@ -250,6 +252,7 @@ fn summary(id: &str, status: RunStatus, acc: f64) -> RunSummary {
         macro_f1: acc - 0.05,
         micro_f1: acc,
         weighted_f1: acc - 0.02,
+        extra: std::collections::BTreeMap::new(),
         examples: 12,
         step: 40,
     };
@@ -331,7 +334,7 @@ fn choosing_another_dataset_asks_for_its_preview_and_ignores_stale_ones() {
     let effects = key(&mut app, KeyCode::Right);
     assert_eq!(app.setup.text_column.as_deref(), Some("review"));
     assert!(
-        matches!(&effects[..], [Effect::Preview { text_column: Some(c), .. }] if c == "review"),
+        matches!(&effects[..], [Effect::Preview { columns, .. }] if columns.text.as_deref() == Some("review")),
         "a new preview with the picked column: {effects:?}"
     );
 }

@@ -5,6 +5,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
+use super::target::Targets;
 use super::tokenize::Sequence;
 use crate::error::Result;
 
@@ -16,8 +17,11 @@ pub struct Batch {
     pub type_ids: Tensor,
     /// `[B, L]` f32: 1 for real tokens, 0 for padding.
     pub attention_mask: Tensor,
-    /// `[B]` u32 class indices.
+    /// The targets: `[B]` u32 classes, `[B, K]` f32 multi-hot label sets, `[B]` f32 values,
+    /// or `[B, L]` u32 tags per token.
     pub labels: Tensor,
+    /// Tags only: `[B, L]` f32, 1 where a token carries a tag (a word's first sub-token).
+    pub label_mask: Option<Tensor>,
 }
 
 /// Turns tokenized examples into padded batches on a device.
@@ -36,7 +40,7 @@ impl Batcher {
     }
 
     /// Pads the sequences at `indices` to the longest of them (or to `pad_to`).
-    pub fn make(&self, seqs: &[Sequence], labels: &[u32], indices: &[usize]) -> Result<Batch> {
+    pub fn make(&self, seqs: &[Sequence], targets: &Targets, indices: &[usize]) -> Result<Batch> {
         let b = indices.len();
         let longest = indices.iter().map(|&i| seqs[i].ids.len()).max().unwrap_or(0);
         let len = longest.max(self.pad_to.unwrap_or(0));
@@ -50,13 +54,45 @@ impl Batcher {
             types[start..start + s.type_ids.len()].copy_from_slice(&s.type_ids);
             mask[start..start + s.ids.len()].fill(1.0);
         }
-        let ys: Vec<u32> = indices.iter().map(|&i| labels[i]).collect();
         let device = &self.device;
+        let mut label_mask = None;
+        let labels = match targets {
+            Targets::Classes(classes) => {
+                Tensor::from_vec(indices.iter().map(|&i| classes[i]).collect::<Vec<u32>>(), b, device)?
+            }
+            Targets::Sets { classes, sets } => {
+                let mut hot = vec![0f32; b * classes];
+                for (row, &i) in indices.iter().enumerate() {
+                    for &c in &sets[i] {
+                        hot[row * classes + c as usize] = 1.0;
+                    }
+                }
+                Tensor::from_vec(hot, (b, *classes), device)?
+            }
+            Targets::Values(values) => {
+                Tensor::from_vec(indices.iter().map(|&i| values[i]).collect::<Vec<f32>>(), b, device)?
+            }
+            Targets::Tags(tags) => {
+                let mut ys = vec![0u32; b * len];
+                let mut weights = vec![0f32; b * len];
+                for (row, &i) in indices.iter().enumerate() {
+                    for (t, tag) in tags[i].per_token(seqs[i].ids.len()).into_iter().enumerate() {
+                        if let Some(tag) = tag {
+                            ys[row * len + t] = tag;
+                            weights[row * len + t] = 1.0;
+                        }
+                    }
+                }
+                label_mask = Some(Tensor::from_vec(weights, (b, len), device)?);
+                Tensor::from_vec(ys, (b, len), device)?
+            }
+        };
         Ok(Batch {
             input_ids: Tensor::from_vec(ids, (b, len), device)?,
             type_ids: Tensor::from_vec(types, (b, len), device)?,
             attention_mask: Tensor::from_vec(mask, (b, len), device)?,
-            labels: Tensor::from_vec(ys, b, device)?,
+            labels,
+            label_mask,
         })
     }
 }
@@ -97,15 +133,42 @@ mod tests {
             Sequence { ids: vec![2, 3], type_ids: vec![0, 0] },
         ];
         let batcher = Batcher::new(0, &Device::Cpu);
-        let b = batcher.make(&seqs, &[1, 0, 1], &[2, 0]).expect("batch");
+        let classes = Targets::Classes(vec![1, 0, 1]);
+        let b = batcher.make(&seqs, &classes, &[2, 0]).expect("batch");
         assert_eq!(b.input_ids.dims(), [2, 3]);
         assert_eq!(b.input_ids.to_vec2::<u32>().expect("ids"), [[2, 3, 0], [2, 7, 3]]);
         assert_eq!(b.attention_mask.to_vec2::<f32>().expect("mask"), [[1., 1., 0.], [1., 1., 1.]]);
         assert_eq!(b.labels.to_vec1::<u32>().expect("labels"), [1, 1]);
-        let b = batcher.make(&seqs, &[1, 0, 1], &[1]).expect("batch");
+        let b = batcher.make(&seqs, &classes, &[1]).expect("batch");
         assert_eq!(b.type_ids.to_vec2::<u32>().expect("types"), [[0, 0, 0, 1, 1]]);
         let fixed = Batcher { pad_to: Some(8), ..batcher };
-        assert_eq!(fixed.make(&seqs, &[1, 0, 1], &[2]).expect("batch").input_ids.dims(), [1, 8]);
+        assert_eq!(fixed.make(&seqs, &classes, &[2]).expect("batch").input_ids.dims(), [1, 8]);
+    }
+
+    #[test]
+    fn other_targets_become_multi_hot_values_and_masked_tags() {
+        use crate::data::target::WordTags;
+        let seqs = vec![
+            Sequence { ids: vec![2, 7, 8, 3], type_ids: vec![0; 4] },
+            Sequence { ids: vec![2, 9, 3], type_ids: vec![0; 3] },
+        ];
+        let batcher = Batcher::new(0, &Device::Cpu);
+        let sets = Targets::Sets { classes: 3, sets: vec![vec![0, 2], vec![]] };
+        let b = batcher.make(&seqs, &sets, &[0, 1]).expect("sets");
+        assert_eq!(b.labels.to_vec2::<f32>().expect("hot"), [[1., 0., 1.], [0., 0., 0.]]);
+        let values = Targets::Values(vec![1.5, -2.0]);
+        assert_eq!(
+            batcher.make(&seqs, &values, &[1, 0]).expect("values").labels.to_vec1::<f32>().expect("v"),
+            [-2.0, 1.5]
+        );
+        let tags = Targets::Tags(vec![
+            WordTags { gold: vec![4], first_token: vec![Some(1)] },
+            WordTags { gold: vec![2], first_token: vec![Some(1)] },
+        ]);
+        let b = batcher.make(&seqs, &tags, &[1, 0]).expect("tags");
+        assert_eq!(b.labels.to_vec2::<u32>().expect("tags"), [[0, 2, 0, 0], [0, 4, 0, 0]]);
+        let mask = b.label_mask.expect("mask").to_vec2::<f32>().expect("mask");
+        assert_eq!(mask, [[0., 1., 0., 0.], [0., 1., 0., 0.]]);
     }
 
     #[test]

@@ -22,6 +22,20 @@ impl LabelSet {
         Self { names }
     }
 
+    /// IOB2 tags in a readable order: `O` first, then by entity type, `B-` before `I-`.
+    pub fn from_tags<'a>(tags: impl IntoIterator<Item = &'a String>) -> Self {
+        let unique: BTreeSet<&String> = tags.into_iter().collect();
+        let mut names: Vec<String> = unique.into_iter().cloned().collect();
+        names.sort_by(|a, b| {
+            let key = |t: &str| {
+                let (prefix, kind) = t.split_once('-').unwrap_or(("", t));
+                (t != "O", kind.to_owned(), prefix.to_owned())
+            };
+            key(a).cmp(&key(b))
+        });
+        Self { names }
+    }
+
     pub fn from_names(names: Vec<String>) -> Self {
         Self { names }
     }
@@ -77,6 +91,12 @@ mod tests {
         assert_eq!(set.names(), ["1", "2", "10"]);
         let set = LabelSet::from_labels(&strings(&["pos", "neg", "neutral", "neg"]));
         assert_eq!(set.names(), ["neg", "neutral", "pos"]);
+    }
+
+    #[test]
+    fn tags_come_o_first_then_by_type() {
+        let set = LabelSet::from_tags(&strings(&["I-PER", "O", "B-LOC", "B-PER", "I-LOC", "O"]));
+        assert_eq!(set.names(), ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]);
     }
 
     #[test]

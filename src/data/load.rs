@@ -26,14 +26,32 @@ pub const TEXT_COLUMN_NAMES: &[&str] = &[
     "message",
 ];
 /// Names tried, in order, when no label column is given.
-pub const LABEL_COLUMN_NAMES: &[&str] = &["label", "labels", "class", "category", "target", "sentiment", "y"];
+pub const LABEL_COLUMN_NAMES: &[&str] =
+    &["label", "labels", "class", "category", "target", "sentiment", "score", "value", "year", "y"];
 
-/// Labelled texts read from one file. `labels` are kept as strings; the label set maps them.
+/// Labelled texts read from one file. `labels` are kept as strings as written (a class, a
+/// list of classes, a number, or a sentence's tags joined by spaces); the task reads them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Examples {
     pub path: PathBuf,
     pub texts: Vec<String>,
     pub labels: Vec<String>,
+    /// The second text of each sentence pair; empty when the task has single texts.
+    pub pairs: Vec<String>,
+    /// Token classification: each text's words (the text is these joined by spaces).
+    pub words: Vec<Vec<String>>,
+}
+
+/// Which columns of a table file to read.
+#[derive(Debug, Clone, Default)]
+pub struct Columns<'a> {
+    pub text: Option<&'a str>,
+    pub label: Option<&'a str>,
+    /// The second text of a sentence pair.
+    pub pair: Option<&'a str>,
+    /// Multi-label: an empty label is an example without labels, and list columns are read
+    /// (as JSON lists).
+    pub label_sets: bool,
 }
 
 impl Examples {
@@ -47,10 +65,31 @@ impl Examples {
 
     /// The examples at `indices`, in that order.
     pub fn select(&self, indices: &[usize]) -> Self {
+        fn pick<T: Clone>(items: &[T], indices: &[usize]) -> Vec<T> {
+            if items.is_empty() { Vec::new() } else { indices.iter().map(|&i| items[i].clone()).collect() }
+        }
         Self {
             path: self.path.clone(),
-            texts: indices.iter().map(|&i| self.texts[i].clone()).collect(),
-            labels: indices.iter().map(|&i| self.labels[i].clone()).collect(),
+            texts: pick(&self.texts, indices),
+            labels: pick(&self.labels, indices),
+            pairs: pick(&self.pairs, indices),
+            words: pick(&self.words, indices),
+        }
+    }
+
+    /// Keeps the first `n` examples.
+    pub fn truncate(&mut self, n: usize) {
+        self.texts.truncate(n);
+        self.labels.truncate(n);
+        self.pairs.truncate(n);
+        self.words.truncate(n);
+    }
+
+    /// Example `i` as one line of text (a pair shown with `[SEP]` between its parts).
+    pub fn display_text(&self, i: usize) -> String {
+        match self.pairs.get(i) {
+            Some(b) => format!("{} [SEP] {b}", self.texts[i]),
+            None => self.texts[i].clone(),
         }
     }
 }
@@ -90,10 +129,10 @@ impl Format {
 
 /// Reads `path` and returns its texts and labels. Columns are taken by name, or inferred from
 /// common names. Errors name the file, the row and the column.
-pub fn load_examples(path: &Path, text_column: Option<&str>, label_column: Option<&str>) -> Result<Examples> {
+pub fn load_examples(path: &Path, columns: &Columns) -> Result<Examples> {
     let format = Format::of(path)?;
     let frame = read_frame(path, format)?;
-    examples_from(path, format, &frame, text_column, label_column).map(|(examples, _)| examples)
+    examples_from(path, format, &frame, columns).map(|(examples, _)| examples)
 }
 
 /// What a data file holds, read once: its columns (known even when no text or label column
@@ -104,42 +143,53 @@ pub struct Inspection {
 }
 
 /// Reads a data file for a preview; only an unreadable file is an outer error.
-pub fn inspect(path: &Path, text_column: Option<&str>, label_column: Option<&str>) -> Result<Inspection> {
+pub fn inspect(path: &Path, columns: &Columns) -> Result<Inspection> {
     let format = Format::of(path)?;
     let frame = read_frame(path, format)?;
-    let columns = frame.get_column_names().iter().map(std::string::ToString::to_string).collect();
-    Ok(Inspection { columns, examples: examples_from(path, format, &frame, text_column, label_column) })
+    let names = frame.get_column_names().iter().map(std::string::ToString::to_string).collect();
+    Ok(Inspection { columns: names, examples: examples_from(path, format, &frame, columns) })
 }
 
 fn examples_from(
     path: &Path,
     format: Format,
     frame: &DataFrame,
-    text_column: Option<&str>,
-    label_column: Option<&str>,
+    columns: &Columns,
 ) -> Result<(Examples, (String, String))> {
     if frame.height() == 0 {
         return Err(Error::data(path, "has no data rows"));
     }
     let names: Vec<String> = frame.get_column_names().iter().map(std::string::ToString::to_string).collect();
-    let text_name = pick_column(path, &names, text_column, TEXT_COLUMN_NAMES, "text")?;
-    let label_name = pick_column(path, &names, label_column, LABEL_COLUMN_NAMES, "label")?;
-    let texts = string_column(path, format, frame, &text_name)?;
-    let labels = string_column(path, format, frame, &label_name)?;
+    let text_name = pick_column(path, &names, columns.text, TEXT_COLUMN_NAMES, "text")?;
+    let label_name = pick_column(path, &names, columns.label, LABEL_COLUMN_NAMES, "label")?;
+    let texts = string_column(path, format, frame, &text_name, false)?;
+    let labels = string_column(path, format, frame, &label_name, columns.label_sets)?;
+    let pairs = match columns.pair {
+        Some(pair) => {
+            let name = pick_column(path, &names, Some(pair), &[], "text-pair")?;
+            let pairs = string_column(path, format, frame, &name, false)?;
+            if let Some(row) = pairs.iter().position(|t| t.trim().is_empty()) {
+                return Err(Error::data(path, format!("{}: column {name:?} is empty", format.locate(row))));
+            }
+            pairs
+        }
+        None => Vec::new(),
+    };
     for (row, text) in texts.iter().enumerate() {
         if text.trim().is_empty() {
             return Err(Error::data(path, format!("{}: column {text_name:?} is empty", format.locate(row))));
         }
     }
     for (row, label) in labels.iter().enumerate() {
-        if label.trim().is_empty() {
+        if label.trim().is_empty() && !columns.label_sets {
             return Err(Error::data(
                 path,
                 format!("{}: column {label_name:?} (the label) is empty", format.locate(row)),
             ));
         }
     }
-    Ok((Examples { path: path.to_path_buf(), texts, labels }, (text_name, label_name)))
+    let examples = Examples { path: path.to_path_buf(), texts, labels, pairs, words: Vec::new() };
+    Ok((examples, (text_name, label_name)))
 }
 
 /// The texts of one column of a data file (a pretraining corpus needs no labels). Empty
@@ -149,7 +199,10 @@ pub fn load_texts(path: &Path, text_column: Option<&str>) -> Result<Vec<String>>
     let frame = read_frame(path, format)?;
     let names: Vec<String> = frame.get_column_names().iter().map(std::string::ToString::to_string).collect();
     let name = pick_column(path, &names, text_column, TEXT_COLUMN_NAMES, "text")?;
-    Ok(string_column(path, format, &frame, &name)?.into_iter().filter(|t| !t.trim().is_empty()).collect())
+    Ok(string_column(path, format, &frame, &name, false)?
+        .into_iter()
+        .filter(|t| !t.trim().is_empty())
+        .collect())
 }
 
 fn read_frame(path: &Path, format: Format) -> Result<DataFrame> {
@@ -309,11 +362,35 @@ fn pick_column(
         })
 }
 
-fn string_column(path: &Path, format: Format, frame: &DataFrame, name: &str) -> Result<Vec<String>> {
+/// A column's values as text. With `lists` (label sets), a list value becomes a JSON list and
+/// a missing value an empty text.
+fn string_column(
+    path: &Path,
+    format: Format,
+    frame: &DataFrame,
+    name: &str,
+    lists: bool,
+) -> Result<Vec<String>> {
     let column = frame.column(name).map_err(|e| Error::data(path, e.to_string()))?;
     let series = column.as_materialized_series();
     let strings = match series.dtype() {
         DataType::String => series.clone(),
+        DataType::List(_) if lists => {
+            let ca = series.list().map_err(|e| Error::data(path, format!("column {name:?}: {e}")))?;
+            return (0..ca.len())
+                .map(|row| {
+                    let items = ca
+                        .get_as_series(row)
+                        .map(|s| string_column_values(&s))
+                        .transpose()
+                        .map_err(|e| {
+                            Error::data(path, format!("{}: column {name:?}: {e}", format.locate(row)))
+                        })?
+                        .unwrap_or_default();
+                    Ok(serde_json::Value::from(items).to_string())
+                })
+                .collect();
+        }
         DataType::List(_) | DataType::Struct(_) => {
             return Err(Error::data(
                 path,
@@ -328,11 +405,19 @@ fn string_column(path: &Path, format: Format, frame: &DataFrame, name: &str) -> 
     ca.iter()
         .enumerate()
         .map(|(row, v)| {
+            // An empty label set is often written as an empty field.
+            let v = if lists { v.or(Some("")) } else { v };
             v.map(str::to_owned).ok_or_else(|| {
                 Error::data(path, format!("{}: column {name:?} is missing", format.locate(row)))
             })
         })
         .collect()
+}
+
+/// The values of a list item, as text.
+fn string_column_values(s: &Series) -> PolarsResult<Vec<String>> {
+    let s = s.cast(&DataType::String)?;
+    Ok(s.str()?.iter().flatten().map(str::to_owned).collect())
 }
 
 /// SHA-256 of a file, hex-encoded: recorded in the run so a dataset change is visible.
@@ -358,18 +443,18 @@ mod tests {
     }
 
     fn err(path: &Path) -> String {
-        load_examples(path, None, None).expect_err("should fail").to_string()
+        load_examples(path, &Columns::default()).expect_err("should fail").to_string()
     }
 
     #[test]
     fn reads_every_format_with_inferred_columns() {
         let dir = tempfile::tempdir().expect("tmp");
         let csv = write(dir.path(), "a.csv", b"id,Sentence,label\n1,\"good, very\",pos\n2,bad,neg\n");
-        let e = load_examples(&csv, None, None).expect("csv");
+        let e = load_examples(&csv, &Columns::default()).expect("csv");
         assert_eq!(e.texts, ["good, very", "bad"]);
         assert_eq!(e.labels, ["pos", "neg"]);
         let tsv = write(dir.path(), "a.tsv", b"text\tlabel\nit's \"fine\"\t1\nno\t0\n");
-        let e = load_examples(&tsv, None, None).expect("tsv");
+        let e = load_examples(&tsv, &Columns::default()).expect("tsv");
         assert_eq!(e.texts, ["it's \"fine\"", "no"]);
         assert_eq!(e.labels, ["1", "0"]);
         let jsonl = write(
@@ -377,16 +462,55 @@ mod tests {
             "a.jsonl",
             b"{\"review\": \"ok\", \"class\": 3}\n\n{\"review\": \"meh\", \"class\": 1}\n",
         );
-        let e = load_examples(&jsonl, None, None).expect("jsonl");
+        let e = load_examples(&jsonl, &Columns::default()).expect("jsonl");
         assert_eq!(e.texts, ["ok", "meh"]);
         assert_eq!(e.labels, ["3", "1"]);
         let mut df = df!("body" => ["x", "y"], "target" => ["a", "b"]).expect("df");
         let pq = dir.path().join("a.parquet");
         ParquetWriter::new(std::fs::File::create(&pq).expect("create")).finish(&mut df).expect("write pq");
-        let e = load_examples(&pq, None, None).expect("parquet");
+        let e = load_examples(&pq, &Columns::default()).expect("parquet");
         assert_eq!(e.texts, ["x", "y"]);
-        let e = load_examples(&csv, Some("id"), Some("label")).expect("explicit");
+        let e =
+            load_examples(&csv, &Columns { text: Some("id"), label: Some("label"), ..Columns::default() })
+                .expect("explicit");
         assert_eq!(e.texts, ["1", "2"]);
+    }
+
+    #[test]
+    fn reads_sentence_pairs_and_label_lists() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let csv = write(
+            dir.path(),
+            "p.csv",
+            b"text,text_pair,label
+a,b,same
+c,d,other
+",
+        );
+        let pairs = Columns { pair: Some("text_pair"), ..Columns::default() };
+        let e = load_examples(&csv, &pairs).expect("pairs");
+        assert_eq!(e.pairs, ["b", "d"]);
+        assert_eq!(e.select(&[1]).display_text(0), "c [SEP] d");
+        let csv = write(
+            dir.path(),
+            "q.csv",
+            b"text,text_pair,label
+a,\"  \",same
+",
+        );
+        let m = load_examples(&csv, &pairs).expect_err("empty pair").to_string();
+        assert!(m.contains("row 1 (line 2)") && m.contains("\"text_pair\" is empty"), "{m}");
+        let jsonl = write(
+            dir.path(),
+            "m.jsonl",
+            b"{\"text\": \"a\", \"labels\": [\"x\", \"y\"]}\n{\"text\": \"b\", \"labels\": []}\n",
+        );
+        let sets = Columns { label_sets: true, ..Columns::default() };
+        let e = load_examples(&jsonl, &sets).expect("lists");
+        assert_eq!(e.labels, ["[\"x\",\"y\"]", "[]"]);
+        let single =
+            load_examples(&jsonl, &Columns::default()).expect_err("a list is not one label").to_string();
+        assert!(single.contains("expected text or a single label"), "{single}");
     }
 
     #[test]
@@ -395,7 +519,9 @@ mod tests {
         let p = write(dir.path(), "missing.csv", b"words,label\nhi,1\n");
         let m = err(&p);
         assert!(m.contains("missing.csv") && m.contains("no text column") && m.contains("words"), "{m}");
-        let m = load_examples(&p, Some("txt"), None).expect_err("named").to_string();
+        let m = load_examples(&p, &Columns { text: Some("txt"), ..Columns::default() })
+            .expect_err("named")
+            .to_string();
         assert!(m.contains("\"txt\""), "{m}");
         let p = write(dir.path(), "empty_text.csv", b"text,label\nhi,1\n\"  \",0\n");
         let m = err(&p);

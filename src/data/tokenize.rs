@@ -8,7 +8,7 @@ use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::BertNormalizer;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::processors::bert::BertProcessing;
-use tokenizers::{Tokenizer, TruncationParams, TruncationStrategy};
+use tokenizers::{EncodeInput, Encoding, Tokenizer, TruncationParams, TruncationStrategy};
 
 use crate::error::{Error, Result};
 
@@ -64,6 +64,39 @@ impl TextEncoder {
 
     /// Tokenizes `texts` (in parallel), truncating each to `max_len` tokens including specials.
     pub fn encode_texts(&self, texts: &[String], max_len: usize) -> Result<Vec<Sequence>> {
+        let inputs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        Ok(self.encode_inputs(inputs, max_len)?.iter().map(sequence).collect())
+    }
+
+    /// Tokenizes sentence pairs as `[CLS] a [SEP] b [SEP]` (segment 0, then 1), truncating the
+    /// longer of the two first.
+    pub fn encode_pairs(&self, texts: &[String], pairs: &[String], max_len: usize) -> Result<Vec<Sequence>> {
+        let inputs: Vec<(&str, &str)> =
+            texts.iter().zip(pairs).map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        Ok(self.encode_inputs(inputs, max_len)?.iter().map(sequence).collect())
+    }
+
+    /// Tokenizes texts already split into words (token classification): each sequence with the
+    /// word index of each of its tokens (`None` for specials). Words cut by truncation are
+    /// simply absent.
+    pub fn encode_words(
+        &self,
+        words: &[Vec<String>],
+        max_len: usize,
+    ) -> Result<Vec<(Sequence, Vec<Option<u32>>)>> {
+        let inputs: Vec<&[String]> = words.iter().map(Vec::as_slice).collect();
+        Ok(self
+            .encode_inputs(inputs, max_len)?
+            .iter()
+            .map(|e| (sequence(e), e.get_word_ids().to_vec()))
+            .collect())
+    }
+
+    fn encode_inputs<'s, E: Into<EncodeInput<'s>> + Send>(
+        &self,
+        inputs: Vec<E>,
+        max_len: usize,
+    ) -> Result<Vec<Encoding>> {
         let mut tok = self.inner.clone();
         tok.with_padding(None);
         tok.with_truncation(Some(TruncationParams {
@@ -72,12 +105,7 @@ impl TextEncoder {
             ..TruncationParams::default()
         }))
         .map_err(|e| tok_error(&self.path, e))?;
-        let inputs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let encodings = tok.encode_batch(inputs, true).map_err(|e| tok_error(&self.path, e))?;
-        Ok(encodings
-            .into_iter()
-            .map(|e| Sequence { ids: e.get_ids().to_vec(), type_ids: e.get_type_ids().to_vec() })
-            .collect())
+        tok.encode_batch(inputs, true).map_err(|e| tok_error(&self.path, e))
     }
 
     /// Tokenizes `texts` (in parallel) without special tokens or truncation: token ids and the
@@ -139,6 +167,10 @@ impl TextEncoder {
         let path = dir.join("tokenizer.json");
         self.inner.save(&path, false).map_err(|e| tok_error(&path, e))
     }
+}
+
+fn sequence(e: &Encoding) -> Sequence {
+    Sequence { ids: e.get_ids().to_vec(), type_ids: e.get_type_ids().to_vec() }
 }
 
 fn tok_error(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -210,6 +242,23 @@ mod tests {
         let again = TextEncoder::from_model_dir(dir.path()).expect("reload");
         assert!(again.path.ends_with("tokenizer.json"));
         assert_eq!(again.encode_texts(&texts, 64).expect("encode"), seqs);
+    }
+
+    #[test]
+    fn pairs_get_segments_and_words_keep_their_index() {
+        let dir = vocab_dir();
+        let enc = TextEncoder::from_model_dir(dir.path()).expect("load");
+        let pair = enc.encode_pairs(&["the movie".into()], &["was great".into()], 64).expect("pair");
+        // [CLS] the movie [SEP] was great [SEP]
+        assert_eq!(pair[0].ids, [2, 5, 6, 3, 7, 8, 3]);
+        assert_eq!(pair[0].type_ids, [0, 0, 0, 0, 1, 1, 1]);
+        let words = vec![vec!["The".to_owned(), "greatly".to_owned(), "movie.".to_owned()]];
+        let (seq, word_ids) = &enc.encode_words(&words, 64).expect("words")[0];
+        // [CLS] the great ##ly movie . [SEP]: "movie." is one given word of two tokens.
+        assert_eq!(seq.ids, [2, 5, 8, 9, 6, 10, 3]);
+        assert_eq!(*word_ids, [None, Some(0), Some(1), Some(1), Some(2), Some(2), None]);
+        let (_, cut) = &enc.encode_words(&words, 4).expect("truncated")[0];
+        assert_eq!(*cut, [None, Some(0), Some(1), None]);
     }
 
     #[test]

@@ -1,87 +1,63 @@
-//! Running a classifier over a labelled split: loss, scores and per-example predictions.
-//! No dropout, and no gradient graph is kept.
+//! Running a model over a labelled split: loss, scores and per-example predictions, whatever
+//! the head. No dropout, and no gradient graph is kept.
 
 use std::time::Instant;
 
-use candle_core::D;
+use candle_core::{D, Tensor};
 
+use super::entities::{entity_types, score_entities};
 use super::metrics::score;
+use super::multilabel::{predicted_set, score_label_sets, tune_threshold};
+use super::regression::score_values;
+use crate::config::HeadKind;
 use crate::data::batch::Batcher;
-use crate::data::tokenize::{Sequence, TextEncoder};
-use crate::data::{Examples, LabelSet};
+use crate::data::{Encoded, Targets};
 use crate::error::Result;
 use crate::model::checkpoint::Classifier;
 use crate::model::dropout::Dropout;
-use crate::model::heads::SequenceClassifier;
 use crate::train::event::{EvalReport, Prediction};
 
-/// A split tokenized once, with class indices.
-pub struct Encoded {
-    pub examples: Examples,
-    pub seqs: Vec<Sequence>,
-    pub labels: Vec<u32>,
+/// What the model said about one example, before scoring.
+enum Output {
+    /// Class or label probabilities (single- and multi-label).
+    Probabilities(Vec<f32>),
+    /// A regression value, in the targets' units.
+    Value(f32),
+    /// Per word: the predicted tag and its probability.
+    Tags(Vec<(u32, f32)>),
 }
 
-impl Encoded {
-    pub fn new(
-        examples: Examples,
-        tokenizer: &TextEncoder,
-        labels: &LabelSet,
-        max_len: usize,
-    ) -> Result<Self> {
-        let seqs = tokenizer.encode_texts(&examples.texts, max_len)?;
-        let labels = labels.encode(&examples.path, &examples.labels)?;
-        Ok(Self { examples, seqs, labels })
-    }
-
-    pub fn len(&self) -> usize {
-        self.seqs.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.seqs.is_empty()
-    }
-}
-
-/// Evaluates `clf` on `set`. The report's step and epoch are 0; a trainer fills them in.
+/// Evaluates `clf` on `set`. Multi-label decisions use `threshold`, or with `None` the
+/// threshold with the best micro-F1 on this very split (validation tuning). The report's step and
+/// epoch are 0; a trainer fills them in.
 pub fn evaluate(
     clf: &Classifier,
     split: &str,
     set: &Encoded,
     batch_size: usize,
     batcher: &Batcher,
+    threshold: Option<f64>,
 ) -> Result<(EvalReport, Vec<Prediction>)> {
     let began = Instant::now();
-    let names = clf.labels.clone();
     let mut dropout = Dropout::off();
     let mut loss_sum = 0f64;
-    let mut predicted = vec![0u32; set.len()];
-    let mut rows: Vec<Option<Prediction>> = (0..set.len()).map(|_| None).collect();
+    let mut outputs: Vec<Option<Output>> = (0..set.len()).map(|_| None).collect();
     // Batches of similar lengths waste little work on padding (the order does not change any
     // result); results go back to their rows.
     let mut order: Vec<usize> = (0..set.len()).collect();
     order.sort_by_key(|&i| set.seqs[i].ids.len());
     for chunk in order.chunks(batch_size.max(1)) {
-        let batch = batcher.make(&set.seqs, &set.labels, chunk)?;
-        let logits = clf.model.forward(&batch, &mut dropout)?.detach();
-        let loss = SequenceClassifier::loss(&logits, &batch.labels)?.to_scalar::<f32>()?;
+        let batch = batcher.make(&set.seqs, &set.targets, chunk)?;
+        let scores = clf.model.forward(&batch, &mut dropout)?.detach();
+        let loss = clf.model.loss(&scores, &batch)?.to_scalar::<f32>()?;
         loss_sum += f64::from(loss) * chunk.len() as f64;
-        let probs = candle_nn::ops::softmax(&logits, D::Minus1)?.to_vec2::<f32>()?;
-        for (&i, p) in chunk.iter().zip(probs) {
-            let (best, confidence) =
-                p.iter().copied().enumerate().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap_or((0, 0.0));
-            predicted[i] = best as u32;
-            rows[i] = Some(Prediction {
-                text: set.examples.texts[i].clone(),
-                gold: names[set.labels[i] as usize].clone(),
-                predicted: names[best].clone(),
-                confidence,
-                probabilities: p,
-            });
+        for (&i, out) in chunk.iter().zip(outputs_of(clf, &scores, set, chunk)?) {
+            outputs[i] = Some(out);
         }
     }
-    let rows: Vec<Prediction> = rows.into_iter().flatten().collect();
+    let outputs: Vec<Output> = outputs.into_iter().flatten().collect();
     let seconds = began.elapsed().as_secs_f64().max(1e-9);
+    let (labels, scores, rows) = judge(clf, set, outputs, threshold);
     let report = EvalReport {
         split: split.to_owned(),
         step: 0,
@@ -89,8 +65,158 @@ pub fn evaluate(
         loss: loss_sum / set.len().max(1) as f64,
         examples: set.len(),
         examples_per_sec: set.len() as f64 / seconds,
-        scores: score(&set.labels, &predicted, &names),
-        labels: names,
+        labels,
+        scores,
     };
     Ok((report, rows))
+}
+
+fn outputs_of(clf: &Classifier, scores: &Tensor, set: &Encoded, chunk: &[usize]) -> Result<Vec<Output>> {
+    Ok(match (&set.targets, clf.model.head) {
+        (_, HeadKind::Regression) => clf.model.values(scores)?.into_iter().map(Output::Value).collect(),
+        (_, HeadKind::MultiLabel) => candle_nn::ops::sigmoid(scores)?
+            .to_vec2::<f32>()?
+            .into_iter()
+            .map(Output::Probabilities)
+            .collect(),
+        (Targets::Tags(tags), HeadKind::TokenCls) => {
+            let outside = clf.labels.iter().position(|l| l == "O").unwrap_or(0) as u32;
+            let probs = candle_nn::ops::softmax(scores, D::Minus1)?.to_vec3::<f32>()?;
+            chunk
+                .iter()
+                .zip(probs)
+                .map(|(&i, per_token)| {
+                    let words = tags[i]
+                        .first_token
+                        .iter()
+                        .map(|t| match t {
+                            Some(t) => best(&per_token[*t]),
+                            // Cut off by truncation: the model said nothing, which reads as O.
+                            None => (outside, f32::NAN),
+                        })
+                        .collect();
+                    Output::Tags(words)
+                })
+                .collect()
+        }
+        _ => candle_nn::ops::softmax(scores, D::Minus1)?
+            .to_vec2::<f32>()?
+            .into_iter()
+            .map(Output::Probabilities)
+            .collect(),
+    })
+}
+
+/// The most probable index and its probability.
+fn best(p: &[f32]) -> (u32, f32) {
+    p.iter().copied().enumerate().max_by(|a, b| a.1.total_cmp(&b.1)).map_or((0, 0.0), |(i, v)| (i as u32, v))
+}
+
+/// Scores the outputs against the targets and writes one prediction row per example. Returns
+/// the labels the scores are over (classes, labels, entity types and `(none)`).
+fn judge(
+    clf: &Classifier,
+    set: &Encoded,
+    outputs: Vec<Output>,
+    threshold: Option<f64>,
+) -> (Vec<String>, crate::eval::Scores, Vec<Prediction>) {
+    let names = &clf.labels;
+    let text = |i: usize| set.examples.display_text(i);
+    match &set.targets {
+        Targets::Classes(gold) => {
+            let mut predicted = Vec::with_capacity(gold.len());
+            let rows = outputs
+                .into_iter()
+                .enumerate()
+                .map(|(i, out)| {
+                    let Output::Probabilities(p) = out else { unreachable!("classes give probabilities") };
+                    let (c, confidence) = best(&p);
+                    predicted.push(c);
+                    Prediction {
+                        text: text(i),
+                        gold: names[gold[i] as usize].clone(),
+                        predicted: names[c as usize].clone(),
+                        confidence,
+                        probabilities: p,
+                    }
+                })
+                .collect();
+            (names.clone(), score(gold, &predicted, names), rows)
+        }
+        Targets::Sets { sets, .. } => {
+            let probs: Vec<Vec<f32>> = outputs
+                .into_iter()
+                .map(|o| match o {
+                    Output::Probabilities(p) => p,
+                    _ => unreachable!("label sets give probabilities"),
+                })
+                .collect();
+            let t = threshold.unwrap_or_else(|| tune_threshold(sets, &probs, names));
+            let join =
+                |set: &[u32]| set.iter().map(|&c| names[c as usize].as_str()).collect::<Vec<_>>().join("|");
+            let rows = probs
+                .iter()
+                .enumerate()
+                .map(|(i, p)| Prediction {
+                    text: text(i),
+                    gold: join(&sets[i]),
+                    predicted: join(&predicted_set(p, t)),
+                    // The least sure of the label decisions.
+                    confidence: p.iter().map(|&v| v.max(1.0 - v)).fold(1.0, f32::min),
+                    probabilities: p.clone(),
+                })
+                .collect();
+            (names.clone(), score_label_sets(sets, &probs, t, names), rows)
+        }
+        Targets::Values(gold) => {
+            let predicted: Vec<f32> = outputs
+                .into_iter()
+                .map(|o| match o {
+                    Output::Value(v) => v,
+                    _ => unreachable!("regression gives values"),
+                })
+                .collect();
+            let rows = predicted
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| Prediction {
+                    text: text(i),
+                    gold: set.examples.labels[i].trim().to_owned(),
+                    predicted: format!("{v:.4}"),
+                    confidence: f32::NAN,
+                    probabilities: vec![v],
+                })
+                .collect();
+            (names.clone(), score_values(gold, &predicted), rows)
+        }
+        Targets::Tags(tags) => {
+            let tag_name = |t: u32| names[t as usize].clone();
+            let mut gold_tags = Vec::with_capacity(tags.len());
+            let mut predicted_tags = Vec::with_capacity(tags.len());
+            let rows = outputs
+                .into_iter()
+                .enumerate()
+                .map(|(i, out)| {
+                    let Output::Tags(words) = out else { unreachable!("tagging gives tags") };
+                    let gold: Vec<String> = tags[i].gold.iter().map(|&t| tag_name(t)).collect();
+                    let predicted: Vec<String> = words.iter().map(|&(t, _)| tag_name(t)).collect();
+                    let row = Prediction {
+                        text: text(i),
+                        gold: gold.join(" "),
+                        predicted: predicted.join(" "),
+                        confidence: words.iter().map(|w| w.1).filter(|p| !p.is_nan()).fold(1.0, f32::min),
+                        probabilities: words.iter().map(|w| w.1).collect(),
+                    };
+                    gold_tags.push(gold);
+                    predicted_tags.push(predicted);
+                    row
+                })
+                .collect();
+            let types = entity_types(names);
+            let scores = score_entities(&gold_tags, &predicted_tags, &types);
+            let mut labels = types;
+            labels.push(super::entities::NO_ENTITY.to_owned());
+            (labels, scores, rows)
+        }
+    }
 }

@@ -13,24 +13,70 @@ pub struct ClassMetrics {
     pub support: usize,
 }
 
+/// The scores of one evaluation. The classification figures are shared by every head with
+/// classes (for multi-label: subset accuracy and label-wise F1; for token classification: token
+/// accuracy, entity F1 and per entity type); each head adds its own section. A figure that does
+/// not apply is NaN and left out of JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scores {
+    #[serde(default = "nan", skip_serializing_if = "is_nan")]
     pub accuracy: f64,
+    #[serde(default = "nan", skip_serializing_if = "is_nan")]
     pub macro_precision: f64,
+    #[serde(default = "nan", skip_serializing_if = "is_nan")]
     pub macro_recall: f64,
+    #[serde(default = "nan", skip_serializing_if = "is_nan")]
     pub macro_f1: f64,
+    #[serde(default = "nan", skip_serializing_if = "is_nan")]
     pub micro_f1: f64,
+    #[serde(default = "nan", skip_serializing_if = "is_nan")]
     pub weighted_f1: f64,
+    #[serde(default)]
     pub per_class: Vec<ClassMetrics>,
-    /// `confusion[gold][predicted]` counts.
+    /// `confusion[gold][predicted]` counts, over the report's labels.
+    #[serde(default)]
     pub confusion: Vec<Vec<usize>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_label: Option<super::multilabel::LabelSetScores>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entities: Option<super::entities::EntityScores>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regression: Option<super::regression::RegressionScores>,
 }
 
-fn ratio(num: usize, den: usize) -> f64 {
+pub(crate) fn nan() -> f64 {
+    f64::NAN
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+pub(crate) fn is_nan(v: &f64) -> bool {
+    v.is_nan()
+}
+
+impl Scores {
+    /// Scores with no classification figures (regression fills in its own section).
+    pub fn empty() -> Self {
+        Self {
+            accuracy: f64::NAN,
+            macro_precision: f64::NAN,
+            macro_recall: f64::NAN,
+            macro_f1: f64::NAN,
+            micro_f1: f64::NAN,
+            weighted_f1: f64::NAN,
+            per_class: Vec::new(),
+            confusion: Vec::new(),
+            multi_label: None,
+            entities: None,
+            regression: None,
+        }
+    }
+}
+
+pub(crate) fn ratio(num: usize, den: usize) -> f64 {
     if den == 0 { 0.0 } else { num as f64 / den as f64 }
 }
 
-fn f1(p: f64, r: f64) -> f64 {
+pub(crate) fn f1(p: f64, r: f64) -> f64 {
     if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) }
 }
 
@@ -48,30 +94,46 @@ pub fn score(gold: &[u32], predicted: &[u32], labels: &[String]) -> Scores {
             let tp = confusion[c][c];
             let support: usize = confusion[c].iter().sum();
             let predicted_c: usize = confusion.iter().map(|row| row[c]).sum();
-            let precision = ratio(tp, predicted_c);
-            let recall = ratio(tp, support);
-            ClassMetrics { label: labels[c].clone(), precision, recall, f1: f1(precision, recall), support }
+            class_metrics(&labels[c], tp, predicted_c - tp, support - tp)
         })
         .collect();
-    let mean = |f: fn(&ClassMetrics) -> f64| {
-        if k == 0 { 0.0 } else { per_class.iter().map(f).sum::<f64>() / k as f64 }
-    };
-    let weighted_f1 = if total == 0 {
-        0.0
-    } else {
-        per_class.iter().map(|c| c.f1 * c.support as f64).sum::<f64>() / total as f64
-    };
+    let (macro_precision, macro_recall, macro_f1, weighted_f1) = averages(&per_class);
     Scores {
         accuracy: ratio(correct, total),
-        macro_precision: mean(|c| c.precision),
-        macro_recall: mean(|c| c.recall),
-        macro_f1: mean(|c| c.f1),
+        macro_precision,
+        macro_recall,
+        macro_f1,
         // With one label per example, micro precision = micro recall = accuracy.
         micro_f1: ratio(correct, total),
         weighted_f1,
         per_class,
         confusion,
+        multi_label: None,
+        entities: None,
+        regression: None,
     }
+}
+
+/// Precision, recall and F1 of one class from its counts.
+pub(crate) fn class_metrics(label: &str, tp: usize, fp: usize, fn_: usize) -> ClassMetrics {
+    let precision = ratio(tp, tp + fp);
+    let recall = ratio(tp, tp + fn_);
+    ClassMetrics { label: label.to_owned(), precision, recall, f1: f1(precision, recall), support: tp + fn_ }
+}
+
+/// Macro precision, recall, F1 and the support-weighted F1 of per-class metrics.
+pub(crate) fn averages(per_class: &[ClassMetrics]) -> (f64, f64, f64, f64) {
+    let k = per_class.len();
+    let mean = |f: fn(&ClassMetrics) -> f64| {
+        if k == 0 { 0.0 } else { per_class.iter().map(f).sum::<f64>() / k as f64 }
+    };
+    let support: usize = per_class.iter().map(|c| c.support).sum();
+    let weighted = if support == 0 {
+        0.0
+    } else {
+        per_class.iter().map(|c| c.f1 * c.support as f64).sum::<f64>() / support as f64
+    };
+    (mean(|c| c.precision), mean(|c| c.recall), mean(|c| c.f1), weighted)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::config::HeadKind;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,8 +123,40 @@ impl BertConfig {
         (pairs.len() == map.len()).then(|| pairs.into_iter().map(|(_, v)| v).collect())
     }
 
-    /// Records a sequence-classification head so that `transformers` rebuilds it.
-    pub fn set_classification(&mut self, labels: &[String]) {
+    /// The head a saved fine-tuned model has, from `architectures` and `problem_type`.
+    pub fn head_kind(&self) -> HeadKind {
+        let token = self
+            .extra
+            .get("architectures")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|v| v.as_str() == Some("BertForTokenClassification")));
+        match self.extra.get("problem_type").and_then(Value::as_str) {
+            _ if token => HeadKind::TokenCls,
+            Some("multi_label_classification") => HeadKind::MultiLabel,
+            Some("regression") => HeadKind::Regression,
+            _ => HeadKind::SeqCls,
+        }
+    }
+
+    /// Records a task head so that `transformers` rebuilds it: `BertForTokenClassification`,
+    /// or `BertForSequenceClassification` with the matching `problem_type`.
+    pub fn set_task(&mut self, head: HeadKind, labels: &[String]) {
+        let (arch, problem) = match head {
+            HeadKind::SeqCls => ("BertForSequenceClassification", Some("single_label_classification")),
+            HeadKind::MultiLabel => ("BertForSequenceClassification", Some("multi_label_classification")),
+            HeadKind::Regression => ("BertForSequenceClassification", Some("regression")),
+            HeadKind::TokenCls => ("BertForTokenClassification", None),
+        };
+        self.set_classification(labels);
+        self.extra.insert("architectures".into(), Value::from(vec![arch]));
+        match problem {
+            Some(p) => self.extra.insert("problem_type".into(), p.into()),
+            None => self.extra.remove("problem_type"),
+        };
+    }
+
+    /// Labels of a classification head (`id2label`, `label2id`).
+    fn set_classification(&mut self, labels: &[String]) {
         let id2label: Map<String, Value> =
             labels.iter().enumerate().map(|(i, l)| (i.to_string(), Value::from(l.as_str()))).collect();
         let label2id: Map<String, Value> =

@@ -1,6 +1,7 @@
-//! Building a classifier from a model directory, and saving one in Hugging Face layout
-//! (`config.json`, `model.safetensors`, tokenizer files) that `transformers` loads. Saves are
-//! atomic: a complete new directory replaces the old one, so a crash leaves one or the other.
+//! Building a fine-tunable model (an encoder with a task head) from a model directory, and
+//! saving one in Hugging Face layout (`config.json`, `model.safetensors`, tokenizer files) that
+//! `transformers` loads. Saves are atomic: a complete new directory replaces the old one, so a
+//! crash leaves one or the other.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -9,14 +10,24 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
 use super::bert_config::BertConfig;
-use super::heads::{FRESH_OK, Freeze, SequenceClassifier};
-use super::params::{LoadReport, init_seeded, load_checkpoint, sorted_vars};
+use super::heads::{FRESH_OK, Freeze, TargetScale, TaskModel};
+use super::params::{LoadReport, init_seeded, load_checkpoint, named_tensors, sorted_vars};
+use crate::config::HeadKind;
 use crate::data::tokenize::TextEncoder;
 use crate::error::{Error, IoContext, Result};
 
-/// A classifier with its parameters, label names and tokenizer.
+/// The head to put on an encoder.
+#[derive(Debug, Clone)]
+pub struct HeadSpec {
+    pub head: HeadKind,
+    /// Class, label or tag names (`["value"]` for regression); the checkpoint's when `None`.
+    pub labels: Option<Vec<String>>,
+    pub freeze: Freeze,
+}
+
+/// A model with a task head, its parameters, label names and tokenizer.
 pub struct Classifier {
-    pub model: SequenceClassifier,
+    pub model: TaskModel,
     pub varmap: VarMap,
     pub config: BertConfig,
     pub labels: Vec<String>,
@@ -27,49 +38,83 @@ pub struct Classifier {
 }
 
 impl Classifier {
-    /// Loads the encoder of `dir` (any BERT checkpoint) under a classification head for `labels`.
-    /// The head is reused when the checkpoint has one of the right size, otherwise initialised
-    /// from `seed`.
+    /// Loads the encoder of `dir` (any BERT checkpoint) under the head of `spec`. The head is
+    /// reused when the checkpoint has one of the right size, otherwise initialised from `seed`.
     pub fn from_dir(
         dir: &Path,
         source: &str,
-        labels: Option<Vec<String>>,
-        freeze: Freeze,
+        spec: HeadSpec,
         seed: u64,
         from_scratch: bool,
         device: &Device,
     ) -> Result<Self> {
         let mut config = BertConfig::from_file(&dir.join("config.json"))?;
-        let labels = match labels.or_else(|| config.labels()) {
-            Some(l) if l.len() >= 2 => l,
+        let head = spec.head;
+        let labels = spec.labels.or_else(|| config.labels());
+        let labels = match (head, labels) {
+            (HeadKind::Regression, l) => {
+                l.filter(|l| l.len() == 1).unwrap_or_else(|| vec!["value".to_owned()])
+            }
+            (_, Some(l)) if l.len() >= 2 => l,
             _ => {
-                return Err(Error::model(source, "needs at least two labels for classification"));
+                return Err(Error::model(
+                    source,
+                    format!("needs at least two labels for a {} head", head.as_str()),
+                ));
             }
         };
         let tokenizer = model_tokenizer(dir, source, &config)?;
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
-        let model = SequenceClassifier::load(vb, &config, labels.len(), freeze)?;
+        let model = TaskModel::load(vb, &config, head, labels.len(), spec.freeze)?;
         let init = Init { seed, from_scratch, fresh_ok: FRESH_OK };
         let report = fill_parameters(&varmap, &config, dir, source, &init)?;
-        config.set_classification(&labels);
+        config.set_task(head, &labels);
         Ok(Self { model, varmap, config, labels, tokenizer, source_dir: dir.to_path_buf(), report })
     }
 
-    /// Loads a fine-tuned classifier (a run's `model/`, or any directory whose `config.json` has
-    /// `id2label`) as it is, for evaluation.
+    /// Loads a fine-tuned model (a run's `model/`, or any directory whose `config.json` names
+    /// its head and labels) as it is, for evaluation.
     pub fn load_fine_tuned(dir: &Path, device: &Device) -> Result<Self> {
-        Self::from_dir(dir, &dir.display().to_string(), None, Freeze::default(), 0, false, device)
+        let config = BertConfig::from_file(&dir.join("config.json"))?;
+        let spec = HeadSpec { head: config.head_kind(), labels: None, freeze: Freeze::default() };
+        Self::from_dir(dir, &dir.display().to_string(), spec, 0, false, device)
     }
 
-    /// Writes the model to `dir` atomically.
+    /// Writes the model to `dir` atomically, as `transformers` expects it: a token classifier
+    /// has no pooler, a regressor outputs values in the targets' units.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        save_model_dir(dir, &self.varmap, &self.config, &self.source_dir, &self.tokenizer)
+        let mut tensors = named_tensors(&self.varmap);
+        if self.model.head == HeadKind::TokenCls {
+            tensors.retain(|name, _| !name.starts_with("bert.pooler."));
+        }
+        if self.model.head == HeadKind::Regression {
+            let TargetScale { mean, std } = self.model.scale;
+            // value = mean + std (w·h + b) = (std w)·h + (std b + mean)
+            for (name, shift) in [("classifier.weight", 0.0), ("classifier.bias", mean)] {
+                if let Some(t) = tensors.get_mut(name) {
+                    *t = t.affine(std, shift)?;
+                }
+            }
+        }
+        save_model_dir(dir, &tensors, &self.config, &self.source_dir, &self.tokenizer)
     }
 
     /// Puts back the parameters saved in `dir` (e.g. the best checkpoint).
     pub fn restore(&self, dir: &Path) -> Result<()> {
-        load_checkpoint(&self.varmap, &dir.join("model.safetensors"), &dir.display().to_string(), &[])?;
+        load_checkpoint(&self.varmap, &dir.join("model.safetensors"), &dir.display().to_string(), FRESH_OK)?;
+        if self.model.head == HeadKind::Regression {
+            // Saved in the targets' units: back to standardised outputs.
+            let TargetScale { mean, std } = self.model.scale;
+            for (name, var) in sorted_vars(&self.varmap) {
+                let shift = match name.as_str() {
+                    "classifier.weight" => 0.0,
+                    "classifier.bias" => -mean / std,
+                    _ => continue,
+                };
+                var.set(&var.as_tensor().affine(1.0 / std, shift)?)?;
+            }
+        }
         Ok(())
     }
 }
@@ -131,7 +176,7 @@ const TOKENIZER_FILES: &[&str] =
 
 pub fn save_model_dir(
     dir: &Path,
-    varmap: &VarMap,
+    tensors: &HashMap<String, Tensor>,
     config: &BertConfig,
     tokenizer_dir: &Path,
     tokenizer: &TextEncoder,
@@ -143,10 +188,8 @@ pub fn save_model_dir(
     std::fs::create_dir_all(&tmp).at(&tmp)?;
     let json = serde_json::to_string_pretty(config).map_err(|e| Error::Config(e.to_string()))?;
     std::fs::write(tmp.join("config.json"), json).at(tmp.join("config.json"))?;
-    let tensors: HashMap<String, Tensor> =
-        sorted_vars(varmap).into_iter().map(|(k, v)| (k, v.as_tensor().clone())).collect();
     let weights = tmp.join("model.safetensors");
-    candle_core::safetensors::save(&tensors, &weights).map_err(|e| {
+    candle_core::safetensors::save(tensors, &weights).map_err(|e| {
         Error::model(dir.display().to_string(), format!("cannot write {}: {e}", weights.display()))
     })?;
     for file in TOKENIZER_FILES {

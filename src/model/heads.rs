@@ -1,12 +1,15 @@
-//! Task heads on top of the encoder. The sequence classifier mirrors Hugging Face's
-//! `BertForSequenceClassification`: pooled `[CLS]` → dropout → linear.
+//! Task heads on top of the encoder, as Hugging Face builds them (same parameter names):
+//! `BertForSequenceClassification` (pooled `[CLS]` → dropout → linear) for single-label,
+//! multi-label and regression heads; `BertForTokenClassification` (each token's hidden state →
+//! dropout → linear) for tagging. Each head has its own loss.
 
-use candle_core::Tensor;
+use candle_core::{D, Tensor};
 use candle_nn::VarBuilder;
 
 use super::bert_config::BertConfig;
 use super::dropout::Dropout;
 use super::encoder::{Encoder, Linear, Pass};
+use crate::config::HeadKind;
 use crate::data::batch::Batch;
 use crate::error::Result;
 
@@ -41,50 +44,139 @@ impl Freeze {
     }
 }
 
-pub struct SequenceClassifier {
+/// Regression targets are standardised for training (a head that starts near 0 cannot learn
+/// to output years with small steps); the model's outputs are mapped back with these.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TargetScale {
+    pub mean: f64,
+    pub std: f64,
+}
+
+impl Default for TargetScale {
+    fn default() -> Self {
+        Self { mean: 0.0, std: 1.0 }
+    }
+}
+
+impl TargetScale {
+    /// Mean and standard deviation of `values` (a standard deviation of 1 when they are all equal).
+    pub fn of(values: &[f32]) -> Self {
+        let n = values.len().max(1) as f64;
+        let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+        let var = values.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
+        let std = var.sqrt();
+        Self { mean, std: if std > 1e-12 { std } else { 1.0 } }
+    }
+}
+
+/// An encoder with a task head.
+pub struct TaskModel {
     pub encoder: Encoder,
     classifier: Linear,
     dropout: f64,
-    pub num_labels: usize,
+    pub head: HeadKind,
+    /// Outputs per example (classes, labels, 1 value) or per token (tags).
+    pub num_outputs: usize,
     pub freeze: Freeze,
+    /// Regression only: outputs are `scale.mean + scale.std × raw`.
+    pub scale: TargetScale,
 }
 
 /// Variables a pretrained encoder may lack: they are initialised fresh.
 pub const FRESH_OK: &[&str] = &["classifier.", "bert.pooler."];
 
-impl SequenceClassifier {
-    pub fn load(vb: VarBuilder, config: &BertConfig, num_labels: usize, freeze: Freeze) -> Result<Self> {
+impl TaskModel {
+    pub fn load(
+        vb: VarBuilder,
+        config: &BertConfig,
+        head: HeadKind,
+        num_outputs: usize,
+        freeze: Freeze,
+    ) -> Result<Self> {
         Ok(Self {
             encoder: Encoder::load(vb.pp("bert"), config)?,
-            classifier: Linear::load(vb.pp("classifier"), config.hidden_size, num_labels)?,
+            classifier: Linear::load(vb.pp("classifier"), config.hidden_size, num_outputs)?,
             dropout: config.classifier_dropout(),
-            num_labels,
+            head,
+            num_outputs,
             freeze,
+            scale: TargetScale::default(),
         })
     }
 
-    /// `[B, num_labels]` logits.
+    /// Raw scores: `[B, K]` logits, `[B, 1]` standardised values, or `[B, L, K]` per token.
     pub fn forward(&self, batch: &Batch, dropout: &mut Dropout) -> Result<Tensor> {
         let mut pass = Pass { dropout, frozen_layers: self.freeze.layers, keep_attentions: false };
         let out =
             self.encoder.forward(&batch.input_ids, &batch.type_ids, &batch.attention_mask, &mut pass)?;
-        let mut pooled = self.encoder.pool(&out.hidden)?;
+        let mut features =
+            if self.head == HeadKind::TokenCls { out.hidden } else { self.encoder.pool(&out.hidden)? };
         if self.freeze.encoder {
-            pooled = pooled.detach();
+            features = features.detach();
         }
-        let pooled = pass.dropout.apply(&pooled, self.dropout)?;
-        self.classifier.forward(&pooled)
+        let features = pass.dropout.apply(&features, self.dropout)?;
+        self.classifier.forward(&features)
     }
 
-    /// Mean cross-entropy of `logits` against `labels` (`[B]` u32).
-    pub fn loss(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
-        Ok(candle_nn::loss::cross_entropy(logits, labels)?)
+    /// The head's mean loss: cross-entropy (classes; tags, over the tagged tokens), binary
+    /// cross-entropy per label (label sets), squared error of standardised values (regression).
+    pub fn loss(&self, scores: &Tensor, batch: &Batch) -> Result<Tensor> {
+        let labels = &batch.labels;
+        Ok(match self.head {
+            HeadKind::SeqCls => candle_nn::loss::cross_entropy(scores, labels)?,
+            HeadKind::MultiLabel => binary_cross_entropy_with_logits(scores, labels)?,
+            HeadKind::Regression => {
+                let target = ((labels - self.scale.mean)? / self.scale.std)?;
+                candle_nn::loss::mse(&scores.squeeze(1)?, &target)?
+            }
+            HeadKind::TokenCls => {
+                let k = scores.dim(D::Minus1)?;
+                let log_probs = candle_nn::ops::log_softmax(&scores.reshape(((), k))?, D::Minus1)?;
+                let picked = log_probs.gather(&labels.flatten_all()?.unsqueeze(1)?, 1)?.squeeze(1)?;
+                let mask = match &batch.label_mask {
+                    Some(m) => m.flatten_all()?,
+                    None => picked.ones_like()?,
+                };
+                let count = mask.sum_all()?.to_scalar::<f32>()?.max(1.0);
+                ((picked * mask)?.sum_all()?.neg()? / f64::from(count))?
+            }
+        })
     }
+
+    /// Regression outputs in the targets' own units.
+    pub fn values(&self, scores: &Tensor) -> Result<Vec<f32>> {
+        let raw = scores.squeeze(1)?.to_vec1::<f32>()?;
+        Ok(raw.into_iter().map(|z| (self.scale.mean + self.scale.std * f64::from(z)) as f32).collect())
+    }
+}
+
+/// Mean over all elements of `-[y log σ(x) + (1 − y) log(1 − σ(x))]`, computed stably as
+/// `max(x, 0) − x·y + log(1 + e^(−|x|))`.
+fn binary_cross_entropy_with_logits(logits: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {
+    let softplus = (logits.abs()?.neg()?.exp()? + 1.0)?.log()?;
+    (logits.relu()? - (logits * targets)?)?.add(&softplus)?.mean_all()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binary_cross_entropy_matches_its_definition() {
+        let x = Tensor::new(&[[2.0f32, -1.0], [0.0, 30.0]], &candle_core::Device::Cpu).expect("x");
+        let y = Tensor::new(&[[1.0f32, 0.0], [1.0, 0.0]], &candle_core::Device::Cpu).expect("y");
+        let got = binary_cross_entropy_with_logits(&x, &y).expect("bce").to_scalar::<f32>().expect("f32");
+        let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
+        let want = (-(sig(2.0).ln()) - (1.0 - sig(-1.0)).ln() - sig(0.0).ln() + 30.0) / 4.0;
+        assert!((f64::from(got) - want).abs() < 1e-4, "{got} vs {want}");
+    }
+
+    #[test]
+    fn target_scale_standardises() {
+        let s = TargetScale::of(&[1.0, 3.0]);
+        assert!((s.mean - 2.0).abs() < 1e-12 && (s.std - 1.0).abs() < 1e-12);
+        assert!((TargetScale::of(&[5.0, 5.0]).std - 1.0).abs() < 1e-12);
+    }
 
     #[test]
     fn freeze_policy_selects_the_right_variables() {

@@ -14,7 +14,7 @@ use super::checkpoint::Classifier;
 use super::checkpoint::{Init, fill_parameters, model_tokenizer, save_model_dir};
 use super::dropout::Dropout;
 use super::encoder::{Encoder, LayerNorm, Linear, Pass};
-use super::params::{LoadReport, init_seeded, sorted_vars};
+use super::params::{LoadReport, init_seeded, named_tensors, sorted_vars};
 use crate::data::tokenize::TextEncoder;
 use crate::error::{Error, Result};
 use crate::train::event::ProbeResult;
@@ -196,7 +196,7 @@ impl MaskedLm {
 
     /// Writes the model to `dir` atomically, in Hugging Face layout.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        save_model_dir(dir, &self.varmap, &self.config, &self.source_dir, &self.tokenizer)
+        save_model_dir(dir, &named_tensors(&self.varmap), &self.config, &self.source_dir, &self.tokenizer)
     }
 
     /// The `k` likeliest tokens, with probabilities, for each `[MASK]` of `text`.

@@ -83,7 +83,9 @@ fn predictions_from_frame(frame: &DataFrame) -> PolarsResult<BTreeMap<String, Ve
     };
     let (split, text, gold, predicted) =
         (strings("split")?, strings("text")?, strings("gold")?, strings("predicted")?);
-    let confidence = floats("confidence")?;
+    // Regression rows have no confidence: their predicted value stands in for a probability.
+    let has_confidence = frame.get_column_names().iter().any(|n| n.as_str() == "confidence");
+    let confidence = if has_confidence { floats("confidence")? } else { vec![f32::NAN; frame.height()] };
     let prob_columns: Vec<Vec<f32>> = frame
         .get_column_names()
         .into_iter()
@@ -97,7 +99,11 @@ fn predictions_from_frame(frame: &DataFrame) -> PolarsResult<BTreeMap<String, Ve
             gold: gold[i].clone(),
             predicted: predicted[i].clone(),
             confidence: confidence[i],
-            probabilities: prob_columns.iter().map(|c| c[i]).collect(),
+            probabilities: if has_confidence {
+                prob_columns.iter().map(|c| c[i]).collect()
+            } else {
+                predicted[i].parse().map(|v| vec![v]).unwrap_or_default()
+            },
         });
     }
     Ok(by_split)
@@ -123,7 +129,7 @@ mod tests {
             ("test".to_owned(), vec![row("good", "pos", 0.9)]),
             ("valid".to_owned(), vec![row("bad", "neg", 0.2), row("meh", "pos", 0.4)]),
         ]);
-        write_predictions(dir.path(), &written, &labels).expect("write");
+        write_predictions(dir.path(), &written, &labels, crate::config::HeadKind::SeqCls).expect("write");
         assert_eq!(read_predictions(dir.path()).expect("read"), written);
     }
 

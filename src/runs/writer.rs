@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use super::write_atomic;
-use crate::config::RunConfig;
+use crate::config::{HeadKind, RunConfig};
 use crate::error::{Error, IoContext, Result};
 use crate::train::event::{EvalReport, Prediction, RunStatus};
 use crate::train::{EventSink, Flow, RunContext, TrainEvent};
@@ -23,6 +23,7 @@ pub struct RunWriter {
     confusion: BTreeMap<String, serde_json::Value>,
     predictions: BTreeMap<String, Vec<Prediction>>,
     labels: Vec<String>,
+    head: HeadKind,
 }
 
 impl RunWriter {
@@ -56,6 +57,7 @@ impl RunWriter {
             confusion: BTreeMap::new(),
             predictions: BTreeMap::new(),
             labels: Vec::new(),
+            head: config.head,
         })
     }
 
@@ -82,7 +84,7 @@ impl RunWriter {
 
     fn record_predictions(&mut self, split: &str, rows: &[Prediction]) -> Result<()> {
         self.predictions.insert(split.to_owned(), rows.to_vec());
-        write_predictions(&self.dir, &self.predictions, &self.labels)
+        write_predictions(&self.dir, &self.predictions, &self.labels, self.head)
     }
 }
 
@@ -91,9 +93,10 @@ pub fn write_predictions(
     dir: &Path,
     by_split: &BTreeMap<String, Vec<Prediction>>,
     labels: &[String],
+    head: HeadKind,
 ) -> Result<()> {
-    let mut frame =
-        predictions_frame(by_split, labels).map_err(|e| Error::data(dir, format!("predictions: {e}")))?;
+    let mut frame = predictions_frame(by_split, labels, head)
+        .map_err(|e| Error::data(dir, format!("predictions: {e}")))?;
     let pq = dir.join("predictions.parquet");
     write_with(&pq, |f| ParquetWriter::new(f).finish(&mut frame).map(|_| ()))?;
     let csv = dir.join("predictions.csv");
@@ -109,10 +112,14 @@ fn write_with(path: &Path, write: impl FnOnce(&mut File) -> PolarsResult<()>) ->
     std::fs::rename(&tmp, path).at(path)
 }
 
-/// One row per example: split, text, gold, predicted, correct, confidence, `p_<label>` columns.
+/// One row per example: split, text, gold, predicted, then by head: `correct` (the label,
+/// the label set, every tag), `confidence` and a `p_<label>` column per class or label; for
+/// regression the `residual` (predicted − gold) instead. Tags are joined by spaces, label sets
+/// by `|`.
 fn predictions_frame(
     by_split: &BTreeMap<String, Vec<Prediction>>,
     labels: &[String],
+    head: HeadKind,
 ) -> PolarsResult<DataFrame> {
     let rows: Vec<(&String, &Prediction)> =
         by_split.iter().flat_map(|(s, rs)| rs.iter().map(move |r| (s, r))).collect();
@@ -121,9 +128,25 @@ fn predictions_frame(
         Column::new("text".into(), rows.iter().map(|(_, r)| r.text.as_str()).collect::<Vec<_>>()),
         Column::new("gold".into(), rows.iter().map(|(_, r)| r.gold.as_str()).collect::<Vec<_>>()),
         Column::new("predicted".into(), rows.iter().map(|(_, r)| r.predicted.as_str()).collect::<Vec<_>>()),
-        Column::new("correct".into(), rows.iter().map(|(_, r)| r.gold == r.predicted).collect::<Vec<_>>()),
-        Column::new("confidence".into(), rows.iter().map(|(_, r)| r.confidence).collect::<Vec<_>>()),
     ];
+    if head == HeadKind::Regression {
+        let residual = |r: &Prediction| -> Option<f64> {
+            Some(r.predicted.parse::<f64>().ok()? - r.gold.parse::<f64>().ok()?)
+        };
+        columns
+            .push(Column::new("residual".into(), rows.iter().map(|(_, r)| residual(r)).collect::<Vec<_>>()));
+        return DataFrame::new_infer_height(columns);
+    }
+    columns.push(Column::new(
+        "correct".into(),
+        rows.iter().map(|(_, r)| r.gold == r.predicted).collect::<Vec<_>>(),
+    ));
+    columns
+        .push(Column::new("confidence".into(), rows.iter().map(|(_, r)| r.confidence).collect::<Vec<_>>()));
+    if head == HeadKind::TokenCls {
+        // Probabilities there are per word, not per tag.
+        return DataFrame::new_infer_height(columns);
+    }
     for (i, label) in labels.iter().enumerate() {
         let probs: Vec<f32> =
             rows.iter().map(|(_, r)| r.probabilities.get(i).copied().unwrap_or(f32::NAN)).collect();

@@ -8,8 +8,10 @@ use std::sync::mpsc::Sender;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::Metric;
 use crate::error::Result;
 use crate::eval::Scores;
+use crate::eval::metrics::{is_nan, nan};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -114,6 +116,43 @@ pub struct EvalReport {
     pub scores: Scores,
 }
 
+impl EvalReport {
+    /// The value of `metric` in this report; `None` when it does not apply (or is `Auto`).
+    pub fn metric(&self, metric: Metric) -> Option<f64> {
+        let s = &self.scores;
+        let value = match metric {
+            Metric::Auto => return None,
+            Metric::Loss => self.loss,
+            Metric::Accuracy => s.accuracy,
+            Metric::MacroF1 => s.macro_f1,
+            Metric::MicroF1 => s.micro_f1,
+            Metric::EntityF1 => s.entities.as_ref()?.f1,
+            Metric::Pearson => s.regression.as_ref()?.pearson,
+            Metric::Spearman => s.regression.as_ref()?.spearman,
+        };
+        (!value.is_nan()).then_some(value)
+    }
+
+    /// The figures that sum this report up, named for people, by what the head measures.
+    pub fn headline(&self) -> Vec<(&'static str, f64)> {
+        let s = &self.scores;
+        if let Some(g) = &s.regression {
+            vec![("Pearson", g.pearson), ("Spearman", g.spearman), ("MSE", g.mse), ("MAE", g.mae)]
+        } else if let Some(e) = &s.entities {
+            vec![
+                ("entity F1", e.f1),
+                ("precision", e.precision),
+                ("recall", e.recall),
+                ("token accuracy", e.token_accuracy),
+            ]
+        } else if s.multi_label.is_some() {
+            vec![("micro-F1", s.micro_f1), ("macro-F1", s.macro_f1), ("subset accuracy", s.accuracy)]
+        } else {
+            vec![("accuracy", s.accuracy), ("macro-F1", s.macro_f1)]
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MlmReport {
     pub step: usize,
@@ -180,27 +219,64 @@ impl RunStatus {
     }
 }
 
-/// The headline figures of one evaluated split.
+/// The headline figures of one evaluated split, flat (scripts read them by name). Figures a
+/// head does not have are left out: `accuracy` and the F1s for heads with classes, `entity_*`
+/// and `token_accuracy` for token classification, `samples_f1`, `hamming_loss` and `threshold`
+/// for multi-label, `mse`, `mae`, `pearson`, `spearman`, `r2` for regression.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SplitSummary {
     #[serde(deserialize_with = "nullable_f64")]
     pub loss: f64,
+    #[serde(default = "nan", skip_serializing_if = "is_nan")]
     pub accuracy: f64,
+    #[serde(default = "nan", skip_serializing_if = "is_nan")]
     pub macro_f1: f64,
+    #[serde(default = "nan", skip_serializing_if = "is_nan")]
     pub micro_f1: f64,
+    #[serde(default = "nan", skip_serializing_if = "is_nan")]
     pub weighted_f1: f64,
+    #[serde(flatten)]
+    pub extra: std::collections::BTreeMap<String, f64>,
     pub examples: usize,
     pub step: usize,
 }
 
 impl From<&EvalReport> for SplitSummary {
     fn from(r: &EvalReport) -> Self {
+        let s = &r.scores;
+        let mut extra = std::collections::BTreeMap::new();
+        if let Some(e) = &s.entities {
+            extra.extend([
+                ("entity_f1", e.f1),
+                ("entity_precision", e.precision),
+                ("entity_recall", e.recall),
+                ("token_accuracy", e.token_accuracy),
+            ]);
+        }
+        if let Some(m) = &s.multi_label {
+            extra.extend([
+                ("samples_f1", m.samples_f1),
+                ("subset_accuracy", s.accuracy),
+                ("hamming_loss", m.hamming_loss),
+                ("threshold", m.threshold),
+            ]);
+        }
+        if let Some(g) = &s.regression {
+            extra.extend([
+                ("mse", g.mse),
+                ("mae", g.mae),
+                ("pearson", g.pearson),
+                ("spearman", g.spearman),
+                ("r2", g.r2),
+            ]);
+        }
         Self {
             loss: r.loss,
-            accuracy: r.scores.accuracy,
-            macro_f1: r.scores.macro_f1,
-            micro_f1: r.scores.micro_f1,
-            weighted_f1: r.scores.weighted_f1,
+            accuracy: s.accuracy,
+            macro_f1: s.macro_f1,
+            micro_f1: s.micro_f1,
+            weighted_f1: s.weighted_f1,
+            extra: extra.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
             examples: r.examples,
             step: r.step,
         }

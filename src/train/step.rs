@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 
 use super::optim::{AdamW, accumulate, clip_grad_norm};
+use crate::data::Encoded;
 use crate::data::batch::Batcher;
 use crate::error::Result;
-use crate::eval::Encoded;
 use crate::model::dropout::Dropout;
-use crate::model::heads::SequenceClassifier;
+use crate::model::heads::TaskModel;
 
 /// What one step did.
 #[derive(Debug, Clone, Copy)]
@@ -39,7 +39,7 @@ pub struct StepSettings<'a> {
 /// gradients are summed (each weighted by its share of the examples). A diverged step leaves
 /// the parameters untouched.
 pub fn optimizer_step(
-    model: &SequenceClassifier,
+    model: &TaskModel,
     set: &Encoded,
     indices: &[usize],
     settings: &StepSettings,
@@ -50,9 +50,9 @@ pub fn optimizer_step(
     let mut grads = HashMap::new();
     let mut loss = 0f64;
     for micro in indices.chunks(settings.batch_size.max(1)) {
-        let batch = settings.batcher.make(&set.seqs, &set.labels, micro)?;
-        let logits = model.forward(&batch, dropout)?;
-        let micro_loss = SequenceClassifier::loss(&logits, &batch.labels)?;
+        let batch = settings.batcher.make(&set.seqs, &set.targets, micro)?;
+        let scores = model.forward(&batch, dropout)?;
+        let micro_loss = model.loss(&scores, &batch)?;
         let value = f64::from(micro_loss.to_scalar::<f32>()?);
         let weight = micro.len() as f64 / indices.len() as f64;
         loss += value * weight;

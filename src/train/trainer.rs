@@ -16,15 +16,16 @@ use super::optim::AdamW;
 use super::pretrain::{StageData, adapt};
 use super::schedule::LinearSchedule;
 use super::step::{StepSettings, optimizer_step};
-use crate::config::{Metric, RunConfig};
+use crate::config::HeadKind;
+use crate::config::RunConfig;
 use crate::data::batch::{Batcher, epoch_order, length_grouped_order};
 use crate::data::corpus::read_documents;
-use crate::data::{Examples, LabelSet, Splits};
+use crate::data::{Encoded, Encoding, Examples, LabelSet, Splits, Targets};
 use crate::error::{Error, Result};
-use crate::eval::{Encoded, evaluate};
-use crate::model::checkpoint::Classifier;
+use crate::eval::evaluate;
+use crate::model::checkpoint::{Classifier, HeadSpec};
 use crate::model::dropout::Dropout;
-use crate::model::heads::Freeze;
+use crate::model::heads::{Freeze, TargetScale};
 use crate::model::params::sorted_vars;
 use crate::model::scratch::{Preset, write_scratch_model};
 use crate::model::source;
@@ -212,6 +213,9 @@ struct Session<'a> {
     batcher: Batcher,
     clf: Classifier,
     label_set: LabelSet,
+    /// Multi-label decision threshold: the configured one, or the one tuned with the best
+    /// checkpoint.
+    threshold: f64,
 }
 
 pub fn device_from(name: &str) -> Result<Device> {
@@ -287,15 +291,15 @@ fn train(
     cfg.validate()?;
     let device = device_from(&cfg.device)?;
     let t = &cfg.train;
-    let splits = Splits::load(&cfg.data, t.seed)?;
+    let splits = Splits::load(&cfg.data, cfg.head, t.seed)?;
     // A scratch model's directory must outlive the run: its tokenizer is copied at each save.
     let (dir, scratch_dir) = model_dir(cfg, &splits.train.texts)?;
     let freeze = Freeze { encoder: t.freeze_encoder, layers: t.freeze_layers };
-    let clf = Classifier::from_dir(
+    let spec = HeadSpec { head: cfg.head, labels: Some(splits.labels.names().to_vec()), freeze };
+    let mut clf = Classifier::from_dir(
         &dir,
         &cfg.model.source,
-        Some(splits.labels.names().to_vec()),
-        freeze,
+        spec,
         t.seed,
         cfg.model.from_scratch || scratch_dir.is_some(),
         &device,
@@ -328,10 +332,24 @@ fn train(
     };
     let mlm_steps = stage.as_ref().map_or(0, |d| d.steps(cfg));
     let batcher = Batcher::new(clf.tokenizer.pad_id, &device);
-    let mut s = Session { cfg, ctx, sink, commands, batcher, clf, label_set: splits.labels.clone() };
-    let train_set = s.encode(splits.train)?;
-    let valid_set = splits.valid.map(|e| s.encode(e)).transpose()?;
-    let test_set = splits.test.map(|e| s.encode(e)).transpose()?;
+    let encode = |examples: Examples| {
+        let how = Encoding {
+            tokenizer: &clf.tokenizer,
+            labels: &splits.labels,
+            head: cfg.head,
+            separator: &cfg.data.label_separator,
+            max_len: t.max_len,
+        };
+        Encoded::new(examples, &how)
+    };
+    let train_set = encode(splits.train.clone())?;
+    let valid_set = splits.valid.clone().map(encode).transpose()?;
+    let test_set = splits.test.clone().map(encode).transpose()?;
+    if let Targets::Values(values) = &train_set.targets {
+        clf.model.scale = TargetScale::of(values);
+    }
+    let threshold = t.threshold;
+    let mut s = Session { cfg, ctx, sink, commands, batcher, clf, label_set: splits.labels, threshold };
 
     let trainable: Vec<_> =
         sorted_vars(&s.clf.varmap).into_iter().filter(|(n, _)| freeze.trains(n)).collect();
@@ -428,7 +446,7 @@ fn train(
                     if let Some(p) = t.patience.filter(|&p| stale_evals >= p) {
                         break 'epochs Ending::EarlyStopped(format!(
                             "early stopping: {p} evaluations without a better {}",
-                            t.metric.as_str()
+                            t.metric.resolve(cfg.head).as_str()
                         ));
                     }
                 }
@@ -444,10 +462,6 @@ impl Session<'_> {
         self.sink.emit(event)
     }
 
-    fn encode(&self, examples: Examples) -> Result<Encoded> {
-        Encoded::new(examples, &self.clf.tokenizer, &self.label_set, self.cfg.train.max_len)
-    }
-
     /// Handles pending commands; blocks while paused. `false` means stop.
     fn obey_commands(&mut self, progress: &mut Progress) -> Result<bool> {
         let commands = self.commands;
@@ -460,18 +474,20 @@ impl Session<'_> {
 
     /// Evaluates on validation; saves a checkpoint when the metric improved (returns whether).
     fn validate(&mut self, valid: &Encoded, progress: &mut Progress) -> Result<bool> {
-        let (report, rows) = self.evaluate("valid", valid, progress)?;
+        let tune = self.cfg.head == HeadKind::MultiLabel && self.cfg.train.tune_threshold;
+        let (report, rows) =
+            self.evaluate("valid", valid, progress, (!tune).then_some(self.cfg.train.threshold))?;
         self.emit(&TrainEvent::Evaluated(report.clone()))?;
-        let metric = self.cfg.train.metric;
-        let value = match metric {
-            Metric::Accuracy => report.scores.accuracy,
-            Metric::MacroF1 => report.scores.macro_f1,
-            Metric::Loss => report.loss,
-        };
+        let metric = self.cfg.train.metric.resolve(self.cfg.head);
+        let value = report.metric(metric).unwrap_or(f64::NAN);
         let improved = progress.best.as_ref().is_none_or(|best| {
             if metric.higher_is_better() { value > best.value } else { value < best.value }
         });
         if improved {
+            if let Some(t) = report.scores.multi_label.as_ref().map(|m| m.threshold) {
+                // The checkpoint kept is judged with the threshold tuned with it.
+                self.threshold = t;
+            }
             progress.best = Some(BestValidation { value, report, rows });
             self.save_checkpoint(progress, value)?;
         }
@@ -511,10 +527,11 @@ impl Session<'_> {
         split: &str,
         set: &Encoded,
         progress: &mut Progress,
+        threshold: Option<f64>,
     ) -> Result<(EvalReport, Vec<Prediction>)> {
         let began = Instant::now();
         let (mut report, rows) =
-            evaluate(&self.clf, split, set, self.cfg.train.eval_batch_size, &self.batcher)?;
+            evaluate(&self.clf, split, set, self.cfg.train.eval_batch_size, &self.batcher, threshold)?;
         progress.eval_examples += set.len();
         progress.eval_time += began.elapsed();
         report.step = progress.step;
@@ -557,7 +574,7 @@ impl Session<'_> {
                 .flatten();
             let (mut report, rows) = match known {
                 Some(best) => best,
-                None => self.evaluate(split, set, progress)?,
+                None => self.evaluate(split, set, progress, Some(self.threshold))?,
             };
             if let Some((step, epoch)) = restored {
                 report.step = step;

@@ -7,10 +7,12 @@ use std::sync::mpsc::{self, Sender};
 
 use super::app::{EvalData, RecordView, RunKey, RunRow};
 use super::form::{DatasetChoice, DatasetPreview, ModelChoice};
-use super::update::{Effect, Msg};
-use crate::config::RunConfig;
-use crate::data::Examples;
+use super::update::{Effect, Msg, PreviewColumns};
+use crate::config::{DataConfig, HeadKind, RunConfig};
+use crate::data::conll::is_column_file;
 use crate::data::load::{Inspection, inspect};
+use crate::data::stats::label_counts;
+use crate::data::{Columns, Examples, read_split};
 use crate::error::Result;
 use crate::model::scratch::Preset;
 use crate::model::source::cached_hub_models;
@@ -58,18 +60,8 @@ impl Effects {
                 }
                 Vec::new()
             }
-            Effect::Preview { path, text_column, label_column } => self.background(move || {
-                // One read gives the column pickers their choices and the panel its figures.
-                let (columns, result) = match inspect(&path, text_column.as_deref(), label_column.as_deref())
-                {
-                    Ok(Inspection { columns, examples }) => {
-                        let result = examples
-                            .map(|(examples, picked)| preview(&path, &columns, &examples, picked))
-                            .map_err(|e| e.to_string());
-                        (columns, result)
-                    }
-                    Err(e) => (Vec::new(), Err(e.to_string())),
-                };
+            Effect::Preview { path, columns, head } => self.background(move || {
+                let (columns, result) = read_preview(&path, &columns, head);
                 Msg::Preview { path, columns, result }
             }),
             Effect::ListRuns => {
@@ -147,29 +139,47 @@ fn spawn_run(
     Ok(())
 }
 
-/// `datasets/<name>/` folders with a `train.*` file (and maybe `valid.*`, `test.*`).
+/// The shipped datasets as the form offers them.
 pub fn shipped_datasets(root: &Path) -> Vec<DatasetChoice> {
-    let Ok(entries) = std::fs::read_dir(root) else { return Vec::new() };
-    let find = |dir: &Path, stem: &str| {
-        ["csv", "tsv", "jsonl", "parquet"]
-            .iter()
-            .map(|ext| dir.join(format!("{stem}.{ext}")))
-            .find(|p| p.is_file())
+    crate::datasets::shipped(root)
+        .into_iter()
+        .map(|d| DatasetChoice { name: d.name, train: d.train, valid: d.valid, test: d.test, head: d.head })
+        .collect()
+}
+
+/// Reads a data file for the data panel as `head` reads it: the file's columns (for the column
+/// pickers, known even when no text or label column could be found) and its preview.
+fn read_preview(
+    path: &Path,
+    wanted: &PreviewColumns,
+    head: HeadKind,
+) -> (Vec<String>, Result<DatasetPreview, String>) {
+    if head == HeadKind::TokenCls || is_column_file(path) {
+        let cfg = DataConfig {
+            text_column: wanted.text.clone(),
+            label_column: wanted.label.clone(),
+            ..DataConfig::default()
+        };
+        let result = read_split(path, &cfg, HeadKind::TokenCls)
+            .map(|e| preview(path, &[], &e, ("words".into(), "tags".into()), HeadKind::TokenCls))
+            .map_err(|e| e.to_string());
+        return (Vec::new(), result);
+    }
+    let columns = Columns {
+        text: wanted.text.as_deref(),
+        label: wanted.label.as_deref(),
+        pair: wanted.pair.as_deref(),
+        label_sets: head == HeadKind::MultiLabel,
     };
-    let mut found: Vec<DatasetChoice> = entries
-        .filter_map(std::result::Result::ok)
-        .map(|e| e.path())
-        .filter_map(|dir| {
-            Some(DatasetChoice {
-                name: dir.file_name()?.to_string_lossy().into_owned(),
-                train: find(&dir, "train")?,
-                valid: find(&dir, "valid"),
-                test: find(&dir, "test"),
-            })
-        })
-        .collect();
-    found.sort_by(|a, b| a.name.cmp(&b.name));
-    found
+    match inspect(path, &columns) {
+        Ok(Inspection { columns, examples }) => {
+            let result = examples
+                .map(|(e, picked)| preview(path, &columns, &e, picked, head))
+                .map_err(|e| e.to_string());
+            (columns, result)
+        }
+        Err(e) => (Vec::new(), Err(e.to_string())),
+    }
 }
 
 /// The embedded model, fresh models, the HF cache and bertbench's own cache.
@@ -218,13 +228,24 @@ fn preview(
     columns: &[String],
     examples: &Examples,
     (text, label): (String, String),
+    head: HeadKind,
 ) -> DatasetPreview {
-    let mut counts: HashMap<&str, usize> = HashMap::new();
-    for l in &examples.labels {
-        *counts.entry(l).or_default() += 1;
-    }
-    let mut label_counts: Vec<(String, usize)> = counts.into_iter().map(|(l, n)| (l.to_owned(), n)).collect();
-    label_counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let label_counts = label_counts(head, examples, "|");
+    let shown = if head == HeadKind::SeqCls {
+        examples_per_label(&examples.labels, &examples.texts, 4)
+    } else {
+        // Label sets, entities and values: the first few examples.
+        let label = |i: usize| {
+            if head != HeadKind::TokenCls {
+                return examples.labels[i].clone();
+            }
+            let tags: Vec<&str> = examples.labels[i].split_whitespace().collect();
+            let kinds: Vec<String> =
+                crate::eval::entities::spans(&tags).into_iter().map(|s| s.kind).collect();
+            if kinds.is_empty() { "no entity".to_owned() } else { kinds.join(", ") }
+        };
+        (0..examples.len().min(4)).map(|i| (label(i), examples.display_text(i))).collect()
+    };
     let words: usize = examples.texts.iter().map(|t| t.split_whitespace().count()).sum();
     DatasetPreview {
         path: path.to_path_buf(),
@@ -232,10 +253,13 @@ fn preview(
         label_column: label,
         rows: examples.len(),
         mean_words: words as f64 / examples.len().max(1) as f64,
-        examples: examples_per_label(&examples.labels, &examples.texts, 4),
+        examples: shown,
         label_counts,
         columns: columns.to_vec(),
-        card: path.parent().and_then(|d| card_summary(&d.join("CARD.md"))),
+        card: path
+            .parent()
+            .and_then(|d| std::fs::read_to_string(d.join("CARD.md")).ok())
+            .and_then(|c| crate::datasets::card_summary(&c)),
     }
 }
 
@@ -263,17 +287,6 @@ fn examples_per_label(labels: &[String], texts: &[String], n: usize) -> Vec<(Str
         }
     }
     out
-}
-
-/// The first paragraph of a dataset card, without the title.
-fn card_summary(path: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let para: Vec<&str> = text
-        .lines()
-        .skip_while(|l| l.starts_with('#') || l.trim().is_empty())
-        .take_while(|l| !l.trim().is_empty())
-        .collect();
-    (!para.is_empty()).then(|| para.join(" "))
 }
 
 fn run_rows(runs_dir: &Path) -> Result<Vec<RunRow>> {

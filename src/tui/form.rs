@@ -13,6 +13,8 @@ pub struct DatasetChoice {
     pub train: PathBuf,
     pub valid: Option<PathBuf>,
     pub test: Option<PathBuf>,
+    /// The head its card names: chosen with the dataset.
+    pub head: HeadKind,
 }
 
 /// A model the form offers; `unavailable` says why it cannot be picked yet.
@@ -40,13 +42,21 @@ pub struct DatasetPreview {
     pub card: Option<String>,
 }
 
-/// The task heads of the recipe; those without an engine yet are shown, not hidden.
-pub const HEADS: &[(&str, Option<HeadKind>, &str)] = &[
-    ("classification (softmax)", Some(HeadKind::SeqCls), "one label per text; cross-entropy"),
-    ("multi-label (sigmoid)", None, "any number of labels per text"),
-    ("token classification (NER)", None, "one BIO tag per word"),
-    ("regression", None, "one number per text; mean squared error"),
-    ("sentence pair", None, "two texts in, one label out"),
+/// A task head the form offers.
+pub struct HeadChoice {
+    pub name: &'static str,
+    pub kind: HeadKind,
+    /// Sentence pairs: a second text column, `[CLS] a [SEP] b [SEP]`.
+    pub pair: bool,
+}
+
+/// The task heads of the recipe.
+pub const HEADS: &[HeadChoice] = &[
+    HeadChoice { name: "classification (softmax)", kind: HeadKind::SeqCls, pair: false },
+    HeadChoice { name: "multi-label (sigmoid)", kind: HeadKind::MultiLabel, pair: false },
+    HeadChoice { name: "token classification (NER)", kind: HeadKind::TokenCls, pair: false },
+    HeadChoice { name: "regression", kind: HeadKind::Regression, pair: false },
+    HeadChoice { name: "sentence pair", kind: HeadKind::SeqCls, pair: true },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +64,7 @@ pub enum Field {
     Dataset,
     File,
     TextColumn,
+    PairColumn,
     LabelColumn,
     Model,
     ModelPath,
@@ -80,6 +91,7 @@ impl Field {
             Self::Dataset => "dataset",
             Self::File => "  file",
             Self::TextColumn => "  text column",
+            Self::PairColumn => "  second text",
             Self::LabelColumn => "  label column",
             Self::Model => "model",
             Self::ModelPath => "  directory or hub id",
@@ -107,6 +119,7 @@ impl Field {
             self,
             Self::Dataset
                 | Self::TextColumn
+                | Self::PairColumn
                 | Self::LabelColumn
                 | Self::Model
                 | Self::FromScratch
@@ -122,6 +135,7 @@ impl Field {
             Self::Dataset => "labelled texts: a shipped dataset, or your own CSV/TSV/JSONL/Parquet file",
             Self::File => "path to your data file; a validation split is carved from it",
             Self::TextColumn | Self::LabelColumn => "which column holds it (auto: guessed from the names)",
+            Self::PairColumn => "the column with the second text of each pair",
             Self::Model => "the pretrained encoder to start from (scratch: a fresh model, no pretraining)",
             Self::ModelPath => "a local model folder (config.json + model.safetensors) or a hub id",
             Self::FromScratch => "keep the architecture, throw the pretrained weights away: the baseline",
@@ -163,6 +177,8 @@ pub struct SetupForm {
     /// `None`: guess from the column names.
     pub text_column: Option<String>,
     pub label_column: Option<String>,
+    /// Sentence pairs: the second text's column.
+    pub pair_column: Option<String>,
     pub preview: Option<Result<DatasetPreview, String>>,
     /// The data file's columns, for the column pickers (known even when the preview failed,
     /// e.g. because no column name could be guessed).
@@ -194,6 +210,7 @@ impl Default for SetupForm {
             file: String::new(),
             text_column: None,
             label_column: None,
+            pair_column: None,
             preview: None,
             columns: Vec::new(),
             models: Vec::new(),
@@ -226,7 +243,11 @@ impl SetupForm {
         if self.custom_file() {
             f.push(F::File);
         }
-        f.extend([F::TextColumn, F::LabelColumn, F::Model]);
+        f.push(F::TextColumn);
+        if HEADS[self.head].pair {
+            f.push(F::PairColumn);
+        }
+        f.extend([F::LabelColumn, F::Model]);
         if self.typed_model() {
             f.push(F::ModelPath);
         }
@@ -267,6 +288,21 @@ impl SetupForm {
     pub fn set_datasets(&mut self, datasets: Vec<DatasetChoice>) {
         self.datasets = datasets;
         self.dataset = 0;
+        self.follow_dataset_head();
+    }
+
+    /// A shipped dataset says which head it is for: that head is chosen with it.
+    fn follow_dataset_head(&mut self) {
+        if let Some(d) = self.datasets.get(self.dataset) {
+            self.set_head(HEADS.iter().position(|h| h.kind == d.head && !h.pair).unwrap_or(0));
+        }
+    }
+
+    fn set_head(&mut self, at: usize) {
+        self.head = at;
+        self.draft.head = HEADS[at].kind;
+        // Each head has its own metrics; auto follows the head.
+        self.draft.train.metric = Metric::Auto;
     }
 
     /// Sets the model choices; the first available one becomes the choice.
@@ -329,6 +365,7 @@ impl SetupForm {
                 self.dataset = step(self.dataset, self.datasets.len() + 1);
                 self.text_column = None;
                 self.label_column = None;
+                self.follow_dataset_head();
                 Changed::Data
             }
             Field::TextColumn => {
@@ -337,6 +374,10 @@ impl SetupForm {
             }
             Field::LabelColumn => {
                 self.label_column = cycle_column(&self.label_column);
+                Changed::Data
+            }
+            Field::PairColumn => {
+                self.pair_column = cycle_column(&self.pair_column);
                 Changed::Data
             }
             Field::Model => {
@@ -353,11 +394,12 @@ impl SetupForm {
                 Changed::Value
             }
             Field::Head => {
-                self.head = step(self.head, HEADS.len());
-                Changed::Value
+                self.set_head(step(self.head, HEADS.len()));
+                Changed::Data
             }
             Field::Metric => {
-                let all = [Metric::Accuracy, Metric::MacroF1, Metric::Loss];
+                let all: Vec<Metric> =
+                    std::iter::once(Metric::Auto).chain(self.draft.head.metrics().iter().copied()).collect();
                 let at = all.iter().position(|m| *m == self.draft.train.metric).unwrap_or(0);
                 self.draft.train.metric = all[step(at, all.len())];
                 Changed::Value
@@ -454,6 +496,7 @@ impl SetupForm {
             }
             Field::File => self.file.clone(),
             Field::TextColumn => auto(&self.text_column, preview.map(|p| &p.text_column)),
+            Field::PairColumn => self.pair_column.clone().unwrap_or_else(|| "choose a column".into()),
             Field::LabelColumn => auto(&self.label_column, preview.map(|p| &p.label_column)),
             Field::Model => self.models.get(self.model).map_or_else(
                 || "a directory or hub id…".into(),
@@ -467,10 +510,7 @@ impl SetupForm {
             ),
             Field::ModelPath => self.model_path.clone(),
             Field::FromScratch => yes_no(self.draft.model.from_scratch),
-            Field::Head => {
-                let (name, kind, _) = HEADS[self.head];
-                if kind.is_some() { name.to_owned() } else { format!("{name} (not available yet)") }
-            }
+            Field::Head => HEADS[self.head].name.to_owned(),
             Field::MaskRatio => {
                 if self.mask_ratio == 0.0 {
                     "0 (no masked-LM stage)".into()
@@ -487,6 +527,9 @@ impl SetupForm {
             Field::Seed => t.seed.to_string(),
             Field::FreezeEncoder => yes_no(t.freeze_encoder),
             Field::FreezeLayers => t.freeze_layers.to_string(),
+            Field::Metric if t.metric == Metric::Auto => {
+                format!("auto ({})", t.metric.resolve(self.draft.head).as_str())
+            }
             Field::Metric => t.metric.as_str().to_owned(),
             Field::EvalEvery => t.eval_every.map_or_else(String::new, |n| n.to_string()),
             Field::Name => self.draft.name.clone().unwrap_or_default(),
@@ -515,6 +558,14 @@ impl SetupForm {
         }
         c.data.text_column.clone_from(&self.text_column);
         c.data.label_column.clone_from(&self.label_column);
+        let head = &HEADS[self.head];
+        c.head = head.kind;
+        if head.pair {
+            let Some(pair) = &self.pair_column else {
+                return Err("sentence pairs: choose the column of the second text".into());
+            };
+            c.data.text_pair_column = Some(pair.clone());
+        }
         c.model.source = match self.models.get(self.model) {
             Some(ModelChoice { unavailable: Some(why), label, .. }) => return Err(format!("{label}: {why}")),
             Some(m) => m.source.clone(),
@@ -523,8 +574,6 @@ impl SetupForm {
             }
             None => self.model_path.trim().to_owned(),
         };
-        let (head_name, head, _) = HEADS[self.head];
-        c.head = head.ok_or_else(|| format!("the {head_name} head is not available yet"))?;
         c.mlm.mask_ratio = self.mask_ratio;
         c.validate().map_err(|e| e.to_string())?;
         Ok(c)
@@ -557,6 +606,7 @@ mod tests {
             train: "toy/train.csv".into(),
             valid: Some("toy/valid.csv".into()),
             test: None,
+            head: HeadKind::SeqCls,
         }]);
         f.set_models(vec![
             ModelChoice {
@@ -605,8 +655,18 @@ mod tests {
         f.model = 0;
         assert!(f.to_config("runs".as_ref(), "cpu").expect_err("unavailable").contains("not shipped"));
         f.model = 1;
-        f.head = 2;
-        assert!(f.to_config("runs".as_ref(), "cpu").expect_err("head").contains("not available"));
+        f.cursor = f.fields().iter().position(|x| *x == Field::Head).expect("head field");
+        for _ in 0..4 {
+            f.cycle(1);
+        }
+        assert!(HEADS[f.head].pair && f.fields().contains(&Field::PairColumn));
+        assert!(f.to_config("runs".as_ref(), "cpu").expect_err("pair").contains("second text"));
+        f.pair_column = Some("text_pair".into());
+        let c = f.to_config("runs".as_ref(), "cpu").expect("pairs");
+        assert_eq!(c.data.text_pair_column.as_deref(), Some("text_pair"));
+        f.set_head(3);
+        assert_eq!(f.value(Field::Metric), "auto (pearson)");
+        assert_eq!(f.to_config("runs".as_ref(), "cpu").expect("regression").head, HeadKind::Regression);
         f.head = 0;
         edit(&mut f, Field::MaskRatio, "0.15");
         assert!(f.fields().contains(&Field::MlmEpochs), "the stage's epochs appear with a ratio");

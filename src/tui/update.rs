@@ -10,9 +10,9 @@ use super::app::{
     Align, App, Confirm, EvalData, EvalView, LiveRun, LiveState, Overlay, PredictionFilter, RecordView,
     RunKey, RunRow, Screen,
 };
-use super::form::{Changed, DatasetChoice, DatasetPreview, ModelChoice};
+use super::form::{Changed, DatasetChoice, DatasetPreview, HEADS, ModelChoice};
 use super::keymap::{Action, lookup};
-use crate::config::RunConfig;
+use crate::config::{HeadKind, RunConfig};
 use crate::train::{Command, RunStatus, TrainEvent};
 
 #[derive(Debug)]
@@ -50,11 +50,19 @@ pub enum Msg {
     TerminalLost,
 }
 
+/// The columns a preview reads (`None`: guessed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PreviewColumns {
+    pub text: Option<String>,
+    pub label: Option<String>,
+    pub pair: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     StartRun(RunKey, Box<RunConfig>),
     Send(RunKey, Command),
-    Preview { path: PathBuf, text_column: Option<String>, label_column: Option<String> },
+    Preview { path: PathBuf, columns: PreviewColumns, head: HeadKind },
     ListRuns,
     LoadEval(PathBuf),
     LoadCompare(Vec<PathBuf>),
@@ -264,8 +272,12 @@ fn preview(app: &App) -> Vec<Effect> {
         .data_file()
         .map(|path| Effect::Preview {
             path,
-            text_column: app.setup.text_column.clone(),
-            label_column: app.setup.label_column.clone(),
+            columns: PreviewColumns {
+                text: app.setup.text_column.clone(),
+                label: app.setup.label_column.clone(),
+                pair: app.setup.pair_column.clone().filter(|_| HEADS[app.setup.head].pair),
+            },
+            head: app.setup.draft.head,
         })
         .into_iter()
         .collect()

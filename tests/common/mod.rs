@@ -158,3 +158,23 @@ pub fn write_csv(path: &Path, rows: &[(String, &str)]) -> PathBuf {
     std::fs::write(path, s).expect("csv");
     path.to_path_buf()
 }
+
+/// Resolves `config` and opens its run record.
+pub fn new_record(config: &mut bertbench::config::RunConfig) -> bertbench::runs::RunWriter {
+    bertbench::train::trainer::prepare(config).expect("prepare");
+    bertbench::runs::RunWriter::create(config).expect("writer")
+}
+
+/// Runs `config` on this thread with a run writer; returns the summary, events and run folder.
+pub fn run_recorded(
+    mut config: bertbench::config::RunConfig,
+) -> (bertbench::train::RunSummary, Vec<bertbench::train::TrainEvent>, PathBuf) {
+    use bertbench::train::event::{Collect, Tee};
+    let mut writer = new_record(&mut config);
+    let ctx = writer.context();
+    let (_tx, rx) = std::sync::mpsc::channel();
+    let mut collect = Collect::default();
+    let summary =
+        bertbench::train::run(&config, &ctx, &mut Tee(vec![&mut writer, &mut collect]), &rx).expect("run");
+    (summary, collect.0, writer.dir.clone())
+}

@@ -206,7 +206,10 @@ fn draw_side(frame: &mut Frame, area: Rect, app: &App, run: &LiveRun, theme: &Th
     }
     if let Some((step, value)) = run.best_checkpoint {
         lines.push(Line::styled(
-            format!("best: {} {value:.4} @ {step}", run.config.train.metric.as_str()),
+            format!(
+                "best: {} {value:.4} @ {step}",
+                run.config.train.metric.resolve(run.config.head).as_str()
+            ),
             theme.base.fg(theme.good),
         ));
     }
