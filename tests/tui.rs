@@ -344,7 +344,8 @@ fn training_screen_streams_the_run() {
     let app = training_app(30);
     let run = app.shown().expect("run");
     assert_eq!(run.state, LiveState::Training);
-    assert_eq!(run.valid_accuracy.len(), 3);
+    assert_eq!(run.valid_scores[0].len(), 3);
+    assert_eq!(run.score_names, ["accuracy", "macro-F1"]);
     let text = screen_text(&app, 100, 30);
     assert!(text.contains("step 30 / 60") && text.contains("TRAINING"), "{text}");
     snap("train", &app);
@@ -566,7 +567,7 @@ fn compare_screen_overlays_runs_and_diffs_their_settings() {
     snap("compare", &app);
     keys(&mut app, "ma");
     let text = screen_text(&app, 100, 30);
-    assert!(text.contains("validation accuracy by epoch"), "{text}");
+    assert!(text.contains("validation score (accuracy, micro-F1, entity F1 or Pearson) by epoch"), "{text}");
 }
 
 #[test]
@@ -578,7 +579,7 @@ fn help_lists_the_keys_of_the_screen_and_explains_the_metrics() {
     snap("help-train", &app);
     // Every glossary line can be read at 80×24, scrolling where it does not fit.
     let mut seen = String::new();
-    for _ in 0..12 {
+    for _ in 0..30 {
         seen.push_str(&screen_text(&app, 80, 24));
         key(&mut app, KeyCode::Down);
     }
@@ -649,4 +650,113 @@ fn a_masked_lm_stage_shows_its_epochs_metrics_and_probe_guesses() {
     assert!(text.contains("masked-LM epoch 1.20 / 1"), "{text}");
     assert!(text.contains("great 31%") && text.contains("perplexity"), "{text}");
     snap("train-mlm", &app);
+}
+
+/// An evaluation of `scores` over `labels` with its prediction rows, opened on the test split.
+fn open_eval(labels: &[&str], scores: bertbench::eval::Scores, rows: Vec<Prediction>) -> App {
+    let report = EvalReport {
+        split: "test".into(),
+        step: 30,
+        epoch: 3.0,
+        loss: 0.3,
+        examples: rows.len(),
+        examples_per_sec: 100.0,
+        labels: labels.iter().map(|l| (*l).to_owned()).collect(),
+        scores,
+    };
+    let data = bertbench::tui::app::EvalData {
+        run_id: "20261128-120000-demo".into(),
+        reports: [("test".to_owned(), report)].into(),
+        predictions: [("test".to_owned(), rows)].into(),
+    };
+    let mut app = app();
+    send(&mut app, Msg::EvalLoaded(Ok(data)));
+    app
+}
+
+fn row(text: &str, gold: &str, predicted: &str, confidence: f32) -> Prediction {
+    Prediction {
+        text: text.into(),
+        gold: gold.into(),
+        predicted: predicted.into(),
+        confidence,
+        probabilities: Vec::new(),
+    }
+}
+
+#[test]
+fn evaluation_views_follow_the_head() {
+    use bertbench::eval::{entities, multilabel, regression};
+    // Label sets: a 2×2 per label; a "cell" is the texts where one label was decided wrongly.
+    let names: Vec<String> = ["defense", "economy", "law"].map(String::from).to_vec();
+    let gold = vec![vec![1], vec![0, 1], vec![], vec![2]];
+    let probs = vec![vec![0.1, 0.9, 0.2], vec![0.2, 0.8, 0.1], vec![0.1, 0.1, 0.6], vec![0.1, 0.2, 0.9]];
+    let rows = vec![
+        row("taxes and tariffs", "economy", "economy", 0.8),
+        row("the army and the budget", "defense|economy", "economy", 0.8),
+        row("a greeting", "", "law", 0.6),
+        row("the courts", "law", "law", 0.8),
+    ];
+    let mut app = open_eval(
+        &["defense", "economy", "law"],
+        multilabel::score_label_sets(&gold, &probs, 0.5, &names),
+        rows,
+    );
+    let view = app.eval.as_ref().expect("open");
+    assert_eq!(view.rows().len(), 2, "two texts with a wrong label set");
+    snap("eval-multi-label", &app);
+    key(&mut app, KeyCode::Enter);
+    let view = app.eval.as_ref().expect("view");
+    assert_eq!(view.rows().iter().map(|p| p.text.as_str()).collect::<Vec<_>>(), ["the army and the budget"]);
+
+    // Tags: entity types with "(none)" in the confusion; sentences with their entities.
+    let gold: Vec<Vec<String>> = ["B-PER I-PER O B-LOC", "O B-ORG O"]
+        .iter()
+        .map(|t| t.split(' ').map(String::from).collect())
+        .collect();
+    let predicted: Vec<Vec<String>> =
+        ["B-PER I-PER O O", "O B-LOC O"].iter().map(|t| t.split(' ').map(String::from).collect()).collect();
+    let types: Vec<String> = ["PER", "LOC", "ORG"].map(String::from).to_vec();
+    let rows = vec![
+        row("Ada Lovelace visited Paris", "B-PER I-PER O B-LOC", "B-PER I-PER O O", 0.7),
+        row("the Senate voted", "O B-ORG O", "O B-LOC O", 0.9),
+    ];
+    let mut app = open_eval(
+        &["PER", "LOC", "ORG", "(none)"],
+        entities::score_entities(&gold, &predicted, &types),
+        rows,
+    );
+    assert_eq!(app.eval.as_ref().expect("open").rows().len(), 2);
+    snap("eval-token", &app);
+    // Gold LOC found as nothing: only the first sentence.
+    keys(&mut app, "");
+    key(&mut app, KeyCode::Down);
+    for _ in 0..3 {
+        key(&mut app, KeyCode::Right);
+    }
+    key(&mut app, KeyCode::Enter);
+    let view = app.eval.as_ref().expect("view");
+    assert_eq!(view.filter, PredictionFilter::Cell(1, 3));
+    assert_eq!(
+        view.rows().iter().map(|p| p.text.as_str()).collect::<Vec<_>>(),
+        ["Ada Lovelace visited Paris"]
+    );
+    let text = screen_text(&app, 100, 30);
+    assert!(text.contains("[Ada Lovelace]PER") && text.contains("[Paris]LOC"), "{text}");
+
+    // Values: a scatter, the errors above the mean absolute error, biggest first.
+    let gold = [1800.0f32, 1850.0, 1900.0, 1950.0];
+    let predicted = [1810.0f32, 1800.0, 1905.0, 1990.0];
+    let rows = gold
+        .iter()
+        .zip(&predicted)
+        .map(|(g, p)| row(&format!("a passage from {g}"), &g.to_string(), &format!("{p:.4}"), f32::NAN))
+        .collect();
+    let app = open_eval(&["value"], regression::score_values(&gold, &predicted), rows);
+    let view = app.eval.as_ref().expect("open");
+    // MAE 26.25: the errors of 50 and 40 stand out, the larger first.
+    assert_eq!(view.rows().iter().map(|p| p.gold.as_str()).collect::<Vec<_>>(), ["1850", "1950"]);
+    snap("eval-regression", &app);
+    let text = screen_text(&app, 100, 30);
+    assert!(text.contains("Pearson") && text.contains("largest error first"), "{text}");
 }

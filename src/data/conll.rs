@@ -18,8 +18,9 @@ pub fn is_column_file(path: &Path) -> bool {
 }
 
 /// Reads tagged sentences from a column file or a `.jsonl` file. `token_column` and
-/// `tag_column` count from 1; when absent, a leading integer index column (as in CoNLL-U) is
-/// skipped for the word and the tag is the last column. For JSON Lines, `words_key` and
+/// `tag_column` count from 1; when absent, a file whose lines begin with an integer index (as
+/// CoNLL-U-style IOB2 files such as Universal NER's) has the word in column 2 and the tag in
+/// column 3, and any other file (CoNLL-2003 style) the word first and the tag last. For JSON Lines, `words_key` and
 /// `tags_key` name the lists (`tokens` and `tags` by default).
 pub fn read_tagged(
     path: &Path,
@@ -84,7 +85,7 @@ fn parse_columns(path: &Path, text: &str, columns: (Option<usize>, Option<usize>
         }
         let indexed = fields.len() >= 3 && fields[0].parse::<usize>().is_ok();
         let word_at = columns.0.map_or(usize::from(indexed), |c| c - 1);
-        let tag_at = columns.1.map_or(fields.len() - 1, |c| c - 1);
+        let tag_at = columns.1.map_or(if indexed { 2 } else { fields.len() - 1 }, |c| c - 1);
         let field = |at: usize, role: &str| {
             fields.get(at).map(|s| s.trim()).ok_or_else(|| {
                 Error::data(
@@ -183,8 +184,9 @@ mod tests {
         assert_eq!(e.texts, ["Ada lives in Paris", "Hello"]);
         assert_eq!(e.labels, ["B-PER O O B-LOC", "O"]);
         assert_eq!(e.words[0], ["Ada", "lives", "in", "Paris"]);
-        let indexed = write(dir.path(), "b.conll", "1\tNew\tB-LOC\t-\n2\tYork\tI-LOC\t-\n3-4\tdon't\t_\t_\n");
-        let e = read_tagged(&indexed, (None, Some(3)), (None, None)).expect("read");
+        let indexed =
+            write(dir.path(), "b.conll", "1\tNew\tB-LOC\t-\tann\n2\tYork\tI-LOC\t-\tann\n3-4\tdon't\t_\t_\n");
+        let e = read_tagged(&indexed, (None, None), (None, None)).expect("read");
         assert_eq!(e.labels, ["B-LOC I-LOC"]);
         assert_eq!(e.words[0], ["New", "York"]);
         let conll03 =

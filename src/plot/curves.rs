@@ -25,7 +25,26 @@ pub fn plot_curves(path: &Path, title: &str, x_label: &str, y_label: &str, curve
             points: c.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect(),
         })
         .collect();
-    render(path, &Lines { title, x_label, y_label, curves })
+    render(path, &Lines { title, x_label, y_label, curves, points_from: usize::MAX })
+}
+
+/// Predicted (y) against gold (x) values as points, with the diagonal a perfect model would
+/// sit on.
+pub fn plot_scatter(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    points: Vec<(f64, f64)>,
+) -> Result<()> {
+    let points: Vec<(f64, f64)> =
+        points.into_iter().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
+    let (lo, hi) = points
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(x, y)| (lo.min(x).min(y), hi.max(x).max(y)));
+    let diagonal = if lo.is_finite() { vec![(lo, lo), (hi, hi)] } else { Vec::new() };
+    let curves = vec![Curve::new("perfect prediction", diagonal), Curve::new("examples", points)];
+    render(path, &Lines { title, x_label, y_label, curves, points_from: 1 })
 }
 
 struct Lines<'a> {
@@ -34,6 +53,8 @@ struct Lines<'a> {
     y_label: &'a str,
     /// Finite points only.
     curves: Vec<Curve>,
+    /// Curves from this index on are drawn as points only (a scatter).
+    points_from: usize,
 }
 
 impl Chart for Lines<'_> {
@@ -72,6 +93,15 @@ impl Chart for Lines<'_> {
 
         for (i, curve) in self.curves.iter().enumerate() {
             let colour = PALETTE[i % PALETTE.len()];
+            let scatter = i >= self.points_from;
+            if scatter {
+                let dot = colour.mix(0.6).filled();
+                let series = chart.draw_series(curve.points.iter().map(|&p| Circle::new(p, 4, dot)))?;
+                if has_legend(curve) {
+                    series.label(curve.label.as_str()).legend(move |(x, y)| Circle::new((x + 12, y), 5, dot));
+                }
+                continue;
+            }
             let markers = curve.points.len() <= MARKER_MAX_POINTS;
             // Per-step values zigzag between neighbouring pixels; plotters draws wide lines as
             // polygons whose joints spike at such sharp turns, so dense curves get a thin line.
@@ -221,7 +251,8 @@ mod tests {
         plot_curves(&path, "run: loss", "step", "loss", &sample()).expect("plot");
         assert_eq!(png_size(&path), SIZE);
         assert!(std::fs::metadata(&path).expect("stat").len() > 10_000);
-        let chart = Lines { title: "t", x_label: "step", y_label: "loss", curves: sample() };
+        let chart =
+            Lines { title: "t", x_label: "step", y_label: "loss", curves: sample(), points_from: usize::MAX };
         let rgb = render_rgb(&chart);
         assert!(has_colour(&rgb, PALETTE[0]) && has_colour(&rgb, PALETTE[1]));
         assert!(!has_colour(&rgb, PALETTE[2]), "only two curves were drawn");
@@ -260,11 +291,24 @@ mod tests {
             x_label: "step",
             y_label: "loss",
             curves: vec![Curve::new("one", vec![(5.0, 0.3)])],
+            points_from: usize::MAX,
         };
         assert!(has_colour(&render_rgb(&single), PALETTE[0]), "a lone point is drawn as a marker");
         assert!(padded_range([5.0].into_iter(), 0.1).contains(&5.0));
         assert_eq!(padded_range([0.0, 0.0].into_iter(), 0.1), -0.5..0.5);
         assert_eq!(padded_range(std::iter::empty(), 0.1), 0.0..1.0);
+    }
+
+    #[test]
+    fn a_scatter_draws_one_dot_per_finite_point_and_the_diagonal() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("s.svg");
+        let points = vec![(1.0, 1.5), (2.0, 1.0), (3.0, 3.5), (f64::NAN, 2.0)];
+        plot_scatter(&path, "values", "gold", "predicted", points).expect("plot");
+        let svg = std::fs::read_to_string(&path).expect("svg");
+        // Three dots and the legend's dot; the NaN point is left out.
+        assert_eq!(svg.matches("<circle").count(), 4, "{svg}");
+        assert!(svg.contains("perfect prediction") && svg.contains("predicted"));
     }
 
     #[test]

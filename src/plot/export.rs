@@ -4,18 +4,21 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::confusion::MAX_CLASSES;
+use super::curves::plot_scatter;
 use super::{Curve, Format, plot_confusion, plot_curves};
 use crate::error::{Error, IoContext, Result};
-use crate::runs::{RunHistory, read_history};
+use crate::runs::{RunHistory, read_history, read_predictions};
 use crate::train::event::EvalReport;
 
 /// Writes the plots of the given runs into `out` (created if missing) and returns the files
-/// written. Per run `<id>` (its folder name): `<id>-loss`, `<id>-metrics` (when it was validated)
-/// and `<id>-confusion` (from its final test evaluation, else its final valid one; not drawn
-/// beyond 60 classes); with more than one run also `compare-loss` and `compare-accuracy`
-/// (when any run was validated).
+/// written. Per run `<id>` (its folder name): `<id>-loss`, `<id>-metrics` (the head's two main
+/// validation scores, when it was validated) and, from its final test evaluation (else its
+/// final valid one), `<id>-confusion` (classes, or entity types; not drawn beyond 60) or for
+/// regression `<id>-scatter` (predicted against gold values); with more than one run also
+/// `compare-loss` and `compare-accuracy` (each run's main score, when any run was validated).
 pub fn export_runs(runs: &[&Path], format: Format, out: &Path) -> Result<Vec<PathBuf>> {
     // Every run is read before anything is written, so a bad folder leaves no partial export.
+    let dirs = runs;
     let runs: Vec<(String, RunHistory)> = runs.iter().map(|dir| load(dir)).collect::<Result<_>>()?;
     let mut ids = HashSet::new();
     if let Some((id, _)) = runs.iter().find(|(id, _)| !ids.insert(id)) {
@@ -28,25 +31,43 @@ pub fn export_runs(runs: &[&Path], format: Format, out: &Path) -> Result<Vec<Pat
     let file = |name: &str| out.join(format!("{name}.{}", format.extension()));
     let mut written = Vec::new();
 
-    for (id, history) in &runs {
+    for ((id, history), dir) in runs.iter().zip(dirs) {
         let valid: Vec<&EvalReport> = history.evals.iter().filter(|r| r.split == "valid").collect();
         let loss = [train_loss("train", history), evals_curve("valid", &valid, |r| r.loss)];
         let path = file(&format!("{id}-loss"));
         plot_curves(&path, &format!("{id}: loss"), "step", "loss", &loss)?;
         written.push(path);
 
-        if !valid.is_empty() {
-            let scores = [
-                evals_curve("accuracy", &valid, |r| r.scores.accuracy),
-                evals_curve("macro-F1", &valid, |r| r.scores.macro_f1),
-            ];
+        if let Some(first) = valid.first() {
+            let scores: Vec<Curve> = first
+                .headline()
+                .iter()
+                .take(2)
+                .enumerate()
+                .map(|(i, (name, _))| {
+                    Curve::new(*name, valid.iter().map(|r| (r.step as f64, r.headline()[i].1)).collect())
+                })
+                .collect();
             let path = file(&format!("{id}-metrics"));
-            plot_curves(&path, &format!("{id}: validation scores"), "step", "score (0–1)", &scores)?;
+            plot_curves(&path, &format!("{id}: validation scores"), "step", "score", &scores)?;
             written.push(path);
         }
 
         let last = history.final_eval("test").or_else(|| history.final_eval("valid"));
-        if let Some(report) = last.filter(|r| r.labels.len() <= MAX_CLASSES) {
+        if let Some(report) = last.filter(|r| r.scores.regression.is_some()) {
+            let points: Vec<(f64, f64)> = read_predictions(dir)?
+                .get(&report.split)
+                .into_iter()
+                .flatten()
+                .filter_map(|p| Some((p.gold.parse().ok()?, p.predicted.parse().ok()?)))
+                .collect();
+            let path = file(&format!("{id}-scatter"));
+            let title = format!("{id}: predicted against gold on {} (step {})", report.split, report.step);
+            plot_scatter(&path, &title, "gold value", "predicted value", points)?;
+            written.push(path);
+        } else if let Some(report) =
+            last.filter(|r| r.labels.len() <= MAX_CLASSES && !r.scores.confusion.is_empty())
+        {
             let path = file(&format!("{id}-confusion"));
             let title = format!("{id}: confusion on {} (step {})", report.split, report.step);
             plot_confusion(&path, &title, &report.labels, &report.scores.confusion, true)?;
@@ -64,12 +85,13 @@ pub fn export_runs(runs: &[&Path], format: Format, out: &Path) -> Result<Vec<Pat
             .iter()
             .map(|(id, h)| {
                 let valid: Vec<&EvalReport> = h.evals.iter().filter(|r| r.split == "valid").collect();
-                evals_curve(id, &valid, |r| r.scores.accuracy)
+                evals_curve(id, &valid, |r| r.headline().first().map_or(f64::NAN, |h| h.1))
             })
             .collect();
         if accuracies.iter().any(|c| !c.points.is_empty()) {
             let path = file("compare-accuracy");
-            plot_curves(&path, "validation accuracy by run", "step", "accuracy (0–1)", &accuracies)?;
+            let title = "validation score by run (accuracy, micro-F1, entity F1 or Pearson)";
+            plot_curves(&path, title, "step", "score", &accuracies)?;
             written.push(path);
         }
     }

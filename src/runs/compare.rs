@@ -9,6 +9,7 @@ use crate::config::RunConfig;
 pub enum CurveMetric {
     TrainLoss,
     ValidLoss,
+    /// The head's main score: accuracy, micro-F1 (label sets), entity F1, Pearson.
     Accuracy,
     MacroF1,
     /// Held-out masked-LM loss (pretraining runs, masked-LM stages).
@@ -30,7 +31,7 @@ impl CurveMetric {
         match self {
             Self::TrainLoss => "training loss",
             Self::ValidLoss => "validation loss",
-            Self::Accuracy => "validation accuracy",
+            Self::Accuracy => "validation score (accuracy, micro-F1, entity F1 or Pearson)",
             Self::MacroF1 => "validation macro-F1",
             Self::MaskedLmLoss => "held-out masked-LM loss",
         }
@@ -75,10 +76,13 @@ pub fn curve(history: &RunHistory, metric: CurveMetric, align: Align) -> Vec<(f6
         seen.push(r.step);
         let y = match metric {
             CurveMetric::ValidLoss => r.loss,
-            CurveMetric::Accuracy => r.scores.accuracy,
+            CurveMetric::Accuracy => r.headline().first().map_or(f64::NAN, |h| h.1),
             _ => r.scores.macro_f1,
         };
-        points.push((if align == Align::Step { r.step as f64 } else { r.epoch }, y));
+        // A figure the head does not have (macro-F1 of a regression) leaves no point.
+        if y.is_finite() {
+            points.push((if align == Align::Step { r.step as f64 } else { r.epoch }, y));
+        }
     }
     points
 }

@@ -8,7 +8,7 @@ use std::sync::mpsc::Sender;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Metric;
+use crate::config::{HeadKind, Metric};
 use crate::error::Result;
 use crate::eval::Scores;
 use crate::eval::metrics::{is_nan, nan};
@@ -133,6 +133,20 @@ impl EvalReport {
         (!value.is_nan()).then_some(value)
     }
 
+    /// The head that produced this report, from the sections its scores have.
+    pub fn head(&self) -> HeadKind {
+        let s = &self.scores;
+        if s.regression.is_some() {
+            HeadKind::Regression
+        } else if s.entities.is_some() {
+            HeadKind::TokenCls
+        } else if s.multi_label.is_some() {
+            HeadKind::MultiLabel
+        } else {
+            HeadKind::SeqCls
+        }
+    }
+
     /// The figures that sum this report up, named for people, by what the head measures.
     pub fn headline(&self) -> Vec<(&'static str, f64)> {
         let s = &self.scores;
@@ -239,6 +253,23 @@ pub struct SplitSummary {
     pub extra: std::collections::BTreeMap<String, f64>,
     pub examples: usize,
     pub step: usize,
+}
+
+impl SplitSummary {
+    /// The split's main figure and its short name: entity F1, Pearson, micro-F1 (label sets)
+    /// or accuracy.
+    pub fn headline(&self) -> (&'static str, f64) {
+        let get = |k: &str| self.extra.get(k).copied();
+        if let Some(v) = get("entity_f1") {
+            ("ent F1", v)
+        } else if let Some(v) = get("pearson") {
+            ("Pearson", v)
+        } else if get("samples_f1").is_some() {
+            ("micro-F1", self.micro_f1)
+        } else {
+            ("acc", self.accuracy)
+        }
+    }
 }
 
 impl From<&EvalReport> for SplitSummary {

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use super::form::SetupForm;
 use super::series::Series;
 use super::theme::ThemeKind;
-use crate::config::RunConfig;
+use crate::config::{HeadKind, RunConfig};
+use crate::eval::entities::spans;
 use crate::runs::RunHistory;
 pub use crate::runs::compare::{Align, CurveMetric};
 use crate::runs::compare::{config_diff, curve};
@@ -82,8 +83,10 @@ pub struct LiveRun {
     pub train_loss: Series,
     /// One point per validation: (step, value).
     pub valid_loss: Vec<(f64, f64)>,
-    pub valid_accuracy: Vec<(f64, f64)>,
-    pub valid_macro_f1: Vec<(f64, f64)>,
+    /// The head's two headline scores per validation (accuracy and macro-F1, entity F1 and
+    /// precision, …), named in `score_names`.
+    pub valid_scores: [Vec<(f64, f64)>; 2],
+    pub score_names: [&'static str; 2],
     pub latest_eval: Option<EvalReport>,
     /// Final evaluations (of the best checkpoint) and their predictions, by split.
     pub results: EvalData,
@@ -109,8 +112,8 @@ impl LiveRun {
             last_step: None,
             train_loss: Series::default(),
             valid_loss: Vec::new(),
-            valid_accuracy: Vec::new(),
-            valid_macro_f1: Vec::new(),
+            valid_scores: [Vec::new(), Vec::new()],
+            score_names: ["accuracy", "macro-F1"],
             latest_eval: None,
             results: EvalData::default(),
             summary: None,
@@ -218,10 +221,25 @@ impl EvalView {
         self.data.reports.get(&self.split)
     }
 
-    /// The predictions the filter and sort select, in display order.
+    /// The predictions the filter and sort select, in display order. What "an error" and "a
+    /// cell" mean follows the head: a wrong class, label set or tag; a label decided wrongly
+    /// (multi-label); entities of one type found as another (tokens); a residual above the mean
+    /// absolute error (regression, sorted by the size of the error).
     pub fn rows(&self) -> Vec<&Prediction> {
         let Some(report) = self.report() else { return Vec::new() };
+        let head = report.head();
         let index = |name: &str| report.labels.iter().position(|l| l == name);
+        let mae = report.scores.regression.as_ref().map_or(0.0, |r| r.mae);
+        let in_cell = |p: &Prediction, g: usize, q: usize| match head {
+            HeadKind::SeqCls => index(&p.gold) == Some(g) && index(&p.predicted) == Some(q),
+            HeadKind::MultiLabel => {
+                let has =
+                    |set: &str| set.split('|').any(|l| Some(l) == report.labels.get(g).map(String::as_str));
+                has(&p.gold) != has(&p.predicted)
+            }
+            HeadKind::TokenCls => entity_cell(p, &report.labels, g, q),
+            HeadKind::Regression => true,
+        };
         let mut rows: Vec<&Prediction> = self
             .data
             .predictions
@@ -231,17 +249,59 @@ impl EvalView {
             .flatten()
             .filter(|p| match self.filter {
                 PredictionFilter::All => true,
+                PredictionFilter::Errors if head == HeadKind::Regression => residual(p).abs() > mae,
                 PredictionFilter::Errors => p.gold != p.predicted,
-                PredictionFilter::Cell(g, q) => index(&p.gold) == Some(g) && index(&p.predicted) == Some(q),
+                PredictionFilter::Cell(g, q) => in_cell(p, g, q),
             })
             .collect();
+        // For regression, "confident" reads as "far off": the biggest errors come first.
+        let key = |p: &Prediction| {
+            if head == HeadKind::Regression { residual(p).abs() as f32 } else { p.confidence }
+        };
         match self.sort {
-            PredictionSort::Confidence => rows.sort_by(|a, b| b.confidence.total_cmp(&a.confidence)),
-            PredictionSort::Uncertain => rows.sort_by(|a, b| a.confidence.total_cmp(&b.confidence)),
+            PredictionSort::Confidence => rows.sort_by(|a, b| key(b).total_cmp(&key(a))),
+            PredictionSort::Uncertain => rows.sort_by(|a, b| key(a).total_cmp(&key(b))),
             PredictionSort::Original => {}
         }
         rows
     }
+}
+
+/// Predicted minus gold value of a regression prediction (0 when either is not a number).
+pub fn residual(p: &Prediction) -> f64 {
+    match (p.predicted.parse::<f64>(), p.gold.parse::<f64>()) {
+        (Ok(a), Ok(b)) => a - b,
+        _ => 0.0,
+    }
+}
+
+/// Whether a tagged sentence counts in the entity confusion cell (gold type `g`, predicted type
+/// `q`; the last label is "no entity").
+fn entity_cell(p: &Prediction, labels: &[String], g: usize, q: usize) -> bool {
+    let (gold, predicted) = (split_tags(&p.gold), split_tags(&p.predicted));
+    let (gs, ps) = (spans(&gold), spans(&predicted));
+    let kind = |i: usize| labels.get(i).map(String::as_str);
+    let none = labels.len().saturating_sub(1);
+
+    if g == none {
+        return ps.iter().any(|s| kind(q) == Some(s.kind.as_str()) && type_at(&gs, s.start, s.end).is_none());
+    }
+    gs.iter().any(|s| {
+        kind(g) == Some(s.kind.as_str())
+            && match type_at(&ps, s.start, s.end) {
+                Some(t) => kind(q) == Some(t),
+                None => q == none,
+            }
+    })
+}
+
+/// The type of the entity of `spans` that covers exactly `start..=end`.
+fn type_at(spans: &[crate::eval::entities::Span], start: usize, end: usize) -> Option<&str> {
+    spans.iter().find(|x| x.start == start && x.end == end).map(|x| x.kind.as_str())
+}
+
+fn split_tags(tags: &str) -> Vec<&str> {
+    tags.split_whitespace().collect()
 }
 
 /// One row of the runs screen.

@@ -294,13 +294,14 @@ fn run_rows(runs_dir: &Path) -> Result<Vec<RunRow>> {
         .into_iter()
         .map(|r| {
             let best = r.summary.as_ref().and_then(|s| {
-                let (name, split) = match (&s.test, &s.valid) {
-                    (Some(t), _) => ("test acc", t),
-                    (None, Some(v)) => ("valid acc", v),
+                let (split, figures) = match (&s.test, &s.valid) {
+                    (Some(t), _) => ("test", t),
+                    (None, Some(v)) => ("valid", v),
                     // A pretraining run: its held-out masked-token accuracy.
                     (None, None) => return s.pretrain.as_ref().map(|p| ("MLM acc".to_owned(), p.accuracy)),
                 };
-                Some((name.to_owned(), split.accuracy))
+                let (name, value) = figures.headline();
+                Some((format!("{split} {name}"), value))
             });
             RunRow {
                 dataset: r.dataset(),

@@ -571,8 +571,11 @@ fn on_train_event(app: &mut App, key: RunKey, event: TrainEvent) -> Vec<Effect> 
             // Final evaluations of the best checkpoint repeat an earlier step: no new point.
             if r.split == "valid" && !run.valid_loss.iter().any(|p| p.0 == step) {
                 run.valid_loss.push((step, r.loss));
-                run.valid_accuracy.push((step, r.scores.accuracy));
-                run.valid_macro_f1.push((step, r.scores.macro_f1));
+                let headline = r.headline();
+                for (i, (name, value)) in headline.into_iter().take(2).enumerate() {
+                    run.score_names[i] = name;
+                    run.valid_scores[i].push((step, value));
+                }
             }
             run.results.reports.insert(r.split.clone(), r.clone());
             run.latest_eval = Some(r);

@@ -28,6 +28,25 @@ pub fn render_chart(
     y_range: Option<[f64; 2]>,
     theme: &Theme,
 ) {
+    draw_curves(area, buf, block, curves, (x_label, y_range), usize::MAX, theme);
+}
+
+/// A scatter plot of predicted (y) against gold (x) values: the first curve is drawn as a
+/// line (the diagonal), the others as points.
+pub fn render_scatter(area: Rect, buf: &mut Buffer, block: Block<'_>, curves: &[Curve<'_>], theme: &Theme) {
+    draw_curves(area, buf, block, curves, ("gold", None), 1, theme);
+}
+
+/// Curves from index `points_from` on are drawn as points, the others as lines.
+fn draw_curves(
+    area: Rect,
+    buf: &mut Buffer,
+    block: Block<'_>,
+    curves: &[Curve<'_>],
+    (x_label, y_range): (&str, Option<[f64; 2]>),
+    points_from: usize,
+    theme: &Theme,
+) {
     let all = curves.iter().flat_map(|c| c.points.iter());
     let (x_lo, x_hi) =
         all.clone().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p.0), hi.max(p.0)));
@@ -42,11 +61,12 @@ pub fn render_chart(
     let (fmt_x, fmt_y) = (fmt_for(x), fmt_for(y));
     let datasets: Vec<Dataset<'_>> = curves
         .iter()
-        .map(|c| {
+        .enumerate()
+        .map(|(i, c)| {
             Dataset::default()
                 .name(c.name.clone())
                 .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
+                .graph_type(if i >= points_from { GraphType::Scatter } else { GraphType::Line })
                 .style(Style::new().fg(c.color))
                 .data(c.points)
         })

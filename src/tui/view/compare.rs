@@ -54,9 +54,10 @@ fn draw_metrics(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         runs.iter().map(|r| r.summary.as_ref().and_then(f)).collect()
     };
     let columns: Vec<(&str, Vec<Option<f64>>, bool)> = vec![
-        ("val acc", col(&|s| s.valid.as_ref().map(|v| v.accuracy)), true),
-        ("val F1", col(&|s| s.valid.as_ref().map(|v| v.macro_f1)), true),
-        ("test acc", col(&|s| s.test.as_ref().map(|v| v.accuracy)), true),
+        // The head's own main figure (accuracy, micro-F1, entity F1, Pearson).
+        ("val score", col(&|s| s.valid.as_ref().map(|v| v.headline().1)), true),
+        ("val F1", col(&|s| s.valid.as_ref().map(|v| v.macro_f1).filter(|v| !v.is_nan())), true),
+        ("test score", col(&|s| s.test.as_ref().map(|v| v.headline().1)), true),
         ("val loss", col(&|s| s.valid.as_ref().map(|v| v.loss)), false),
         ("ex/s", col(&|s| Some(s.train_examples_per_sec)), true),
     ];
@@ -90,9 +91,9 @@ fn draw_metrics(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     header.extend(columns.iter().map(|c| c.0));
     let widths = [
         Constraint::Length(3),
-        Constraint::Length(7),
+        Constraint::Length(9),
         Constraint::Length(6),
-        Constraint::Length(8),
+        Constraint::Length(10),
         Constraint::Length(8),
         Constraint::Length(6),
     ];

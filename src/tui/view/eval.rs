@@ -1,4 +1,6 @@
-//! Evaluation: confusion matrix, per-class scores, and the predictions behind them.
+//! Evaluation: confusion matrix (entity types for tagging, a 2×2 per label for label sets, a
+//! scatter of predicted against gold values for regression), per-class scores, and the
+//! predictions behind them.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -6,9 +8,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
 use super::{bold, cut, panel, placeholder};
-use crate::tui::app::{App, EvalView, PredictionFilter};
+use crate::config::HeadKind;
+use crate::eval::entities::spans;
+use crate::train::event::Prediction;
+use crate::tui::app::{App, EvalView, PredictionFilter, PredictionSort, residual};
 use crate::tui::theme::Theme;
-use crate::tui::widgets::Heatmap;
+use crate::tui::widgets::{Curve, Heatmap, render_scatter};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let Some(view) = app.eval.as_ref() else {
@@ -24,26 +29,37 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         placeholder(frame, area, "This run has no evaluation.", theme);
         return;
     };
+    let head = report.head();
     let k = report.labels.len() as u16;
     let left_width = (area.width * 2 / 5).max(34);
     let [left, right] = Layout::horizontal([Constraint::Length(left_width), Constraint::Min(0)]).areas(area);
-    let matrix_height = (k + 3).min(left.height / 2).max(4);
+    let top_height = match head {
+        HeadKind::Regression => left.height / 2,
+        _ => (k + 3).min(left.height / 2).max(4),
+    };
     let [matrix_area, scores_area] =
-        Layout::vertical([Constraint::Length(matrix_height), Constraint::Min(0)]).areas(left);
-    let mode = if view.normalised { "row %" } else { "counts" };
-    let block = panel(format!("Confusion ({}, {mode}) gold↓ predicted→", view.split), theme);
-    let inner = block.inner(matrix_area);
-    frame.render_widget(block, matrix_area);
-    frame.render_widget(
-        Heatmap {
-            labels: &report.labels,
-            matrix: &report.scores.confusion,
-            normalised: view.normalised,
-            selected: Some(view.cell),
-            theme,
-        },
-        inner,
-    );
+        Layout::vertical([Constraint::Length(top_height), Constraint::Min(0)]).areas(left);
+    match head {
+        HeadKind::SeqCls | HeadKind::TokenCls => {
+            let mode = if view.normalised { "row %" } else { "counts" };
+            let what = if head == HeadKind::TokenCls { "Entities" } else { "Confusion" };
+            let block = panel(format!("{what} ({}, {mode}) gold↓ predicted→", view.split), theme);
+            let inner = block.inner(matrix_area);
+            frame.render_widget(block, matrix_area);
+            frame.render_widget(
+                Heatmap {
+                    labels: &report.labels,
+                    matrix: &report.scores.confusion,
+                    normalised: view.normalised,
+                    selected: Some(view.cell),
+                    theme,
+                },
+                inner,
+            );
+        }
+        HeadKind::MultiLabel => draw_label_confusion(frame, matrix_area, view, theme),
+        HeadKind::Regression => draw_scatter(frame, matrix_area, view, theme),
+    }
     draw_scores(frame, scores_area, view, theme);
     draw_predictions(frame, right, view, theme);
 }
@@ -54,6 +70,23 @@ fn draw_scores(frame: &mut Frame, area: Rect, view: &EvalView, theme: &Theme) {
     let title = format!("{} · {} examples · step {}", view.data.run_id, r.examples, r.step);
     let block = panel(cut(&title, area.width.saturating_sub(4) as usize), theme);
     let num = |v: f64| Cell::from(format!("{v:.3}"));
+    if let Some(g) = &s.regression {
+        let rows: Vec<Row> = [
+            ("MSE", g.mse),
+            ("RMSE", g.mse.sqrt()),
+            ("MAE", g.mae),
+            ("Pearson", g.pearson),
+            ("Spearman", g.spearman),
+            ("R²", g.r2),
+            ("loss (standardised)", r.loss),
+        ]
+        .into_iter()
+        .map(|(name, v)| Row::new(vec![Cell::from(name), Cell::from(format!("{v:.4}"))]))
+        .collect();
+        let widths = [Constraint::Min(10), Constraint::Length(12)];
+        frame.render_widget(Table::new(rows, widths).block(block).style(theme.base), area);
+        return;
+    }
     let mut rows: Vec<Row> = s
         .per_class
         .iter()
@@ -72,20 +105,35 @@ fn draw_scores(frame: &mut Frame, area: Rect, view: &EvalView, theme: &Theme) {
         Row::new(vec![Cell::from(name.to_owned()), opt(p), opt(r), num(f), Cell::from("")])
             .style(bold(theme.base))
     };
+    let headline = |name: &str, v: f64| {
+        Row::new(vec![Cell::from(name.to_owned()), Cell::from(""), Cell::from(""), num(v), Cell::from("")])
+            .style(bold(theme.base.fg(theme.accent)))
+    };
     rows.push(summary("macro", Some(s.macro_precision), Some(s.macro_recall), s.macro_f1));
-    rows.push(summary("micro", None, None, s.micro_f1));
-    rows.push(summary("weighted", None, None, s.weighted_f1));
-    rows.push(
-        Row::new(vec![
-            Cell::from("accuracy"),
-            Cell::from(""),
-            Cell::from(""),
-            num(s.accuracy),
-            Cell::from(""),
-        ])
-        .style(bold(theme.base.fg(theme.accent))),
-    );
-    let header = Row::new(["class", "prec", "recall", "F1", "n"]).style(theme.dimmed());
+    if let Some(e) = &s.entities {
+        rows.push(
+            summary("entities", Some(e.precision), Some(e.recall), e.f1)
+                .style(bold(theme.base.fg(theme.accent))),
+        );
+        rows.push(headline("token accuracy", e.token_accuracy));
+    } else {
+        rows.push(summary("micro", None, None, s.micro_f1));
+        rows.push(summary("weighted", None, None, s.weighted_f1));
+    }
+    if let Some(m) = &s.multi_label {
+        rows.push(summary("samples", None, None, m.samples_f1));
+        rows.push(headline("subset accuracy", s.accuracy));
+        rows.push(headline("Hamming loss", m.hamming_loss));
+        rows.push(headline("threshold", m.threshold));
+    } else if s.entities.is_none() {
+        rows.push(headline("accuracy", s.accuracy));
+    }
+    let first = match r.head() {
+        HeadKind::TokenCls => "type",
+        HeadKind::MultiLabel => "label",
+        _ => "class",
+    };
+    let header = Row::new([first, "prec", "recall", "F1", "n"]).style(theme.dimmed());
     let widths = [
         Constraint::Min(8),
         Constraint::Length(5),
@@ -98,16 +146,22 @@ fn draw_scores(frame: &mut Frame, area: Rect, view: &EvalView, theme: &Theme) {
 
 fn draw_predictions(frame: &mut Frame, area: Rect, view: &EvalView, theme: &Theme) {
     let rows = view.rows();
-    let filter = match view.filter {
-        PredictionFilter::All => "all".to_owned(),
-        PredictionFilter::Errors => "errors only".to_owned(),
-        PredictionFilter::Cell(g, p) => {
-            let labels = view.report().map(|r| r.labels.clone()).unwrap_or_default();
-            let name = |i: usize| labels.get(i).cloned().unwrap_or_default();
-            format!("gold {} → predicted {}", name(g), name(p))
-        }
+    let head = view.report().map_or(HeadKind::SeqCls, crate::train::event::EvalReport::head);
+    let labels = view.report().map(|r| r.labels.clone()).unwrap_or_default();
+    let name = |i: usize| labels.get(i).cloned().unwrap_or_default();
+    let filter = match (view.filter, head) {
+        (PredictionFilter::All, _) | (PredictionFilter::Cell(..), HeadKind::Regression) => "all".to_owned(),
+        (PredictionFilter::Errors, HeadKind::Regression) => "errors above MAE".to_owned(),
+        (PredictionFilter::Errors, _) => "errors only".to_owned(),
+        (PredictionFilter::Cell(g, _), HeadKind::MultiLabel) => format!("{} decided wrongly", name(g)),
+        (PredictionFilter::Cell(g, p), _) => format!("gold {} → predicted {}", name(g), name(p)),
     };
-    let block = panel(format!("Predictions: {filter} ({}) · {}", rows.len(), view.sort.label()), theme);
+    let sort = match (view.sort, head) {
+        (PredictionSort::Confidence, HeadKind::Regression) => "largest error first",
+        (PredictionSort::Uncertain, HeadKind::Regression) => "smallest error first",
+        (sort, _) => sort.label(),
+    };
+    let block = panel(format!("Predictions: {filter} ({}) · {sort}", rows.len()), theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if rows.is_empty() {
@@ -119,12 +173,17 @@ fn draw_predictions(frame: &mut Frame, area: Rect, view: &EvalView, theme: &Them
         frame.render_widget(Paragraph::new(Line::styled(text, theme.dimmed())), inner);
         return;
     }
+    match head {
+        HeadKind::TokenCls => return draw_tagged(frame, inner, view, &rows, theme),
+        HeadKind::Regression => return draw_values(frame, inner, view, &rows, theme),
+        _ => {}
+    }
     let label_w = rows
         .iter()
         .flat_map(|p| [p.gold.chars().count(), p.predicted.chars().count()])
         .max()
         .unwrap_or(4)
-        .clamp(4, 10);
+        .clamp(4, 16);
     let text_w = (inner.width as usize).saturating_sub(2 * label_w + 13);
     let visible = inner.height.saturating_sub(1) as usize;
     let table_rows: Vec<Row> = rows
@@ -141,9 +200,9 @@ fn draw_predictions(frame: &mut Frame, area: Rect, view: &EvalView, theme: &Them
             Row::new(vec![
                 Cell::from(mark),
                 Cell::from(format!("{:.2}", p.confidence)),
-                Cell::from(cut(&p.gold, label_w)),
+                Cell::from(cut(none_if_empty(&p.gold), label_w)),
                 Cell::from(Span::styled(
-                    cut(&p.predicted, label_w),
+                    cut(none_if_empty(&p.predicted), label_w),
                     if ok { theme.base } else { theme.base.fg(theme.bad) },
                 )),
                 Cell::from(cut(&p.text, text_w)),
@@ -159,4 +218,142 @@ fn draw_predictions(frame: &mut Frame, area: Rect, view: &EvalView, theme: &Them
         Constraint::Min(0),
     ];
     frame.render_widget(Table::new(table_rows, widths).header(header).style(theme.base), inner);
+}
+
+/// An empty label set reads as a dash.
+fn none_if_empty(labels: &str) -> &str {
+    if labels.is_empty() { "—" } else { labels }
+}
+
+/// Multi-label: each label's 2×2 confusion (true/false positives and negatives).
+fn draw_label_confusion(frame: &mut Frame, area: Rect, view: &EvalView, theme: &Theme) {
+    let Some(r) = view.report() else { return };
+    let Some(m) = &r.scores.multi_label else { return };
+    let block =
+        panel(format!("Per label ({}, at {:.2}) · Enter: its mistakes", view.split, m.threshold), theme);
+    let rows: Vec<Row> = r
+        .labels
+        .iter()
+        .zip(&m.label_confusion)
+        .enumerate()
+        .map(|(i, (label, [tp, fp, fn_, tn]))| {
+            let row = Row::new(vec![
+                Cell::from(cut(label, 14)),
+                Cell::from(tp.to_string()),
+                Cell::from(Span::styled(fp.to_string(), theme.base.fg(theme.bad))),
+                Cell::from(Span::styled(fn_.to_string(), theme.base.fg(theme.bad))),
+                Cell::from(tn.to_string()),
+            ]);
+            if i == view.cell.0 { row.style(theme.highlight) } else { row }
+        })
+        .collect();
+    let header = Row::new(["label", "TP", "FP", "FN", "TN"]).style(theme.dimmed());
+    let widths = [
+        Constraint::Min(8),
+        Constraint::Length(5),
+        Constraint::Length(5),
+        Constraint::Length(5),
+        Constraint::Length(5),
+    ];
+    frame.render_widget(Table::new(rows, widths).header(header).block(block).style(theme.base), area);
+}
+
+/// Regression: predicted against gold values, with the diagonal a perfect model would sit on.
+fn draw_scatter(frame: &mut Frame, area: Rect, view: &EvalView, theme: &Theme) {
+    let points: Vec<(f64, f64)> = view
+        .data
+        .predictions
+        .get(&view.split)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| Some((p.gold.parse().ok()?, p.predicted.parse().ok()?)))
+        .collect();
+    let (lo, hi) = points
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(g, p)| (lo.min(g).min(p), hi.max(g).max(p)));
+    let diagonal = if lo.is_finite() { vec![(lo, lo), (hi, hi)] } else { Vec::new() };
+    let block = panel(format!("Predicted ↑ against gold → ({})", view.split), theme);
+    let curves = [
+        Curve { name: "perfect".into(), points: &diagonal, color: theme.dim },
+        Curve { name: "examples".into(), points: &points, color: theme.accent },
+    ];
+    render_scatter(area, frame.buffer_mut(), block, &curves, theme);
+}
+
+/// Token classification: each sentence twice, gold entities then predicted ones, each entity
+/// in brackets with its type, green when the other side has it exactly, red when not.
+fn draw_tagged(frame: &mut Frame, area: Rect, view: &EvalView, rows: &[&Prediction], theme: &Theme) {
+    let width = (area.width as usize).saturating_sub(7);
+    let mut lines: Vec<Line> = Vec::new();
+    for p in rows.iter().skip(view.scroll) {
+        if lines.len() + 2 > area.height as usize {
+            break;
+        }
+        let words: Vec<&str> = p.text.split(' ').collect();
+        let gold: Vec<&str> = p.gold.split_whitespace().collect();
+        let predicted: Vec<&str> = p.predicted.split_whitespace().collect();
+        let mark = if p.gold == p.predicted {
+            Span::styled("✓ ", theme.base.fg(theme.good))
+        } else {
+            Span::styled("✗ ", theme.base.fg(theme.bad))
+        };
+        let mut first = vec![mark, Span::styled("gold ", theme.dimmed())];
+        first.extend(entity_spans(&words, &gold, &predicted, theme, width));
+        lines.push(Line::from(first));
+        let mut second = vec![Span::raw("  "), Span::styled("pred ", theme.dimmed())];
+        second.extend(entity_spans(&words, &predicted, &gold, theme, width));
+        lines.push(Line::from(second));
+    }
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+/// A sentence's words with the entities of `tags` in brackets, green when `other` has the same
+/// entity and red when not; cut at about `width` characters.
+fn entity_spans<'a>(
+    words: &[&'a str],
+    tags: &[&str],
+    other: &[&str],
+    theme: &Theme,
+    width: usize,
+) -> Vec<Span<'a>> {
+    let (found, theirs) = (spans(tags), spans(other));
+    let mut out = Vec::new();
+    let (mut used, mut i) = (0, 0);
+    while i < words.len() && used < width {
+        if let Some(e) = found.iter().find(|e| e.start == i) {
+            let end = e.end.min(words.len() - 1);
+            let text = format!("[{}]{} ", words[e.start..=end].join(" "), e.kind);
+            let colour = if theirs.contains(e) { theme.good } else { theme.bad };
+            used += text.chars().count();
+            out.push(Span::styled(text, bold(theme.base.fg(colour))));
+            i = end + 1;
+        } else {
+            used += words[i].chars().count() + 1;
+            out.push(Span::styled(format!("{} ", words[i]), theme.base));
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Regression: gold and predicted values, the residual, and the text.
+fn draw_values(frame: &mut Frame, area: Rect, view: &EvalView, rows: &[&Prediction], theme: &Theme) {
+    let visible = area.height.saturating_sub(1) as usize;
+    let text_w = (area.width as usize).saturating_sub(32);
+    let table_rows: Vec<Row> = rows
+        .iter()
+        .skip(view.scroll)
+        .take(visible)
+        .map(|p| {
+            Row::new(vec![
+                Cell::from(cut(&p.gold, 9)),
+                Cell::from(cut(&p.predicted, 10)),
+                Cell::from(format!("{:+.2}", residual(p))),
+                Cell::from(cut(&p.text, text_w)),
+            ])
+        })
+        .collect();
+    let header = Row::new(["gold", "predicted", "residual", "text"]).style(theme.dimmed());
+    let widths = [Constraint::Length(9), Constraint::Length(10), Constraint::Length(9), Constraint::Min(0)];
+    frame.render_widget(Table::new(table_rows, widths).header(header).style(theme.base), area);
 }

@@ -43,7 +43,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     };
     let buf = frame.buffer_mut();
     render_chart(loss_area, buf, panel("Loss", theme), &loss, "step", None, theme);
-    let mlm_only = run.valid_accuracy.is_empty() && !run.mlm_accuracy.is_empty();
+    let mlm_only = run.valid_scores[0].is_empty() && !run.mlm_accuracy.is_empty();
     let metrics = if mlm_only {
         vec![Curve {
             name: "masked-token accuracy".into(),
@@ -51,19 +51,24 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             color: theme.series_color(2),
         }]
     } else {
-        vec![
-            Curve { name: "accuracy".into(), points: &run.valid_accuracy, color: theme.series_color(2) },
-            Curve { name: "macro-F1".into(), points: &run.valid_macro_f1, color: theme.series_color(3) },
-        ]
+        (0..2)
+            .map(|i| Curve {
+                name: run.score_names[i].into(),
+                points: &run.valid_scores[i],
+                color: theme.series_color(2 + i),
+            })
+            .collect()
     };
     let title = if mlm_only {
         "Masked LM (held out)"
-    } else if run.valid_accuracy.is_empty() {
+    } else if run.valid_scores[0].is_empty() {
         "Validation (after the first evaluation)"
     } else {
         "Validation"
     };
-    render_chart(metric_area, buf, panel(title, theme), &metrics, "step", Some([0.0, 1.0]), theme);
+    // Scores live in [0, 1]; correlations and errors (regression) get an axis that fits them.
+    let unit = metrics.iter().flat_map(|c| c.points).all(|p| (0.0..=1.0).contains(&p.1));
+    render_chart(metric_area, buf, panel(title, theme), &metrics, "step", unit.then_some([0.0, 1.0]), theme);
 }
 
 /// The model's top guesses for each `[MASK]` of the probe sentences: they change as it learns.
@@ -175,15 +180,8 @@ fn draw_side(frame: &mut Frame, area: Rect, app: &App, run: &LiveRun, theme: &Th
                 format!("{} @ step {}", e.split, e.step),
                 bold(theme.base.fg(theme.accent)),
             ));
-            lines.extend(kv(
-                [
-                    ("loss", format!("{:.4}", e.loss)),
-                    ("accuracy", format!("{:.4}", e.scores.accuracy)),
-                    ("macro-F1", format!("{:.4}", e.scores.macro_f1)),
-                ],
-                theme,
-                15,
-            ));
+            let figures = std::iter::once(("loss", e.loss)).chain(e.headline());
+            lines.extend(kv(figures.map(|(name, v)| (name, format!("{v:.4}"))), theme, 15));
         }
         None => match &run.latest_mlm {
             Some(m) => {
