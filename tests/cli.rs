@@ -242,3 +242,36 @@ fn bench_reports_throughput_memory_and_start_up_as_json() {
     assert!(mean_tokens > 4.0 && mean_tokens < 32.0, "{mean_tokens}");
     assert_eq!(run(&["--pad-to-max"])["padding"], "max-length");
 }
+
+#[test]
+fn datasets_lists_the_shipped_sets_and_shows_their_figures() {
+    let out = bertbench().args(["datasets"]).output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for (name, head) in [
+        ("sotu-era", "seq-cls"),
+        ("sotu-ner", "token-cls"),
+        ("sotu-topics", "multi-label"),
+        ("sotu-year", "regression"),
+        ("spam-ham", "seq-cls"),
+        ("toy-sentiment", "seq-cls"),
+    ] {
+        assert!(text.contains(&format!("{name}  (--head {head};")), "{name}: {text}");
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let model = write_tiny_bert(&tmp.path().join("model"), Tiny::default());
+    let out = bertbench()
+        .args(["datasets", "show", "toy-sentiment", "--json", "--model", &model.display().to_string()])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let splits: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(splits[0]["split"], "train");
+    assert_eq!(splits[0]["examples"], 16);
+    assert_eq!(splits[0]["labels"], serde_json::json!([["negative", 8], ["positive", 8]]));
+    let tokens = &splits[0]["tokens"];
+    assert!(tokens["max"].as_u64() > tokens["min"].as_u64(), "{tokens}");
+    let out = bertbench().args(["datasets", "show", "nope"]).output().expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no dataset \"nope\""));
+}

@@ -237,7 +237,8 @@ fn preview(
         // Label sets, entities and values: the first few examples.
         let label = |i: usize| {
             if head != HeadKind::TokenCls {
-                return examples.labels[i].clone();
+                let label = examples.labels[i].trim();
+                return if label.is_empty() { "(no label)".to_owned() } else { label.to_owned() };
             }
             let tags: Vec<&str> = examples.labels[i].split_whitespace().collect();
             let kinds: Vec<String> =

@@ -79,6 +79,7 @@ pub enum Field {
     Warmup,
     Seed,
     FreezeEncoder,
+    TuneThreshold,
     FreezeLayers,
     Metric,
     EvalEvery,
@@ -106,6 +107,7 @@ impl Field {
             Self::Warmup => "warmup ratio",
             Self::Seed => "seed",
             Self::FreezeEncoder => "freeze encoder",
+            Self::TuneThreshold => "tune threshold",
             Self::FreezeLayers => "freeze bottom layers",
             Self::Metric => "best checkpoint by",
             Self::EvalEvery => "evaluate every",
@@ -125,6 +127,7 @@ impl Field {
                 | Self::FromScratch
                 | Self::Head
                 | Self::FreezeEncoder
+                | Self::TuneThreshold
                 | Self::Metric
         )
     }
@@ -153,6 +156,7 @@ impl Field {
             Self::Warmup => "fraction of steps over which the learning rate ramps up from 0",
             Self::Seed => "same seed, same data order, same curve",
             Self::FreezeEncoder => "train only the head: fast, shows how good the features already are",
+            Self::TuneThreshold => "label sets: pick the probability cut-off with the best micro-F1 on validation (else 0.5)",
             Self::FreezeLayers => "freeze the embeddings and this many bottom layers (0 = none)",
             Self::Metric => "validation metric that picks the checkpoint kept",
             Self::EvalEvery => "steps between validations (empty: at the end of each epoch)",
@@ -265,9 +269,11 @@ impl SetupForm {
             F::FreezeEncoder,
             F::FreezeLayers,
             F::Metric,
-            F::EvalEvery,
-            F::Name,
         ]);
+        if self.draft.head == HeadKind::MultiLabel {
+            f.push(F::TuneThreshold);
+        }
+        f.extend([F::EvalEvery, F::Name]);
         f
     }
 
@@ -303,6 +309,8 @@ impl SetupForm {
         self.draft.head = HEADS[at].kind;
         // Each head has its own metrics; auto follows the head.
         self.draft.train.metric = Metric::Auto;
+        // A tuned cut-off suits label sets better than 0.5 (rare labels rarely reach it).
+        self.draft.train.tune_threshold = self.draft.head == HeadKind::MultiLabel;
     }
 
     /// Sets the model choices; the first available one becomes the choice.
@@ -391,6 +399,10 @@ impl SetupForm {
             }
             Field::FreezeEncoder => {
                 self.draft.train.freeze_encoder = !self.draft.train.freeze_encoder;
+                Changed::Value
+            }
+            Field::TuneThreshold => {
+                self.draft.train.tune_threshold = !self.draft.train.tune_threshold;
                 Changed::Value
             }
             Field::Head => {
@@ -526,6 +538,7 @@ impl SetupForm {
             Field::Warmup => t.warmup_ratio.to_string(),
             Field::Seed => t.seed.to_string(),
             Field::FreezeEncoder => yes_no(t.freeze_encoder),
+            Field::TuneThreshold => yes_no(t.tune_threshold),
             Field::FreezeLayers => t.freeze_layers.to_string(),
             Field::Metric if t.metric == Metric::Auto => {
                 format!("auto ({})", t.metric.resolve(self.draft.head).as_str())
