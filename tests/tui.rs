@@ -483,7 +483,7 @@ fn run_rows() -> Vec<RunRow> {
         dataset: "reviews".into(),
         model: "sentence-transformers/all-MiniLM-L6-v2".into(),
         head: "seq-cls".into(),
-        best: best.map(|b| ("test acc".to_owned(), b)),
+        best: best.map(|b| ("acc".to_owned(), b)),
         duration_s: best.map(|_| 754.0),
     };
     vec![

@@ -295,14 +295,15 @@ fn run_rows(runs_dir: &Path) -> Result<Vec<RunRow>> {
         .into_iter()
         .map(|r| {
             let best = r.summary.as_ref().and_then(|s| {
+                // The test figure when there is one; a validation figure says so.
                 let (split, figures) = match (&s.test, &s.valid) {
-                    (Some(t), _) => ("test", t),
-                    (None, Some(v)) => ("valid", v),
+                    (Some(t), _) => ("", t),
+                    (None, Some(v)) => ("val ", v),
                     // A pretraining run: its held-out masked-token accuracy.
                     (None, None) => return s.pretrain.as_ref().map(|p| ("MLM acc".to_owned(), p.accuracy)),
                 };
                 let (name, value) = figures.headline();
-                Some((format!("{split} {name}"), value))
+                Some((format!("{split}{name}"), value))
             });
             RunRow {
                 dataset: r.dataset(),

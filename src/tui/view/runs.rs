@@ -55,16 +55,16 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut header = vec!["", "run", "status", "dataset", "model"];
     let mut widths = vec![
         Constraint::Length(1),
-        Constraint::Min(26),
+        Constraint::Min(22),
         Constraint::Length(11),
         Constraint::Length(if narrow { 10 } else { 12 }),
         Constraint::Length(if narrow { 10 } else { 14 }),
     ];
     if !narrow {
         header.push("head");
-        widths.push(Constraint::Length(8));
+        widths.push(Constraint::Length(11));
     }
-    header.extend(["best", "time"]);
+    header.extend([if narrow { "best" } else { "best (test)" }, "time"]);
     widths.extend([Constraint::Length(if narrow { 7 } else { 16 }), Constraint::Length(7)]);
     let title = format!(
         "Runs in {} ({}, {} marked)",
