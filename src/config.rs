@@ -165,6 +165,16 @@ impl HeadKind {
         }
     }
 
+    /// The names of the head's two main validation figures, as reports and charts show them.
+    pub fn headline_names(self) -> [&'static str; 2] {
+        match self {
+            Self::SeqCls => ["accuracy", "macro-F1"],
+            Self::MultiLabel => ["micro-F1", "macro-F1"],
+            Self::TokenCls => ["entity F1", "precision"],
+            Self::Regression => ["Pearson", "Spearman"],
+        }
+    }
+
     /// Whether the run has classes (a label set, a confusion matrix).
     pub fn has_classes(self) -> bool {
         self != Self::Regression

@@ -150,19 +150,21 @@ impl EvalReport {
     /// The figures that sum this report up, named for people, by what the head measures.
     pub fn headline(&self) -> Vec<(&'static str, f64)> {
         let s = &self.scores;
+        // The first two are the head's charted figures, named as `HeadKind::headline_names`.
+        let [first, second] = self.head().headline_names();
         if let Some(g) = &s.regression {
-            vec![("Pearson", g.pearson), ("Spearman", g.spearman), ("MSE", g.mse), ("MAE", g.mae)]
+            vec![(first, g.pearson), (second, g.spearman), ("MSE", g.mse), ("MAE", g.mae)]
         } else if let Some(e) = &s.entities {
             vec![
-                ("entity F1", e.f1),
-                ("precision", e.precision),
+                (first, e.f1),
+                (second, e.precision),
                 ("recall", e.recall),
                 ("token accuracy", e.token_accuracy),
             ]
         } else if s.multi_label.is_some() {
-            vec![("micro-F1", s.micro_f1), ("macro-F1", s.macro_f1), ("subset accuracy", s.accuracy)]
+            vec![(first, s.micro_f1), (second, s.macro_f1), ("subset accuracy", s.accuracy)]
         } else {
-            vec![("accuracy", s.accuracy), ("macro-F1", s.macro_f1)]
+            vec![(first, s.accuracy), (second, s.macro_f1)]
         }
     }
 }

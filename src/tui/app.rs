@@ -104,6 +104,7 @@ pub struct LiveRun {
 
 impl LiveRun {
     pub fn new(key: RunKey, config: RunConfig) -> Self {
+        let score_names = config.head.headline_names();
         Self {
             key,
             config,
@@ -113,7 +114,7 @@ impl LiveRun {
             train_loss: Series::default(),
             valid_loss: Vec::new(),
             valid_scores: [Vec::new(), Vec::new()],
-            score_names: ["accuracy", "macro-F1"],
+            score_names,
             latest_eval: None,
             results: EvalData::default(),
             summary: None,
