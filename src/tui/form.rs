@@ -453,6 +453,10 @@ impl SetupForm {
                 text.clone_into(&mut self.file);
                 self.text_column = None;
                 self.label_column = None;
+                // A word-tagged file can only be for token classification.
+                if crate::data::conll::is_column_file(std::path::Path::new(text)) {
+                    self.set_head(HEADS.iter().position(|h| h.kind == HeadKind::TokenCls).unwrap_or(0));
+                }
                 return Ok(Changed::Data);
             }
             Field::ModelPath => text.clone_into(&mut self.model_path),
@@ -714,6 +718,8 @@ mod tests {
         assert!(f.fields().contains(&Field::File));
         assert_eq!(f.data_file(), None, "no path typed yet");
         assert!(f.to_config("r".as_ref(), "cpu").expect_err("no file").contains("no data file"));
+        edit(&mut f, Field::File, "ner/train.iob2");
+        assert_eq!(f.draft.head, HeadKind::TokenCls, "a tagged file selects token classification");
         f.model = f.models.len();
         assert!(f.fields().contains(&Field::ModelPath));
     }
