@@ -14,22 +14,12 @@ use bertbench::train::event::Tee;
 use bertbench::train::handle::{TrainerHandle, spawn};
 use bertbench::train::trainer::device_from;
 use bertbench::train::{Command, RunStatus, TrainEvent};
-use common::{Tiny, new_record, run_recorded, toy_rows, write_csv, write_tiny_bert};
+use common::{new_record, run_recorded, tiny_run, toy_rows, write_csv};
 
 fn toy_config(root: &Path) -> RunConfig {
-    let model = write_tiny_bert(&root.join("model"), Tiny::default());
     let train = write_csv(&root.join("train.csv"), &toy_rows(240, 1));
     let valid = write_csv(&root.join("valid.csv"), &toy_rows(60, 2));
-    let mut c = RunConfig::default();
-    c.model.source = model.display().to_string();
-    c.data.train = train;
-    c.data.valid = Some(valid);
-    c.runs_dir = root.join("runs");
-    c.train.epochs = 8;
-    c.train.lr = 2e-3;
-    c.train.batch_size = 16;
-    c.train.max_len = 32;
-    c
+    tiny_run(root, train, valid)
 }
 
 /// Starts `config` on a trainer thread that writes its record; returns the thread and the folder.

@@ -11,21 +11,14 @@ use bertbench::data::batch::Batcher;
 use bertbench::data::{Encoded, Encoding, LabelSet, read_split};
 use bertbench::model::checkpoint::Classifier;
 use bertbench::train::{RunStatus, RunSummary, TrainEvent};
-use common::{FILLER, NEGATIVE, POSITIVE, Tiny, run_recorded, write_tiny_bert};
+use common::{FILLER, NEGATIVE, POSITIVE, run_recorded, tiny_run};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 fn config(root: &Path, head: HeadKind, train: PathBuf, valid: PathBuf) -> RunConfig {
-    let mut c = RunConfig::default();
-    c.model.source = write_tiny_bert(&root.join("model"), Tiny::default()).display().to_string();
+    let mut c = tiny_run(root, train, valid);
     c.head = head;
-    c.data.train = train;
-    c.data.valid = Some(valid);
-    c.runs_dir = root.join("runs");
     c.train.epochs = 10;
-    c.train.lr = 2e-3;
-    c.train.batch_size = 16;
-    c.train.max_len = 32;
     c
 }
 

@@ -178,3 +178,18 @@ pub fn run_recorded(
         bertbench::train::run(&config, &ctx, &mut Tee(vec![&mut writer, &mut collect]), &rx).expect("run");
     (summary, collect.0, writer.dir.clone())
 }
+
+/// A run of a tiny model written into `root`, on the given files, with the settings under which
+/// tiny models learn toy tasks in seconds.
+pub fn tiny_run(root: &Path, train: PathBuf, valid: PathBuf) -> bertbench::config::RunConfig {
+    let mut c = bertbench::config::RunConfig::default();
+    c.model.source = write_tiny_bert(&root.join("model"), Tiny::default()).display().to_string();
+    c.data.train = train;
+    c.data.valid = Some(valid);
+    c.runs_dir = root.join("runs");
+    c.train.epochs = 8;
+    c.train.lr = 2e-3;
+    c.train.batch_size = 16;
+    c.train.max_len = 32;
+    c
+}
