@@ -12,6 +12,7 @@ use crate::data::batch::Batcher;
 use crate::data::{Columns, Encoded, Encoding, LabelSet, load_examples};
 use crate::error::{Error, Result};
 use crate::eval::evaluate;
+use crate::eval::multilabel::Threshold;
 use crate::model::checkpoint::{Classifier, HeadSpec};
 use crate::model::dropout::Dropout;
 use crate::model::heads::Freeze;
@@ -116,7 +117,7 @@ pub fn run_bench(cfg: &BenchConfig) -> Result<BenchReport> {
 
     let eval_rows: Vec<usize> = (0..examples.len().min(cfg.eval_batch_size * cfg.steps.max(4))).collect();
     let eval_set = Encoded::new(examples.select(&eval_rows), &how)?;
-    let (report, _) = evaluate(&clf, "bench", &eval_set, cfg.eval_batch_size, &batcher, None)?;
+    let (report, _) = evaluate(&clf, "bench", &eval_set, cfg.eval_batch_size, &batcher, Threshold::At(0.5))?;
     let mean_tokens =
         train.seqs.iter().map(|s| s.ids.len()).sum::<usize>() as f64 / train.seqs.len().max(1) as f64;
     Ok(BenchReport {

@@ -333,9 +333,10 @@ pub struct EvalArgs {
     pub runs_dir: PathBuf,
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Multi-label: the probability at which a label is predicted.
-    #[arg(long, default_value_t = 0.5)]
-    pub threshold: f64,
+    /// Multi-label: the probability at which a label is predicted (default: the one the run
+    /// chose, saved with the model).
+    #[arg(long)]
+    pub threshold: Option<f64>,
     /// Write predictions.csv and predictions.parquet into this folder.
     #[arg(long)]
     pub out: Option<PathBuf>,

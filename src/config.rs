@@ -174,11 +174,6 @@ impl HeadKind {
             Self::Regression => ["Pearson", "Spearman"],
         }
     }
-
-    /// Whether the run has classes (a label set, a confusion matrix).
-    pub fn has_classes(self) -> bool {
-        self != Self::Regression
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -14,7 +14,7 @@ use crate::data::{Examples, read_split};
 use crate::error::{Error, Result};
 
 /// File types a shipped split may have, in the order they are looked for.
-const EXTENSIONS: &[&str] = &["csv", "tsv", "jsonl", "parquet", "iob2", "conll"];
+const EXTENSIONS: &[&str] = &["csv", "tsv", "jsonl", "parquet", "iob2", "conll", "bio"];
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Shipped {

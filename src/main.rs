@@ -17,6 +17,7 @@ use bertbench::config::RunConfig;
 use bertbench::data::batch::Batcher;
 use bertbench::data::{Encoded, Encoding, LabelSet, read_split};
 use bertbench::eval::evaluate;
+use bertbench::eval::multilabel::Threshold;
 use bertbench::headless::{ConsoleSink, describe_eval};
 use bertbench::model::checkpoint::Classifier;
 use bertbench::model::pretraining::MaskedLm;
@@ -161,7 +162,12 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     };
     let set = Encoded::new(examples, &how)?;
     let batcher = Batcher::new(clf.tokenizer.pad_id, &device);
-    let (report, rows) = evaluate(&clf, "eval", &set, args.batch_size, &batcher, Some(args.threshold))?;
+    // The threshold the run decided with (saved with the model), unless one is given.
+    let threshold = args.threshold.unwrap_or(clf.threshold);
+    if !(threshold > 0.0 && threshold < 1.0) {
+        anyhow::bail!("threshold must be in (0, 1), got {threshold}");
+    }
+    let (report, rows) = evaluate(&clf, "eval", &set, args.batch_size, &batcher, Threshold::At(threshold))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -235,11 +241,17 @@ fn datasets(command: Option<&DatasetsCommand>, root: &std::path::Path) -> anyhow
         }
     }
     if let Some(t) = stats.first().and_then(|s| s.tokens) {
-        let fits = [32, 64, 128, 256, 512].into_iter().find(|&n| n >= t.p95).unwrap_or(512);
-        println!(
-            "\nmax-len {fits} keeps 95% of training examples whole (tokens by {}'s tokenizer)",
-            if model.is_empty() { "the embedded model" } else { model.as_str() }
-        );
+        let by = if model.is_empty() { "the embedded model" } else { model.as_str() };
+        match [32, 64, 128, 256, 512].into_iter().find(|&n| n >= t.p95) {
+            Some(fits) => {
+                println!(
+                    "\nmax-len {fits} keeps 95% of training examples whole (tokens by {by}'s tokenizer)"
+                );
+            }
+            None => println!(
+                "\nover 5% of training examples exceed 512 tokens (by {by}'s tokenizer): they will be cut"
+            ),
+        }
     }
     Ok(())
 }

@@ -127,7 +127,7 @@ fn fine_tuning_learns_the_toy_task_and_leaves_a_complete_record() {
         &set,
         64,
         &Batcher::new(clf.tokenizer.pad_id, &candle_core::Device::Cpu),
-        None,
+        bertbench::eval::multilabel::Threshold::At(0.5),
     )
     .expect("eval");
     assert!((report.scores.accuracy - valid.accuracy).abs() < 1e-9);

@@ -56,9 +56,11 @@ fn reload_and_check(dir: &Path, valid: &Path, c: &RunConfig, expected: &RunSumma
     };
     let set = Encoded::new(read_split(valid, &c.data, c.head).expect("read"), &how).expect("encode");
     let batcher = Batcher::new(clf.tokenizer.pad_id, &candle_core::Device::Cpu);
-    let threshold = expected.valid.as_ref().and_then(|v| v.extra.get("threshold").copied());
-    let (report, _) = bertbench::eval::evaluate(&clf, "valid", &set, 64, &batcher, threshold.or(Some(0.5)))
-        .expect("evaluate");
+    if let Some(t) = expected.valid.as_ref().and_then(|v| v.extra.get("threshold")) {
+        assert!((clf.threshold - t).abs() < 1e-12, "the tuned threshold is saved with the model");
+    }
+    let at = bertbench::eval::multilabel::Threshold::At(clf.threshold);
+    let (report, _) = bertbench::eval::evaluate(&clf, "valid", &set, 64, &batcher, at).expect("evaluate");
     let want = bertbench::train::event::SplitSummary::from(&report);
     for (k, v) in &expected.valid.as_ref().expect("valid").extra {
         assert!((want.extra[k] - v).abs() < 1e-4, "{k}: reloaded {} vs run {v}", want.extra[k]);
@@ -202,6 +204,16 @@ fn regression_predicts_a_number_in_its_own_units() {
     let predicted: Vec<f64> = csv.lines().skip(1).filter_map(|l| l.split(',').nth(3)?.parse().ok()).collect();
     assert_eq!(predicted.len(), 80);
     assert!(predicted.iter().all(|&v| (1800.0..2000.0).contains(&v)), "values in the targets' units");
+
+    // Fine-tuning the saved regressor further starts from what it learnt: with a tiny learning
+    // rate, one more epoch keeps its figures.
+    let mut again = c;
+    again.model.source = dir.join("model").display().to_string();
+    again.train.epochs = 1;
+    again.train.lr = 1e-6;
+    let (summary, _, _) = run_recorded(again);
+    let extra_again = finished(&summary);
+    assert!((extra_again["mae"] - extra["mae"]).abs() < 2.0, "{extra_again:?} vs {extra:?}");
 }
 
 #[test]

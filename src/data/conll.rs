@@ -33,10 +33,16 @@ pub fn read_tagged(
         let line = good.split(|&b| b == b'\n').count();
         Error::data(path, format!("line {line}: invalid UTF-8 (save the file as UTF-8)"))
     })?;
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     let sentences = if is_column_file(path) {
         parse_columns(path, &text, columns)?
-    } else {
+    } else if matches!(ext.as_str(), "jsonl" | "ndjson") {
         parse_json_lines(path, &text, keys.0.unwrap_or("tokens"), keys.1.unwrap_or("tags"))?
+    } else {
+        return Err(Error::data(
+            path,
+            "token classification needs word-tagged sentences: a .iob2/.conll/.bio file or .jsonl with tokens and tags",
+        ));
     };
     if sentences.is_empty() {
         return Err(Error::data(path, "has no sentences"));
@@ -52,7 +58,27 @@ pub fn read_tagged(
 
 type Sentence = (Vec<String>, Vec<String>);
 
+/// Splits a data line into its fields: on tabs when it has any, else on whitespace.
+fn fields_of(line: &str) -> Vec<&str> {
+    if line.contains('\t') { line.split('\t').collect() } else { line.split_whitespace().collect() }
+}
+
+/// `#` starts a comment line, unless the line is a tab-separated word and tag (a hashtag).
+fn is_comment(line: &str) -> bool {
+    line.starts_with('#')
+        && !(line.contains('\t') && fields_of(line).last().is_some_and(|t| check_tag(t.trim()).is_ok()))
+}
+
 fn parse_columns(path: &Path, text: &str, columns: (Option<usize>, Option<usize>)) -> Result<Vec<Sentence>> {
+    // Decided once per file: CoNLL-U style files number each sentence's words from 1.
+    let indexed = text
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .find(|l| !l.trim().is_empty() && !is_comment(l) && !l.starts_with("-DOCSTART-"))
+        .is_some_and(|l| {
+            let f = fields_of(l);
+            f.len() >= 3 && f[0] == "1"
+        });
     let mut sentences = Vec::new();
     let mut words = Vec::new();
     let mut tags = Vec::new();
@@ -68,24 +94,22 @@ fn parse_columns(path: &Path, text: &str, columns: (Option<usize>, Option<usize>
             end_sentence(&mut words, &mut tags);
             continue;
         }
-        if line.starts_with('#') || line.starts_with("-DOCSTART-") {
+        if is_comment(line) || line.starts_with("-DOCSTART-") {
             continue;
         }
-        let fields: Vec<&str> =
-            if line.contains('\t') { line.split('\t').collect() } else { line.split_whitespace().collect() };
+        let fields = fields_of(line);
         if fields.len() < 2 {
             return Err(Error::data(
                 path,
                 format!("line {n}: expected a word and a tag separated by a tab, got {line:?}"),
             ));
         }
-        // CoNLL-U multi-word token ranges ("3-4") and empty nodes ("3.1") carry no tag.
-        if fields[0].contains(['-', '.']) && fields[0].chars().next().is_some_and(|c| c.is_ascii_digit()) {
+        // In indexed files, multi-word token ranges ("3-4") and empty nodes ("3.1") carry no tag.
+        if indexed && fields[0].parse::<usize>().is_err() {
             continue;
         }
-        let indexed = fields.len() >= 3 && fields[0].parse::<usize>().is_ok();
-        let word_at = columns.0.map_or(usize::from(indexed), |c| c - 1);
-        let tag_at = columns.1.map_or(if indexed { 2 } else { fields.len() - 1 }, |c| c - 1);
+        let word_at = columns.0.map_or(usize::from(indexed), |c| c.saturating_sub(1));
+        let tag_at = columns.1.map_or(if indexed { 2 } else { fields.len() - 1 }, |c| c.saturating_sub(1));
         let field = |at: usize, role: &str| {
             fields.get(at).map(|s| s.trim()).ok_or_else(|| {
                 Error::data(
@@ -96,6 +120,9 @@ fn parse_columns(path: &Path, text: &str, columns: (Option<usize>, Option<usize>
         };
         let (word, tag) = (field(word_at, "word")?, field(tag_at, "tag")?);
         check_tag(tag).map_err(|why| Error::data(path, format!("line {n}: tag {tag:?} {why}")))?;
+        if word.is_empty() || word.contains(char::is_whitespace) {
+            return Err(Error::data(path, format!("line {n}: the word {word:?} is empty or holds a space")));
+        }
         words.push(word.to_owned());
         tags.push(tag.to_owned());
     }
@@ -189,10 +216,24 @@ mod tests {
         let e = read_tagged(&indexed, (None, None), (None, None)).expect("read");
         assert_eq!(e.labels, ["B-LOC I-LOC"]);
         assert_eq!(e.words[0], ["New", "York"]);
-        let conll03 =
-            write(dir.path(), "c.conll", "-DOCSTART- -X- O O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n");
+        let conll03 = write(
+            dir.path(),
+            "c.conll",
+            "-DOCSTART- -X- O O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n1996 CD I-NP O\n",
+        );
         let e = read_tagged(&conll03, (None, None), (None, None)).expect("read");
-        assert_eq!(e.labels, ["B-ORG O"]);
+        assert_eq!(e.labels, ["B-ORG O O"], "a number is a word, not an index, in an unindexed file");
+        assert_eq!(e.words[0][2], "1996");
+        // Numbers with dots and dashes, and hashtags, are words.
+        let odd = write(dir.path(), "d.iob2", "# a comment\n1.6\tO\n1996-08-22\tB-DATE\n#tbt\tO\n");
+        let e = read_tagged(&odd, (None, None), (None, None)).expect("read");
+        assert_eq!(e.words[0], ["1.6", "1996-08-22", "#tbt"]);
+        let spaced = write(dir.path(), "e.iob2", "New York\tB-LOC\n");
+        let m = read_tagged(&spaced, (None, None), (None, None)).expect_err("space").to_string();
+        assert!(m.contains("line 1") && m.contains("holds a space"), "{m}");
+        let csv = write(dir.path(), "f.csv", "text,label\na,b\n");
+        let m = read_tagged(&csv, (None, None), (None, None)).expect_err("csv").to_string();
+        assert!(m.contains("needs word-tagged sentences"), "{m}");
     }
 
     #[test]

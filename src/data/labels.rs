@@ -22,10 +22,16 @@ impl LabelSet {
         Self { names }
     }
 
-    /// IOB2 tags in a readable order: `O` first, then by entity type, `B-` before `I-`.
+    /// IOB2 tags of the entity types in `tags`: `O`, and `B-`/`I-` of every type seen (an `I-X`
+    /// absent from training may still occur in test data), by type, `B-` before `I-`.
     pub fn from_tags<'a>(tags: impl IntoIterator<Item = &'a String>) -> Self {
-        let unique: BTreeSet<&String> = tags.into_iter().collect();
-        let mut names: Vec<String> = unique.into_iter().cloned().collect();
+        let mut unique: BTreeSet<String> = BTreeSet::from(["O".to_owned()]);
+        for t in tags {
+            if let Some((_, kind)) = t.split_once('-') {
+                unique.extend([format!("B-{kind}"), format!("I-{kind}")]);
+            }
+        }
+        let mut names: Vec<String> = unique.into_iter().collect();
         names.sort_by(|a, b| {
             let key = |t: &str| {
                 let (prefix, kind) = t.split_once('-').unwrap_or(("", t));
@@ -95,8 +101,9 @@ mod tests {
 
     #[test]
     fn tags_come_o_first_then_by_type() {
-        let set = LabelSet::from_tags(&strings(&["I-PER", "O", "B-LOC", "B-PER", "I-LOC", "O"]));
-        assert_eq!(set.names(), ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]);
+        let set = LabelSet::from_tags(&strings(&["I-PER", "O", "B-LOC", "B-PER", "O", "B-MISC"]));
+        assert_eq!(set.names(), ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-PER", "I-PER"]);
+        assert_eq!(LabelSet::from_tags(&strings(&["B-X"])).names(), ["O", "B-X", "I-X"], "O is always there");
     }
 
     #[test]

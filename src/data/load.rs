@@ -27,7 +27,7 @@ pub const TEXT_COLUMN_NAMES: &[&str] = &[
 ];
 /// Names tried, in order, when no label column is given.
 pub const LABEL_COLUMN_NAMES: &[&str] =
-    &["label", "labels", "class", "category", "target", "sentiment", "score", "value", "year", "y"];
+    &["label", "labels", "class", "category", "target", "sentiment", "y", "score", "value", "year"];
 
 /// Labelled texts read from one file. `labels` are kept as strings as written (a class, a
 /// list of classes, a number, or a sentence's tags joined by spaces); the task reads them.

@@ -93,10 +93,19 @@ pub fn label_set(head: HeadKind, train: &Examples, separator: &str) -> Result<La
             LabelSet::from_tags(&tags)
         }
         HeadKind::Regression => {
+            let mut values = Vec::with_capacity(train.len());
             for (row, raw) in train.labels.iter().enumerate() {
-                if parse_value(raw).is_none() {
-                    return Err(bad(row, format!("the target {raw:?} is not a number")));
-                }
+                values.push(
+                    parse_value(raw)
+                        .ok_or_else(|| bad(row, format!("the target {raw:?} is not a number")))?,
+                );
+            }
+            if values.windows(2).all(|w| w[0] == w[1]) {
+                let v = values.first().copied().unwrap_or_default();
+                return Err(Error::data(
+                    &train.path,
+                    format!("every target is {v}: a regression needs values that vary"),
+                ));
             }
             LabelSet::from_names(vec!["value".to_owned()])
         }
@@ -123,13 +132,7 @@ impl Encoded {
     pub fn new(examples: Examples, how: &Encoding) -> Result<Self> {
         let Encoding { tokenizer, labels, head, separator, max_len } = *how;
         let path = examples.path.clone();
-        let (seqs, targets) = if head == HeadKind::TokenCls {
-            if examples.words.is_empty() {
-                return Err(Error::data(
-                    &path,
-                    "token classification needs word-tagged sentences (.iob2, .conll or .jsonl with tokens and tags)",
-                ));
-            }
+        let (seqs, targets) = if head == HeadKind::TokenCls && !examples.words.is_empty() {
             let encoded = tokenizer.encode_words(&examples.words, max_len)?;
             let mut seqs = Vec::with_capacity(encoded.len());
             let mut tags = Vec::with_capacity(encoded.len());
@@ -174,7 +177,13 @@ fn sequence_targets(
     let path = &examples.path;
     let bad = |row: usize, why: String| Error::data(path, format!("row {}: {why}", row + 1));
     Ok(match head {
-        HeadKind::SeqCls | HeadKind::TokenCls => Targets::Classes(labels.encode(path, &examples.labels)?),
+        HeadKind::SeqCls => Targets::Classes(labels.encode(path, &examples.labels)?),
+        HeadKind::TokenCls => {
+            return Err(Error::data(
+                path,
+                "token classification needs word-tagged sentences (.iob2, .conll or .jsonl with tokens and tags)",
+            ));
+        }
         HeadKind::MultiLabel => {
             let mut sets = Vec::with_capacity(examples.len());
             for (row, raw) in examples.labels.iter().enumerate() {

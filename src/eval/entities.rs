@@ -105,8 +105,12 @@ pub fn score_entities(gold: &[Vec<String>], predicted: &[Vec<String>], types: &[
             }
         }
     }
-    let per_class: Vec<ClassMetrics> =
-        (0..k).map(|c| class_metrics(&types[c], tp[c], fp[c], fn_[c])).collect();
+    // As seqeval: types that occur neither in the gold tags nor in the predictions of this split
+    // are not scored (they would pull the macro average down for nothing).
+    let per_class: Vec<ClassMetrics> = (0..k)
+        .filter(|&c| tp[c] + fp[c] + fn_[c] > 0)
+        .map(|c| class_metrics(&types[c], tp[c], fp[c], fn_[c]))
+        .collect();
     let (macro_precision, macro_recall, macro_f1, weighted_f1) = averages(&per_class);
     let (all_tp, all_fp, all_fn) =
         (tp.iter().sum::<usize>(), fp.iter().sum::<usize>(), fn_.iter().sum::<usize>());
@@ -184,6 +188,15 @@ mod tests {
         // confusion rows PER, LOC, (none): PER 0-1 found as PER; PER 1-3 not found; LOC 3 found;
         // LOC 0 found at the same place? no (predicted 0-1); LOC 1 no. Invented: LOC 0-1, PER 1-2.
         assert_eq!(s.confusion, [[1, 0, 1], [0, 1, 2], [1, 1, 0]]);
+    }
+
+    #[test]
+    fn types_absent_from_a_split_are_not_scored() {
+        let types = tags("PER LOC ORG");
+        let s = score_entities(&[tags("B-PER O")], &[tags("B-PER O")], &types);
+        assert_eq!(s.per_class.len(), 1, "only PER occurs");
+        assert!((s.macro_f1 - 1.0).abs() < 1e-12);
+        assert_eq!(s.confusion.len(), 4, "the confusion keeps every type");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use candle_core::{D, Tensor};
 
 use super::entities::{entity_types, score_entities};
 use super::metrics::score;
-use super::multilabel::{predicted_set, score_label_sets, tune_threshold};
+use super::multilabel::{Threshold, predicted_set, score_label_sets, tune_threshold};
 use super::regression::score_values;
 use crate::config::HeadKind;
 use crate::data::batch::Batcher;
@@ -27,8 +27,8 @@ enum Output {
     Tags(Vec<(u32, f32)>),
 }
 
-/// Evaluates `clf` on `set`. Multi-label decisions use `threshold`, or with `None` the
-/// threshold with the best micro-F1 on this very split (validation tuning). The report's step and
+/// Evaluates `clf` on `set`; `threshold` says how multi-label decisions are made (fixed, or tuned
+/// on this very split when it is the validation split). The report's step and
 /// epoch are 0; a trainer fills them in.
 pub fn evaluate(
     clf: &Classifier,
@@ -36,7 +36,7 @@ pub fn evaluate(
     set: &Encoded,
     batch_size: usize,
     batcher: &Batcher,
-    threshold: Option<f64>,
+    threshold: Threshold,
 ) -> Result<(EvalReport, Vec<Prediction>)> {
     let began = Instant::now();
     let mut dropout = Dropout::off();
@@ -118,7 +118,7 @@ fn judge(
     clf: &Classifier,
     set: &Encoded,
     outputs: Vec<Output>,
-    threshold: Option<f64>,
+    threshold: Threshold,
 ) -> (Vec<String>, crate::eval::Scores, Vec<Prediction>) {
     let names = &clf.labels;
     let text = |i: usize| set.examples.display_text(i);
@@ -151,7 +151,10 @@ fn judge(
                     _ => unreachable!("label sets give probabilities"),
                 })
                 .collect();
-            let t = threshold.unwrap_or_else(|| tune_threshold(sets, &probs, names));
+            let t = match threshold {
+                Threshold::At(t) => t,
+                Threshold::TuneFrom(start) => tune_threshold(sets, &probs, names, start),
+            };
             let join =
                 |set: &[u32]| set.iter().map(|&c| names[c as usize].as_str()).collect::<Vec<_>>().join("|");
             let rows = probs

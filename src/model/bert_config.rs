@@ -134,6 +134,8 @@ impl BertConfig {
             _ if token => HeadKind::TokenCls,
             Some("multi_label_classification") => HeadKind::MultiLabel,
             Some("regression") => HeadKind::Regression,
+            // As transformers reads it: one output and no problem type is a regressor.
+            None if self.labels().is_some_and(|l| l.len() == 1) => HeadKind::Regression,
             _ => HeadKind::SeqCls,
         }
     }

@@ -10,7 +10,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
 use super::bert_config::BertConfig;
-use super::heads::{FRESH_OK, Freeze, TargetScale, TaskModel};
+use super::heads::{FRESH_OK, Freeze, TaskModel};
 use super::params::{LoadReport, init_seeded, load_checkpoint, named_tensors, sorted_vars};
 use crate::config::HeadKind;
 use crate::data::tokenize::TextEncoder;
@@ -32,6 +32,12 @@ pub struct Classifier {
     pub config: BertConfig,
     pub labels: Vec<String>,
     pub tokenizer: TextEncoder,
+    /// Multi-label decision threshold, saved with the model (as `bertbench_threshold` in
+    /// `config.json`) so that a later evaluation decides as the run did.
+    pub threshold: f64,
+    /// The regression head came from a saved regressor, whose outputs are in its targets'
+    /// units: training must first map it to standardised outputs.
+    pub head_in_units: bool,
     /// The directory it was loaded from (its tokenizer files are copied on save).
     pub source_dir: PathBuf,
     pub report: LoadReport,
@@ -69,8 +75,22 @@ impl Classifier {
         let model = TaskModel::load(vb, &config, head, labels.len(), spec.freeze)?;
         let init = Init { seed, from_scratch, fresh_ok: FRESH_OK };
         let report = fill_parameters(&varmap, &config, dir, source, &init)?;
+        let threshold = config.extra.get(THRESHOLD_KEY).and_then(serde_json::Value::as_f64).unwrap_or(0.5);
+        let head_in_units = head == HeadKind::Regression
+            && config.head_kind() == HeadKind::Regression
+            && !report.initialised.iter().any(|n| n.starts_with("classifier.") || n.starts_with("all "));
         config.set_task(head, &labels);
-        Ok(Self { model, varmap, config, labels, tokenizer, source_dir: dir.to_path_buf(), report })
+        Ok(Self {
+            model,
+            varmap,
+            config,
+            labels,
+            tokenizer,
+            threshold,
+            head_in_units,
+            source_dir: dir.to_path_buf(),
+            report,
+        })
     }
 
     /// Loads a fine-tuned model (a run's `model/`, or any directory whose `config.json` names
@@ -84,40 +104,48 @@ impl Classifier {
     /// Writes the model to `dir` atomically, as `transformers` expects it: a token classifier
     /// has no pooler, a regressor outputs values in the targets' units.
     pub fn save(&self, dir: &Path) -> Result<()> {
+        let mut config = self.config.clone();
+        if self.model.head == HeadKind::MultiLabel {
+            config.extra.insert(THRESHOLD_KEY.into(), self.threshold.into());
+        }
         let mut tensors = named_tensors(&self.varmap);
         if self.model.head == HeadKind::TokenCls {
             tensors.retain(|name, _| !name.starts_with("bert.pooler."));
         }
         if self.model.head == HeadKind::Regression {
-            let TargetScale { mean, std } = self.model.scale;
-            // value = mean + std (w·h + b) = (std w)·h + (std b + mean)
-            for (name, shift) in [("classifier.weight", 0.0), ("classifier.bias", mean)] {
-                if let Some(t) = tensors.get_mut(name) {
-                    *t = t.affine(std, shift)?;
+            for (name, t) in &mut tensors {
+                if let Some((mul, add)) = self.model.scale.classifier_map(name, true) {
+                    *t = t.affine(mul, add)?;
                 }
             }
         }
-        save_model_dir(dir, &tensors, &self.config, &self.source_dir, &self.tokenizer)
+        save_model_dir(dir, &tensors, &config, &self.source_dir, &self.tokenizer)
     }
 
-    /// Puts back the parameters saved in `dir` (e.g. the best checkpoint).
+    /// Puts back the parameters saved in `dir` (e.g. the best checkpoint). A token classifier's
+    /// save has no pooler; everything else must be there.
     pub fn restore(&self, dir: &Path) -> Result<()> {
-        load_checkpoint(&self.varmap, &dir.join("model.safetensors"), &dir.display().to_string(), FRESH_OK)?;
-        if self.model.head == HeadKind::Regression {
-            // Saved in the targets' units: back to standardised outputs.
-            let TargetScale { mean, std } = self.model.scale;
-            for (name, var) in sorted_vars(&self.varmap) {
-                let shift = match name.as_str() {
-                    "classifier.weight" => 0.0,
-                    "classifier.bias" => -mean / std,
-                    _ => continue,
-                };
-                var.set(&var.as_tensor().affine(1.0 / std, shift)?)?;
+        let optional: &[&str] = if self.model.head == HeadKind::TokenCls { &["bert.pooler."] } else { &[] };
+        load_checkpoint(&self.varmap, &dir.join("model.safetensors"), &dir.display().to_string(), optional)?;
+        self.unfold_regression_head()
+    }
+
+    /// A regressor's head was saved in the targets' units: maps its weights back to standardised
+    /// outputs under the current target scale (no-op for other heads).
+    pub fn unfold_regression_head(&self) -> Result<()> {
+        if self.model.head != HeadKind::Regression {
+            return Ok(());
+        }
+        for (name, var) in sorted_vars(&self.varmap) {
+            if let Some((mul, add)) = self.model.scale.classifier_map(&name, false) {
+                var.set(&var.as_tensor().affine(mul, add)?)?;
             }
         }
         Ok(())
     }
 }
+
+const THRESHOLD_KEY: &str = "bertbench_threshold";
 
 /// The tokenizer of a model directory, checked against its config.
 pub fn model_tokenizer(dir: &Path, source: &str, config: &BertConfig) -> Result<TextEncoder> {

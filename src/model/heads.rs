@@ -59,6 +59,20 @@ impl Default for TargetScale {
 }
 
 impl TargetScale {
+    /// How the regression head's parameter `name` maps between standardised outputs and the
+    /// targets' units, as `x ↦ mul·x + add`: `value = mean + std·(w·h + b)` is the head
+    /// `(std·w)·h + (std·b + mean)` (`to_units`), and back. `None` for other parameters.
+    pub fn classifier_map(self, name: &str, to_units: bool) -> Option<(f64, f64)> {
+        let (mean, std) = (self.mean, self.std);
+        match (name, to_units) {
+            ("classifier.weight", true) => Some((std, 0.0)),
+            ("classifier.bias", true) => Some((std, mean)),
+            ("classifier.weight", false) => Some((1.0 / std, 0.0)),
+            ("classifier.bias", false) => Some((1.0 / std, -mean / std)),
+            _ => None,
+        }
+    }
+
     /// Mean and standard deviation of `values` (a standard deviation of 1 when they are all equal).
     pub fn of(values: &[f32]) -> Self {
         let n = values.len().max(1) as f64;
@@ -169,6 +183,18 @@ mod tests {
         let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
         let want = (-(sig(2.0).ln()) - (1.0 - sig(-1.0)).ln() - sig(0.0).ln() + 30.0) / 4.0;
         assert!((f64::from(got) - want).abs() < 1e-4, "{got} vs {want}");
+    }
+
+    #[test]
+    fn folding_the_scale_into_the_head_is_undone_exactly() {
+        let s = TargetScale { mean: 1900.0, std: 30.0 };
+        for name in ["classifier.weight", "classifier.bias"] {
+            let (m1, a1) = s.classifier_map(name, true).expect("head");
+            let (m2, a2) = s.classifier_map(name, false).expect("head");
+            let x = 0.37;
+            assert!((m2 * (m1 * x + a1) + a2 - x).abs() < 1e-9, "{name}");
+        }
+        assert!(s.classifier_map("bert.pooler.dense.weight", true).is_none());
     }
 
     #[test]

@@ -12,12 +12,12 @@ use rand_distr::{Distribution, Normal};
 
 use crate::error::{Error, Result};
 
-/// Names (and shapes) of every variable, sorted: a stable order for init and optimiser state.
 /// Every variable's current value by name (what a checkpoint stores).
 pub fn named_tensors(varmap: &VarMap) -> std::collections::HashMap<String, Tensor> {
     sorted_vars(varmap).into_iter().map(|(k, v)| (k, v.as_tensor().clone())).collect()
 }
 
+/// Names (and shapes) of every variable, sorted: a stable order for init and optimiser state.
 pub fn sorted_vars(varmap: &VarMap) -> Vec<(String, candle_core::Var)> {
     let data = varmap.data().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut vars: Vec<(String, candle_core::Var)> =

@@ -130,11 +130,8 @@ fn predictions_frame(
         Column::new("predicted".into(), rows.iter().map(|(_, r)| r.predicted.as_str()).collect::<Vec<_>>()),
     ];
     if head == HeadKind::Regression {
-        let residual = |r: &Prediction| -> Option<f64> {
-            Some(r.predicted.parse::<f64>().ok()? - r.gold.parse::<f64>().ok()?)
-        };
         columns
-            .push(Column::new("residual".into(), rows.iter().map(|(_, r)| residual(r)).collect::<Vec<_>>()));
+            .push(Column::new("residual".into(), rows.iter().map(|(_, r)| r.residual()).collect::<Vec<_>>()));
         return DataFrame::new_infer_height(columns);
     }
     columns.push(Column::new(

@@ -206,6 +206,13 @@ pub struct Prediction {
     pub probabilities: Vec<f32>,
 }
 
+impl Prediction {
+    /// Regression: predicted minus gold value (`None` when either is not a number).
+    pub fn residual(&self) -> Option<f64> {
+        Some(self.predicted.parse::<f64>().ok()? - self.gold.parse::<f64>().ok()?)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {

@@ -23,6 +23,7 @@ use crate::data::corpus::read_documents;
 use crate::data::{Encoded, Encoding, Examples, LabelSet, Splits, Targets};
 use crate::error::{Error, Result};
 use crate::eval::evaluate;
+use crate::eval::multilabel::Threshold;
 use crate::model::checkpoint::{Classifier, HeadSpec};
 use crate::model::dropout::Dropout;
 use crate::model::heads::{Freeze, TargetScale};
@@ -213,9 +214,6 @@ struct Session<'a> {
     batcher: Batcher,
     clf: Classifier,
     label_set: LabelSet,
-    /// Multi-label decision threshold: the configured one, or the one tuned with the best
-    /// checkpoint.
-    threshold: f64,
 }
 
 pub fn device_from(name: &str) -> Result<Device> {
@@ -347,9 +345,14 @@ fn train(
     let test_set = splits.test.clone().map(encode).transpose()?;
     if let Targets::Values(values) = &train_set.targets {
         clf.model.scale = TargetScale::of(values);
+        // Fine-tuning a saved regressor: its head outputs values, the training works on
+        // standardised ones.
+        if clf.head_in_units {
+            clf.unfold_regression_head()?;
+        }
     }
-    let threshold = t.threshold;
-    let mut s = Session { cfg, ctx, sink, commands, batcher, clf, label_set: splits.labels, threshold };
+    clf.threshold = t.threshold;
+    let mut s = Session { cfg, ctx, sink, commands, batcher, clf, label_set: splits.labels };
 
     let trainable: Vec<_> =
         sorted_vars(&s.clf.varmap).into_iter().filter(|(n, _)| freeze.trains(n)).collect();
@@ -475,8 +478,13 @@ impl Session<'_> {
     /// Evaluates on validation; saves a checkpoint when the metric improved (returns whether).
     fn validate(&mut self, valid: &Encoded, progress: &mut Progress) -> Result<bool> {
         let tune = self.cfg.head == HeadKind::MultiLabel && self.cfg.train.tune_threshold;
-        let (report, rows) =
-            self.evaluate("valid", valid, progress, (!tune).then_some(self.cfg.train.threshold))?;
+        let t = self.cfg.train.threshold;
+        let (report, rows) = self.evaluate(
+            "valid",
+            valid,
+            progress,
+            if tune { Threshold::TuneFrom(t) } else { Threshold::At(t) },
+        )?;
         self.emit(&TrainEvent::Evaluated(report.clone()))?;
         let metric = self.cfg.train.metric.resolve(self.cfg.head);
         let value = report.metric(metric).unwrap_or(f64::NAN);
@@ -486,7 +494,7 @@ impl Session<'_> {
         if improved {
             if let Some(t) = report.scores.multi_label.as_ref().map(|m| m.threshold) {
                 // The checkpoint kept is judged with the threshold tuned with it.
-                self.threshold = t;
+                self.clf.threshold = t;
             }
             progress.best = Some(BestValidation { value, report, rows });
             self.save_checkpoint(progress, value)?;
@@ -527,7 +535,7 @@ impl Session<'_> {
         split: &str,
         set: &Encoded,
         progress: &mut Progress,
-        threshold: Option<f64>,
+        threshold: Threshold,
     ) -> Result<(EvalReport, Vec<Prediction>)> {
         let began = Instant::now();
         let (mut report, rows) =
@@ -574,7 +582,7 @@ impl Session<'_> {
                 .flatten();
             let (mut report, rows) = match known {
                 Some(best) => best,
-                None => self.evaluate(split, set, progress, Some(self.threshold))?,
+                None => self.evaluate(split, set, progress, Threshold::At(self.clf.threshold))?,
             };
             if let Some((step, epoch)) = restored {
                 report.step = step;

@@ -270,10 +270,7 @@ impl EvalView {
 
 /// Predicted minus gold value of a regression prediction (0 when either is not a number).
 pub fn residual(p: &Prediction) -> f64 {
-    match (p.predicted.parse::<f64>(), p.gold.parse::<f64>()) {
-        (Ok(a), Ok(b)) => a - b,
-        _ => 0.0,
-    }
+    p.residual().unwrap_or(0.0)
 }
 
 /// Whether a tagged sentence counts in the entity confusion cell (gold type `g`, predicted type
