@@ -183,7 +183,10 @@ fn draw_predictions(frame: &mut Frame, area: Rect, view: &EvalView, theme: &Them
         .flat_map(|p| [p.gold.chars().count(), p.predicted.chars().count()])
         .max()
         .unwrap_or(4)
-        .clamp(4, 16);
+        // Long label sets give way before the text does (it keeps 14 columns).
+        .clamp(4, 16)
+        .min((inner.width as usize).saturating_sub(27) / 2)
+        .max(4);
     let text_w = (inner.width as usize).saturating_sub(2 * label_w + 13);
     let visible = inner.height.saturating_sub(1) as usize;
     let table_rows: Vec<Row> = rows
