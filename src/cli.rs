@@ -158,6 +158,54 @@ impl Columns {
     }
 }
 
+/// The flags `train` and `pretrain` share: the optimisation basics and where the run goes.
+#[derive(Debug, Clone, Args)]
+pub struct RunFlags {
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Tokens per example, [CLS] and [SEP] included.
+    #[arg(long)]
+    pub max_len: Option<usize>,
+    /// Peak learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long)]
+    pub warmup_ratio: Option<f64>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Evaluate every N steps (always at each epoch end).
+    #[arg(long)]
+    pub eval_every: Option<usize>,
+    /// Run name (part of the run id).
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub runs_dir: Option<PathBuf>,
+    /// cpu, or cuda:N in a build with the `cuda` feature.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Print one JSON event per line on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl RunFlags {
+    /// Puts the given flags into a run config.
+    pub fn apply_to(&self, c: &mut RunConfig) {
+        apply! {
+            self.batch_size => c.train.batch_size,
+            self.max_len => c.train.max_len,
+            self.lr => c.train.lr,
+            self.warmup_ratio => c.train.warmup_ratio,
+            self.seed => c.train.seed,
+            self.eval_every => c.train.eval_every,
+            self.name => c.name,
+            self.runs_dir => c.runs_dir,
+            self.device => c.device,
+        }
+    }
+}
+
 /// Switches (`--freeze-encoder`) also take a value (`--freeze-encoder=false`), so that a flag can
 /// turn off what a config file turns on.
 #[derive(Debug, Args)]
@@ -196,17 +244,9 @@ pub struct TrainArgs {
     #[arg(long)]
     pub epochs: Option<usize>,
     #[arg(long)]
-    pub batch_size: Option<usize>,
-    #[arg(long)]
     pub eval_batch_size: Option<usize>,
     #[arg(long)]
-    pub max_len: Option<usize>,
-    #[arg(long)]
-    pub lr: Option<f64>,
-    #[arg(long)]
     pub weight_decay: Option<f64>,
-    #[arg(long)]
-    pub warmup_ratio: Option<f64>,
     /// Clip the global gradient norm (0 = off).
     #[arg(long)]
     pub max_grad_norm: Option<f64>,
@@ -229,11 +269,6 @@ pub struct TrainArgs {
     /// Text for the masked-LM stage (default: the training texts).
     #[arg(long, num_args = 1..)]
     pub corpus: Option<Vec<PathBuf>>,
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Evaluate every N steps (always at each epoch end).
-    #[arg(long)]
-    pub eval_every: Option<usize>,
     /// Validation metric that picks the best checkpoint (auto: the head's own).
     #[arg(long, value_enum)]
     pub metric: Option<Metric>,
@@ -252,17 +287,8 @@ pub struct TrainArgs {
     /// Freeze the embeddings and the bottom N layers.
     #[arg(long)]
     pub freeze_layers: Option<usize>,
-    /// Run name (part of the run id).
-    #[arg(long)]
-    pub name: Option<String>,
-    #[arg(long)]
-    pub runs_dir: Option<PathBuf>,
-    /// cpu, or cuda:N in a build with the `cuda` feature.
-    #[arg(long)]
-    pub device: Option<String>,
-    /// Print one JSON event per line on stdout.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub run: RunFlags,
 }
 
 impl TrainArgs {
@@ -284,16 +310,10 @@ impl TrainArgs {
             self.max_train => c.data.max_train,
             self.head => c.head,
             self.epochs => c.train.epochs,
-            self.batch_size => c.train.batch_size,
             self.eval_batch_size => c.train.eval_batch_size,
-            self.max_len => c.train.max_len,
-            self.lr => c.train.lr,
             self.weight_decay => c.train.weight_decay,
-            self.warmup_ratio => c.train.warmup_ratio,
             self.max_grad_norm => c.train.max_grad_norm,
             self.grad_accum => c.train.grad_accum,
-            self.seed => c.train.seed,
-            self.eval_every => c.train.eval_every,
             self.metric => c.train.metric,
             self.patience => c.train.patience,
             self.freeze_layers => c.train.freeze_layers,
@@ -301,9 +321,6 @@ impl TrainArgs {
             self.mlm_epochs => c.mlm.epochs,
             self.mlm_lr => c.mlm.lr,
             self.corpus => c.mlm.corpus,
-            self.name => c.name,
-            self.runs_dir => c.runs_dir,
-            self.device => c.device,
         }
         apply! {
             self.from_scratch => c.model.from_scratch,
@@ -312,6 +329,7 @@ impl TrainArgs {
             self.tune_threshold => c.train.tune_threshold,
         }
         self.columns.apply_to(&mut c.data);
+        self.run.apply_to(&mut c);
         Ok(c)
     }
 }
@@ -375,37 +393,17 @@ pub struct PretrainArgs {
     pub nsp: Option<bool>,
     #[arg(long)]
     pub epochs: Option<usize>,
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    #[arg(long)]
-    pub max_len: Option<usize>,
-    #[arg(long)]
-    pub lr: Option<f64>,
-    #[arg(long)]
-    pub warmup_ratio: Option<f64>,
-    #[arg(long)]
-    pub seed: Option<u64>,
     /// Vocabulary size of the tokenizer trained for a scratch: model.
     #[arg(long)]
     pub vocab_size: Option<usize>,
     /// Share of the corpus held out for masked-LM loss and accuracy.
     #[arg(long)]
     pub held_out: Option<f64>,
-    /// Evaluate (and fill the probes) every N steps, besides each epoch end.
-    #[arg(long)]
-    pub eval_every: Option<usize>,
     /// A sentence with [MASK] to fill at each evaluation; repeat for several.
     #[arg(long = "probe")]
     pub probes: Option<Vec<String>>,
-    #[arg(long)]
-    pub name: Option<String>,
-    #[arg(long)]
-    pub runs_dir: Option<PathBuf>,
-    #[arg(long)]
-    pub device: Option<String>,
-    /// One JSON event per line on stdout.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub run: RunFlags,
 }
 
 impl PretrainArgs {
@@ -428,23 +426,15 @@ impl PretrainArgs {
             self.mask_token_share => c.mlm.mask_token_share,
             self.random_token_share => c.mlm.random_token_share,
             self.epochs => c.mlm.epochs,
-            self.batch_size => c.train.batch_size,
-            self.max_len => c.train.max_len,
-            self.lr => c.train.lr,
-            self.warmup_ratio => c.train.warmup_ratio,
-            self.seed => c.train.seed,
             self.vocab_size => c.mlm.vocab_size,
             self.held_out => c.mlm.held_out,
-            self.eval_every => c.train.eval_every,
             self.probes => c.mlm.probes,
-            self.name => c.name,
-            self.runs_dir => c.runs_dir,
-            self.device => c.device,
         }
         apply! {
             self.whole_word => c.mlm.whole_word,
             self.nsp => c.mlm.nsp,
         }
+        self.run.apply_to(&mut c);
         Ok(c)
     }
 }

@@ -75,13 +75,13 @@ fn workbench(args: &WorkbenchArgs) -> anyhow::Result<ExitCode> {
 fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let mut config = args.to_config()?;
     prepare(&mut config)?;
-    headless(&config, args.json, bertbench::train::run)
+    headless(&config, args.run.json, bertbench::train::run)
 }
 
 fn pretrain(args: &PretrainArgs) -> anyhow::Result<ExitCode> {
     let config = args.to_config()?;
     config.validate()?;
-    headless(&config, args.json, bertbench::train::pretrain::run_pretraining)
+    headless(&config, args.run.json, bertbench::train::pretrain::run_pretraining)
 }
 
 type Runner = fn(
