@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use rand::SeedableRng;
@@ -16,7 +16,7 @@ use super::event::{
 };
 use super::optim::{AdamW, clip_grad_norm};
 use super::schedule::LinearSchedule;
-use super::trainer::{Request, RunContext, device_from, guarded, obey, per_sec};
+use super::trainer::{Request, RunContext, Throughput, device_from, guarded, obey};
 use crate::config::RunConfig;
 use crate::data::batch::epoch_order;
 use crate::data::corpus::{PretrainExample, build_examples, read_documents};
@@ -51,6 +51,7 @@ pub fn run_pretraining(
         Ok(false) => (RunStatus::Cancelled, Some("stopped on request".to_owned())),
         Err(message) => (RunStatus::Failed, Some(message)),
     };
+    let (train_examples_per_sec, eval_examples_per_sec, time_to_first_step_s) = progress.speed.figures();
     let summary = RunSummary {
         run_id: ctx.run_id.clone(),
         status,
@@ -61,10 +62,10 @@ pub fn run_pretraining(
         steps: progress.step,
         epochs: progress.epoch,
         best_step: progress.best.as_ref().map(|b| b.step),
-        train_examples_per_sec: per_sec(progress.train_examples, progress.train_time),
-        eval_examples_per_sec: per_sec(progress.eval_examples, progress.eval_time),
+        train_examples_per_sec,
+        eval_examples_per_sec,
         peak_rss_mib: crate::sys::peak_rss_mib(),
-        time_to_first_step_s: progress.time_to_first_step.map(|d| d.as_secs_f64()),
+        time_to_first_step_s,
         duration_s: started.elapsed().as_secs_f64(),
     };
     sink.emit(&TrainEvent::Finished(summary.clone()))?;
@@ -75,11 +76,7 @@ pub fn run_pretraining(
 struct Progress {
     step: usize,
     epoch: f64,
-    train_examples: usize,
-    train_time: Duration,
-    eval_examples: usize,
-    eval_time: Duration,
-    time_to_first_step: Option<Duration>,
+    speed: Throughput,
     /// The evaluation of the checkpoint kept in `model/` (lowest held-out loss).
     best: Option<MlmReport>,
     last: Option<MlmReport>,
@@ -384,10 +381,8 @@ impl Stage<'_> {
                 opt.step(&grads, lr)?;
                 progress.step += 1;
                 progress.epoch = epoch as f64 + (i + 1) as f64 / steps_per_epoch as f64;
-                progress.train_examples += indices.len();
                 let took = began.elapsed();
-                progress.train_time += took;
-                progress.time_to_first_step.get_or_insert_with(|| t0.elapsed());
+                progress.speed.stepped(indices.len(), took, t0.elapsed());
                 let flow = self.sink.emit(&TrainEvent::Step(StepMetrics {
                     step: progress.step,
                     total_steps,
@@ -416,8 +411,7 @@ impl Stage<'_> {
     fn evaluate(&mut self, progress: &mut Progress) -> Result<()> {
         let began = Instant::now();
         let report = self.score(progress)?;
-        progress.eval_examples += self.held.len();
-        progress.eval_time += began.elapsed();
+        progress.speed.evaluated(self.held.len(), began.elapsed());
         if let Some(report) = report {
             self.sink.emit(&TrainEvent::MlmEvaluated(report.clone()))?;
             if self.keep_best && progress.best.as_ref().is_none_or(|b| report.loss < b.loss) {

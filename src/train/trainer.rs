@@ -131,9 +131,38 @@ pub fn guarded<T>(work: impl FnOnce() -> Result<T>) -> std::result::Result<T, St
     }
 }
 
-/// `n` items over `t`, 0 when no time passed.
-pub(crate) fn per_sec(n: usize, t: Duration) -> f64 {
-    if t.is_zero() { 0.0 } else { n as f64 / t.as_secs_f64() }
+/// Examples and time spent training and evaluating: the speed figures of a run's summary.
+#[derive(Default)]
+pub(crate) struct Throughput {
+    train_examples: usize,
+    train_time: Duration,
+    eval_examples: usize,
+    eval_time: Duration,
+    time_to_first_step: Option<Duration>,
+}
+
+impl Throughput {
+    /// One optimiser step over `examples`, which took `took`, `since_start` into the run.
+    pub(crate) fn stepped(&mut self, examples: usize, took: Duration, since_start: Duration) {
+        self.train_examples += examples;
+        self.train_time += took;
+        self.time_to_first_step.get_or_insert(since_start);
+    }
+
+    pub(crate) fn evaluated(&mut self, examples: usize, took: Duration) {
+        self.eval_examples += examples;
+        self.eval_time += took;
+    }
+
+    /// Training examples/s, evaluation examples/s, seconds to the first step.
+    pub(crate) fn figures(&self) -> (f64, f64, Option<f64>) {
+        let per_sec = |n: usize, t: Duration| if t.is_zero() { 0.0 } else { n as f64 / t.as_secs_f64() };
+        (
+            per_sec(self.train_examples, self.train_time),
+            per_sec(self.eval_examples, self.eval_time),
+            self.time_to_first_step.map(|d| d.as_secs_f64()),
+        )
+    }
 }
 
 enum Ending {
@@ -147,11 +176,7 @@ enum Ending {
 struct Progress {
     step: usize,
     epoch: f64,
-    train_examples: usize,
-    train_time: Duration,
-    eval_examples: usize,
-    eval_time: Duration,
-    time_to_first_step: Option<Duration>,
+    speed: Throughput,
     /// The validation with the best value of the chosen metric so far.
     best: Option<BestValidation>,
     /// Step and epoch of the checkpoint in `model/`.
@@ -184,6 +209,7 @@ impl Progress {
         reason: Option<String>,
         elapsed: Duration,
     ) -> RunSummary {
+        let (train_examples_per_sec, eval_examples_per_sec, time_to_first_step_s) = self.speed.figures();
         RunSummary {
             run_id: ctx.run_id.clone(),
             status,
@@ -197,10 +223,10 @@ impl Progress {
             steps: self.step,
             epochs: self.epoch,
             best_step: self.checkpoint.map(|c| c.0),
-            train_examples_per_sec: per_sec(self.train_examples, self.train_time),
-            eval_examples_per_sec: per_sec(self.eval_examples, self.eval_time),
+            train_examples_per_sec,
+            eval_examples_per_sec,
             peak_rss_mib: crate::sys::peak_rss_mib(),
-            time_to_first_step_s: self.time_to_first_step.map(|d| d.as_secs_f64()),
+            time_to_first_step_s,
             duration_s: elapsed.as_secs_f64(),
         }
     }
@@ -421,10 +447,8 @@ fn train(
                 let (loss, grad_norm) = (outcome.loss, outcome.grad_norm);
                 progress.step += 1;
                 progress.epoch = epoch as f64 + (i + 1) as f64 / steps_per_epoch as f64;
-                progress.train_examples += indices.len();
                 let took = began.elapsed();
-                progress.train_time += took;
-                progress.time_to_first_step.get_or_insert_with(|| t0.elapsed());
+                progress.speed.stepped(indices.len(), took, t0.elapsed());
                 let flow = s.emit(&TrainEvent::Step(StepMetrics {
                     step: progress.step,
                     total_steps,
@@ -540,8 +564,7 @@ impl Session<'_> {
         let began = Instant::now();
         let (mut report, rows) =
             evaluate(&self.clf, split, set, self.cfg.train.eval_batch_size, &self.batcher, threshold)?;
-        progress.eval_examples += set.len();
-        progress.eval_time += began.elapsed();
+        progress.speed.evaluated(set.len(), began.elapsed());
         report.step = progress.step;
         report.epoch = progress.epoch;
         Ok((report, rows))
