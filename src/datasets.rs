@@ -38,10 +38,6 @@ impl Shipped {
             ..DataConfig::default()
         }
     }
-
-    pub fn card(&self) -> Option<String> {
-        std::fs::read_to_string(self.dir.join("CARD.md")).ok()
-    }
 }
 
 /// Every dataset folder under `root` with a training file, by name.

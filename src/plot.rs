@@ -41,6 +41,14 @@ impl Format {
     }
 }
 
+/// The line a perfect regressor's predicted-against-gold points lie on, across their range.
+pub fn identity_line(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let (lo, hi) = points
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(x, y)| (lo.min(x).min(y), hi.max(x).max(y)));
+    if lo.is_finite() { vec![(lo, lo), (hi, hi)] } else { Vec::new() }
+}
+
 /// One line of a chart. Points that are NaN or infinite are skipped when drawing.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Curve {

@@ -9,7 +9,6 @@ use super::entities::{entity_types, score_entities};
 use super::metrics::score;
 use super::multilabel::{Threshold, predicted_set, score_label_sets, tune_threshold};
 use super::regression::score_values;
-use crate::config::HeadKind;
 use crate::data::batch::Batcher;
 use crate::data::{Encoded, Targets};
 use crate::error::Result;
@@ -72,14 +71,15 @@ pub fn evaluate(
 }
 
 fn outputs_of(clf: &Classifier, scores: &Tensor, set: &Encoded, chunk: &[usize]) -> Result<Vec<Output>> {
-    Ok(match (&set.targets, clf.model.head) {
-        (_, HeadKind::Regression) => clf.model.values(scores)?.into_iter().map(Output::Value).collect(),
-        (_, HeadKind::MultiLabel) => candle_nn::ops::sigmoid(scores)?
+    // The targets say which head scored the batch.
+    Ok(match &set.targets {
+        Targets::Values(_) => clf.model.values(scores)?.into_iter().map(Output::Value).collect(),
+        Targets::Sets { .. } => candle_nn::ops::sigmoid(scores)?
             .to_vec2::<f32>()?
             .into_iter()
             .map(Output::Probabilities)
             .collect(),
-        (Targets::Tags(tags), HeadKind::TokenCls) => {
+        Targets::Tags(tags) => {
             let outside = clf.labels.iter().position(|l| l == "O").unwrap_or(0) as u32;
             let probs = candle_nn::ops::softmax(scores, D::Minus1)?.to_vec3::<f32>()?;
             chunk
@@ -99,7 +99,7 @@ fn outputs_of(clf: &Classifier, scores: &Tensor, set: &Encoded, chunk: &[usize])
                 })
                 .collect()
         }
-        _ => candle_nn::ops::softmax(scores, D::Minus1)?
+        Targets::Classes(_) => candle_nn::ops::softmax(scores, D::Minus1)?
             .to_vec2::<f32>()?
             .into_iter()
             .map(Output::Probabilities)

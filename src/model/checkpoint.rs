@@ -78,7 +78,8 @@ impl Classifier {
         let threshold = config.extra.get(THRESHOLD_KEY).and_then(serde_json::Value::as_f64).unwrap_or(0.5);
         let head_in_units = head == HeadKind::Regression
             && config.head_kind() == HeadKind::Regression
-            && !report.initialised.iter().any(|n| n.starts_with("classifier.") || n.starts_with("all "));
+            && !from_scratch
+            && !report.initialised.iter().any(|n| n.starts_with("classifier."));
         config.set_task(head, &labels);
         Ok(Self {
             model,

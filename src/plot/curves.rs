@@ -39,11 +39,8 @@ pub fn plot_scatter(
 ) -> Result<()> {
     let points: Vec<(f64, f64)> =
         points.into_iter().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
-    let (lo, hi) = points
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(x, y)| (lo.min(x).min(y), hi.max(x).max(y)));
-    let diagonal = if lo.is_finite() { vec![(lo, lo), (hi, hi)] } else { Vec::new() };
-    let curves = vec![Curve::new("perfect prediction", diagonal), Curve::new("examples", points)];
+    let curves =
+        vec![Curve::new("perfect prediction", super::identity_line(&points)), Curve::new("examples", points)];
     render(path, &Lines { title, x_label, y_label, curves, points_from: 1 })
 }
 

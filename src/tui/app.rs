@@ -250,14 +250,16 @@ impl EvalView {
             .flatten()
             .filter(|p| match self.filter {
                 PredictionFilter::All => true,
-                PredictionFilter::Errors if head == HeadKind::Regression => residual(p).abs() > mae,
+                PredictionFilter::Errors if head == HeadKind::Regression => {
+                    p.residual().unwrap_or(0.0).abs() > mae
+                }
                 PredictionFilter::Errors => p.gold != p.predicted,
                 PredictionFilter::Cell(g, q) => in_cell(p, g, q),
             })
             .collect();
         // For regression, "confident" reads as "far off": the biggest errors come first.
         let key = |p: &Prediction| {
-            if head == HeadKind::Regression { residual(p).abs() as f32 } else { p.confidence }
+            if head == HeadKind::Regression { p.residual().unwrap_or(0.0).abs() as f32 } else { p.confidence }
         };
         match self.sort {
             PredictionSort::Confidence => rows.sort_by(|a, b| key(b).total_cmp(&key(a))),
@@ -266,11 +268,6 @@ impl EvalView {
         }
         rows
     }
-}
-
-/// Predicted minus gold value of a regression prediction (0 when either is not a number).
-pub fn residual(p: &Prediction) -> f64 {
-    p.residual().unwrap_or(0.0)
 }
 
 /// Whether a tagged sentence counts in the entity confusion cell (gold type `g`, predicted type

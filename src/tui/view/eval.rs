@@ -11,7 +11,7 @@ use super::{bold, cut, panel, placeholder};
 use crate::config::HeadKind;
 use crate::eval::entities::spans;
 use crate::train::event::Prediction;
-use crate::tui::app::{App, EvalView, PredictionFilter, PredictionSort, residual};
+use crate::tui::app::{App, EvalView, PredictionFilter, PredictionSort};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{Curve, Heatmap, render_scatter};
 
@@ -271,10 +271,7 @@ fn draw_scatter(frame: &mut Frame, area: Rect, view: &EvalView, theme: &Theme) {
         .flatten()
         .filter_map(|p| Some((p.gold.parse().ok()?, p.predicted.parse().ok()?)))
         .collect();
-    let (lo, hi) = points
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(g, p)| (lo.min(g).min(p), hi.max(g).max(p)));
-    let diagonal = if lo.is_finite() { vec![(lo, lo), (hi, hi)] } else { Vec::new() };
+    let diagonal = crate::plot::identity_line(&points);
     let block = panel(format!("Predicted ↑ against gold → ({})", view.split), theme);
     let curves = [
         Curve { name: "perfect".into(), points: &diagonal, color: theme.dim },
@@ -351,7 +348,7 @@ fn draw_values(frame: &mut Frame, area: Rect, view: &EvalView, rows: &[&Predicti
             Row::new(vec![
                 Cell::from(cut(&p.gold, 9)),
                 Cell::from(cut(&p.predicted, 10)),
-                Cell::from(format!("{:+.2}", residual(p))),
+                Cell::from(p.residual().map_or_else(|| "?".to_owned(), |r| format!("{r:+.2}"))),
                 Cell::from(cut(&p.text, text_w)),
             ])
         })
