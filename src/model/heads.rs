@@ -151,8 +151,9 @@ impl TaskModel {
                     Some(m) => m.flatten_all()?,
                     None => picked.ones_like()?,
                 };
-                let count = mask.sum_all()?.to_scalar::<f32>()?.max(1.0);
-                ((picked * mask)?.sum_all()?.neg()? / f64::from(count))?
+                // Divided on the device: no copy back to the host on the training path.
+                let count = mask.sum_all()?.clamp(1f32, f32::MAX)?;
+                (picked * mask)?.sum_all()?.neg()?.div(&count)?
             }
         })
     }
@@ -195,6 +196,29 @@ mod tests {
             assert!((m2 * (m1 * x + a1) + a2 - x).abs() < 1e-9, "{name}");
         }
         assert!(s.classifier_map("bert.pooler.dense.weight", true).is_none());
+    }
+
+    #[test]
+    fn token_loss_averages_over_the_tagged_tokens_only() {
+        use candle_core::{DType, Device};
+        let config = BertConfig::tiny(10, 8, 1, 2);
+        let varmap = candle_nn::VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let model = TaskModel::load(vb, &config, HeadKind::TokenCls, 2, Freeze::default()).expect("model");
+        let scores = Tensor::new(&[[[2.0f32, 0.0], [5.0, -5.0], [0.0, 1.0]]], &Device::Cpu).expect("scores");
+        let ids = Tensor::zeros((1, 3), DType::U32, &Device::Cpu).expect("ids");
+        let batch = Batch {
+            input_ids: ids.clone(),
+            type_ids: ids,
+            attention_mask: Tensor::ones((1, 3), DType::F32, &Device::Cpu).expect("mask"),
+            labels: Tensor::new(&[[1u32, 1, 1]], &Device::Cpu).expect("labels"),
+            label_mask: Some(Tensor::new(&[[1f32, 0.0, 1.0]], &Device::Cpu).expect("weights")),
+        };
+        let got = model.loss(&scores, &batch).expect("loss").to_scalar::<f32>().expect("f32");
+        // Tokens 0 and 2, label 1: their negative log-softmax averaged; token 1 (weight 0) is left out.
+        let nll = |a: f64, b: f64| -(b - (a.exp() + b.exp()).ln());
+        let want = (nll(2.0, 0.0) + nll(0.0, 1.0)) / 2.0;
+        assert!((f64::from(got) - want).abs() < 1e-5, "{got} vs {want}");
     }
 
     #[test]
