@@ -217,7 +217,7 @@ mod tests {
         let got = model.loss(&scores, &batch).expect("loss").to_scalar::<f32>().expect("f32");
         // Tokens 0 and 2, label 1: their negative log-softmax averaged; token 1 (weight 0) is left out.
         let nll = |a: f64, b: f64| -(b - (a.exp() + b.exp()).ln());
-        let want = (nll(2.0, 0.0) + nll(0.0, 1.0)) / 2.0;
+        let want = f64::midpoint(nll(2.0, 0.0), nll(0.0, 1.0));
         assert!((f64::from(got) - want).abs() < 1e-5, "{got} vs {want}");
     }
 
