@@ -11,12 +11,10 @@ use candle_core::{Device, Tensor};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::event::{
-    Command, EventSink, Flow, MlmReport, RunStarted, RunStatus, RunSummary, StepMetrics, TrainEvent,
-};
+use super::event::{Command, EventSink, Flow, MlmReport, RunStarted, RunSummary, StepMetrics, TrainEvent};
 use super::optim::{AdamW, clip_grad_norm};
 use super::schedule::LinearSchedule;
-use super::trainer::{Request, RunContext, Throughput, device_from, guarded, obey};
+use super::trainer::{Ending, Request, RunContext, Throughput, conclude, device_from, obey};
 use crate::config::RunConfig;
 use crate::data::batch::epoch_order;
 use crate::data::corpus::{PretrainExample, build_examples, read_documents};
@@ -44,32 +42,29 @@ pub fn run_pretraining(
     sink: &mut dyn EventSink,
     commands: &Receiver<Command>,
 ) -> Result<RunSummary> {
-    let started = Instant::now();
-    let mut progress = Progress::default();
-    let (status, reason) = match guarded(|| pretrain(config, ctx, sink, commands, &mut progress)) {
-        Ok(true) => (RunStatus::Finished, None),
-        Ok(false) => (RunStatus::Cancelled, Some("stopped on request".to_owned())),
-        Err(message) => (RunStatus::Failed, Some(message)),
+    let work = |sink: &mut dyn EventSink, progress: &mut Progress| {
+        let completed = pretrain(config, ctx, sink, commands, progress)?;
+        Ok(if completed { Ending::Completed } else { Ending::Cancelled })
     };
-    let (train_examples_per_sec, eval_examples_per_sec, time_to_first_step_s) = progress.speed.figures();
-    let summary = RunSummary {
-        run_id: ctx.run_id.clone(),
-        status,
-        reason,
-        valid: None,
-        test: None,
-        pretrain: progress.best.clone().or(progress.last.clone()),
-        steps: progress.step,
-        epochs: progress.epoch,
-        best_step: progress.best.as_ref().map(|b| b.step),
-        train_examples_per_sec,
-        eval_examples_per_sec,
-        peak_rss_mib: crate::sys::peak_rss_mib(),
-        time_to_first_step_s,
-        duration_s: started.elapsed().as_secs_f64(),
-    };
-    sink.emit(&TrainEvent::Finished(summary.clone()))?;
-    Ok(summary)
+    conclude(sink, work, |progress, status, reason, elapsed| {
+        let (train_examples_per_sec, eval_examples_per_sec, time_to_first_step_s) = progress.speed.figures();
+        RunSummary {
+            run_id: ctx.run_id.clone(),
+            status,
+            reason,
+            valid: None,
+            test: None,
+            pretrain: progress.best.clone().or(progress.last.clone()),
+            steps: progress.step,
+            epochs: progress.epoch,
+            best_step: progress.best.as_ref().map(|b| b.step),
+            train_examples_per_sec,
+            eval_examples_per_sec,
+            peak_rss_mib: crate::sys::peak_rss_mib(),
+            time_to_first_step_s,
+            duration_s: elapsed.as_secs_f64(),
+        }
+    })
 }
 
 #[derive(Default)]

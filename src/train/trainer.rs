@@ -48,15 +48,36 @@ pub fn run(
     sink: &mut dyn EventSink,
     commands: &Receiver<Command>,
 ) -> Result<RunSummary> {
+    conclude(
+        sink,
+        |sink, progress: &mut Progress| train(config, ctx, sink, commands, progress),
+        |progress, status, reason, elapsed| {
+            let reason = match status {
+                RunStatus::Failed => reason.map(|r| progress.failure_note(&r)),
+                _ => reason,
+            };
+            progress.summary(ctx, status, reason, elapsed)
+        },
+    )
+}
+
+/// Runs a run's `work` on a fresh progress record, turns how it ended (or its error, or its
+/// panic) into a status and reason, summarises it and emits the final `Finished` event. Shared
+/// by fine-tuning and pretraining.
+pub(crate) fn conclude<P: Default>(
+    sink: &mut dyn EventSink,
+    work: impl FnOnce(&mut dyn EventSink, &mut P) -> Result<Ending>,
+    summarise: impl FnOnce(&P, RunStatus, Option<String>, Duration) -> RunSummary,
+) -> Result<RunSummary> {
     let started = Instant::now();
-    let mut progress = Progress::default();
-    let (status, reason) = match guarded(|| train(config, ctx, sink, commands, &mut progress)) {
+    let mut progress = P::default();
+    let (status, reason) = match guarded(|| work(&mut *sink, &mut progress)) {
         Ok(Ending::Completed) => (RunStatus::Finished, None),
         Ok(Ending::EarlyStopped(why)) => (RunStatus::Finished, Some(why)),
         Ok(Ending::Cancelled) => (RunStatus::Cancelled, Some("stopped on request".to_owned())),
-        Err(message) => (RunStatus::Failed, Some(progress.failure_note(&message))),
+        Err(message) => (RunStatus::Failed, Some(message)),
     };
-    let summary = progress.summary(ctx, status, reason, started.elapsed());
+    let summary = summarise(&progress, status, reason, started.elapsed());
     sink.emit(&TrainEvent::Finished(summary.clone()))?;
     Ok(summary)
 }
@@ -165,7 +186,8 @@ impl Throughput {
     }
 }
 
-enum Ending {
+/// How a run's work ended when it did not fail.
+pub(crate) enum Ending {
     Completed,
     EarlyStopped(String),
     Cancelled,
