@@ -3,7 +3,6 @@
 //! like fine-tuning (`Started`, `Step`, evaluations, `Finished`), keeps the model with the lowest
 //! held-out masked-LM loss in `model/`, and obeys the same commands between steps.
 
-use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
@@ -14,7 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use super::event::{Command, EventSink, Flow, MlmReport, RunStarted, RunSummary, StepMetrics, TrainEvent};
 use super::optim::{AdamW, clip_grad_norm};
 use super::schedule::LinearSchedule;
-use super::trainer::{Ending, Request, RunContext, Throughput, conclude, device_from, obey};
+use super::trainer::{Ending, Request, RunContext, Throughput, conclude, device_from, model_dir, obey};
 use crate::config::RunConfig;
 use crate::data::batch::epoch_order;
 use crate::data::corpus::{PretrainExample, build_examples, read_documents};
@@ -24,8 +23,6 @@ use crate::error::{Error, Result};
 use crate::model::dropout::Dropout;
 use crate::model::params::sorted_vars;
 use crate::model::pretraining::{MaskedLm, PretrainBatch, PretrainingModel};
-use crate::model::scratch::{Preset, write_scratch_model};
-use crate::model::source;
 
 /// Probe sentences used when a run names none.
 const DEFAULT_PROBES: &str = include_str!("../../assets/probes.txt");
@@ -75,17 +72,6 @@ struct Progress {
     /// The evaluation of the checkpoint kept in `model/` (lowest held-out loss).
     best: Option<MlmReport>,
     last: Option<MlmReport>,
-}
-
-/// The model directory: a `scratch:` preset is built (with a tokenizer trained on `docs`) in a
-/// temporary directory that lives as long as the run.
-fn model_dir(cfg: &RunConfig, docs: &[String]) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
-    if let Some(preset) = Preset::from_source(&cfg.model.source)? {
-        let tmp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
-        write_scratch_model(tmp.path(), preset, docs, cfg.mlm.vocab_size)?;
-        return Ok((tmp.path().to_path_buf(), Some(tmp)));
-    }
-    Ok((source::resolve(&cfg.model.source, &cfg.model.revision)?.dir, None))
 }
 
 /// The masking policy of a run, for a model's tokenizer.
@@ -162,7 +148,7 @@ fn pretrain(
     let device = device_from(&cfg.device)?;
     let (t, m) = (&cfg.train, &cfg.mlm);
     let docs = read_documents(&m.corpus, m.text_column.as_deref())?;
-    let (dir, scratch) = model_dir(cfg, &docs)?;
+    let (dir, scratch) = model_dir(cfg, &docs, cfg.mlm.vocab_size)?;
     let lm = MaskedLm::from_dir(
         &dir,
         &cfg.model.source,

@@ -311,12 +311,17 @@ pub fn prepare(cfg: &mut RunConfig) -> Result<()> {
 /// Vocabulary size of models built from scratch (capped by what the texts hold).
 const SCRATCH_VOCAB: usize = 8000;
 
-/// The directory holding the model's files. A `scratch:` model is written to a temporary
-/// directory (returned too, so that it lives as long as the run).
-fn model_dir(cfg: &RunConfig, train_texts: &[String]) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
+/// The directory holding the model's files. A `scratch:` model (its tokenizer trained on `texts`)
+/// is written to a temporary directory, returned too so that it lives as long as the run.
+/// Shared by fine-tuning and pretraining.
+pub(crate) fn model_dir(
+    cfg: &RunConfig,
+    texts: &[String],
+    vocab_size: usize,
+) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
     if let Some(preset) = Preset::from_source(&cfg.model.source)? {
         let tmp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
-        write_scratch_model(tmp.path(), preset, train_texts, SCRATCH_VOCAB)?;
+        write_scratch_model(tmp.path(), preset, texts, vocab_size)?;
         return Ok((tmp.path().to_path_buf(), Some(tmp)));
     }
     let dir = match &cfg.resolved {
@@ -339,7 +344,7 @@ fn train(
     let t = &cfg.train;
     let splits = Splits::load(&cfg.data, cfg.head, t.seed)?;
     // A scratch model's directory must outlive the run: its tokenizer is copied at each save.
-    let (dir, scratch_dir) = model_dir(cfg, &splits.train.texts)?;
+    let (dir, scratch_dir) = model_dir(cfg, &splits.train.texts, SCRATCH_VOCAB)?;
     let freeze = Freeze { encoder: t.freeze_encoder, layers: t.freeze_layers };
     let spec = HeadSpec { head: cfg.head, labels: Some(splits.labels.names().to_vec()), freeze };
     let mut clf = Classifier::from_dir(
