@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod dropout;
 pub mod embedded;
 pub mod encoder;
+pub mod gemm;
 pub mod heads;
 pub mod ops;
 pub mod params;

@@ -30,7 +30,7 @@ impl Linear {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (outputs, inputs) = self.weight.dims2()?;
         let rows = x.elem_count() / inputs.max(1);
-        let y = x.reshape((rows, inputs))?.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)?;
+        let y = ops::matmul(&x.reshape((rows, inputs))?, &self.weight.t()?)?.broadcast_add(&self.bias)?;
         let mut shape = x.dims().to_vec();
         if let Some(last) = shape.last_mut() {
             *last = outputs;
@@ -132,10 +132,11 @@ impl SelfAttention {
         let k = split(self.key.forward(x)?)?;
         let v = split(self.value.forward(x)?)?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
+        let scores = (ops::matmul(&q, &k.t()?)? * scale)?.broadcast_add(mask)?;
         let probs = ops::softmax(&scores)?;
-        let context =
-            drop.apply(&probs, self.attention_dropout)?.matmul(&v)?.transpose(1, 2)?.reshape((b, l, h))?;
+        let context = ops::matmul(&drop.apply(&probs, self.attention_dropout)?, &v)?
+            .transpose(1, 2)?
+            .reshape((b, l, h))?;
         let out = drop.apply(&self.output.forward(&context)?, self.hidden_dropout)?;
         Ok((self.norm.forward(&(out + x)?)?, probs))
     }

@@ -1,11 +1,14 @@
-//! Fused CPU kernels with their own backward passes, for the element-wise parts of BERT that
-//! dominate training time after the matrix products: layer normalisation, softmax and GELU.
+//! CPU kernels with their own backward passes: matrix products on our SIMD kernels
+//! (`gemm.rs`), and fused versions of the element-wise parts of BERT that dominate training
+//! time after the matrix products: layer normalisation, softmax and GELU.
 //! Composed of candle's generic ops, each of these takes many passes over memory forward and
 //! more backward; fused, each is one parallel pass per direction. Other devices use the
 //! composed versions (same maths).
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, D, Layout, Shape, Tensor, bail};
 use rayon::prelude::*;
+
+use super::gemm::{self, Isa, View};
 
 /// The f32 values of a contiguous CPU tensor.
 fn slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
@@ -223,13 +226,26 @@ const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
 /// 1 / sqrt(2π)
 const INV_SQRT_2PI: f32 = 0.398_942_3;
 
+/// `Φ(x)`, the standard normal CDF, and `exp(-x²/2)`, sharing one exponential: `Φ` through
+/// erf by Abramowitz & Stegun's formula 7.1.26 (absolute error ≤ 1.5e-7), whose
+/// `exp(-(x/√2)²)` is the Gaussian the gradient needs. A few times faster than a library erf.
+fn normal_cdf_and_gauss(x: f32) -> (f32, f32) {
+    let t = 1.0 / (1.0 + 0.327_591_1 * x.abs() * SQRT_HALF);
+    let poly =
+        t * (0.254_829_6 + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152 + t * 1.061_405_4))));
+    let gauss = (-0.5 * x * x).exp();
+    // erf(|x|/√2) = 1 - poly·gauss, and erf is odd.
+    let erf = (1.0 - poly * gauss).copysign(x);
+    (0.5 * (1.0 + erf), gauss)
+}
+
 /// Exact (erf) GELU: `x * Φ(x)`.
 const GELU: RunOp1 = RunOp1 {
     name: "bertbench-gelu",
     runs: Runs::Chunks,
     f: |o, [xs]| {
         for (o, &v) in o.iter_mut().zip(xs) {
-            *o = 0.5 * v * (1.0 + libm::erff(v * SQRT_HALF));
+            *o = v * normal_cdf_and_gauss(v).0;
         }
     },
     grad: GELU_GRAD,
@@ -242,9 +258,8 @@ const GELU_GRAD: RunOp2 = RunOp2 {
     runs: Runs::Chunks,
     f: |o, [xs, gs]| {
         for ((o, &v), &g) in o.iter_mut().zip(xs).zip(gs) {
-            let cdf = 0.5 * (1.0 + libm::erff(v * SQRT_HALF));
-            let pdf = INV_SQRT_2PI * (-0.5 * v * v).exp();
-            *o = g * (cdf + v * pdf);
+            let (cdf, gauss) = normal_cdf_and_gauss(v);
+            *o = g * (cdf + v * INV_SQRT_2PI * gauss);
         }
     },
 };
@@ -252,6 +267,119 @@ const GELU_GRAD: RunOp2 = RunOp2 {
 /// Fused kernels apply to contiguous f32 tensors on the CPU.
 fn fusable(x: &Tensor) -> bool {
     x.device().is_cpu() && x.dtype() == candle_core::DType::F32
+}
+
+/// The storage offset of each matrix of a tensor of rank ≥ 2, in row-major order of the
+/// leading (batch) dimensions, whatever their strides.
+fn matrix_offsets(layout: &Layout) -> Vec<usize> {
+    let rank = layout.dims().len();
+    let leading = layout.dims()[..rank - 2].iter().zip(&layout.stride()[..rank - 2]);
+    leading.fold(vec![layout.start_offset()], |offsets, (&dim, &stride)| {
+        offsets.iter().flat_map(|&o| (0..dim).map(move |i| o + i * stride)).collect()
+    })
+}
+
+/// The matrices of a tensor of rank ≥ 2 as strided views (no copies).
+fn matrices<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<Vec<View<'a>>> {
+    let CpuStorage::F32(data) = storage else { bail!("matmul takes f32 tensors") };
+    let (dims, strides) = (layout.dims(), layout.stride());
+    let rank = dims.len();
+    Ok(matrix_offsets(layout)
+        .into_iter()
+        .map(|offset| View {
+            data,
+            offset,
+            rows: dims[rank - 2],
+            cols: dims[rank - 1],
+            row_stride: strides[rank - 2],
+            col_stride: strides[rank - 1],
+        })
+        .collect())
+}
+
+/// `a · b` over the last two dimensions, batched over the leading ones (equal in both).
+struct MatMul {
+    isa: Isa,
+}
+
+impl CustomOp2 for MatMul {
+    fn name(&self) -> &'static str {
+        "bertbench-matmul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (a, b) = (matrices(s1, l1)?, matrices(s2, l2)?);
+        let (m, n) = (a[0].rows, b[0].cols);
+        let mut out = vec![0f32; a.len() * m * n];
+        let size = (m * n).max(1);
+        // Many small products (attention heads): one per thread. Few large ones: each split.
+        if a.len() >= rayon::current_num_threads() && a.len() > 1 {
+            out.par_chunks_mut(size)
+                .zip(a.par_iter().zip(&b))
+                .for_each(|(c, (a, b))| gemm::gemm(self.isa, a, b, c, false));
+        } else {
+            out.chunks_mut(size)
+                .zip(a.iter().zip(&b))
+                .for_each(|(c, (a, b))| gemm::gemm(self.isa, a, b, c, true));
+        }
+        let mut shape = l1.dims().to_vec();
+        shape[l1.dims().len() - 1] = n;
+        Ok((CpuStorage::F32(out), Shape::from(shape)))
+    }
+
+    fn bwd(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        _: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let grad_a = grad.apply_op2_no_bwd(&b.t()?, self)?;
+        let grad_b = a.t()?.apply_op2_no_bwd(grad, self)?;
+        Ok((Some(grad_a), Some(grad_b)))
+    }
+}
+
+/// Matrix product over the last two dimensions: our kernels for f32 CPU tensors of equal
+/// batch dimensions on CPUs with AVX2 or AVX-512, candle's otherwise (same maths).
+pub fn matmul(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    let rank = a.rank();
+    let batched_alike = rank >= 2 && b.rank() == rank && a.dims()[..rank - 2] == b.dims()[..rank - 2];
+    match Isa::detect() {
+        Some(isa) if fusable(a) && fusable(b) && batched_alike && a.dim(rank - 1)? == b.dim(rank - 2)? => {
+            a.apply_op2(b, MatMul { isa })
+        }
+        _ => a.matmul(b),
+    }
+}
+
+/// The sum of squares of all elements (an f32 scalar), in one parallel pass.
+struct SumOfSquares;
+
+impl CustomOp1 for SumOfSquares {
+    fn name(&self) -> &'static str {
+        "bertbench-sum-of-squares"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let total: f64 =
+            slice(s, l)?.par_chunks(CHUNK).map(|c| c.iter().map(|&v| f64::from(v * v)).sum::<f64>()).sum();
+        Ok((CpuStorage::F32(vec![total as f32]), Shape::from(())))
+    }
+}
+
+/// `Σ x²` over every element, as an f32 scalar.
+pub fn sum_of_squares(x: &Tensor) -> candle_core::Result<f32> {
+    if fusable(x) {
+        return x.contiguous()?.apply_op1_no_bwd(&SumOfSquares)?.to_scalar::<f32>();
+    }
+    x.sqr()?.sum_all()?.to_scalar::<f32>()
 }
 
 /// Normalises over the last dimension to zero mean and unit variance.
@@ -307,6 +435,36 @@ mod tests {
     }
 
     #[test]
+    fn matmul_matches_candle_in_values_and_gradients_on_batched_strided_views() {
+        let dev = Device::Cpu;
+        let data = |n: usize, s: usize| {
+            (0..n).map(|i| (((i + s) * 7919) % 113) as f32 / 56.0 - 1.0).collect::<Vec<_>>()
+        };
+        // Attention's shapes: [batch, heads, len, dim] times a transposed view of the same.
+        let q = Var::from_vec(data(2 * 3 * 11 * 5, 1), (2, 3, 11, 5), &dev).expect("q");
+        let k = Var::from_vec(data(2 * 3 * 11 * 5, 2), (2, 3, 11, 5), &dev).expect("k");
+        let w = Tensor::new(data(2 * 3 * 11 * 11, 3), &dev).expect("w").reshape((2, 3, 11, 11)).expect("w");
+        let run = |f: &dyn Fn(&Tensor, &Tensor) -> Tensor| {
+            let y = f(q.as_tensor(), &k.t().expect("t"));
+            // The gradient arrives through a transpose, as it does in attention.
+            let loss = (y.transpose(1, 2).expect("t") * w.transpose(1, 2).expect("t"))
+                .expect("mul")
+                .sum_all()
+                .expect("sum");
+            let grads = loss.backward().expect("backward");
+            let flat = |t: &Tensor| t.flatten_all().expect("flat").to_vec1::<f32>().expect("vec");
+            [flat(&y), flat(grads.get(&q).expect("dq")), flat(grads.get(&k).expect("dk"))]
+        };
+        let ours = run(&|a, b| matmul(a, b).expect("ours"));
+        let theirs = run(&|a, b| a.matmul(b).expect("candle"));
+        for (x, y) in ours.iter().zip(&theirs) {
+            let worst = x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+            assert!(worst < 1e-4, "differs by {worst}");
+            assert!(x.iter().any(|v| v.abs() > 1e-2), "must not vanish");
+        }
+    }
+
+    #[test]
     fn fused_normalize_matches_composed_ops() {
         agree(
             |x| normalize(x, 1e-12).expect("fused"),
@@ -321,6 +479,18 @@ mod tests {
     #[test]
     fn fused_softmax_matches_composed_ops() {
         agree(|x| softmax(x).expect("fused"), |x| candle_nn::ops::softmax(x, D::Minus1).expect("composed"));
+    }
+
+    #[test]
+    fn the_normal_cdf_is_within_its_error_bound_of_libm_erf() {
+        let worst = (-6000..=6000)
+            .map(|i| {
+                let x = i as f32 / 1000.0;
+                let exact = 0.5 * (1.0 + libm::erf(f64::from(x) * std::f64::consts::FRAC_1_SQRT_2));
+                (f64::from(normal_cdf_and_gauss(x).0) - exact).abs()
+            })
+            .fold(0f64, f64::max);
+        assert!(worst < 3e-7, "off by {worst}");
     }
 
     #[test]

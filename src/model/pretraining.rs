@@ -96,7 +96,7 @@ impl PretrainingModel {
     /// `[N, H]` hidden states to `[N, vocab]` token scores.
     pub fn predict_tokens(&self, hidden: &Tensor) -> Result<Tensor> {
         let x = self.transform_norm.forward(&self.activation.apply(&self.transform.forward(hidden)?)?)?;
-        Ok(x.matmul(&self.encoder.word_embeddings().t()?)?.broadcast_add(&self.decoder_bias)?)
+        Ok(super::ops::matmul(&x, &self.encoder.word_embeddings().t()?)?.broadcast_add(&self.decoder_bias)?)
     }
 
     /// Masked-LM cross-entropy, plus next-sentence cross-entropy when the batch has pairs.

@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::event::{Command, EventSink, Flow, MlmReport, RunStarted, RunSummary, StepMetrics, TrainEvent};
-use super::optim::{AdamW, clip_grad_norm};
+use super::optim::{AdamW, clip_factor, global_norm};
 use super::schedule::LinearSchedule;
 use super::trainer::{Ending, Request, RunContext, Throughput, conclude, device_from, model_dir, obey};
 use crate::config::RunConfig;
@@ -344,8 +344,8 @@ impl Stage<'_> {
                 let out = self.lm.model.forward(&batch, &mut dropout)?;
                 let (loss, _, _) = PretrainingModel::loss(&out, &batch)?;
                 let value = f64::from(loss.to_scalar::<f32>()?);
-                let mut grads = opt.gradients(&loss.backward()?);
-                let grad_norm = clip_grad_norm(&mut grads, t.max_grad_norm)?;
+                let grads = opt.gradients(&loss.backward()?);
+                let grad_norm = global_norm(&grads)?;
                 if !(value.is_finite() && grad_norm.is_finite()) {
                     let (quantity, v) = if value.is_finite() {
                         ("the gradient norm", grad_norm)
@@ -359,7 +359,7 @@ impl Stage<'_> {
                         value: v,
                     });
                 }
-                opt.step(&grads, lr)?;
+                opt.step(&grads, lr, clip_factor(grad_norm, t.max_grad_norm))?;
                 progress.step += 1;
                 progress.epoch = epoch as f64 + (i + 1) as f64 / steps_per_epoch as f64;
                 let took = began.elapsed();

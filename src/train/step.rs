@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::optim::{AdamW, accumulate, clip_grad_norm};
+use super::optim::{AdamW, accumulate, clip_factor, global_norm};
 use crate::data::Encoded;
 use crate::data::batch::Batcher;
 use crate::error::Result;
@@ -61,10 +61,10 @@ pub fn optimizer_step(
         }
         accumulate(&mut grads, opt.gradients(&(micro_loss * weight)?.backward()?))?;
     }
-    let grad_norm = clip_grad_norm(&mut grads, settings.max_grad_norm)?;
+    let grad_norm = global_norm(&grads)?;
     let outcome = StepOutcome { loss, grad_norm };
     if !outcome.diverged() {
-        opt.step(&grads, lr)?;
+        opt.step(&grads, lr, clip_factor(grad_norm, settings.max_grad_norm))?;
     }
     Ok(outcome)
 }
