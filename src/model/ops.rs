@@ -315,7 +315,8 @@ impl CustomOp2 for MatMul {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (a, b) = (matrices(s1, l1)?, matrices(s2, l2)?);
-        let (m, n) = (a[0].rows, b[0].cols);
+        // From the layouts: a batch dimension of 0 leaves no matrices to read them from.
+        let (m, n) = (l1.dims()[l1.dims().len() - 2], l2.dims()[l2.dims().len() - 1]);
         let mut out = vec![0f32; a.len() * m * n];
         let size = (m * n).max(1);
         // Many small products (attention heads): one per thread. Few large ones: each split.
