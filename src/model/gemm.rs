@@ -11,6 +11,8 @@
 //! pointers); `Tile::run` checks every slice bound they rely on before calling them.
 #![allow(unsafe_code)]
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 /// A read-only matrix view: element `(i, j)` is `data[offset + i * row_stride + j * col_stride]`.
@@ -28,6 +30,17 @@ pub struct View<'a> {
 impl View<'_> {
     fn at(&self, i: usize, j: usize) -> f32 {
         self.data[self.offset + i * self.row_stride + j * self.col_stride]
+    }
+
+    /// The same storage read with rows and columns swapped.
+    fn transposed(&self) -> Self {
+        View {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..*self
+        }
     }
 
     /// The last index the view reads, checked once so that packing cannot go out of bounds.
@@ -80,6 +93,9 @@ const NC: usize = 1024;
 const MC_MAX: usize = 128;
 /// Below this many multiply-adds a product runs on one thread: splitting costs more.
 const PARALLEL_MIN: usize = 1 << 16;
+/// The largest register tile of any kernel (AVX-512's 8 × 32): edge tiles go through a scratch
+/// tile this big.
+const MAX_TILE: usize = 8 * 32;
 
 /// An `mr × nr` register tile computed by one micro-kernel.
 #[derive(Clone, Copy, Debug)]
@@ -121,7 +137,7 @@ impl Tile {
         cols: usize,
         accumulate: bool,
     ) {
-        let mut scratch = [0f32; 8 * 32];
+        let mut scratch = [0f32; MAX_TILE];
         self.run(kc, a, b, &mut scratch, self.nr, false);
         for i in 0..rows {
             let out = &mut c[i * ldc..i * ldc + cols];
@@ -217,69 +233,42 @@ mod x86 {
         _mm256_fmadd_ps, _mm256_add_ps, 0 c0 d0, 1 c1 d1, 2 c2 d2, 3 c3 d3, 4 c4 d4, 5 c5 d5);
 }
 
-/// Packs rows `rows` × depth `depth` of `a` into panels of `mr` rows: panel `q` holds, for each
-/// `p`, the `mr` values `a[q*mr + i][p]` (zero past the last row).
-fn pack_a(
-    a: &View,
-    rows: std::ops::Range<usize>,
-    depth: std::ops::Range<usize>,
-    mr: usize,
-    out: &mut Vec<f32>,
-) {
-    let (m, kc) = (rows.len(), depth.len());
-    let panels = m.div_ceil(mr);
-    out.clear();
-    out.resize(panels * kc * mr, 0.0);
-    for (q, panel) in out.chunks_exact_mut(kc * mr).enumerate() {
-        let r0 = rows.start + q * mr;
-        let live = mr.min(rows.end - r0);
+/// Packs rows `rows` × depth `depth` of `m` into panels of `width` rows: panel `q` holds, for
+/// each `p`, the `width` values `m[q*width + i][p]` (zero past the last row). A's panels are
+/// packed from A, B's from the transposed view of B (the same layout, with columns as rows).
+fn pack(m: &View, rows: Range<usize>, depth: Range<usize>, width: usize, out: &mut [f32], parallel: bool) {
+    let kc = depth.len();
+    let fill = |(q, panel): (usize, &mut [f32])| {
+        let r0 = rows.start + q * width;
+        let live = width.min(rows.end - r0);
+        if live < width {
+            panel.fill(0.0);
+        }
         // Read along whichever direction is contiguous in memory.
-        if a.row_stride == 1 {
+        if m.row_stride == 1 {
             for (p, k) in depth.clone().enumerate() {
-                let start = a.offset + k * a.col_stride + r0;
-                panel[p * mr..p * mr + live].copy_from_slice(&a.data[start..start + live]);
+                let start = m.offset + k * m.col_stride + r0;
+                panel[p * width..p * width + live].copy_from_slice(&m.data[start..start + live]);
             }
-        } else if a.col_stride == 1 {
+        } else if m.col_stride == 1 {
             for i in 0..live {
-                let start = a.offset + (r0 + i) * a.row_stride + depth.start;
-                for (p, &v) in a.data[start..start + kc].iter().enumerate() {
-                    panel[p * mr + i] = v;
+                let start = m.offset + (r0 + i) * m.row_stride + depth.start;
+                for (p, &v) in m.data[start..start + kc].iter().enumerate() {
+                    panel[p * width + i] = v;
                 }
             }
         } else {
             for i in 0..live {
                 for (p, k) in depth.clone().enumerate() {
-                    panel[p * mr + i] = a.at(r0 + i, k);
+                    panel[p * width + i] = m.at(r0 + i, k);
                 }
             }
-        }
-    }
-}
-
-/// Packs depth `depth` × columns `cols` of `b` into panels of `nr` columns: panel `q` holds,
-/// for each `p`, the `nr` values `b[p][q*nr + j]` (zero past the last column).
-fn pack_b(b: &View, depth: std::ops::Range<usize>, cols: std::ops::Range<usize>, nr: usize, out: &mut [f32]) {
-    let kc = depth.len();
-    let fill = |(q, panel): (usize, &mut [f32])| {
-        let c0 = cols.start + q * nr;
-        let live = nr.min(cols.end - c0);
-        for (p, k) in depth.clone().enumerate() {
-            let row = &mut panel[p * nr..(p + 1) * nr];
-            if b.col_stride == 1 {
-                let start = b.offset + k * b.row_stride + c0;
-                row[..live].copy_from_slice(&b.data[start..start + live]);
-            } else {
-                for (j, v) in row[..live].iter_mut().enumerate() {
-                    *v = b.at(k, c0 + j);
-                }
-            }
-            row[live..].fill(0.0);
         }
     };
-    if kc * cols.len() >= PARALLEL_MIN {
-        out.par_chunks_exact_mut(kc * nr).enumerate().for_each(fill);
+    if parallel && kc * rows.len() >= PARALLEL_MIN {
+        out.par_chunks_exact_mut(kc * width).enumerate().for_each(fill);
     } else {
-        out.chunks_exact_mut(kc * nr).enumerate().for_each(fill);
+        out.chunks_exact_mut(kc * width).enumerate().for_each(fill);
     }
 }
 
@@ -304,18 +293,20 @@ pub fn gemm(isa: Isa, a: &View, b: &View, c: &mut [f32], parallel: bool) {
     let threads = if parallel { rayon::current_num_threads() } else { 1 };
     let blocks = threads * m.div_ceil(threads * MC_MAX);
     let mc = m.div_ceil(blocks).next_multiple_of(tile.mr).max(tile.mr);
+    let b_columns = b.transposed();
     let mut b_packed = Vec::new();
     for jc in (0..n).step_by(NC) {
         let nc = NC.min(n - jc);
         for pc in (0..k).step_by(KC) {
             let kc = KC.min(k - pc);
             b_packed.resize(nc.div_ceil(tile.nr) * kc * tile.nr, 0.0);
-            pack_b(b, pc..pc + kc, jc..jc + nc, tile.nr, &mut b_packed);
-            let block = |(ib, c_rows): (usize, &mut [f32])| {
+            pack(&b_columns, jc..jc + nc, pc..pc + kc, tile.nr, &mut b_packed, parallel);
+            // One packing buffer for A per thread, reused across its row blocks.
+            let block = |a_packed: &mut Vec<f32>, (ib, c_rows): (usize, &mut [f32])| {
                 let i0 = ib * mc;
                 let rows = c_rows.len() / n;
-                let mut a_packed = Vec::new();
-                pack_a(a, i0..i0 + rows, pc..pc + kc, tile.mr, &mut a_packed);
+                a_packed.resize(rows.div_ceil(tile.mr) * kc * tile.mr, 0.0);
+                pack(a, i0..i0 + rows, pc..pc + kc, tile.mr, a_packed, false);
                 for (q, b_panel) in b_packed.chunks_exact(kc * tile.nr).enumerate() {
                     let j0 = jc + q * tile.nr;
                     let cols = tile.nr.min(jc + nc - j0);
@@ -331,9 +322,10 @@ pub fn gemm(isa: Isa, a: &View, b: &View, c: &mut [f32], parallel: bool) {
                 }
             };
             if parallel {
-                c.par_chunks_mut(mc * n).enumerate().for_each(block);
+                c.par_chunks_mut(mc * n).enumerate().for_each_init(Vec::new, block);
             } else {
-                c.chunks_mut(mc * n).enumerate().for_each(block);
+                let mut a_packed = Vec::new();
+                c.chunks_mut(mc * n).enumerate().for_each(|rows| block(&mut a_packed, rows));
             }
         }
     }
