@@ -20,7 +20,7 @@ use crate::config::HeadKind;
 use crate::config::RunConfig;
 use crate::data::batch::{Batcher, epoch_order, length_grouped_order};
 use crate::data::corpus::read_documents;
-use crate::data::{Encoded, Encoding, Examples, LabelSet, Splits, Targets};
+use crate::data::{Encoded, Encoding, Examples, Splits, Targets};
 use crate::error::{Error, Result};
 use crate::eval::evaluate;
 use crate::eval::multilabel::Threshold;
@@ -261,7 +261,6 @@ struct Session<'a> {
     commands: &'a Receiver<Command>,
     batcher: Batcher,
     clf: Classifier,
-    label_set: LabelSet,
 }
 
 pub fn device_from(name: &str) -> Result<Device> {
@@ -393,9 +392,9 @@ fn train(
         };
         Encoded::new(examples, &how)
     };
-    let train_set = encode(splits.train.clone())?;
-    let valid_set = splits.valid.clone().map(encode).transpose()?;
-    let test_set = splits.test.clone().map(encode).transpose()?;
+    let train_set = encode(splits.train)?;
+    let valid_set = splits.valid.map(encode).transpose()?;
+    let test_set = splits.test.map(encode).transpose()?;
     if let Targets::Values(values) = &train_set.targets {
         clf.model.scale = TargetScale::of(values);
         // Fine-tuning a saved regressor: its head outputs values, the training works on
@@ -405,7 +404,7 @@ fn train(
         }
     }
     clf.threshold = t.threshold;
-    let mut s = Session { cfg, ctx, sink, commands, batcher, clf, label_set: splits.labels };
+    let mut s = Session { cfg, ctx, sink, commands, batcher, clf };
 
     let trainable: Vec<_> =
         sorted_vars(&s.clf.varmap).into_iter().filter(|(n, _)| freeze.trains(n)).collect();
@@ -418,7 +417,7 @@ fn train(
         run_id: ctx.run_id.clone(),
         model: cfg.model.source.clone(),
         device: cfg.device.clone(),
-        labels: s.label_set.names().to_vec(),
+        labels: s.clf.labels.clone(),
         train_examples: train_set.seqs.len(),
         valid_examples: valid_set.as_ref().map_or(0, |v| v.seqs.len()),
         test_examples: test_set.as_ref().map_or(0, |v| v.seqs.len()),
