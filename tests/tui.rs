@@ -345,7 +345,7 @@ fn training_screen_streams_the_run() {
     let run = app.shown().expect("run");
     assert_eq!(run.state, LiveState::Training);
     assert_eq!(run.valid_scores[0].len(), 3);
-    assert_eq!(run.score_names, ["accuracy", "macro-F1"]);
+    assert_eq!(run.config.head.headline_names(), ["accuracy", "macro-F1"]);
     let text = screen_text(&app, 100, 30);
     assert!(text.contains("step 30 / 60") && text.contains("TRAINING"), "{text}");
     snap("train", &app);

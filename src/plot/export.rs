@@ -59,7 +59,7 @@ pub fn export_runs(runs: &[&Path], format: Format, out: &Path) -> Result<Vec<Pat
                 .get(&report.split)
                 .into_iter()
                 .flatten()
-                .filter_map(|p| Some((p.gold.parse().ok()?, p.predicted.parse().ok()?)))
+                .filter_map(crate::train::event::Prediction::values)
                 .collect();
             let path = file(&format!("{id}-scatter"));
             let title = format!("{id}: predicted against gold on {} (step {})", report.split, report.step);

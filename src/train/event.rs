@@ -207,9 +207,14 @@ pub struct Prediction {
 }
 
 impl Prediction {
+    /// Regression: the (gold, predicted) values (`None` when either is not a number).
+    pub fn values(&self) -> Option<(f64, f64)> {
+        Some((self.gold.parse().ok()?, self.predicted.parse().ok()?))
+    }
+
     /// Regression: predicted minus gold value (`None` when either is not a number).
     pub fn residual(&self) -> Option<f64> {
-        Some(self.predicted.parse::<f64>().ok()? - self.gold.parse::<f64>().ok()?)
+        self.values().map(|(gold, predicted)| predicted - gold)
     }
 }
 

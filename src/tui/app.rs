@@ -9,7 +9,7 @@ use super::form::SetupForm;
 use super::series::Series;
 use super::theme::ThemeKind;
 use crate::config::{HeadKind, RunConfig};
-use crate::eval::entities::spans;
+use crate::eval::entities::{confusion_cells, spans};
 use crate::runs::RunHistory;
 pub use crate::runs::compare::{Align, CurveMetric};
 use crate::runs::compare::{config_diff, curve};
@@ -84,9 +84,8 @@ pub struct LiveRun {
     /// One point per validation: (step, value).
     pub valid_loss: Vec<(f64, f64)>,
     /// The head's two headline scores per validation (accuracy and macro-F1, entity F1 and
-    /// precision, …), named in `score_names`.
+    /// precision, …: `HeadKind::headline_names` of the run's head).
     pub valid_scores: [Vec<(f64, f64)>; 2],
-    pub score_names: [&'static str; 2],
     pub latest_eval: Option<EvalReport>,
     /// Final evaluations (of the best checkpoint) and their predictions, by split.
     pub results: EvalData,
@@ -104,7 +103,6 @@ pub struct LiveRun {
 
 impl LiveRun {
     pub fn new(key: RunKey, config: RunConfig) -> Self {
-        let score_names = config.head.headline_names();
         Self {
             key,
             config,
@@ -114,7 +112,6 @@ impl LiveRun {
             train_loss: Series::default(),
             valid_loss: Vec::new(),
             valid_scores: [Vec::new(), Vec::new()],
-            score_names,
             latest_eval: None,
             results: EvalData::default(),
             summary: None,
@@ -241,7 +238,7 @@ impl EvalView {
             HeadKind::TokenCls => entity_cell(p, &report.labels, g, q),
             HeadKind::Regression => true,
         };
-        let mut rows: Vec<&Prediction> = self
+        let rows: Vec<&Prediction> = self
             .data
             .predictions
             .get(&self.split)
@@ -257,16 +254,18 @@ impl EvalView {
                 PredictionFilter::Cell(g, q) => in_cell(p, g, q),
             })
             .collect();
-        // For regression, "confident" reads as "far off": the biggest errors come first.
+        // For regression, "confident" reads as "far off": the biggest errors come first. Keys are
+        // worked out once per row (a residual parses two numbers), not at every comparison.
         let key = |p: &Prediction| {
             if head == HeadKind::Regression { p.residual().unwrap_or(0.0).abs() as f32 } else { p.confidence }
         };
+        let mut keyed: Vec<(f32, &Prediction)> = rows.into_iter().map(|p| (key(p), p)).collect();
         match self.sort {
-            PredictionSort::Confidence => rows.sort_by(|a, b| key(b).total_cmp(&key(a))),
-            PredictionSort::Uncertain => rows.sort_by(|a, b| key(a).total_cmp(&key(b))),
+            PredictionSort::Confidence => keyed.sort_by(|a, b| b.0.total_cmp(&a.0)),
+            PredictionSort::Uncertain => keyed.sort_by(|a, b| a.0.total_cmp(&b.0)),
             PredictionSort::Original => {}
         }
-        rows
+        keyed.into_iter().map(|(_, p)| p).collect()
     }
 }
 
@@ -275,24 +274,12 @@ impl EvalView {
 fn entity_cell(p: &Prediction, labels: &[String], g: usize, q: usize) -> bool {
     let (gold, predicted) = (split_tags(&p.gold), split_tags(&p.predicted));
     let (gs, ps) = (spans(&gold), spans(&predicted));
-    let kind = |i: usize| labels.get(i).map(String::as_str);
     let none = labels.len().saturating_sub(1);
-
-    if g == none {
-        return ps.iter().any(|s| kind(q) == Some(s.kind.as_str()) && type_at(&gs, s.start, s.end).is_none());
-    }
-    gs.iter().any(|s| {
-        kind(g) == Some(s.kind.as_str())
-            && match type_at(&ps, s.start, s.end) {
-                Some(t) => kind(q) == Some(t),
-                None => q == none,
-            }
-    })
-}
-
-/// The type of the entity of `spans` that covers exactly `start..=end`.
-fn type_at(spans: &[crate::eval::entities::Span], start: usize, end: usize) -> Option<&str> {
-    spans.iter().find(|x| x.start == start && x.end == end).map(|x| x.kind.as_str())
+    // Label `i` is the type `kind`, or `(none)` for no type.
+    let is = |i: usize, kind: Option<&str>| {
+        if i == none { kind.is_none() } else { kind == labels.get(i).map(String::as_str) }
+    };
+    confusion_cells(&gs, &ps).any(|(gold_kind, predicted_kind)| is(g, gold_kind) && is(q, predicted_kind))
 }
 
 fn split_tags(tags: &str) -> Vec<&str> {

@@ -193,7 +193,9 @@ pub struct SetupForm {
     /// Index into `models`; `models.len()` means "typed in".
     pub model: usize,
     pub model_path: String,
-    pub head: usize,
+    /// Index into `HEADS` (two entries share a kind: sentence pairs); changed only by
+    /// `set_head`, which keeps `draft.head` its kind.
+    head: usize,
     pub mask_ratio: f64,
     /// Hyperparameters, model and data paths land here as they are entered.
     pub draft: RunConfig,
@@ -250,7 +252,7 @@ impl SetupForm {
             f.push(F::File);
         }
         f.push(F::TextColumn);
-        if HEADS[self.head].pair {
+        if self.head().pair {
             f.push(F::PairColumn);
         }
         f.extend([F::LabelColumn, F::Model]);
@@ -304,6 +306,11 @@ impl SetupForm {
         if let Some(d) = self.datasets.get(self.dataset) {
             self.set_head(HEADS.iter().position(|h| h.kind == d.head && !h.pair).unwrap_or(0));
         }
+    }
+
+    /// The chosen entry of `HEADS`.
+    pub fn head(&self) -> &'static HeadChoice {
+        &HEADS[self.head]
     }
 
     fn set_head(&mut self, at: usize) {
@@ -528,7 +535,7 @@ impl SetupForm {
             ),
             Field::ModelPath => self.model_path.clone(),
             Field::FromScratch => yes_no(self.draft.model.from_scratch),
-            Field::Head => HEADS[self.head].name.to_owned(),
+            Field::Head => self.head().name.to_owned(),
             Field::MaskRatio => {
                 if self.mask_ratio == 0.0 {
                     "0 (no masked-LM stage)".into()
@@ -577,7 +584,7 @@ impl SetupForm {
         }
         c.data.text_column.clone_from(&self.text_column);
         c.data.label_column.clone_from(&self.label_column);
-        let head = &HEADS[self.head];
+        let head = self.head();
         c.head = head.kind;
         if head.pair {
             let Some(pair) = &self.pair_column else {
@@ -678,7 +685,7 @@ mod tests {
         for _ in 0..4 {
             f.cycle(1);
         }
-        assert!(HEADS[f.head].pair && f.fields().contains(&Field::PairColumn));
+        assert!(f.head().pair && f.fields().contains(&Field::PairColumn));
         assert!(f.to_config("runs".as_ref(), "cpu").expect_err("pair").contains("second text"));
         f.pair_column = Some("text_pair".into());
         let c = f.to_config("runs".as_ref(), "cpu").expect("pairs");
@@ -686,7 +693,7 @@ mod tests {
         f.set_head(3);
         assert_eq!(f.value(Field::Metric), "auto (pearson)");
         assert_eq!(f.to_config("runs".as_ref(), "cpu").expect("regression").head, HeadKind::Regression);
-        f.head = 0;
+        f.set_head(0);
         edit(&mut f, Field::MaskRatio, "0.15");
         assert!(f.fields().contains(&Field::MlmEpochs), "the stage's epochs appear with a ratio");
         edit(&mut f, Field::MlmEpochs, "2");

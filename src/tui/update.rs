@@ -10,7 +10,7 @@ use super::app::{
     Align, App, Confirm, EvalData, EvalView, LiveRun, LiveState, Overlay, PredictionFilter, RecordView,
     RunKey, RunRow, Screen,
 };
-use super::form::{Changed, DatasetChoice, DatasetPreview, HEADS, ModelChoice};
+use super::form::{Changed, DatasetChoice, DatasetPreview, ModelChoice};
 use super::keymap::{Action, lookup};
 use crate::config::{HeadKind, RunConfig};
 use crate::train::{Command, RunStatus, TrainEvent};
@@ -275,7 +275,7 @@ fn preview(app: &App) -> Vec<Effect> {
             columns: PreviewColumns {
                 text: app.setup.text_column.clone(),
                 label: app.setup.label_column.clone(),
-                pair: app.setup.pair_column.clone().filter(|_| HEADS[app.setup.head].pair),
+                pair: app.setup.pair_column.clone().filter(|_| app.setup.head().pair),
             },
             head: app.setup.draft.head,
         })
@@ -571,9 +571,7 @@ fn on_train_event(app: &mut App, key: RunKey, event: TrainEvent) -> Vec<Effect> 
             // Final evaluations of the best checkpoint repeat an earlier step: no new point.
             if r.split == "valid" && !run.valid_loss.iter().any(|p| p.0 == step) {
                 run.valid_loss.push((step, r.loss));
-                let headline = r.headline();
-                for (i, (name, value)) in headline.into_iter().take(2).enumerate() {
-                    run.score_names[i] = name;
+                for (i, (_, value)) in r.headline().into_iter().take(2).enumerate() {
                     run.valid_scores[i].push((step, value));
                 }
             }

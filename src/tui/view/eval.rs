@@ -263,14 +263,8 @@ fn draw_label_confusion(frame: &mut Frame, area: Rect, view: &EvalView, theme: &
 
 /// Regression: predicted against gold values, with the diagonal a perfect model would sit on.
 fn draw_scatter(frame: &mut Frame, area: Rect, view: &EvalView, theme: &Theme) {
-    let points: Vec<(f64, f64)> = view
-        .data
-        .predictions
-        .get(&view.split)
-        .into_iter()
-        .flatten()
-        .filter_map(|p| Some((p.gold.parse().ok()?, p.predicted.parse().ok()?)))
-        .collect();
+    let points: Vec<(f64, f64)> =
+        view.data.predictions.get(&view.split).into_iter().flatten().filter_map(Prediction::values).collect();
     let diagonal = crate::plot::identity_line(&points);
     let block = panel(format!("Predicted ↑ against gold → ({})", view.split), theme);
     let curves = [

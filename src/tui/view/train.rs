@@ -51,9 +51,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             color: theme.series_color(2),
         }]
     } else {
+        let names = run.config.head.headline_names();
         (0..2)
             .map(|i| Curve {
-                name: run.score_names[i].into(),
+                name: names[i].into(),
                 points: &run.valid_scores[i],
                 color: theme.series_color(2 + i),
             })
