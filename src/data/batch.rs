@@ -76,11 +76,9 @@ impl Batcher {
                 let mut ys = vec![0u32; b * len];
                 let mut weights = vec![0f32; b * len];
                 for (row, &i) in indices.iter().enumerate() {
-                    for (t, tag) in tags[i].per_token(seqs[i].ids.len()).into_iter().enumerate() {
-                        if let Some(tag) = tag {
-                            ys[row * len + t] = tag;
-                            weights[row * len + t] = 1.0;
-                        }
+                    for (t, tag) in tags[i].tagged_tokens() {
+                        ys[row * len + t] = tag;
+                        weights[row * len + t] = 1.0;
                     }
                 }
                 label_mask = Some(Tensor::from_vec(weights, (b, len), device)?);

@@ -34,15 +34,9 @@ pub struct WordTags {
 }
 
 impl WordTags {
-    /// The tag index each token is trained towards: only first sub-tokens have one.
-    pub fn per_token(&self, tokens: usize) -> Vec<Option<u32>> {
-        let mut out = vec![None; tokens];
-        for (w, &t) in self.first_token.iter().enumerate() {
-            if let Some(t) = t {
-                out[t] = Some(self.gold[w]);
-            }
-        }
-        out
+    /// (token, tag index) for each token trained towards a tag: only first sub-tokens have one.
+    pub fn tagged_tokens(&self) -> impl Iterator<Item = (usize, u32)> + '_ {
+        self.first_token.iter().zip(&self.gold).filter_map(|(t, &tag)| Some(((*t)?, tag)))
     }
 }
 
@@ -280,6 +274,6 @@ mod tests {
     #[test]
     fn word_tags_mark_first_sub_tokens_only() {
         let tags = WordTags { gold: vec![3, 1, 2], first_token: vec![Some(1), Some(2), None] };
-        assert_eq!(tags.per_token(5), [None, Some(3), Some(1), None, None]);
+        assert_eq!(tags.tagged_tokens().collect::<Vec<_>>(), [(1, 3), (2, 1)]);
     }
 }
