@@ -16,10 +16,9 @@ use crate::error::{Error, Result};
 /// File types a shipped split may have, in the order they are looked for.
 const EXTENSIONS: &[&str] = &["csv", "tsv", "jsonl", "parquet", "iob2", "conll", "bio"];
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Shipped {
     pub name: String,
-    pub dir: PathBuf,
     pub train: PathBuf,
     pub valid: Option<PathBuf>,
     pub test: Option<PathBuf>,
@@ -58,7 +57,6 @@ pub fn shipped(root: &Path) -> Vec<Shipped> {
                 test: find(&dir, "test"),
                 head: card_head(&card),
                 summary: card_summary(&card),
-                dir,
             })
         })
         .collect();
