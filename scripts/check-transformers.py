@@ -29,18 +29,6 @@ def head_of(config):
         config.problem_type, "seq-cls")
 
 
-def threshold_of(run):
-    try:
-        with open(os.path.join(run, "summary.json")) as f:
-            summary = json.load(f)
-        for split in ("test", "valid"):
-            if summary.get(split, {}).get("threshold") is not None:
-                return summary[split]["threshold"]
-    except OSError:
-        pass
-    return 0.5
-
-
 def encode(tok, rows, max_len):
     texts = [r["text"].split(" [SEP] ", 1) for r in rows]
     if all(len(t) == 2 for t in texts):
@@ -65,7 +53,8 @@ def main():
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     with open(os.path.join(a.run, "predictions.csv"), newline="") as f:
         rows = [r for r in csv.DictReader(f) if a.split is None or r["split"] == a.split]
-    threshold = threshold_of(a.run)
+    # Saved with the model by bertbench (tuned or configured); transformers keeps unknown keys.
+    threshold = getattr(config, "bertbench_threshold", 0.5)
     worst, same = 0.0, 0
     with torch.no_grad():
         for i in range(0, len(rows), 64):

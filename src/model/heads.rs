@@ -195,6 +195,13 @@ mod tests {
             let x = 0.37;
             assert!((m2 * (m1 * x + a1) + a2 - x).abs() < 1e-9, "{name}");
         }
+        // A head folded into units outputs what the standardised head's output means in units:
+        // mean + std·(w·h + b).
+        let (w, b, h) = (0.8, -0.3, 1.7);
+        let (mw, aw) = s.classifier_map("classifier.weight", true).expect("weight");
+        let (mb, ab) = s.classifier_map("classifier.bias", true).expect("bias");
+        let folded = (mw * w + aw) * h + (mb * b + ab);
+        assert!((folded - (1900.0 + 30.0 * (w * h + b))).abs() < 1e-9, "{folded}");
         assert!(s.classifier_map("bert.pooler.dense.weight", true).is_none());
     }
 
