@@ -176,6 +176,15 @@ impl HeadKind {
     }
 }
 
+/// A multi-label decision threshold must lie strictly between 0 and 1.
+pub fn check_threshold(threshold: f64) -> Result<()> {
+    if threshold > 0.0 && threshold < 1.0 {
+        Ok(())
+    } else {
+        Err(Error::Config(format!("threshold must be in (0, 1), got {threshold}")))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct TrainConfig {
@@ -412,9 +421,7 @@ impl RunConfig {
                 fits.join(", ")
             ));
         }
-        if !(t.threshold > 0.0 && t.threshold < 1.0) {
-            return bad(format!("threshold must be in (0, 1), got {}", t.threshold));
-        }
+        check_threshold(t.threshold)?;
         if self.data.label_separator.is_empty() {
             return bad("label-separator must not be empty".into());
         }

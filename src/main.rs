@@ -164,9 +164,7 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     let batcher = Batcher::new(clf.tokenizer.pad_id, &device);
     // The threshold the run decided with (saved with the model), unless one is given.
     let threshold = args.threshold.unwrap_or(clf.threshold);
-    if !(threshold > 0.0 && threshold < 1.0) {
-        anyhow::bail!("threshold must be in (0, 1), got {threshold}");
-    }
+    bertbench::config::check_threshold(threshold)?;
     let (report, rows) = evaluate(&clf, "eval", &set, args.batch_size, &batcher, Threshold::At(threshold))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
