@@ -25,8 +25,10 @@ pub enum Error {
     #[error("{quantity} became {value} at step {step} (epoch {epoch}); lower the learning rate")]
     Diverged { quantity: &'static str, step: usize, epoch: usize, value: f64 },
 
-    #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    // The I/O error is part of the message, not a `source`: error reports print the chain of
+    // sources, which would repeat it ("No such file or directory" twice).
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: std::io::Error },
 
     #[error("tensor: {0}")]
     Candle(#[from] candle_core::Error),
@@ -44,7 +46,7 @@ impl Error {
     }
 
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
-        Self::Io { path: path.as_ref().to_path_buf(), source }
+        Self::Io { path: path.as_ref().to_path_buf(), error: source }
     }
 }
 

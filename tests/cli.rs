@@ -275,3 +275,14 @@ fn datasets_lists_the_shipped_sets_and_shows_their_figures() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no dataset \"nope\""));
 }
+
+#[test]
+fn a_missing_data_file_is_named_once_with_the_reason_once() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let missing = tmp.path().join("nope.csv");
+    let out = bertbench().args(["train", "--train", &missing.display().to_string()]).output().expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nope.csv"), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
