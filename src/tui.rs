@@ -74,7 +74,7 @@ pub fn run(options: Options) -> Result<Ending, TuiError> {
     let signals = inbox.clone();
     // SIGINT from outside, SIGTERM and SIGHUP (an SSH connection dropping): leave cleanly.
     let _ = ctrlc::set_handler(move || {
-        let _ = signals.send(Msg::Signal("terminated by a signal".into()));
+        let _ = signals.send(Msg::Signal { why: "terminated by a signal".into(), at: Instant::now() });
     });
     let mut effects = Effects::new(
         inbox.clone(),

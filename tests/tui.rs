@@ -3,6 +3,7 @@
 //! and 80×24.
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use bertbench::config::RunConfig;
 use bertbench::eval::score;
@@ -412,16 +413,26 @@ fn quitting_during_a_run_asks_then_stops_it_then_exits() {
     let mut idle = app();
     assert_eq!(keys(&mut idle, "q"), vec![Effect::Exit]);
     let mut busy = training_app(2);
-    assert_eq!(send(&mut busy, Msg::Signal("SIGHUP".into())), vec![Effect::Send(1, Command::Stop)]);
+    let signal = |why: &str, at: Instant| Msg::Signal { why: why.into(), at };
+    let now = Instant::now();
+    assert_eq!(send(&mut busy, signal("SIGHUP", now)), vec![Effect::Send(1, Command::Stop)]);
     assert!(busy.interrupted && busy.quitting);
     // While waiting for the run to stop, other keys do nothing; q again leaves at once.
     assert!(keys(&mut busy, "1s").is_empty());
     assert_eq!(busy.screen, Screen::Train);
     assert_eq!(keys(&mut busy, "q"), vec![Effect::Exit]);
-    // A second signal does not wait either.
+    // A second signal does not wait either; the same hangup delivered twice at once still waits
+    // for the run to stop (its record says cancelled).
     let mut again = training_app(2);
-    send(&mut again, Msg::Signal("SIGTERM".into()));
-    assert_eq!(send(&mut again, Msg::Signal("SIGTERM".into())), vec![Effect::Exit]);
+    send(&mut again, signal("SIGTERM", now));
+    assert!(send(&mut again, signal("SIGHUP", now + Duration::from_millis(20))).is_empty());
+    assert!(!again.exit);
+    assert_eq!(send(&mut again, signal("SIGTERM", now + Duration::from_secs(2))), vec![Effect::Exit]);
+    // A hangup loses the terminal too: noticed first, its signal still waits for the run.
+    let mut hung_up = training_app(2);
+    assert_eq!(send(&mut hung_up, Msg::TerminalLost), vec![Effect::Send(1, Command::Stop)]);
+    assert!(send(&mut hung_up, signal("SIGHUP", now)).is_empty());
+    assert!(!hung_up.exit && hung_up.interrupted);
 }
 
 #[test]

@@ -467,6 +467,8 @@ pub struct App {
     /// The workbench ends without the user's plain quit: a signal, a lost terminal, or a quit
     /// forced while a run was still stopping.
     pub interrupted: bool,
+    /// When the first signal arrived.
+    pub signalled: Option<std::time::Instant>,
     /// First visible line of the help overlay.
     pub help_scroll: u16,
     pub exit: bool,
@@ -490,6 +492,7 @@ impl App {
             notice: None,
             quitting: false,
             interrupted: false,
+            signalled: None,
             help_scroll: 0,
             exit: false,
         }

@@ -3,6 +3,7 @@
 //! (start a thread, read a folder); `effects.rs` carries them out and answers with messages.
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 
@@ -14,6 +15,9 @@ use super::form::{Changed, DatasetChoice, DatasetPreview, ModelChoice};
 use super::keymap::{Action, lookup};
 use crate::config::{HeadKind, RunConfig};
 use crate::train::{Command, RunStatus, TrainEvent};
+
+/// Signals closer together than this are one event delivered twice.
+const SIGNAL_ECHO: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub enum Msg {
@@ -43,9 +47,13 @@ pub enum Msg {
     CompareLoaded(Result<Vec<RecordView>, String>),
     /// The outcome of an action (saved, exported, deleted), for the footer.
     Done(Result<String, String>),
-    /// SIGTERM, SIGHUP (the SSH connection dropped) or SIGINT from outside: stop runs, leave.
-    /// A second one leaves at once.
-    Signal(String),
+    /// SIGTERM, SIGHUP (the SSH connection dropped) or SIGINT from outside, and when it
+    /// arrived: stop runs, leave. Another one a while later leaves at once; one right after is
+    /// the same event delivered twice (a hangup reaches us from the terminal and from the shell).
+    Signal {
+        why: String,
+        at: Instant,
+    },
     /// Drawing failed: the terminal is gone. Stop runs cleanly and leave; nobody can answer.
     TerminalLost,
 }
@@ -125,19 +133,13 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             app.error(e);
             Vec::new()
         }
-        Msg::Signal(_) if app.quitting => force_quit(app),
         Msg::TerminalLost if app.quitting => Vec::new(),
         Msg::TerminalLost => {
             app.overlay = None;
             app.interrupted = true;
             begin_quit(app)
         }
-        Msg::Signal(why) => {
-            app.overlay = None;
-            app.interrupted = true;
-            app.info(format!("{why}: stopping and quitting"));
-            begin_quit(app)
-        }
+        Msg::Signal { why, at } => on_signal(app, &why, at),
     }
 }
 
@@ -530,6 +532,24 @@ fn stop(app: &mut App, key: RunKey) -> Vec<Effect> {
 
 /// Leaves without waiting for a run to stop (asked for a second time): the run's record is
 /// then found `interrupted`, which is what happened to it.
+/// The first signal stops runs cleanly and leaves (or lets a quit already under way finish: a
+/// hangup also loses the terminal, which may be noticed first); another one a while later
+/// leaves at once. One right after the first is the same event delivered twice.
+fn on_signal(app: &mut App, why: &str, at: Instant) -> Vec<Effect> {
+    match app.signalled {
+        Some(first) if at.saturating_duration_since(first) >= SIGNAL_ECHO => return force_quit(app),
+        Some(_) => return Vec::new(),
+        None => app.signalled = Some(at),
+    }
+    app.interrupted = true;
+    if app.quitting {
+        return Vec::new();
+    }
+    app.overlay = None;
+    app.info(format!("{why}: stopping and quitting"));
+    begin_quit(app)
+}
+
 fn force_quit(app: &mut App) -> Vec<Effect> {
     app.interrupted = true;
     vec![Effect::Exit]
