@@ -33,6 +33,7 @@ use bertbench::tui::{Ending, TuiError};
 use clap::{CommandFactory, Parser};
 
 fn main() -> ExitCode {
+    bertbench::sys::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Train(args)) => train(&args),

@@ -12,6 +12,37 @@ pub fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
+/// Tells glibc's allocator to keep freed memory for reuse instead of handing it back to the
+/// kernel at once. Training allocates and frees the same large tensors (activations, gradients)
+/// every step; by default glibc maps blocks above its mmap threshold afresh and trims the heap
+/// top as soon as it is free, so each step pays page faults, page clearing and TLB shootdowns
+/// again (measured: ~20 % of training time in the kernel). With one arena (the trainer's thread
+/// shares the main heap, which has no size cap) and high thresholds, memory freed by one step
+/// serves the next. The peak resident size does not change: it is the high-water mark of what
+/// a step holds at once; `release_free_memory` hands the rest back when a run ends.
+/// Call before starting threads. Other allocators and systems: nothing to do.
+#[allow(unsafe_code)]
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; it is called before other threads exist.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
+}
+
+/// Returns the allocator's free memory to the kernel (after a run, so that an idle workbench
+/// does not hold a run's high-water mark).
+#[allow(unsafe_code)]
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim is thread-safe and only returns unused pages.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Whether a process with this id is alive (Linux; elsewhere assumed alive).
 pub fn process_alive(pid: u32) -> bool {
     if cfg!(target_os = "linux") { std::path::Path::new(&format!("/proc/{pid}")).exists() } else { true }

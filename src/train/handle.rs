@@ -41,7 +41,9 @@ pub fn spawn(config: RunConfig, ctx: RunContext, writer: Option<RunWriter>) -> R
                 sinks.push(w);
             }
             sinks.push(&mut channel);
-            run(&config, &ctx, &mut Tee(sinks), &command_rx)
+            let summary = run(&config, &ctx, &mut Tee(sinks), &command_rx);
+            crate::sys::release_free_memory();
+            summary
         })
         .map_err(|e| Error::Config(format!("cannot start the trainer thread: {e}")))?;
     Ok(TrainerHandle { run_id, commands: command_tx, events: event_rx, thread })
