@@ -93,6 +93,26 @@ fn every_parameter_receives_a_gradient() {
 }
 
 #[test]
+fn the_inference_model_shares_the_parameters_and_records_no_graph() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let clf = load(&write_tiny_bert(tmp.path(), Tiny::default()));
+    let b = batch(&clf);
+    let trained = clf.model.forward(&b, &mut Dropout::off()).expect("forward");
+    assert!(trained.track_op(), "the training model records its graph");
+    let inference = clf.inference_model().expect("inference model");
+    let scores = inference.forward(&b, &mut Dropout::off()).expect("forward");
+    assert!(!scores.track_op(), "no graph: activations are freed as the pass goes");
+    let values = |t: &Tensor| t.to_vec2::<f32>().expect("vec");
+    assert_eq!(values(&scores), values(&trained));
+    // The same memory, not a copy: a parameter changed in place shows in its outputs.
+    let bias = sorted_vars(&clf.varmap).into_iter().find(|(n, _)| n == "classifier.bias").expect("bias").1;
+    bias.set(&(bias.as_tensor() + 1.0).expect("add")).expect("set");
+    let shifted = inference.forward(&b, &mut Dropout::off()).expect("forward");
+    let diff = (shifted - scores).expect("diff").to_vec2::<f32>().expect("vec");
+    assert!(diff.iter().flatten().all(|d| (d - 1.0).abs() < 1e-5), "{diff:?}");
+}
+
+#[test]
 fn dropout_is_active_only_in_training() {
     let tmp = tempfile::tempdir().expect("tmp");
     let clf = load(&write_tiny_bert(tmp.path(), Tiny::default()));

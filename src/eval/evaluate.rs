@@ -14,6 +14,7 @@ use crate::data::{Encoded, Targets};
 use crate::error::Result;
 use crate::model::checkpoint::Classifier;
 use crate::model::dropout::Dropout;
+use crate::model::heads::TaskModel;
 use crate::train::event::{EvalReport, Prediction};
 
 /// What the model said about one example, before scoring.
@@ -38,6 +39,7 @@ pub fn evaluate(
     threshold: Threshold,
 ) -> Result<(EvalReport, Vec<Prediction>)> {
     let began = Instant::now();
+    let model = clf.inference_model()?;
     let mut dropout = Dropout::off();
     let mut loss_sum = 0f64;
     let mut outputs: Vec<Option<Output>> = (0..set.len()).map(|_| None).collect();
@@ -47,10 +49,10 @@ pub fn evaluate(
     order.sort_by_key(|&i| set.seqs[i].ids.len());
     for chunk in order.chunks(batch_size.max(1)) {
         let batch = batcher.make(&set.seqs, &set.targets, chunk)?;
-        let scores = clf.model.forward(&batch, &mut dropout)?.detach();
-        let loss = clf.model.loss(&scores, &batch)?.to_scalar::<f32>()?;
+        let scores = model.forward(&batch, &mut dropout)?;
+        let loss = model.loss(&scores, &batch)?.to_scalar::<f32>()?;
         loss_sum += f64::from(loss) * chunk.len() as f64;
-        for (&i, out) in chunk.iter().zip(outputs_of(clf, &scores, set, chunk)?) {
+        for (&i, out) in chunk.iter().zip(outputs_of(clf, &model, &scores, set, chunk)?) {
             outputs[i] = Some(out);
         }
     }
@@ -70,10 +72,16 @@ pub fn evaluate(
     Ok((report, rows))
 }
 
-fn outputs_of(clf: &Classifier, scores: &Tensor, set: &Encoded, chunk: &[usize]) -> Result<Vec<Output>> {
+fn outputs_of(
+    clf: &Classifier,
+    model: &TaskModel,
+    scores: &Tensor,
+    set: &Encoded,
+    chunk: &[usize],
+) -> Result<Vec<Output>> {
     // The targets say which head scored the batch.
     Ok(match &set.targets {
-        Targets::Values(_) => clf.model.values(scores)?.into_iter().map(Output::Value).collect(),
+        Targets::Values(_) => model.values(scores)?.into_iter().map(Output::Value).collect(),
         Targets::Sets { .. } => candle_nn::ops::sigmoid(scores)?
             .to_vec2::<f32>()?
             .into_iter()

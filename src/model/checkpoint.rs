@@ -11,7 +11,9 @@ use candle_nn::{VarBuilder, VarMap};
 
 use super::bert_config::BertConfig;
 use super::heads::{FRESH_OK, Freeze, TaskModel};
-use super::params::{LoadReport, init_seeded, load_checkpoint, named_tensors, sorted_vars};
+use super::params::{
+    LoadReport, inference_builder, init_seeded, load_checkpoint, named_tensors, sorted_vars,
+};
 use crate::config::HeadKind;
 use crate::data::tokenize::TextEncoder;
 use crate::error::{Error, IoContext, Result};
@@ -100,6 +102,15 @@ impl Classifier {
         let config = BertConfig::from_file(&dir.join("config.json"))?;
         let spec = HeadSpec { head: config.head_kind(), labels: None, freeze: Freeze::default() };
         Self::from_dir(dir, &dir.display().to_string(), spec, 0, false, device)
+    }
+
+    /// The same model for evaluation: it shares the parameters but builds no gradient graph.
+    pub fn inference_model(&self) -> Result<TaskModel> {
+        let m = &self.model;
+        let vb = inference_builder(&self.varmap, m.encoder.word_embeddings().device());
+        let mut model = TaskModel::load(vb, &self.config, m.head, m.num_outputs, m.freeze)?;
+        model.scale = m.scale;
+        Ok(model)
     }
 
     /// Writes the model to `dir` atomically, as `transformers` expects it: a token classifier

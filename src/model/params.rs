@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarMap;
+use candle_nn::{VarBuilder, VarMap};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
@@ -15,6 +15,16 @@ use crate::error::{Error, Result};
 /// Every variable's current value by name (what a checkpoint stores).
 pub fn named_tensors(varmap: &VarMap) -> std::collections::HashMap<String, Tensor> {
     sorted_vars(varmap).into_iter().map(|(k, v)| (k, v.as_tensor().clone())).collect()
+}
+
+/// A builder over detached handles of `varmap`'s parameters: the same memory (no copy; updates
+/// in place show through), but a model built from it records no gradient graph, so a forward
+/// pass frees each activation as soon as the next op has used it. For evaluation: with the
+/// graph, every layer's activations of a batch stayed alive until its scores were read.
+pub fn inference_builder(varmap: &VarMap, device: &Device) -> VarBuilder<'static> {
+    let tensors =
+        sorted_vars(varmap).into_iter().map(|(name, var)| (name, var.as_tensor().detach())).collect();
+    VarBuilder::from_tensors(tensors, DType::F32, device)
 }
 
 /// Names (and shapes) of every variable, sorted: a stable order for init and optimiser state.

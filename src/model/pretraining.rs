@@ -14,7 +14,7 @@ use super::checkpoint::Classifier;
 use super::checkpoint::{Init, fill_parameters, model_tokenizer, save_model_dir};
 use super::dropout::Dropout;
 use super::encoder::{Encoder, LayerNorm, Linear, Pass};
-use super::params::{LoadReport, init_seeded, named_tensors, sorted_vars};
+use super::params::{LoadReport, inference_builder, init_seeded, named_tensors, sorted_vars};
 use crate::data::tokenize::TextEncoder;
 use crate::error::{Error, Result};
 use crate::train::event::ProbeResult;
@@ -189,6 +189,12 @@ impl MaskedLm {
         data.retain(|name, _| !name.starts_with("cls."));
     }
 
+    /// The same model for evaluation: it shares the parameters but builds no gradient graph.
+    pub fn inference_model(&self) -> Result<PretrainingModel> {
+        let vb = inference_builder(&self.varmap, self.model.encoder.word_embeddings().device());
+        PretrainingModel::load(vb, &self.config, self.model.next_sentence.is_some())
+    }
+
     /// Loads a model directory for filling in masks (no next-sentence head needed).
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
         Self::from_dir(dir, &dir.display().to_string(), false, 0, false, device)
@@ -211,17 +217,17 @@ impl MaskedLm {
         let device = self.model.encoder.word_embeddings().device().clone();
         let len = ids.len();
         let input = Tensor::from_vec(ids, (1, len), &device)?;
+        let model = self.inference_model()?;
         let mut dropout = Dropout::off();
         let mut pass = Pass { dropout: &mut dropout, frozen_layers: 0, keep_attentions: false };
-        let out = self.model.encoder.forward(
+        let out = model.encoder.forward(
             &input,
             &input.zeros_like()?,
             &Tensor::ones((1, len), DType::F32, &device)?,
             &mut pass,
         )?;
         let hidden = out.hidden.squeeze(0)?.index_select(&Tensor::new(positions.as_slice(), &device)?, 0)?;
-        let probs =
-            candle_nn::ops::softmax_last_dim(&self.model.predict_tokens(&hidden)?)?.to_vec2::<f32>()?;
+        let probs = candle_nn::ops::softmax_last_dim(&model.predict_tokens(&hidden)?)?.to_vec2::<f32>()?;
         let guesses = probs
             .iter()
             .map(|row| {

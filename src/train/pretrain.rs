@@ -417,6 +417,7 @@ impl Stage<'_> {
         }
         let device = self.lm.model.encoder.word_embeddings().device().clone();
         let mut rng = ChaCha8Rng::seed_from_u64(self.cfg.train.seed ^ 0x0E7A_1000);
+        let model = self.lm.inference_model()?;
         let mut dropout = Dropout::off();
         let (mut loss_sum, mut correct, mut tokens) = (0f64, 0usize, 0usize);
         let (mut nsp_right, mut nsp_seen) = (0usize, 0usize);
@@ -424,7 +425,7 @@ impl Stage<'_> {
             let examples: Vec<&PretrainExample> = chunk.iter().collect();
             let masked = mask_examples(self.policy, &examples, &mut rng);
             let batch = collate(&examples, &masked, self.lm.tokenizer.pad_id, &device)?;
-            let out = self.lm.model.forward(&batch, &mut dropout)?;
+            let out = model.forward(&batch, &mut dropout)?;
             let n = batch.targets.dim(0)?;
             let (_, mlm, _) = PretrainingModel::loss(&out, &batch)?;
             loss_sum += f64::from(mlm.to_scalar::<f32>()?) * n as f64;
