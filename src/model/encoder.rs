@@ -28,14 +28,7 @@ impl Linear {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (outputs, inputs) = self.weight.dims2()?;
-        let rows = x.elem_count() / inputs.max(1);
-        let y = ops::matmul(&x.reshape((rows, inputs))?, &self.weight.t()?)?.broadcast_add(&self.bias)?;
-        let mut shape = x.dims().to_vec();
-        if let Some(last) = shape.last_mut() {
-            *last = outputs;
-        }
-        Ok(y.reshape(shape)?)
+        Ok(ops::dense(x, &self.weight, &self.bias)?)
     }
 }
 

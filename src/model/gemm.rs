@@ -272,9 +272,10 @@ fn pack(m: &View, rows: Range<usize>, depth: Range<usize>, width: usize, out: &m
     }
 }
 
-/// `c = a · b`, with `c` row-major `a.rows × b.cols`. Uses rayon's threads when `parallel`
-/// and the product is large enough. Panics if the shapes disagree.
-pub fn gemm(isa: Isa, a: &View, b: &View, c: &mut [f32], parallel: bool) {
+/// `c = a · b`, or `c += a · b` when `accumulate` (a bias already in `c`), with `c` row-major
+/// `a.rows × b.cols`. Uses rayon's threads when `parallel` and the product is large enough.
+/// Panics if the shapes disagree.
+pub fn gemm(isa: Isa, a: &View, b: &View, c: &mut [f32], parallel: bool, accumulate: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "inner dimensions differ");
     assert_eq!(c.len(), m * n, "output has the wrong size");
@@ -284,7 +285,9 @@ pub fn gemm(isa: Isa, a: &View, b: &View, c: &mut [f32], parallel: bool) {
         return;
     }
     if k == 0 {
-        c.fill(0.0);
+        if !accumulate {
+            c.fill(0.0);
+        }
         return;
     }
     let tile = isa.tile();
@@ -314,9 +317,9 @@ pub fn gemm(isa: Isa, a: &View, b: &View, c: &mut [f32], parallel: bool) {
                         let live = tile.mr.min(rows - r * tile.mr);
                         let out = &mut c_rows[r * tile.mr * n + j0..];
                         if live == tile.mr && cols == tile.nr {
-                            tile.run(kc, a_panel, b_panel, out, n, pc > 0);
+                            tile.run(kc, a_panel, b_panel, out, n, accumulate || pc > 0);
                         } else {
-                            tile.run_edge(kc, a_panel, b_panel, out, n, live, cols, pc > 0);
+                            tile.run_edge(kc, a_panel, b_panel, out, n, live, cols, accumulate || pc > 0);
                         }
                     }
                 }
@@ -377,12 +380,18 @@ mod tests {
                     let want = naive(&a, &b);
                     for parallel in [false, true] {
                         let mut c = vec![f32::NAN; m * n];
-                        gemm(isa, &a, &b, &mut c, parallel);
+                        gemm(isa, &a, &b, &mut c, parallel, false);
                         let worst = c.iter().zip(&want).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
                         assert!(
                             worst < 1e-3,
                             "{isa:?} {m}x{k}x{n} ta={ta} tb={tb} parallel={parallel}: off by {worst}"
                         );
+                        // Accumulating adds the product to what is there (a bias).
+                        let mut c: Vec<f32> = (0..m * n).map(|i| (i % 7) as f32).collect();
+                        gemm(isa, &a, &b, &mut c, parallel, true);
+                        let worst =
+                            (0..m * n).map(|i| (c[i] - (i % 7) as f32 - want[i]).abs()).fold(0f32, f32::max);
+                        assert!(worst < 1e-3, "{isa:?} {m}x{k}x{n} accumulating: off by {worst}");
                     }
                 }
             }
@@ -394,11 +403,13 @@ mod tests {
         if let Some(isa) = Isa::detect() {
             let rows = View { data: &[1.0, 2.0], offset: 0, rows: 0, cols: 2, row_stride: 2, col_stride: 1 };
             let b = View { data: &[1.0, 2.0], offset: 0, rows: 2, cols: 1, row_stride: 1, col_stride: 1 };
-            gemm(isa, &rows, &b, &mut [], true);
+            gemm(isa, &rows, &b, &mut [], true, false);
             let mut c = vec![f32::NAN; 6];
             let a = View { data: &[], offset: 0, rows: 2, cols: 0, row_stride: 0, col_stride: 1 };
             let b = View { data: &[], offset: 0, rows: 0, cols: 3, row_stride: 3, col_stride: 1 };
-            gemm(isa, &a, &b, &mut c, true);
+            gemm(isa, &a, &b, &mut c, true, false);
+            assert_eq!(c, vec![0.0; 6]);
+            gemm(isa, &a, &b, &mut c, true, true);
             assert_eq!(c, vec![0.0; 6]);
         }
     }

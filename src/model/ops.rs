@@ -323,11 +323,11 @@ impl CustomOp2 for MatMul {
         if a.len() >= rayon::current_num_threads() && a.len() > 1 {
             out.par_chunks_mut(size)
                 .zip(a.par_iter().zip(&b))
-                .for_each(|(c, (a, b))| gemm::gemm(self.isa, a, b, c, false));
+                .for_each(|(c, (a, b))| gemm::gemm(self.isa, a, b, c, false, false));
         } else {
             out.chunks_mut(size)
                 .zip(a.iter().zip(&b))
-                .for_each(|(c, (a, b))| gemm::gemm(self.isa, a, b, c, true));
+                .for_each(|(c, (a, b))| gemm::gemm(self.isa, a, b, c, true, false));
         }
         let mut shape = l1.dims().to_vec();
         shape[l1.dims().len() - 1] = n;
@@ -357,6 +357,118 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
             a.apply_op2(b, MatMul { isa })
         }
         _ => a.matmul(b),
+    }
+}
+
+/// A contiguous matrix (`values` in rows of `width`) as a view.
+fn rows_of(values: &[f32], width: usize) -> View<'_> {
+    View {
+        data: values,
+        offset: 0,
+        rows: values.len() / width,
+        cols: width,
+        row_stride: width,
+        col_stride: 1,
+    }
+}
+
+/// A dense layer, `x · wᵀ + b` over the last dimension of `x` (any leading dimensions), as one
+/// graph node. Composed of candle's ops it was six (reshapes, transpose, product, broadcast,
+/// addition), and every node costs a zeroed gradient buffer and an addition in the backward
+/// pass. Here the bias is the product's starting value, and the backward pass gives the three
+/// gradients at once: `dx = g·w`, `dw = gᵀ·x`, `db` = column sums of `g`.
+struct Dense {
+    isa: Isa,
+}
+
+impl CustomOp3 for Dense {
+    fn name(&self) -> &'static str {
+        "bertbench-dense"
+    }
+
+    fn cpu_fwd(
+        &self,
+        sx: &CpuStorage,
+        lx: &Layout,
+        sw: &CpuStorage,
+        lw: &Layout,
+        sb: &CpuStorage,
+        lb: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (outputs, inputs) = lw.shape().dims2()?;
+        let (x, w, b) = (slice(sx, lx)?, slice(sw, lw)?, slice(sb, lb)?);
+        if last_dim(lx)? != inputs || b.len() != outputs {
+            bail!("dense: input {:?}, weight {:?}, bias {:?} do not fit", lx.dims(), lw.dims(), lb.dims());
+        }
+        let rows = x.len() / inputs;
+        let mut y = Vec::with_capacity(rows * outputs);
+        for _ in 0..rows {
+            y.extend_from_slice(b);
+        }
+        // `wᵀ` read in place: `w` is `[outputs, inputs]` row-major.
+        let wt = View { data: w, offset: 0, rows: inputs, cols: outputs, row_stride: 1, col_stride: inputs };
+        gemm::gemm(self.isa, &rows_of(x, inputs), &wt, &mut y, true, true);
+        let mut shape = lx.dims().to_vec();
+        if let Some(last) = shape.last_mut() {
+            *last = outputs;
+        }
+        Ok((CpuStorage::F32(y), Shape::from(shape)))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _: &Tensor,
+        _: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (outputs, inputs) = w.dims2()?;
+        let product = MatMul { isa: self.isa };
+        let g = grad.contiguous()?.reshape(((), outputs))?;
+        let grad_x = g.apply_op2_no_bwd(w, &product)?.reshape(x.shape())?;
+        let grad_w = g.t()?.apply_op2_no_bwd(&x.reshape(((), inputs))?, &product)?;
+        let grad_b = g.apply_op1_no_bwd(&ColumnSums)?;
+        Ok((Some(grad_x), Some(grad_w), Some(grad_b)))
+    }
+}
+
+/// The sums of the columns of a contiguous matrix: a `[rows, cols]` tensor to `[cols]`.
+struct ColumnSums;
+
+impl CustomOp1 for ColumnSums {
+    fn name(&self) -> &'static str {
+        "bertbench-column-sums"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let cols = last_dim(l)?;
+        let mut sums = vec![0f32; cols];
+        for row in slice(s, l)?.chunks_exact(cols) {
+            for (sum, v) in sums.iter_mut().zip(row) {
+                *sum += v;
+            }
+        }
+        Ok((CpuStorage::F32(sums), Shape::from(cols)))
+    }
+}
+
+/// A dense layer: `x · wᵀ + b` over the last dimension of `x`, with `w` in `[outputs, inputs]`
+/// layout. One fused op on CPUs our kernels serve, candle's ops otherwise (same maths).
+pub fn dense(x: &Tensor, w: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    let (outputs, inputs) = w.dims2()?;
+    match Isa::detect() {
+        Some(isa) if fusable(x) && fusable(w) && fusable(b) => {
+            x.contiguous()?.apply_op3(&w.contiguous()?, &b.contiguous()?, Dense { isa })
+        }
+        _ => {
+            let y = matmul(&x.reshape(((), inputs))?, &w.t()?)?.broadcast_add(b)?;
+            let mut shape = x.dims().to_vec();
+            if let Some(last) = shape.last_mut() {
+                *last = outputs;
+            }
+            y.reshape(shape)
+        }
     }
 }
 
@@ -462,6 +574,38 @@ mod tests {
             let worst = x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
             assert!(worst < 1e-4, "differs by {worst}");
             assert!(x.iter().any(|v| v.abs() > 1e-2), "must not vanish");
+        }
+    }
+
+    #[test]
+    fn dense_matches_candle_in_values_and_all_three_gradients() {
+        let dev = Device::Cpu;
+        let data = |n: usize, s: usize| {
+            (0..n).map(|i| (((i + s) * 7919) % 113) as f32 / 56.0 - 1.0).collect::<Vec<_>>()
+        };
+        // Leading dimensions [2, 7], 37 inputs, 19 outputs: rows and columns off the tile edges.
+        let x = Var::from_vec(data(2 * 7 * 37, 1), (2, 7, 37), &dev).expect("x");
+        let w = Var::from_vec(data(19 * 37, 2), (19, 37), &dev).expect("w");
+        let b = Var::from_vec(data(19, 3), 19, &dev).expect("b");
+        let upstream = Tensor::new(data(2 * 7 * 19, 4), &dev).expect("u").reshape((2, 7, 19)).expect("u");
+        let run = |f: &dyn Fn() -> Tensor| {
+            let y = f();
+            let grads = (&y * &upstream).expect("mul").sum_all().expect("sum").backward().expect("backward");
+            let flat = |t: &Tensor| t.flatten_all().expect("flat").to_vec1::<f32>().expect("vec");
+            [
+                flat(&y),
+                flat(grads.get(&x).expect("dx")),
+                flat(grads.get(&w).expect("dw")),
+                flat(grads.get(&b).expect("db")),
+            ]
+        };
+        let ours = run(&|| dense(&x, &w, &b).expect("ours"));
+        let theirs =
+            run(&|| x.broadcast_matmul(&w.t().expect("t")).expect("mm").broadcast_add(&b).expect("add"));
+        for (name, (p, q)) in ["y", "dx", "dw", "db"].iter().zip(ours.iter().zip(&theirs)) {
+            let worst = p.iter().zip(q).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+            assert!(worst < 1e-4, "{name} differs by {worst}");
+            assert!(p.iter().any(|v| v.abs() > 1e-2), "{name} must not vanish");
         }
     }
 
