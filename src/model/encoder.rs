@@ -32,7 +32,7 @@ impl Linear {
     }
 }
 
-/// Layer normalisation over the last dimension, with gradients (see `ops::normalize`).
+/// Layer normalisation over the last dimension, with gradients (see `ops::layer_norm`).
 #[derive(Debug, Clone)]
 pub struct LayerNorm {
     weight: Tensor,
@@ -50,7 +50,7 @@ impl LayerNorm {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(ops::normalize(x, self.eps)?.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)?)
+        Ok(ops::layer_norm(x, &self.weight, &self.bias, self.eps)?)
     }
 }
 

@@ -133,60 +133,128 @@ fn moments(row: &[f32], eps: f32) -> (f32, f32) {
     (mean, 1.0 / (var + eps).sqrt())
 }
 
-/// `(x - mean) / sqrt(var + eps)` over the last dimension.
-struct Normalize {
+/// Layer normalisation over the last dimension with its affine part, `x̂ · w + b` where
+/// `x̂ = (x - mean) / sqrt(var + eps)`: one graph node (composed, it was five).
+struct LayerNorm {
     eps: f32,
 }
 
-impl CustomOp1 for Normalize {
+impl CustomOp3 for LayerNorm {
     fn name(&self) -> &'static str {
-        "bertbench-normalize"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        Ok(map_runs(l.shape(), last_dim(l)?, [slice(s, l)?], |o, [row]| {
-            let (mean, rstd) = moments(row, self.eps);
-            for (o, v) in o.iter_mut().zip(row) {
-                *o = (v - mean) * rstd;
-            }
-        }))
-    }
-
-    fn bwd(&self, x: &Tensor, normed: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        let grad = grad.contiguous()?;
-        Ok(Some(x.apply_op3_no_bwd(normed, &grad, &NormalizeGrad { eps: self.eps })?))
-    }
-}
-
-/// `dx = rstd * (g - mean(g) - x̂ * mean(g * x̂))`, row by row.
-struct NormalizeGrad {
-    eps: f32,
-}
-
-impl CustomOp3 for NormalizeGrad {
-    fn name(&self) -> &'static str {
-        "bertbench-normalize-grad"
+        "bertbench-layer-norm"
     }
 
     fn cpu_fwd(
         &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
+        sx: &CpuStorage,
+        lx: &Layout,
+        sw: &CpuStorage,
+        lw: &Layout,
+        sb: &CpuStorage,
+        lb: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let inputs = [slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?];
-        Ok(map_runs(l1.shape(), last_dim(l1)?, inputs, |o, [x, normed, grad]| {
-            let (_, rstd) = moments(x, self.eps);
-            let n = x.len() as f32;
-            let mean_g = grad.iter().sum::<f32>() / n;
-            let mean_gn = grad.iter().zip(normed).map(|(g, v)| g * v).sum::<f32>() / n;
-            for ((o, g), v) in o.iter_mut().zip(grad).zip(normed) {
-                *o = rstd * (g - mean_g - v * mean_gn);
+        let (w, b) = (slice(sw, lw)?, slice(sb, lb)?);
+        let width = last_dim(lx)?;
+        if w.len() != width || b.len() != width {
+            bail!(
+                "layer norm: input {:?}, weight {:?}, bias {:?} do not fit",
+                lx.dims(),
+                lw.dims(),
+                lb.dims()
+            );
+        }
+        Ok(map_runs(lx.shape(), width, [slice(sx, lx)?], |o, [row]| {
+            let (mean, rstd) = moments(row, self.eps);
+            for (((o, v), w), b) in o.iter_mut().zip(row).zip(w).zip(b) {
+                *o = (v - mean) * rstd * w + b;
             }
         }))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _: &Tensor,
+        _: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        // One kernel writes all three gradients into one buffer: dx, then dw, then db.
+        let all = x.apply_op3_no_bwd(w, &grad.contiguous()?, &LayerNormGrad { eps: self.eps })?;
+        let (n, width) = (x.elem_count(), w.elem_count());
+        let grad_x = all.narrow(0, 0, n)?.reshape(x.shape())?;
+        Ok((Some(grad_x), Some(all.narrow(0, n, width)?), Some(all.narrow(0, n + width, width)?)))
+    }
+}
+
+/// Rows per task of the layer-norm gradient.
+const LAYER_NORM_ROWS: usize = 32;
+
+/// The layer norm's gradients, row by row: with `gw = g · w`,
+/// `dx = rstd · (gw - mean(gw) - x̂ · mean(gw · x̂))`, `dw = Σ g · x̂`, `db = Σ g` (over rows).
+/// Output: `dx` flattened, then `dw`, then `db`.
+struct LayerNormGrad {
+    eps: f32,
+}
+
+impl CustomOp3 for LayerNormGrad {
+    fn name(&self) -> &'static str {
+        "bertbench-layer-norm-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        sx: &CpuStorage,
+        lx: &Layout,
+        sw: &CpuStorage,
+        lw: &Layout,
+        sg: &CpuStorage,
+        lg: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (x, w, g) = (slice(sx, lx)?, slice(sw, lw)?, slice(sg, lg)?);
+        let width = w.len();
+        let n = x.len();
+        let mut out = vec![0f32; n + 2 * width];
+        let (dx, rest) = out.split_at_mut(n);
+        let sums = dx
+            .par_chunks_mut(width * LAYER_NORM_ROWS)
+            .enumerate()
+            .map(|(block, dx)| {
+                let start = block * width * LAYER_NORM_ROWS;
+                let mut sums = vec![0f32; 2 * width];
+                let (dw, db) = sums.split_at_mut(width);
+                let rows = x[start..start + dx.len()].chunks_exact(width).zip(g[start..].chunks_exact(width));
+                for ((dx, x), g) in
+                    dx.chunks_exact_mut(width).zip(rows.clone().map(|r| r.0)).zip(rows.map(|r| r.1))
+                {
+                    let (mean, rstd) = moments(x, self.eps);
+                    let (mut mean_gw, mut mean_gwn) = (0f32, 0f32);
+                    for (((v, g), w), (dw, db)) in
+                        x.iter().zip(g).zip(w).zip(dw.iter_mut().zip(db.iter_mut()))
+                    {
+                        let normed = (v - mean) * rstd;
+                        mean_gw += g * w;
+                        mean_gwn += g * w * normed;
+                        *dw += g * normed;
+                        *db += g;
+                    }
+                    let inv = 1.0 / width as f32;
+                    let (mean_gw, mean_gwn) = (mean_gw * inv, mean_gwn * inv);
+                    for (((dx, v), g), w) in dx.iter_mut().zip(x).zip(g).zip(w) {
+                        *dx = rstd * (g * w - mean_gw - (v - mean) * rstd * mean_gwn);
+                    }
+                }
+                sums
+            })
+            .reduce(
+                || vec![0f32; 2 * width],
+                |mut a, b| {
+                    a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+                    a
+                },
+            );
+        rest.copy_from_slice(&sums);
+        Ok((CpuStorage::F32(out), Shape::from(n + 2 * width)))
     }
 }
 
@@ -495,14 +563,14 @@ pub fn sum_of_squares(x: &Tensor) -> candle_core::Result<f32> {
     x.sqr()?.sum_all()?.to_scalar::<f32>()
 }
 
-/// Normalises over the last dimension to zero mean and unit variance.
-pub fn normalize(x: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
-    if fusable(x) {
-        return x.contiguous()?.apply_op1(Normalize { eps: eps as f32 });
+/// Layer normalisation over the last dimension: `(x - mean) / sqrt(var + eps) · w + b`.
+pub fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
+    if fusable(x) && fusable(w) && fusable(b) {
+        return x.contiguous()?.apply_op3(&w.contiguous()?, &b.contiguous()?, LayerNorm { eps: eps as f32 });
     }
     let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
     let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-    centred.broadcast_div(&(var + eps)?.sqrt()?)
+    centred.broadcast_div(&(var + eps)?.sqrt()?)?.broadcast_mul(w)?.broadcast_add(b)
 }
 
 /// Softmax over the last dimension.
@@ -610,15 +678,40 @@ mod tests {
     }
 
     #[test]
-    fn fused_normalize_matches_composed_ops() {
-        agree(
-            |x| normalize(x, 1e-12).expect("fused"),
-            |x| {
-                let c = x.broadcast_sub(&x.mean_keepdim(D::Minus1).expect("m")).expect("c");
-                let v = c.sqr().expect("s").mean_keepdim(D::Minus1).expect("v");
-                c.broadcast_div(&(v + 1e-12).expect("e").sqrt().expect("r")).expect("d")
-            },
-        );
+    fn layer_norm_matches_composed_ops_in_values_and_all_three_gradients() {
+        let dev = Device::Cpu;
+        let data = |n: usize, s: usize| {
+            (0..n).map(|i| (((i + s) * 7919) % 113) as f32 / 17.0 - 3.0).collect::<Vec<_>>()
+        };
+        // 3 × 29 rows: more than one block of rows, and a short last block.
+        let x = Var::from_vec(data(3 * 29 * 37, 1), (3, 29, 37), &dev).expect("x");
+        let w = Var::from_vec(data(37, 2), 37, &dev).expect("w");
+        let b = Var::from_vec(data(37, 3), 37, &dev).expect("b");
+        let upstream = Tensor::new(data(3 * 29 * 37, 4), &dev).expect("u").reshape((3, 29, 37)).expect("u");
+        let run = |f: &dyn Fn() -> Tensor| {
+            let y = f();
+            let grads = (&y * &upstream).expect("mul").sum_all().expect("sum").backward().expect("backward");
+            let flat = |t: &Tensor| t.flatten_all().expect("flat").to_vec1::<f32>().expect("vec");
+            [
+                flat(&y),
+                flat(grads.get(&x).expect("dx")),
+                flat(grads.get(&w).expect("dw")),
+                flat(grads.get(&b).expect("db")),
+            ]
+        };
+        let ours = run(&|| layer_norm(&x, &w, &b, 1e-12).expect("ours"));
+        let theirs = run(&|| {
+            let c = x.broadcast_sub(&x.mean_keepdim(D::Minus1).expect("m")).expect("c");
+            let v = c.sqr().expect("s").mean_keepdim(D::Minus1).expect("v");
+            let normed = c.broadcast_div(&(v + 1e-12).expect("e").sqrt().expect("r")).expect("d");
+            normed.broadcast_mul(&w).expect("w").broadcast_add(&b).expect("b")
+        });
+        for (name, (p, q)) in ["y", "dx", "dw", "db"].iter().zip(ours.iter().zip(&theirs)) {
+            let worst = p.iter().zip(q).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+            let scale = q.iter().map(|v| v.abs()).fold(0f32, f32::max);
+            assert!(worst < 1e-4 * scale.max(1.0), "{name} differs by {worst}");
+            assert!(p.iter().any(|v| v.abs() > 1e-2), "{name} must not vanish");
+        }
     }
 
     #[test]
