@@ -1,5 +1,6 @@
 //! BERT models: where they come from, the encoder, task heads, and checkpoints.
 
+pub mod attention;
 pub mod bert_config;
 pub mod checkpoint;
 pub mod dropout;

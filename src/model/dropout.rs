@@ -25,29 +25,45 @@ impl Dropout {
         Self { rng: Some(ChaCha8Rng::seed_from_u64(seed)) }
     }
 
+    /// The seed of the next dropout mask with drop probability `p`; `None` when nothing is
+    /// dropped (evaluation mode, or `p` = 0).
+    pub fn draw(&mut self, p: f64) -> Option<MaskSeed> {
+        let rng = self.rng.as_mut().filter(|_| p > 0.0)?;
+        Some(MaskSeed { seed: rng.random(), keep: 1.0 - p as f32 })
+    }
+
     /// Zeroes each element with probability `p` and scales the rest by `1 / (1 - p)`.
     pub fn apply(&mut self, x: &Tensor, p: f64) -> Result<Tensor> {
-        let Some(rng) = self.rng.as_mut() else {
+        let Some(seed) = self.draw(p) else {
             return Ok(x.clone());
         };
-        if p <= 0.0 {
-            return Ok(x.clone());
-        }
-        let keep = 1.0 - p as f32;
-        let scale = 1.0 / keep;
         // Chunks draw from their own ChaCha stream of one seed, so masks are drawn in parallel
         // and still depend only on the seed, not on the number of threads.
-        let seed: u64 = rng.random();
         let mut mask = vec![0f32; x.elem_count()];
-        mask.par_chunks_mut(MASK_CHUNK).enumerate().for_each(|(i, chunk)| {
-            let mut stream = ChaCha8Rng::seed_from_u64(seed);
-            stream.set_stream(i as u64);
-            for m in chunk {
-                *m = if stream.random::<f32>() < keep { scale } else { 0.0 };
-            }
-        });
+        mask.par_chunks_mut(MASK_CHUNK).enumerate().for_each(|(i, chunk)| seed.fill(i as u64, chunk));
         let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
         Ok(x.mul(&mask)?)
+    }
+}
+
+/// What a dropout mask is drawn from: a seed, and the probability of keeping an element.
+#[derive(Debug, Clone, Copy)]
+pub struct MaskSeed {
+    seed: u64,
+    keep: f32,
+}
+
+impl MaskSeed {
+    /// Fills `mask` from `ChaCha8` stream `stream` of the seed: `1 / keep` for a kept element, 0
+    /// for a dropped one. The same stream always gives the same mask, so a fused op can draw
+    /// its mask again in the backward pass instead of keeping it.
+    pub fn fill(self, stream: u64, mask: &mut [f32]) {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        rng.set_stream(stream);
+        let scale = 1.0 / self.keep;
+        for m in mask {
+            *m = if rng.random::<f32>() < self.keep { scale } else { 0.0 };
+        }
     }
 }
 

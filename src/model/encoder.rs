@@ -6,6 +6,7 @@
 use candle_core::{Module, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 
+use super::attention;
 use super::bert_config::{Activation, BertConfig};
 use super::dropout::Dropout;
 use super::ops;
@@ -115,23 +116,53 @@ impl SelfAttention {
         })
     }
 
-    /// Returns the block output and the attention probabilities `[B, heads, L, L]`.
-    fn forward(&self, x: &Tensor, mask: &Tensor, drop: &mut Dropout) -> Result<(Tensor, Tensor)> {
-        let (b, l, h) = x.dims3()?;
-        let split = |t: Tensor| -> Result<Tensor> {
+    /// Returns the block output and, with `keep_probs`, the attention probabilities
+    /// `[B, heads, L, L]`.
+    fn forward(
+        &self,
+        x: &Tensor,
+        mask: &Tensor,
+        drop: &mut Dropout,
+        keep_probs: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let (q, k, v) = (self.query.forward(x)?, self.key.forward(x)?, self.value.forward(x)?);
+        let fused = if keep_probs {
+            None
+        } else {
+            attention::fused(&q, &k, &v, mask, self.heads, drop.draw(self.attention_dropout))?
+        };
+        let (context, probs) = if let Some(context) = fused {
+            (context, None)
+        } else {
+            let (context, probs) = self.composed(&q, &k, &v, mask, drop)?;
+            (context, Some(probs))
+        };
+        let out = drop.apply(&self.output.forward(&context)?, self.hidden_dropout)?;
+        Ok((self.norm.forward(&(out + x)?)?, probs))
+    }
+
+    /// What `attention::fused` computes, from candle's ops (other devices; and the attention
+    /// probabilities when they are wanted). Returns the context and the probabilities.
+    fn composed(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        mask: &Tensor,
+        drop: &mut Dropout,
+    ) -> Result<(Tensor, Tensor)> {
+        let (b, l, h) = q.dims3()?;
+        let split = |t: &Tensor| -> Result<Tensor> {
             Ok(t.reshape((b, l, self.heads, self.head_dim))?.transpose(1, 2)?.contiguous()?)
         };
-        let q = split(self.query.forward(x)?)?;
-        let k = split(self.key.forward(x)?)?;
-        let v = split(self.value.forward(x)?)?;
+        let (q, k, v) = (split(q)?, split(k)?, split(v)?);
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         let scores = (ops::matmul(&q, &k.t()?)? * scale)?.broadcast_add(mask)?;
         let probs = ops::softmax(&scores)?;
         let context = ops::matmul(&drop.apply(&probs, self.attention_dropout)?, &v)?
             .transpose(1, 2)?
             .reshape((b, l, h))?;
-        let out = drop.apply(&self.output.forward(&context)?, self.hidden_dropout)?;
-        Ok((self.norm.forward(&(out + x)?)?, probs))
+        Ok((context, probs))
     }
 }
 
@@ -156,8 +187,14 @@ impl Layer {
         })
     }
 
-    fn forward(&self, x: &Tensor, mask: &Tensor, drop: &mut Dropout) -> Result<(Tensor, Tensor)> {
-        let (attended, probs) = self.attention.forward(x, mask, drop)?;
+    fn forward(
+        &self,
+        x: &Tensor,
+        mask: &Tensor,
+        drop: &mut Dropout,
+        keep_probs: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let (attended, probs) = self.attention.forward(x, mask, drop, keep_probs)?;
         let inner = self.intermediate.forward(&attended)?;
         let inner = self.activation.apply(&inner)?;
         let out = drop.apply(&self.output.forward(&inner)?, self.dropout)?;
@@ -235,11 +272,9 @@ impl Encoder {
         let mask = extended_mask(attention_mask)?;
         let mut attentions = Vec::new();
         for (i, layer) in self.layers.iter().enumerate() {
-            let (out, probs) = layer.forward(&x, &mask, pass.dropout)?;
+            let (out, probs) = layer.forward(&x, &mask, pass.dropout, pass.keep_attentions)?;
             x = if i < pass.frozen_layers { out.detach() } else { out };
-            if pass.keep_attentions {
-                attentions.push(probs);
-            }
+            attentions.extend(probs);
         }
         Ok(EncoderOutput { hidden: x, attentions })
     }

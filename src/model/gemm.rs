@@ -33,7 +33,7 @@ impl View<'_> {
     }
 
     /// The same storage read with rows and columns swapped.
-    fn transposed(&self) -> Self {
+    pub fn transposed(&self) -> Self {
         View {
             rows: self.cols,
             cols: self.rows,

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use super::gemm::{self, Isa, View};
 
 /// The f32 values of a contiguous CPU tensor.
-fn slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
+pub(super) fn slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
     let CpuStorage::F32(values) = storage else { bail!("fused ops take f32 tensors") };
     match layout.contiguous_offsets() {
         Some((start, end)) => Ok(&values[start..end]),
@@ -333,7 +333,7 @@ const GELU_GRAD: RunOp2 = RunOp2 {
 };
 
 /// Fused kernels apply to contiguous f32 tensors on the CPU.
-fn fusable(x: &Tensor) -> bool {
+pub(super) fn fusable(x: &Tensor) -> bool {
     x.device().is_cpu() && x.dtype() == candle_core::DType::F32
 }
 
@@ -429,7 +429,7 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
 }
 
 /// A contiguous matrix (`values` in rows of `width`) as a view.
-fn rows_of(values: &[f32], width: usize) -> View<'_> {
+pub(super) fn rows_of(values: &[f32], width: usize) -> View<'_> {
     View {
         data: values,
         offset: 0,

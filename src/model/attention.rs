@@ -1,0 +1,337 @@
+//! The core of self-attention, `softmax(q·kᵀ/√d + mask) · v` with dropout on the
+//! probabilities, for all heads at once, as one graph node with its own backward pass.
+//!
+//! Composed of candle's ops this was seventeen nodes per layer (splitting the heads: reshape,
+//! transpose and copy of q, k and v; the scores' product, scale and mask; softmax; dropout; the
+//! context product; merging the heads), and every node costs a zeroed gradient buffer and an
+//! addition in the backward pass. Here each (example, head) pair is one task: its two products
+//! read q, k and v where they are (head `h` is a column block of `[batch, len, hidden]`), and
+//! only its probabilities are kept for the backward pass; the dropout mask is drawn again from
+//! its seed instead of being stored.
+
+use std::sync::{Mutex, PoisonError};
+
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor, bail};
+use rayon::prelude::*;
+
+use super::dropout::MaskSeed;
+use super::gemm::{self, Isa, View};
+use super::ops::{fusable, rows_of, slice};
+
+/// How the heads split the hidden dimension.
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    batch: usize,
+    len: usize,
+    heads: usize,
+    head_dim: usize,
+}
+
+impl Geometry {
+    fn hidden(self) -> usize {
+        self.heads * self.head_dim
+    }
+
+    fn tasks(self) -> usize {
+        self.batch * self.heads
+    }
+
+    /// Head `task % heads` of example `task / heads` in a `[batch, len, hidden]` tensor.
+    fn head(self, data: &[f32], task: usize) -> View<'_> {
+        let (example, head) = (task / self.heads, task % self.heads);
+        View {
+            data,
+            offset: example * self.len * self.hidden() + head * self.head_dim,
+            rows: self.len,
+            cols: self.head_dim,
+            row_stride: self.hidden(),
+            col_stride: 1,
+        }
+    }
+
+    /// Per-task `[len, head_dim]` blocks back into `[batch, len, hidden]`: task `t`'s block
+    /// starts at `t * stride + offset` of `per_task`.
+    fn merge(self, per_task: &[f32], stride: usize, offset: usize) -> Vec<f32> {
+        let (len, d, hidden) = (self.len, self.head_dim, self.hidden());
+        let mut out = vec![0f32; self.batch * len * hidden];
+        out.par_chunks_mut(len * hidden).enumerate().for_each(|(example, out)| {
+            for head in 0..self.heads {
+                let block = &per_task[(example * self.heads + head) * stride + offset..][..len * d];
+                for (row, values) in block.chunks_exact(d).enumerate() {
+                    out[row * hidden + head * d..][..d].copy_from_slice(values);
+                }
+            }
+        });
+        out
+    }
+}
+
+struct Attention {
+    isa: Isa,
+    heads: usize,
+    scale: f32,
+    /// Added to the scores, `[batch, len]` per key: 0 for tokens, very negative for padding.
+    mask: Vec<f32>,
+    dropout: Option<MaskSeed>,
+    /// The forward pass's probabilities (before dropout), `[batch, heads, len, len]`.
+    probs: Mutex<Vec<f32>>,
+}
+
+impl Attention {
+    fn geometry(&self, layout: &Layout) -> candle_core::Result<Geometry> {
+        let (batch, len, hidden) = layout.shape().dims3()?;
+        if self.heads == 0 || hidden % self.heads != 0 || self.mask.len() != batch * len {
+            bail!("attention: {hidden} hidden values, {} heads, mask of {}", self.heads, self.mask.len());
+        }
+        Ok(Geometry { batch, len, heads: self.heads, head_dim: hidden / self.heads })
+    }
+
+    /// The dropout mask of one task's probabilities, if any: the same on both passes.
+    fn dropout_mask(&self, task: usize, len: usize) -> Option<Vec<f32>> {
+        self.dropout.map(|seed| {
+            let mut mask = vec![0f32; len * len];
+            seed.fill(task as u64, &mut mask);
+            mask
+        })
+    }
+}
+
+/// `row = softmax(row · scale + mask)`, in place.
+fn masked_softmax(row: &mut [f32], scale: f32, mask: &[f32]) {
+    let mut max = f32::NEG_INFINITY;
+    for (s, m) in row.iter_mut().zip(mask) {
+        *s = *s * scale + m;
+        max = max.max(*s);
+    }
+    let mut sum = 0f32;
+    for s in row.iter_mut() {
+        *s = (*s - max).exp();
+        sum += *s;
+    }
+    let inv = 1.0 / sum;
+    for s in row.iter_mut() {
+        *s *= inv;
+    }
+}
+
+fn times(values: &[f32], mask: &[f32]) -> Vec<f32> {
+    values.iter().zip(mask).map(|(v, m)| v * m).collect()
+}
+
+impl CustomOp3 for Attention {
+    fn name(&self) -> &'static str {
+        "bertbench-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        sq: &CpuStorage,
+        lq: &Layout,
+        sk: &CpuStorage,
+        lk: &Layout,
+        sv: &CpuStorage,
+        lv: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = self.geometry(lq)?;
+        if lk.dims() != lq.dims() || lv.dims() != lq.dims() {
+            bail!("attention: q {:?}, k {:?}, v {:?} differ", lq.dims(), lk.dims(), lv.dims());
+        }
+        let (q, k, v) = (slice(sq, lq)?, slice(sk, lk)?, slice(sv, lv)?);
+        let (len, d) = (g.len, g.head_dim);
+        let mut probs = vec![0f32; g.tasks() * len * len];
+        let mut per_head = vec![0f32; g.tasks() * len * d];
+        probs.par_chunks_mut(len * len).zip(per_head.par_chunks_mut(len * d)).enumerate().for_each(
+            |(task, (p, out))| {
+                gemm::gemm(self.isa, &g.head(q, task), &g.head(k, task).transposed(), p, false, false);
+                let mask = &self.mask[task / g.heads * len..][..len];
+                p.chunks_exact_mut(len).for_each(|row| masked_softmax(row, self.scale, mask));
+                let dropped = self.dropout_mask(task, len).map(|m| times(p, &m));
+                let used = dropped.as_deref().unwrap_or(p);
+                gemm::gemm(self.isa, &rows_of(used, len), &g.head(v, task), out, false, false);
+            },
+        );
+        *self.probs.lock().unwrap_or_else(PoisonError::into_inner) = probs;
+        Ok((CpuStorage::F32(g.merge(&per_head, len * d, 0)), lq.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        _: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        let g = self.geometry(q.layout())?;
+        let (len, d) = (g.len, g.head_dim);
+        let (sq, lq) = q.storage_and_layout();
+        let (sk, lk) = k.storage_and_layout();
+        let (sv, lv) = v.storage_and_layout();
+        let (sg, lg) = grad.storage_and_layout();
+        let (Storage::Cpu(sq), Storage::Cpu(sk), Storage::Cpu(sv), Storage::Cpu(sg)) =
+            (&*sq, &*sk, &*sv, &*sg)
+        else {
+            bail!("attention: the fused backward pass runs on the CPU");
+        };
+        let (q, k, v, dc) = (slice(sq, lq)?, slice(sk, lk)?, slice(sv, lv)?, slice(sg, lg)?);
+        let probs = self.probs.lock().unwrap_or_else(PoisonError::into_inner);
+        // Per task: dq, dk and dv of its head, one after the other.
+        let mut grads = vec![0f32; g.tasks() * 3 * len * d];
+        grads.par_chunks_mut(3 * len * d).enumerate().for_each(|(task, out)| {
+            let (dq, rest) = out.split_at_mut(len * d);
+            let (dk, dv) = rest.split_at_mut(len * d);
+            let p = &probs[task * len * len..][..len * len];
+            let dc = g.head(dc, task);
+            let mask = self.dropout_mask(task, len);
+            let dropped = mask.as_deref().map(|m| times(p, m));
+            // dv = dropped probabilitiesᵀ · dc
+            let used = rows_of(dropped.as_deref().unwrap_or(p), len);
+            gemm::gemm(self.isa, &used.transposed(), &dc, dv, false, false);
+            // d(probabilities) = dc · vᵀ, through the dropout mask, then through the softmax and
+            // the scale: ds = p ⊙ (dp - rowsum(dp ⊙ p)) · scale.
+            let mut ds = vec![0f32; len * len];
+            gemm::gemm(self.isa, &dc, &g.head(v, task).transposed(), &mut ds, false, false);
+            if let Some(m) = &mask {
+                ds.iter_mut().zip(m).for_each(|(x, m)| *x *= m);
+            }
+            for (ds, p) in ds.chunks_exact_mut(len).zip(p.chunks_exact(len)) {
+                let dot: f32 = ds.iter().zip(p).map(|(a, b)| a * b).sum();
+                ds.iter_mut().zip(p).for_each(|(x, p)| *x = p * (*x - dot) * self.scale);
+            }
+            // dq = ds · k, dk = dsᵀ · q
+            gemm::gemm(self.isa, &rows_of(&ds, len), &g.head(k, task), dq, false, false);
+            gemm::gemm(self.isa, &rows_of(&ds, len).transposed(), &g.head(q, task), dk, false, false);
+        });
+        let shape = (g.batch, len, g.hidden());
+        let tensor =
+            |i: usize| Tensor::from_vec(g.merge(&grads, 3 * len * d, i * len * d), shape, grad.device());
+        Ok((Some(tensor(0)?), Some(tensor(1)?), Some(tensor(2)?)))
+    }
+}
+
+/// `softmax(q·kᵀ/√d + mask) · v` over `heads` heads, with dropout on the probabilities, fused;
+/// `q`, `k`, `v`: `[batch, len, hidden]`, `mask`: additive, `[batch, 1, 1, len]`. Returns the
+/// heads' outputs side by side, `[batch, len, hidden]`; `None` where the fused op does not
+/// apply (other devices, other CPUs), for the caller's composed version.
+pub fn fused(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: &Tensor,
+    heads: usize,
+    dropout: Option<MaskSeed>,
+) -> candle_core::Result<Option<Tensor>> {
+    let Some(isa) = Isa::detect() else { return Ok(None) };
+    if ![q, k, v, mask].into_iter().all(fusable) {
+        return Ok(None);
+    }
+    let head_dim = q.dim(2)? / heads.max(1);
+    let op = Attention {
+        isa,
+        heads,
+        scale: 1.0 / (head_dim as f32).sqrt(),
+        mask: mask.flatten_all()?.to_vec1::<f32>()?,
+        dropout,
+        probs: Mutex::new(Vec::new()),
+    };
+    Ok(Some(q.contiguous()?.apply_op3(&k.contiguous()?, &v.contiguous()?, op)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::dropout::Dropout;
+    use candle_core::{D, Device, Var};
+
+    fn values(n: usize, salt: usize) -> Vec<f32> {
+        (0..n).map(|i| (((i + salt) * 7919) % 113) as f32 / 40.0 - 1.4).collect()
+    }
+
+    /// Candle's ops, with the dropout mask drawn per (example, head) as the fused op draws it.
+    fn composed(
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        mask: &Tensor,
+        heads: usize,
+        seed: Option<MaskSeed>,
+    ) -> Tensor {
+        let (b, l, h) = q.dims3().expect("dims");
+        let d = h / heads;
+        let split = |t: &Tensor| {
+            t.reshape((b, l, heads, d)).expect("r").transpose(1, 2).expect("t").contiguous().expect("c")
+        };
+        let (q, k, v) = (split(q), split(k), split(v));
+        let scores = (q.matmul(&k.t().expect("t")).expect("mm") / (d as f64).sqrt()).expect("scale");
+        let probs =
+            candle_nn::ops::softmax(&scores.broadcast_add(mask).expect("mask"), D::Minus1).expect("softmax");
+        let probs = match seed {
+            Some(seed) => {
+                let mut drop = vec![0f32; b * heads * l * l];
+                drop.chunks_exact_mut(l * l).enumerate().for_each(|(task, m)| seed.fill(task as u64, m));
+                let drop = Tensor::from_vec(drop, (b, heads, l, l), q.device()).expect("drop");
+                (probs * drop).expect("dropped")
+            }
+            None => probs,
+        };
+        probs.matmul(&v).expect("mm").transpose(1, 2).expect("t").reshape((b, l, h)).expect("merge")
+    }
+
+    #[test]
+    fn fused_attention_matches_candle_in_values_and_gradients_with_padding_and_dropout() {
+        if Isa::detect().is_none() {
+            return;
+        }
+        let dev = Device::Cpu;
+        let (b, l, heads, d) = (3, 13, 4, 6);
+        let var =
+            |salt| Var::from_vec(values(b * l * heads * d, salt), (b, l, heads * d), &dev).expect("var");
+        let (q, k, v) = (var(1), var(2), var(3));
+        // Example 1 has 4 padding positions, example 2 has 9.
+        let keep: Vec<f32> = (0..b * l)
+            .map(|i| if (i / l == 1 && i % l >= 9) || (i / l == 2 && i % l >= 4) { 0.0 } else { 1.0 })
+            .collect();
+        let mask = Tensor::from_vec(
+            keep.iter().map(|&m| (1.0 - m) * f32::MIN).collect::<Vec<_>>(),
+            (b, 1, 1, l),
+            &dev,
+        )
+        .expect("mask");
+        let upstream = Tensor::from_vec(values(b * l * heads * d, 4), (b, l, heads * d), &dev).expect("u");
+        for seed in [None, Dropout::seeded(7).draw(0.3)] {
+            let run = |f: &dyn Fn() -> Tensor| {
+                let y = f();
+                let grads =
+                    (&y * &upstream).expect("mul").sum_all().expect("sum").backward().expect("backward");
+                let flat = |t: &Tensor| t.flatten_all().expect("flat").to_vec1::<f32>().expect("vec");
+                [
+                    flat(&y),
+                    flat(grads.get(&q).expect("dq")),
+                    flat(grads.get(&k).expect("dk")),
+                    flat(grads.get(&v).expect("dv")),
+                ]
+            };
+            let ours = run(&|| fused(&q, &k, &v, &mask, heads, seed).expect("fused").expect("applies"));
+            let theirs = run(&|| composed(&q, &k, &v, &mask, heads, seed));
+            for (name, (p, r)) in ["context", "dq", "dk", "dv"].iter().zip(ours.iter().zip(&theirs)) {
+                let worst = p.iter().zip(r).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                assert!(worst < 1e-4, "{name} differs by {worst} (dropout: {})", seed.is_some());
+                assert!(p.iter().any(|x| x.abs() > 1e-2), "{name} must not vanish");
+            }
+        }
+    }
+
+    #[test]
+    fn the_same_seed_drops_the_same_probabilities_on_both_passes() {
+        let seed = Dropout::seeded(3).draw(0.25).expect("seed");
+        let (mut a, mut b) = (vec![0f32; 1000], vec![0f32; 1000]);
+        seed.fill(5, &mut a);
+        seed.fill(5, &mut b);
+        assert_eq!(a, b);
+        let dropped = a.iter().filter(|&&m| m == 0.0).count();
+        assert!((200..300).contains(&dropped), "{dropped} of 1000 dropped at p = 0.25");
+        seed.fill(6, &mut b);
+        assert_ne!(a, b, "another task draws another mask");
+    }
+}
