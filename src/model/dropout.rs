@@ -34,15 +34,10 @@ impl Dropout {
 
     /// Zeroes each element with probability `p` and scales the rest by `1 / (1 - p)`.
     pub fn apply(&mut self, x: &Tensor, p: f64) -> Result<Tensor> {
-        let Some(seed) = self.draw(p) else {
-            return Ok(x.clone());
-        };
-        // Chunks draw from their own ChaCha stream of one seed, so masks are drawn in parallel
-        // and still depend only on the seed, not on the number of threads.
-        let mut mask = vec![0f32; x.elem_count()];
-        mask.par_chunks_mut(MASK_CHUNK).enumerate().for_each(|(i, chunk)| seed.fill(i as u64, chunk));
-        let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
-        Ok(x.mul(&mask)?)
+        match self.draw(p) {
+            Some(seed) => Ok(seed.apply(x)?),
+            None => Ok(x.clone()),
+        }
     }
 }
 
@@ -54,6 +49,28 @@ pub struct MaskSeed {
 }
 
 impl MaskSeed {
+    /// `x` times this seed's mask, element by element.
+    pub fn apply(self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let mut mask = vec![0f32; x.elem_count()];
+        self.fill_chunks(&mut mask);
+        x.mul(&Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?)
+    }
+
+    /// Multiplies `values` by this seed's mask in place (what `apply` does to a tensor).
+    pub fn apply_in_place(self, values: &mut [f32]) {
+        values.par_chunks_mut(MASK_CHUNK).enumerate().for_each(|(i, chunk)| {
+            let mut mask = vec![0f32; chunk.len()];
+            self.fill(i as u64, &mut mask);
+            chunk.iter_mut().zip(&mask).for_each(|(v, m)| *v *= m);
+        });
+    }
+
+    /// A whole mask: chunks draw from their own stream of the seed, so masks are drawn in
+    /// parallel and still depend only on the seed, not on the number of threads.
+    fn fill_chunks(self, mask: &mut [f32]) {
+        mask.par_chunks_mut(MASK_CHUNK).enumerate().for_each(|(i, chunk)| self.fill(i as u64, chunk));
+    }
+
     /// Fills `mask` from `ChaCha8` stream `stream` of the seed: `1 / keep` for a kept element, 0
     /// for a dropped one. The same stream always gives the same mask, so a fused op can draw
     /// its mask again in the backward pass instead of keeping it.

@@ -9,7 +9,7 @@ use candle_nn::{Embedding, VarBuilder};
 use super::attention;
 use super::bert_config::{Activation, BertConfig};
 use super::dropout::Dropout;
-use super::ops;
+use super::ops::{self, Epilogue};
 use crate::error::{Error, Result};
 
 /// A dense layer (Hugging Face layout: `weight` is `[out, in]`). Inputs of any rank are
@@ -29,7 +29,20 @@ impl Linear {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(ops::dense(x, &self.weight, &self.bias)?)
+        self.forward_then(x, Epilogue::Nothing)
+    }
+
+    /// The layer, then `activation` (fused into the same op where it can be).
+    pub fn forward_activated(&self, x: &Tensor, activation: Activation) -> Result<Tensor> {
+        match activation {
+            Activation::Gelu => self.forward_then(x, Epilogue::Gelu),
+            other => other.apply(&self.forward(x)?),
+        }
+    }
+
+    /// The layer, then `epilogue` on its output (fused into the same op where it can be).
+    pub fn forward_then(&self, x: &Tensor, epilogue: Epilogue) -> Result<Tensor> {
+        Ok(ops::dense(x, &self.weight, &self.bias, epilogue)?)
     }
 }
 
@@ -137,7 +150,7 @@ impl SelfAttention {
             let (context, probs) = self.composed(&q, &k, &v, mask, drop)?;
             (context, Some(probs))
         };
-        let out = drop.apply(&self.output.forward(&context)?, self.hidden_dropout)?;
+        let out = self.output.forward_then(&context, Epilogue::dropout(drop.draw(self.hidden_dropout)))?;
         Ok((self.norm.forward(&(out + x)?)?, probs))
     }
 
@@ -195,9 +208,8 @@ impl Layer {
         keep_probs: bool,
     ) -> Result<(Tensor, Option<Tensor>)> {
         let (attended, probs) = self.attention.forward(x, mask, drop, keep_probs)?;
-        let inner = self.intermediate.forward(&attended)?;
-        let inner = self.activation.apply(&inner)?;
-        let out = drop.apply(&self.output.forward(&inner)?, self.dropout)?;
+        let inner = self.intermediate.forward_activated(&attended, self.activation)?;
+        let out = self.output.forward_then(&inner, Epilogue::dropout(drop.draw(self.dropout)))?;
         Ok((self.norm.forward(&(out + attended)?)?, probs))
     }
 }

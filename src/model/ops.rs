@@ -8,6 +8,9 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, D, Layout, Shape, Tensor, bail};
 use rayon::prelude::*;
 
+use std::sync::{Mutex, PoisonError};
+
+use super::dropout::MaskSeed;
 use super::gemm::{self, Isa, View};
 
 /// The f32 values of a contiguous CPU tensor.
@@ -447,6 +450,26 @@ pub(super) fn rows_of(values: &[f32], width: usize) -> View<'_> {
 /// gradients at once: `dx = g·w`, `dw = gᵀ·x`, `db` = column sums of `g`.
 struct Dense {
     isa: Isa,
+    epilogue: Epilogue,
+    /// GELU only: the output before the activation, `[rows, outputs]`, for the backward pass.
+    before_activation: Mutex<Option<Tensor>>,
+}
+
+/// What a dense layer does to its output in the same pass (saving a graph node each).
+#[derive(Debug, Clone, Copy)]
+pub enum Epilogue {
+    Nothing,
+    /// Exact GELU (the feed-forward block's activation).
+    Gelu,
+    /// Dropout with this mask (the blocks' outputs).
+    Dropout(MaskSeed),
+}
+
+impl Epilogue {
+    /// Dropout when there is a mask to apply, else nothing.
+    pub fn dropout(seed: Option<MaskSeed>) -> Self {
+        seed.map_or(Self::Nothing, Self::Dropout)
+    }
 }
 
 impl CustomOp3 for Dense {
@@ -476,6 +499,17 @@ impl CustomOp3 for Dense {
         // `wᵀ` read in place: `w` is `[outputs, inputs]` row-major.
         let wt = View { data: w, offset: 0, rows: inputs, cols: outputs, row_stride: 1, col_stride: inputs };
         gemm::gemm(self.isa, &rows_of(x, inputs), &wt, &mut y, true, true);
+        match self.epilogue {
+            Epilogue::Nothing => {}
+            Epilogue::Gelu => {
+                let before = y;
+                y = vec![0f32; before.len()];
+                y.par_chunks_mut(CHUNK).zip(before.par_chunks(CHUNK)).for_each(|(o, z)| (GELU.f)(o, [z]));
+                let before = Tensor::from_vec(before, (rows, outputs), &candle_core::Device::Cpu)?;
+                *self.before_activation.lock().unwrap_or_else(PoisonError::into_inner) = Some(before);
+            }
+            Epilogue::Dropout(seed) => seed.apply_in_place(&mut y),
+        }
         let mut shape = lx.dims().to_vec();
         if let Some(last) = shape.last_mut() {
             *last = outputs;
@@ -494,6 +528,18 @@ impl CustomOp3 for Dense {
         let (outputs, inputs) = w.dims2()?;
         let product = MatMul { isa: self.isa };
         let g = grad.contiguous()?.reshape(((), outputs))?;
+        // Back through the epilogue first.
+        let g = match self.epilogue {
+            Epilogue::Nothing => g,
+            Epilogue::Gelu => {
+                let before = self.before_activation.lock().unwrap_or_else(PoisonError::into_inner);
+                let Some(before) = before.as_ref() else {
+                    bail!("dense: no activation kept for the backward pass")
+                };
+                before.apply_op2_no_bwd(&g, &GELU_GRAD)?
+            }
+            Epilogue::Dropout(seed) => seed.apply(&g)?,
+        };
         let grad_x = g.apply_op2_no_bwd(w, &product)?.reshape(x.shape())?;
         let grad_w = g.t()?.apply_op2_no_bwd(&x.reshape(((), inputs))?, &product)?;
         let grad_b = g.apply_op1_no_bwd(&ColumnSums)?;
@@ -522,21 +568,24 @@ impl CustomOp1 for ColumnSums {
 }
 
 /// A dense layer: `x · wᵀ + b` over the last dimension of `x`, with `w` in `[outputs, inputs]`
-/// layout. One fused op on CPUs our kernels serve, candle's ops otherwise (same maths).
-pub fn dense(x: &Tensor, w: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+/// layout, then the epilogue. One fused op on CPUs our kernels serve, candle's ops otherwise
+/// (same maths, same dropout masks).
+pub fn dense(x: &Tensor, w: &Tensor, b: &Tensor, epilogue: Epilogue) -> candle_core::Result<Tensor> {
     let (outputs, inputs) = w.dims2()?;
-    match Isa::detect() {
-        Some(isa) if fusable(x) && fusable(w) && fusable(b) => {
-            x.contiguous()?.apply_op3(&w.contiguous()?, &b.contiguous()?, Dense { isa })
-        }
-        _ => {
-            let y = matmul(&x.reshape(((), inputs))?, &w.t()?)?.broadcast_add(b)?;
-            let mut shape = x.dims().to_vec();
-            if let Some(last) = shape.last_mut() {
-                *last = outputs;
-            }
-            y.reshape(shape)
-        }
+    if let Some(isa) = Isa::detect().filter(|_| fusable(x) && fusable(w) && fusable(b)) {
+        let op = Dense { isa, epilogue, before_activation: Mutex::new(None) };
+        return x.contiguous()?.apply_op3(&w.contiguous()?, &b.contiguous()?, op);
+    }
+    let y = matmul(&x.reshape(((), inputs))?, &w.t()?)?.broadcast_add(b)?;
+    let mut shape = x.dims().to_vec();
+    if let Some(last) = shape.last_mut() {
+        *last = outputs;
+    }
+    let y = y.reshape(shape)?;
+    match epilogue {
+        Epilogue::Nothing => Ok(y),
+        Epilogue::Gelu => gelu(&y),
+        Epilogue::Dropout(seed) => seed.apply(&y),
     }
 }
 
@@ -646,7 +695,7 @@ mod tests {
     }
 
     #[test]
-    fn dense_matches_candle_in_values_and_all_three_gradients() {
+    fn dense_matches_candle_in_values_and_all_three_gradients_with_each_epilogue() {
         let dev = Device::Cpu;
         let data = |n: usize, s: usize| {
             (0..n).map(|i| (((i + s) * 7919) % 113) as f32 / 56.0 - 1.0).collect::<Vec<_>>()
@@ -667,13 +716,22 @@ mod tests {
                 flat(grads.get(&b).expect("db")),
             ]
         };
-        let ours = run(&|| dense(&x, &w, &b).expect("ours"));
-        let theirs =
-            run(&|| x.broadcast_matmul(&w.t().expect("t")).expect("mm").broadcast_add(&b).expect("add"));
-        for (name, (p, q)) in ["y", "dx", "dw", "db"].iter().zip(ours.iter().zip(&theirs)) {
-            let worst = p.iter().zip(q).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
-            assert!(worst < 1e-4, "{name} differs by {worst}");
-            assert!(p.iter().any(|v| v.abs() > 1e-2), "{name} must not vanish");
+        let seed = crate::model::dropout::Dropout::seeded(9).draw(0.4).expect("seed");
+        for epilogue in [Epilogue::Nothing, Epilogue::Gelu, Epilogue::Dropout(seed)] {
+            let ours = run(&|| dense(&x, &w, &b, epilogue).expect("ours"));
+            let theirs = run(&|| {
+                let y = x.broadcast_matmul(&w.t().expect("t")).expect("mm").broadcast_add(&b).expect("add");
+                match epilogue {
+                    Epilogue::Nothing => y,
+                    Epilogue::Gelu => y.gelu_erf().expect("gelu"),
+                    Epilogue::Dropout(seed) => seed.apply(&y).expect("dropout"),
+                }
+            });
+            for (name, (p, q)) in ["y", "dx", "dw", "db"].iter().zip(ours.iter().zip(&theirs)) {
+                let worst = p.iter().zip(q).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+                assert!(worst < 1e-4, "{name} differs by {worst} with {epilogue:?}");
+                assert!(p.iter().any(|v| v.abs() > 1e-2), "{name} must not vanish");
+            }
         }
     }
 

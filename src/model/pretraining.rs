@@ -95,7 +95,7 @@ impl PretrainingModel {
 
     /// `[N, H]` hidden states to `[N, vocab]` token scores.
     pub fn predict_tokens(&self, hidden: &Tensor) -> Result<Tensor> {
-        let x = self.transform_norm.forward(&self.activation.apply(&self.transform.forward(hidden)?)?)?;
+        let x = self.transform_norm.forward(&self.transform.forward_activated(hidden, self.activation)?)?;
         Ok(super::ops::matmul(&x, &self.encoder.word_embeddings().t()?)?.broadcast_add(&self.decoder_bias)?)
     }
 
