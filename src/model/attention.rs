@@ -9,14 +9,18 @@
 //! only its probabilities are kept for the backward pass; the dropout mask is drawn again from
 //! its seed instead of being stored.
 
+// `#[inline(always)]` on purpose: element-wise kernels must be compiled into the body that
+// `Isa::vectorised` compiles for the CPU's vector instructions.
+#![allow(clippy::inline_always)]
+
 use std::sync::{Mutex, PoisonError};
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor, bail};
 use rayon::prelude::*;
 
 use super::dropout::MaskSeed;
-use super::gemm::{self, Isa, View};
-use super::ops::{fusable, rows_of, slice};
+use super::gemm::{self, Isa, VectorKernel, View};
+use super::ops::{fusable, rows_of, slice, softmax_in_place, vectorised};
 
 /// How the heads split the hidden dimension.
 #[derive(Debug, Clone, Copy)]
@@ -96,21 +100,20 @@ impl Attention {
     }
 }
 
-/// `row = softmax(row · scale + mask)`, in place.
-fn masked_softmax(row: &mut [f32], scale: f32, mask: &[f32]) {
-    let mut max = f32::NEG_INFINITY;
-    for (s, m) in row.iter_mut().zip(mask) {
-        *s = *s * scale + m;
-        max = max.max(*s);
-    }
-    let mut sum = 0f32;
-    for s in row.iter_mut() {
-        *s = (*s - max).exp();
-        sum += *s;
-    }
-    let inv = 1.0 / sum;
-    for s in row.iter_mut() {
-        *s *= inv;
+/// Each row of `scores` (rows of `len`) to `softmax(row · scale + mask)`, in place.
+struct MaskedSoftmax;
+
+impl VectorKernel for MaskedSoftmax {
+    type Args<'a> = (&'a mut [f32], usize, f32, &'a [f32]);
+
+    #[inline(always)]
+    fn run((scores, len, scale, mask): Self::Args<'_>) {
+        for row in scores.chunks_exact_mut(len) {
+            for (s, m) in row.iter_mut().zip(mask) {
+                *s = *s * scale + m;
+            }
+            softmax_in_place(row);
+        }
     }
 }
 
@@ -144,7 +147,7 @@ impl CustomOp3 for Attention {
             |(task, (p, out))| {
                 gemm::gemm(self.isa, &g.head(q, task), &g.head(k, task).transposed(), p, false, false);
                 let mask = &self.mask[task / g.heads * len..][..len];
-                p.chunks_exact_mut(len).for_each(|row| masked_softmax(row, self.scale, mask));
+                vectorised::<MaskedSoftmax>((p, len, self.scale, mask));
                 let dropped = self.dropout_mask(task, len).map(|m| times(p, &m));
                 let used = dropped.as_deref().unwrap_or(p);
                 gemm::gemm(self.isa, &rows_of(used, len), &g.head(v, task), out, false, false);

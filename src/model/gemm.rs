@@ -77,12 +77,35 @@ impl Isa {
         })
     }
 
+    /// Runs kernel `K` compiled for this instruction set: its element-wise loops are
+    /// vectorised with its registers (16 or 8 lanes) instead of baseline x86-64's 4.
+    pub fn vectorised<K: VectorKernel>(self, args: K::Args<'_>) {
+        // SAFETY: `Isa::detect` returns a variant only where the CPU has its features.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            match self {
+                Isa::Avx512 => x86::with_avx512::<K>(args),
+                Isa::Avx2 => x86::with_avx2::<K>(args),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        K::run(args)
+    }
+
     fn tile(self) -> Tile {
         match self {
             Self::Avx512 => Tile { isa: self, mr: 8, nr: 32 },
             Self::Avx2 => Tile { isa: self, mr: 6, nr: 16 },
         }
     }
+}
+
+/// An element-wise kernel that `Isa::vectorised` compiles for the CPU's vector instructions.
+/// A trait rather than a closure: its `run`, marked `#[inline(always)]`, is compiled into the
+/// vectorised caller whatever the code-generation units (a closure's body is not).
+pub trait VectorKernel {
+    type Args<'a>;
+    fn run(args: Self::Args<'_>);
 }
 
 /// Depth of a packed block: a `KC × NR` panel of B stays in L1 while a tile is computed.
@@ -185,6 +208,16 @@ mod x86 {
     #[target_feature(enable = "avx2,fma")]
     fn all_lanes() -> __m256i {
         _mm256_set1_epi32(-1)
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub fn with_avx512<K: super::VectorKernel>(args: K::Args<'_>) {
+        K::run(args);
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub fn with_avx2<K: super::VectorKernel>(args: K::Args<'_>) {
+        K::run(args);
     }
 
     /// A micro-kernel of `rows` rows and two vectors of `$lanes` columns. Each accumulator is a

@@ -5,13 +5,17 @@
 //! more backward; fused, each is one parallel pass per direction. Other devices use the
 //! composed versions (same maths).
 
+// `#[inline(always)]` on purpose: element-wise kernels must be compiled into the body that
+// `Isa::vectorised` compiles for the CPU's vector instructions.
+#![allow(clippy::inline_always)]
+
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, D, Layout, Shape, Tensor, bail};
 use rayon::prelude::*;
 
 use std::sync::{Mutex, PoisonError};
 
 use super::dropout::MaskSeed;
-use super::gemm::{self, Isa, View};
+use super::gemm::{self, Isa, VectorKernel, View};
 
 /// The f32 values of a contiguous CPU tensor.
 pub(super) fn slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
@@ -266,16 +270,8 @@ const SOFTMAX: RunOp1 = RunOp1 {
     name: "bertbench-softmax",
     runs: Runs::Rows,
     f: |o, [row]| {
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0f32;
-        for (o, v) in o.iter_mut().zip(row) {
-            *o = (v - max).exp();
-            sum += *o;
-        }
-        let inv = 1.0 / sum;
-        for v in o.iter_mut() {
-            *v *= inv;
-        }
+        o.copy_from_slice(row);
+        vectorised::<Softmax>(o);
     },
     grad: SOFTMAX_GRAD,
     grad_of: GradOf::Output,
@@ -293,6 +289,32 @@ const SOFTMAX_GRAD: RunOp2 = RunOp2 {
     },
 };
 
+/// `e^x` within 2e-7 relative error on [-86, 88], and exactly 0 below -86 (where `e^x` <
+/// 5e-38: a subnormal result would slow every product it enters many times over). Unlike the
+/// library's `expf`, a call per element, this is plain arithmetic that the compiler turns into
+/// vector code in the softmax and GELU loops: `e^x = 2^k · e^r` with `k = round(x / ln 2)`,
+/// `|r| ≤ ln 2 / 2`, `e^r` by its Taylor polynomial of degree 7, and `2^k` built from bits.
+#[inline(always)]
+pub(super) fn exp(x: f32) -> f32 {
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    // Adding 1.5 · 2^23 rounds to an integer and leaves it in the low bits of the mantissa:
+    // no rounding or float-to-integer instructions (which do not vectorise on baseline x86-64).
+    const ROUND: f32 = 12_582_912.0;
+    let below = x < -86.0;
+    let x = x.clamp(-86.0, 88.0);
+    let shifted = x * std::f32::consts::LOG2_E + ROUND;
+    let k = shifted - ROUND;
+    let r = x - k * LN2_HI - k * LN2_LO;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r / 5040.0))))));
+    // 2^k: k + 127 as the exponent field (k is in [-124, 127] after the clamp).
+    let two_to_k = f32::from_bits(shifted.to_bits().wrapping_sub(ROUND.to_bits()).wrapping_add(127) << 23);
+    if below { 0.0 } else { p * two_to_k }
+}
+
 const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
 /// 1 / sqrt(2π)
 const INV_SQRT_2PI: f32 = 0.398_942_3;
@@ -300,25 +322,63 @@ const INV_SQRT_2PI: f32 = 0.398_942_3;
 /// `Φ(x)`, the standard normal CDF, and `exp(-x²/2)`, sharing one exponential: `Φ` through
 /// erf by Abramowitz & Stegun's formula 7.1.26 (absolute error ≤ 1.5e-7), whose
 /// `exp(-(x/√2)²)` is the Gaussian the gradient needs. A few times faster than a library erf.
+#[inline(always)]
 fn normal_cdf_and_gauss(x: f32) -> (f32, f32) {
     let t = 1.0 / (1.0 + 0.327_591_1 * x.abs() * SQRT_HALF);
     let poly =
         t * (0.254_829_6 + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152 + t * 1.061_405_4))));
-    let gauss = (-0.5 * x * x).exp();
+    let gauss = exp(-0.5 * x * x);
     // erf(|x|/√2) = 1 - poly·gauss, and erf is odd.
     let erf = (1.0 - poly * gauss).copysign(x);
     (0.5 * (1.0 + erf), gauss)
+}
+
+/// `o = x Φ(x)`.
+struct GeluForward;
+
+impl VectorKernel for GeluForward {
+    type Args<'a> = (&'a mut [f32], &'a [f32]);
+
+    #[inline(always)]
+    fn run((o, xs): Self::Args<'_>) {
+        for (o, &v) in o.iter_mut().zip(xs) {
+            *o = v * normal_cdf_and_gauss(v).0;
+        }
+    }
+}
+
+/// `o = g (Φ(x) + x φ(x))`.
+struct GeluBackward;
+
+impl VectorKernel for GeluBackward {
+    type Args<'a> = (&'a mut [f32], &'a [f32], &'a [f32]);
+
+    #[inline(always)]
+    fn run((o, xs, gs): Self::Args<'_>) {
+        for ((o, &v), &g) in o.iter_mut().zip(xs).zip(gs) {
+            let (cdf, gauss) = normal_cdf_and_gauss(v);
+            *o = g * (cdf + v * INV_SQRT_2PI * gauss);
+        }
+    }
+}
+
+/// Softmax of a row, in place.
+struct Softmax;
+
+impl VectorKernel for Softmax {
+    type Args<'a> = &'a mut [f32];
+
+    #[inline(always)]
+    fn run(row: Self::Args<'_>) {
+        softmax_in_place(row);
+    }
 }
 
 /// Exact (erf) GELU: `x * Φ(x)`.
 const GELU: RunOp1 = RunOp1 {
     name: "bertbench-gelu",
     runs: Runs::Chunks,
-    f: |o, [xs]| {
-        for (o, &v) in o.iter_mut().zip(xs) {
-            *o = v * normal_cdf_and_gauss(v).0;
-        }
-    },
+    f: |o, [xs]| vectorised::<GeluForward>((o, xs)),
     grad: GELU_GRAD,
     grad_of: GradOf::Input,
 };
@@ -327,13 +387,45 @@ const GELU: RunOp1 = RunOp1 {
 const GELU_GRAD: RunOp2 = RunOp2 {
     name: "bertbench-gelu-grad",
     runs: Runs::Chunks,
-    f: |o, [xs, gs]| {
-        for ((o, &v), &g) in o.iter_mut().zip(xs).zip(gs) {
-            let (cdf, gauss) = normal_cdf_and_gauss(v);
-            *o = g * (cdf + v * INV_SQRT_2PI * gauss);
-        }
-    },
+    f: |o, [xs, gs]| vectorised::<GeluBackward>((o, xs, gs)),
 };
+
+/// Per-lane partial results of a reduction over `values` (16 lanes, then folded): the
+/// compiler vectorises this where a plain fold's strict order keeps it scalar.
+#[inline(always)]
+fn lanes(values: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut lanes = [init; 16];
+    let chunks = values.chunks_exact(16);
+    let rest = chunks.remainder().iter().fold(init, |a, &v| f(a, v));
+    for chunk in chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane = f(*lane, v);
+        }
+    }
+    lanes.into_iter().fold(rest, f)
+}
+
+/// Softmax of a row, in place, in loops that vectorise.
+#[inline(always)]
+pub(super) fn softmax_in_place(row: &mut [f32]) {
+    let max = lanes(row, f32::NEG_INFINITY, f32::max);
+    for v in row.iter_mut() {
+        *v = exp(*v - max);
+    }
+    let inv = 1.0 / lanes(row, 0.0, |a, b| a + b);
+    for v in row.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// Runs `f` compiled for the CPU's vector instructions where our kernels run (see
+/// `Isa::vectorised`), as it is elsewhere.
+pub(super) fn vectorised<K: VectorKernel>(args: K::Args<'_>) {
+    match Isa::detect() {
+        Some(isa) => isa.vectorised::<K>(args),
+        None => K::run(args),
+    }
+}
 
 /// Fused kernels apply to contiguous f32 tensors on the CPU.
 pub(super) fn fusable(x: &Tensor) -> bool {
@@ -775,6 +867,23 @@ mod tests {
     #[test]
     fn fused_softmax_matches_composed_ops() {
         agree(|x| softmax(x).expect("fused"), |x| candle_nn::ops::softmax(x, D::Minus1).expect("composed"));
+    }
+
+    #[test]
+    fn exp_is_within_its_error_bound_and_exactly_zero_below_its_range() {
+        let worst = (-86_000..=88_000)
+            .map(|i| {
+                let x = i as f32 / 1000.0;
+                let exact = f64::from(x).exp();
+                ((f64::from(exp(x)) - exact) / exact).abs()
+            })
+            .fold(0f64, f64::max);
+        assert!(worst < 2e-7, "relative error {worst}");
+        for x in [-86.5, -1e3, f32::MIN, f32::NEG_INFINITY] {
+            assert_eq!(exp(x), 0.0, "exp({x})");
+        }
+        assert!(exp(-86.0).is_normal(), "no subnormal results");
+        assert_eq!(exp(0.0), 1.0);
     }
 
     #[test]
