@@ -245,11 +245,8 @@ pub fn fused(
 mod tests {
     use super::*;
     use crate::model::dropout::Dropout;
+    use crate::model::ops::testing::{assert_agree, output_and_gradients, values};
     use candle_core::{D, Device, Var};
-
-    fn values(n: usize, salt: usize) -> Vec<f32> {
-        (0..n).map(|i| (((i + salt) * 7919) % 113) as f32 / 40.0 - 1.4).collect()
-    }
 
     /// Candle's ops, with the dropout mask drawn per (example, head) as the fused op draws it.
     fn composed(
@@ -303,25 +300,11 @@ mod tests {
         .expect("mask");
         let upstream = Tensor::from_vec(values(b * l * heads * d, 4), (b, l, heads * d), &dev).expect("u");
         for seed in [None, Dropout::seeded(7).draw(0.3)] {
-            let run = |f: &dyn Fn() -> Tensor| {
-                let y = f();
-                let grads =
-                    (&y * &upstream).expect("mul").sum_all().expect("sum").backward().expect("backward");
-                let flat = |t: &Tensor| t.flatten_all().expect("flat").to_vec1::<f32>().expect("vec");
-                [
-                    flat(&y),
-                    flat(grads.get(&q).expect("dq")),
-                    flat(grads.get(&k).expect("dk")),
-                    flat(grads.get(&v).expect("dv")),
-                ]
-            };
+            let run = |f: &dyn Fn() -> Tensor| output_and_gradients(&f(), &upstream, &[&q, &k, &v]);
             let ours = run(&|| fused(&q, &k, &v, &mask, heads, seed).expect("fused").expect("applies"));
             let theirs = run(&|| composed(&q, &k, &v, &mask, heads, seed));
-            for (name, (p, r)) in ["context", "dq", "dk", "dv"].iter().zip(ours.iter().zip(&theirs)) {
-                let worst = p.iter().zip(r).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-                assert!(worst < 1e-4, "{name} differs by {worst} (dropout: {})", seed.is_some());
-                assert!(p.iter().any(|x| x.abs() > 1e-2), "{name} must not vanish");
-            }
+            let context = format!("(dropout: {})", seed.is_some());
+            assert_agree(&["context", "dq", "dk", "dv"], &ours, &theirs, 1e-4, &context);
         }
     }
 

@@ -730,8 +730,47 @@ pub fn gelu(x: &Tensor) -> candle_core::Result<Tensor> {
     x.gelu_erf()
 }
 
+/// What the fused ops' tests share: values, gradients, agreement.
+#[cfg(test)]
+pub(super) mod testing {
+    use candle_core::{Tensor, Var};
+
+    /// Deterministic values in about [-1, 1), different for each `salt`.
+    pub fn values(n: usize, salt: usize) -> Vec<f32> {
+        (0..n).map(|i| (((i + salt) * 7919) % 113) as f32 / 56.0 - 1.0).collect()
+    }
+
+    /// `y`, then the gradients of `vars` for the loss `Σ y ⊙ upstream`, each flattened.
+    pub fn output_and_gradients(y: &Tensor, upstream: &Tensor, vars: &[&Var]) -> Vec<Vec<f32>> {
+        let grads = (y * upstream).expect("mul").sum_all().expect("sum").backward().expect("backward");
+        let flat = |t: &Tensor| t.flatten_all().expect("flat").to_vec1::<f32>().expect("vec");
+        let mut all = vec![flat(y)];
+        all.extend(vars.iter().map(|v| flat(grads.get(v).expect("every variable has a gradient"))));
+        all
+    }
+
+    /// Each of `ours` is within `tolerance` of `theirs` (relative to the largest value, when
+    /// above 1) and does not vanish.
+    pub fn assert_agree(
+        names: &[&str],
+        ours: &[Vec<f32>],
+        theirs: &[Vec<f32>],
+        tolerance: f32,
+        context: &str,
+    ) {
+        assert_eq!(ours.len(), theirs.len());
+        for (name, (p, q)) in names.iter().zip(ours.iter().zip(theirs)) {
+            let worst = p.iter().zip(q).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            let scale = q.iter().map(|v| v.abs()).fold(1f32, f32::max);
+            assert!(worst < tolerance * scale, "{name} differs by {worst} {context}");
+            assert!(p.iter().any(|v| v.abs() > 1e-2), "{name} must not vanish {context}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::testing::{assert_agree, output_and_gradients, values};
     use super::*;
     use candle_core::{Device, Var};
 
@@ -789,25 +828,12 @@ mod tests {
     #[test]
     fn dense_matches_candle_in_values_and_all_three_gradients_with_each_epilogue() {
         let dev = Device::Cpu;
-        let data = |n: usize, s: usize| {
-            (0..n).map(|i| (((i + s) * 7919) % 113) as f32 / 56.0 - 1.0).collect::<Vec<_>>()
-        };
         // Leading dimensions [2, 7], 37 inputs, 19 outputs: rows and columns off the tile edges.
-        let x = Var::from_vec(data(2 * 7 * 37, 1), (2, 7, 37), &dev).expect("x");
-        let w = Var::from_vec(data(19 * 37, 2), (19, 37), &dev).expect("w");
-        let b = Var::from_vec(data(19, 3), 19, &dev).expect("b");
-        let upstream = Tensor::new(data(2 * 7 * 19, 4), &dev).expect("u").reshape((2, 7, 19)).expect("u");
-        let run = |f: &dyn Fn() -> Tensor| {
-            let y = f();
-            let grads = (&y * &upstream).expect("mul").sum_all().expect("sum").backward().expect("backward");
-            let flat = |t: &Tensor| t.flatten_all().expect("flat").to_vec1::<f32>().expect("vec");
-            [
-                flat(&y),
-                flat(grads.get(&x).expect("dx")),
-                flat(grads.get(&w).expect("dw")),
-                flat(grads.get(&b).expect("db")),
-            ]
-        };
+        let x = Var::from_vec(values(2 * 7 * 37, 1), (2, 7, 37), &dev).expect("x");
+        let w = Var::from_vec(values(19 * 37, 2), (19, 37), &dev).expect("w");
+        let b = Var::from_vec(values(19, 3), 19, &dev).expect("b");
+        let upstream = Tensor::from_vec(values(2 * 7 * 19, 4), (2, 7, 19), &dev).expect("u");
+        let run = |f: &dyn Fn() -> Tensor| output_and_gradients(&f(), &upstream, &[&x, &w, &b]);
         let seed = crate::model::dropout::Dropout::seeded(9).draw(0.4).expect("seed");
         for epilogue in [Epilogue::Nothing, Epilogue::Gelu, Epilogue::Dropout(seed)] {
             let ours = run(&|| dense(&x, &w, &b, epilogue).expect("ours"));
@@ -819,36 +845,20 @@ mod tests {
                     Epilogue::Dropout(seed) => seed.apply(&y).expect("dropout"),
                 }
             });
-            for (name, (p, q)) in ["y", "dx", "dw", "db"].iter().zip(ours.iter().zip(&theirs)) {
-                let worst = p.iter().zip(q).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
-                assert!(worst < 1e-4, "{name} differs by {worst} with {epilogue:?}");
-                assert!(p.iter().any(|v| v.abs() > 1e-2), "{name} must not vanish");
-            }
+            assert_agree(&["y", "dx", "dw", "db"], &ours, &theirs, 1e-4, &format!("with {epilogue:?}"));
         }
     }
 
     #[test]
     fn layer_norm_matches_composed_ops_in_values_and_all_three_gradients() {
         let dev = Device::Cpu;
-        let data = |n: usize, s: usize| {
-            (0..n).map(|i| (((i + s) * 7919) % 113) as f32 / 17.0 - 3.0).collect::<Vec<_>>()
-        };
-        // 3 × 29 rows: more than one block of rows, and a short last block.
-        let x = Var::from_vec(data(3 * 29 * 37, 1), (3, 29, 37), &dev).expect("x");
-        let w = Var::from_vec(data(37, 2), 37, &dev).expect("w");
-        let b = Var::from_vec(data(37, 3), 37, &dev).expect("b");
-        let upstream = Tensor::new(data(3 * 29 * 37, 4), &dev).expect("u").reshape((3, 29, 37)).expect("u");
-        let run = |f: &dyn Fn() -> Tensor| {
-            let y = f();
-            let grads = (&y * &upstream).expect("mul").sum_all().expect("sum").backward().expect("backward");
-            let flat = |t: &Tensor| t.flatten_all().expect("flat").to_vec1::<f32>().expect("vec");
-            [
-                flat(&y),
-                flat(grads.get(&x).expect("dx")),
-                flat(grads.get(&w).expect("dw")),
-                flat(grads.get(&b).expect("db")),
-            ]
-        };
+        // 3 × 29 rows: more than one block of rows, and a short last block; rows of spread 3.
+        let spread = |v: Vec<f32>| v.into_iter().map(|v| 3.0 * v).collect::<Vec<_>>();
+        let x = Var::from_vec(spread(values(3 * 29 * 37, 1)), (3, 29, 37), &dev).expect("x");
+        let w = Var::from_vec(spread(values(37, 2)), 37, &dev).expect("w");
+        let b = Var::from_vec(spread(values(37, 3)), 37, &dev).expect("b");
+        let upstream = Tensor::from_vec(spread(values(3 * 29 * 37, 4)), (3, 29, 37), &dev).expect("u");
+        let run = |f: &dyn Fn() -> Tensor| output_and_gradients(&f(), &upstream, &[&x, &w, &b]);
         let ours = run(&|| layer_norm(&x, &w, &b, 1e-12).expect("ours"));
         let theirs = run(&|| {
             let c = x.broadcast_sub(&x.mean_keepdim(D::Minus1).expect("m")).expect("c");
@@ -856,12 +866,7 @@ mod tests {
             let normed = c.broadcast_div(&(v + 1e-12).expect("e").sqrt().expect("r")).expect("d");
             normed.broadcast_mul(&w).expect("w").broadcast_add(&b).expect("b")
         });
-        for (name, (p, q)) in ["y", "dx", "dw", "db"].iter().zip(ours.iter().zip(&theirs)) {
-            let worst = p.iter().zip(q).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
-            let scale = q.iter().map(|v| v.abs()).fold(0f32, f32::max);
-            assert!(worst < 1e-4 * scale.max(1.0), "{name} differs by {worst}");
-            assert!(p.iter().any(|v| v.abs() > 1e-2), "{name} must not vanish");
-        }
+        assert_agree(&["y", "dx", "dw", "db"], &ours, &theirs, 1e-4, "");
     }
 
     #[test]
