@@ -94,7 +94,7 @@ impl Isa {
 
     fn tile(self) -> Tile {
         match self {
-            Self::Avx512 => Tile { isa: self, mr: 8, nr: 32 },
+            Self::Avx512 => Tile { isa: self, mr: 12, nr: 32 },
             Self::Avx2 => Tile { isa: self, mr: 6, nr: 16 },
         }
     }
@@ -116,9 +116,9 @@ const NC: usize = 1024;
 const MC_MAX: usize = 128;
 /// Below this many multiply-adds a product runs on one thread: splitting costs more.
 const PARALLEL_MIN: usize = 1 << 16;
-/// The largest register tile of any kernel (AVX-512's 8 × 32): edge tiles go through a scratch
+/// The largest register tile of any kernel (AVX-512's 12 × 32): edge tiles go through a scratch
 /// tile this big.
-const MAX_TILE: usize = 8 * 32;
+const MAX_TILE: usize = 12 * 32;
 
 /// An `mr × nr` register tile computed by one micro-kernel.
 #[derive(Clone, Copy, Debug)]
@@ -140,7 +140,7 @@ impl Tile {
         #[cfg(target_arch = "x86_64")]
         unsafe {
             match self.isa {
-                Isa::Avx512 => x86::tile_8x32(kc, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), ldc, accumulate),
+                Isa::Avx512 => x86::tile_12x32(kc, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), ldc, accumulate),
                 Isa::Avx2 => x86::tile_6x16(kc, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), ldc, accumulate),
             }
         }
@@ -258,9 +258,11 @@ mod x86 {
         };
     }
 
-    // 8 rows × 32 columns: 16 accumulators, 2 loads of B and 8 broadcasts of A per step.
-    tile_kernel!(tile_8x32, "avx512f", 16, _mm512_setzero_ps, load16, store16, _mm512_set1_ps,
-        _mm512_fmadd_ps, _mm512_add_ps, 0 c0 d0, 1 c1 d1, 2 c2 d2, 3 c3 d3, 4 c4 d4, 5 c5 d5, 6 c6 d6, 7 c7 d7);
+    // 12 rows × 32 columns: 24 accumulators, 2 loads of B and 12 broadcasts of A per step, within
+    // AVX-512's 32 registers.
+    tile_kernel!(tile_12x32, "avx512f", 16, _mm512_setzero_ps, load16, store16, _mm512_set1_ps,
+        _mm512_fmadd_ps, _mm512_add_ps, 0 c0 d0, 1 c1 d1, 2 c2 d2, 3 c3 d3, 4 c4 d4, 5 c5 d5, 6 c6 d6, 7 c7 d7,
+        8 c8 d8, 9 c9 d9, 10 c10 d10, 11 c11 d11);
     // 6 rows × 16 columns: 12 accumulators, within AVX2's 16 registers.
     tile_kernel!(tile_6x16, "avx2,fma", 8, _mm256_setzero_ps, load8, store8, _mm256_set1_ps,
         _mm256_fmadd_ps, _mm256_add_ps, 0 c0 d0, 1 c1 d1, 2 c2 d2, 3 c3 d3, 4 c4 d4, 5 c5 d5);
