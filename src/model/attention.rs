@@ -20,7 +20,7 @@ use rayon::prelude::*;
 
 use super::dropout::MaskSeed;
 use super::gemm::{self, Isa, VectorKernel, View};
-use super::ops::{fusable, rows_of, slice, softmax_in_place, vectorised};
+use super::ops::{fusable, rows_of, slice, softmax_grad_in_place, softmax_in_place, vectorised};
 
 /// How the heads split the hidden dimension.
 #[derive(Debug, Clone, Copy)]
@@ -199,8 +199,10 @@ impl CustomOp3 for Attention {
                 ds.iter_mut().zip(m).for_each(|(x, m)| *x *= m);
             }
             for (ds, p) in ds.chunks_exact_mut(len).zip(p.chunks_exact(len)) {
-                let dot: f32 = ds.iter().zip(p).map(|(a, b)| a * b).sum();
-                ds.iter_mut().zip(p).for_each(|(x, p)| *x = p * (*x - dot) * self.scale);
+                softmax_grad_in_place(ds, p);
+                for x in ds.iter_mut() {
+                    *x *= self.scale;
+                }
             }
             // dq = ds · k, dk = dsᵀ · q
             gemm::gemm(self.isa, &rows_of(&ds, len), &g.head(k, task), dq, false, false);

@@ -33,6 +33,15 @@ fn last_dim(layout: &Layout) -> candle_core::Result<usize> {
     }
 }
 
+/// `dims` with the last dimension set to `n` (the shape of a product's or a layer's output).
+fn last_dim_set(dims: &[usize], n: usize) -> Shape {
+    let mut dims = dims.to_vec();
+    if let Some(last) = dims.last_mut() {
+        *last = n;
+    }
+    Shape::from(dims)
+}
+
 /// Computes an output of `shape` run by run: `f(out, [input runs])` on each run of `width`
 /// values (a row, or a chunk for element-wise ops), in parallel.
 fn map_runs<const N: usize>(
@@ -230,10 +239,8 @@ impl CustomOp3 for LayerNormGrad {
                 let start = block * width * LAYER_NORM_ROWS;
                 let mut sums = vec![0f32; 2 * width];
                 let (dw, db) = sums.split_at_mut(width);
-                let rows = x[start..start + dx.len()].chunks_exact(width).zip(g[start..].chunks_exact(width));
-                for ((dx, x), g) in
-                    dx.chunks_exact_mut(width).zip(rows.clone().map(|r| r.0)).zip(rows.map(|r| r.1))
-                {
+                let rows = x[start..].chunks_exact(width).zip(g[start..].chunks_exact(width));
+                for (dx, (x, g)) in dx.chunks_exact_mut(width).zip(rows) {
                     let (mean, rstd) = moments(x, self.eps);
                     let (mut mean_gw, mut mean_gwn) = (0f32, 0f32);
                     for (((v, g), w), (dw, db)) in
@@ -282,10 +289,8 @@ const SOFTMAX_GRAD: RunOp2 = RunOp2 {
     name: "bertbench-softmax-grad",
     runs: Runs::Rows,
     f: |o, [y, g]| {
-        let dot: f32 = y.iter().zip(g).map(|(a, b)| a * b).sum();
-        for ((o, y), g) in o.iter_mut().zip(y).zip(g) {
-            *o = y * (g - dot);
-        }
+        o.copy_from_slice(g);
+        softmax_grad_in_place(o, y);
     },
 };
 
@@ -418,6 +423,15 @@ pub(super) fn softmax_in_place(row: &mut [f32]) {
     }
 }
 
+/// A softmax row's gradient from the gradient of its output, in place: `g ← y ⊙ (g - Σ g ⊙ y)`
+/// for output `y`.
+pub(super) fn softmax_grad_in_place(grad: &mut [f32], y: &[f32]) {
+    let dot: f32 = grad.iter().zip(y).map(|(g, y)| g * y).sum();
+    for (g, y) in grad.iter_mut().zip(y) {
+        *g = y * (*g - dot);
+    }
+}
+
 /// Runs `f` compiled for the CPU's vector instructions where our kernels run (see
 /// `Isa::vectorised`), as it is elsewhere.
 pub(super) fn vectorised<K: VectorKernel>(args: K::Args<'_>) {
@@ -492,9 +506,7 @@ impl CustomOp2 for MatMul {
                 .zip(a.iter().zip(&b))
                 .for_each(|(c, (a, b))| gemm::gemm(self.isa, a, b, c, true, false));
         }
-        let mut shape = l1.dims().to_vec();
-        shape[l1.dims().len() - 1] = n;
-        Ok((CpuStorage::F32(out), Shape::from(shape)))
+        Ok((CpuStorage::F32(out), last_dim_set(l1.dims(), n)))
     }
 
     fn bwd(
@@ -594,19 +606,15 @@ impl CustomOp3 for Dense {
         match self.epilogue {
             Epilogue::Nothing => {}
             Epilogue::Gelu => {
-                let before = y;
-                y = vec![0f32; before.len()];
-                y.par_chunks_mut(CHUNK).zip(before.par_chunks(CHUNK)).for_each(|(o, z)| (GELU.f)(o, [z]));
-                let before = Tensor::from_vec(before, (rows, outputs), &candle_core::Device::Cpu)?;
+                let before = Shape::from((rows, outputs));
+                let (activated, _) = map_runs(&before, CHUNK, [&y], GELU.f);
+                let before = Tensor::from_vec(y, before, &candle_core::Device::Cpu)?;
                 *self.before_activation.lock().unwrap_or_else(PoisonError::into_inner) = Some(before);
+                return Ok((activated, last_dim_set(lx.dims(), outputs)));
             }
             Epilogue::Dropout(seed) => seed.apply_in_place(&mut y),
         }
-        let mut shape = lx.dims().to_vec();
-        if let Some(last) = shape.last_mut() {
-            *last = outputs;
-        }
-        Ok((CpuStorage::F32(y), Shape::from(shape)))
+        Ok((CpuStorage::F32(y), last_dim_set(lx.dims(), outputs)))
     }
 
     fn bwd(
@@ -668,12 +676,9 @@ pub fn dense(x: &Tensor, w: &Tensor, b: &Tensor, epilogue: Epilogue) -> candle_c
         let op = Dense { isa, epilogue, before_activation: Mutex::new(None) };
         return x.contiguous()?.apply_op3(&w.contiguous()?, &b.contiguous()?, op);
     }
-    let y = matmul(&x.reshape(((), inputs))?, &w.t()?)?.broadcast_add(b)?;
-    let mut shape = x.dims().to_vec();
-    if let Some(last) = shape.last_mut() {
-        *last = outputs;
-    }
-    let y = y.reshape(shape)?;
+    let y = matmul(&x.reshape(((), inputs))?, &w.t()?)?
+        .broadcast_add(b)?
+        .reshape(last_dim_set(x.dims(), outputs))?;
     match epilogue {
         Epilogue::Nothing => Ok(y),
         Epilogue::Gelu => gelu(&y),
