@@ -6,9 +6,13 @@
 //! blocked algorithm (as in BLIS): blocks of B and A are packed into contiguous panels, and a
 //! micro-kernel keeps an `MR × NR` tile of C in vector registers while it walks the shared
 //! dimension. AVX-512 and AVX2+FMA kernels are picked at run time; other CPUs are left to candle.
+//! On several threads the output is cut into one block per thread and each thread runs the whole
+//! blocked product on its block with its own packing buffers: one hand-off per product, where
+//! parallelising each packing and each block row separately cost several (and scaled 1.3× on two
+//! cores instead of 1.8×).
 //!
-//! The unsafe code is confined to the two micro-kernels (vector loads and stores through raw
-//! pointers); `Tile::run` checks every slice bound they rely on before calling them.
+//! The unsafe code is confined to the micro-kernels (vector loads and stores through raw pointers)
+//! and the output shared by the threads; `Tile::run` checks every bound they rely on.
 #![allow(unsafe_code)]
 
 use std::ops::Range;
@@ -112,8 +116,8 @@ pub trait VectorKernel {
 const KC: usize = 256;
 /// Width of a packed block of B (it stays in L2 while all rows of A pass over it).
 const NC: usize = 1024;
-/// Most rows of A packed at once.
-const MC_MAX: usize = 128;
+/// Most rows of A packed at once (a block of them stays in L2).
+const MC: usize = 120;
 /// Below this many multiply-adds a product runs on one thread: splitting costs more.
 const PARALLEL_MIN: usize = 1 << 16;
 /// The largest register tile of any kernel (AVX-512's 12 × 32): edge tiles go through a scratch
@@ -128,47 +132,78 @@ struct Tile {
     nr: usize,
 }
 
-impl Tile {
-    /// `c[i * ldc + j] (+)= Σ_p a[p * mr + i] * b[p * nr + j]` for the whole tile; `a` and `b`
-    /// are packed panels of depth `kc`.
-    fn run(self, kc: usize, a: &[f32], b: &[f32], c: &mut [f32], ldc: usize, accumulate: bool) {
-        assert!(a.len() >= kc * self.mr && b.len() >= kc * self.nr, "packed panels too short");
-        assert!(ldc >= self.nr && c.len() > (self.mr - 1) * ldc + self.nr - 1, "tile outside C");
-        // SAFETY: the asserts above bound every read of `a` and `b` (kc steps of mr and nr
-        // values) and every read and write of `c` (mr rows of nr values, ldc apart); the
-        // kernel's instruction set was detected at run time (`Isa::detect`).
-        #[cfg(target_arch = "x86_64")]
-        unsafe {
-            match self.isa {
-                Isa::Avx512 => x86::tile_12x32(kc, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), ldc, accumulate),
-                Isa::Avx2 => x86::tile_6x16(kc, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), ldc, accumulate),
-            }
-        }
-    }
+/// The output matrix (row-major, `cols` wide), written by several threads at once, each in its
+/// own block of it: a raw pointer because the blocks of a column split interleave in memory.
+struct Out {
+    ptr: *mut f32,
+    rows: usize,
+    cols: usize,
+}
 
-    /// `run` for a tile cut by the edge of C (`rows × cols` of it are real), through a scratch
-    /// tile.
+// SAFETY: `gemm` hands each thread a disjoint block of the output (`Part`), so no two threads
+// write, or read, the same element.
+unsafe impl Sync for Out {}
+
+impl Tile {
+    /// `C[row.., col..] (+)= Σ_p a[p * mr + i] * b[p * nr + j]` for the tile whose top-left
+    /// corner is (`row`, `col`); `a` and `b` are packed panels of depth `kc`. A tile cut by the
+    /// edge of C goes through a scratch tile.
+    ///
+    /// # Safety
+    /// No other thread may touch the tile's elements of `out` meanwhile.
     #[allow(clippy::too_many_arguments)]
-    fn run_edge(
+    unsafe fn run(
         self,
         kc: usize,
         a: &[f32],
         b: &[f32],
-        c: &mut [f32],
-        ldc: usize,
-        rows: usize,
-        cols: usize,
+        out: &Out,
+        row: usize,
+        col: usize,
         accumulate: bool,
     ) {
+        assert!(a.len() >= kc * self.mr && b.len() >= kc * self.nr, "packed panels too short");
+        assert!(row < out.rows && col < out.cols, "tile outside C");
+        let (rows, cols) = (self.mr.min(out.rows - row), self.nr.min(out.cols - col));
+        // SAFETY: the tile's rows × cols elements lie inside `out` (asserted above); this thread
+        // alone writes them (the caller's promise).
+        let c = unsafe { out.ptr.add(row * out.cols + col) };
+        if rows == self.mr && cols == self.nr {
+            // SAFETY: as above, and the panels' lengths bound the kernel's reads of `a` and `b`;
+            // its instruction set was detected at run time (`Isa::detect`).
+            unsafe { self.kernel(kc, a.as_ptr(), b.as_ptr(), c, out.cols, accumulate) };
+            return;
+        }
         let mut scratch = [0f32; MAX_TILE];
-        self.run(kc, a, b, &mut scratch, self.nr, false);
-        for i in 0..rows {
-            let out = &mut c[i * ldc..i * ldc + cols];
-            let tile = &scratch[i * self.nr..i * self.nr + cols];
+        // SAFETY: the scratch tile holds mr × nr values, `nr` apart.
+        unsafe { self.kernel(kc, a.as_ptr(), b.as_ptr(), scratch.as_mut_ptr(), self.nr, false) };
+        for (i, tile) in scratch.chunks_exact(self.nr).take(rows).enumerate() {
+            // SAFETY: row `i` of the tile, its first `cols` elements: inside `out`, this thread's.
+            let out = unsafe { std::slice::from_raw_parts_mut(c.add(i * out.cols), cols) };
             if accumulate {
                 out.iter_mut().zip(tile).for_each(|(o, t)| *o += t);
             } else {
-                out.copy_from_slice(tile);
+                out.copy_from_slice(&tile[..cols]);
+            }
+        }
+    }
+
+    /// The micro-kernel itself, on raw pointers.
+    unsafe fn kernel(
+        self,
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        accumulate: bool,
+    ) {
+        // SAFETY: passed on from `run`.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            match self.isa {
+                Isa::Avx512 => x86::tile_12x32(kc, a, b, c, ldc, accumulate),
+                Isa::Avx2 => x86::tile_6x16(kc, a, b, c, ldc, accumulate),
             }
         }
     }
@@ -269,42 +304,98 @@ mod x86 {
 }
 
 /// Packs rows `rows` × depth `depth` of `m` into panels of `width` rows: panel `q` holds, for
-/// each `p`, the `width` values `m[q*width + i][p]` (zero past the last row). A's panels are
-/// packed from A, B's from the transposed view of B (the same layout, with columns as rows).
-fn pack(m: &View, rows: Range<usize>, depth: Range<usize>, width: usize, out: &mut [f32], parallel: bool) {
+/// each `p`, the `width` values `m[q*width + i][p]` (zero past the last row). A's panels are packed from A,
+/// B's from the transposed view of B (the same layout, with columns as rows).
+fn pack(m: &View, rows: Range<usize>, depth: Range<usize>, width: usize, out: &mut [f32]) {
+    match width {
+        12 => pack_panels::<12>(m, rows, depth, out),
+        32 => pack_panels::<32>(m, rows, depth, out),
+        6 => pack_panels::<6>(m, rows, depth, out),
+        16 => pack_panels::<16>(m, rows, depth, out),
+        _ => unreachable!("no kernel has panels {width} wide"),
+    }
+}
+
+/// `pack` with the panel width as a constant.
+fn pack_panels<const W: usize>(m: &View, rows: Range<usize>, depth: Range<usize>, out: &mut [f32]) {
     let kc = depth.len();
-    let fill = |(q, panel): (usize, &mut [f32])| {
-        let r0 = rows.start + q * width;
-        let live = width.min(rows.end - r0);
-        if live < width {
+    for (q, panel) in out.chunks_exact_mut(kc * W).enumerate() {
+        let r0 = rows.start + q * W;
+        let live = W.min(rows.end - r0);
+        if live < W {
             panel.fill(0.0);
         }
-        // Read along whichever direction is contiguous in memory.
+        // Read along whichever direction is contiguous in memory; fixed-size copies of W values
+        // compile to vector moves (a slice copy of run-time length is a call to memmove).
         if m.row_stride == 1 {
             for (p, k) in depth.clone().enumerate() {
                 let start = m.offset + k * m.col_stride + r0;
-                panel[p * width..p * width + live].copy_from_slice(&m.data[start..start + live]);
+                let to = &mut panel[p * W..(p + 1) * W];
+                if live == W {
+                    to.copy_from_slice(&m.data[start..start + W]);
+                } else {
+                    to[..live].copy_from_slice(&m.data[start..start + live]);
+                }
             }
-        } else if m.col_stride == 1 {
-            for i in 0..live {
+        } else if m.col_stride == 1 && live == W {
+            let rows: [&[f32]; W] = std::array::from_fn(|i| {
                 let start = m.offset + (r0 + i) * m.row_stride + depth.start;
-                for (p, &v) in m.data[start..start + kc].iter().enumerate() {
-                    panel[p * width + i] = v;
+                &m.data[start..start + kc]
+            });
+            for (p, to) in panel.chunks_exact_mut(W).enumerate() {
+                for (to, row) in to.iter_mut().zip(&rows) {
+                    *to = row[p];
                 }
             }
         } else {
             for i in 0..live {
                 for (p, k) in depth.clone().enumerate() {
-                    panel[p * width + i] = m.at(r0 + i, k);
+                    panel[p * W + i] = m.at(r0 + i, k);
                 }
             }
         }
-    };
-    if parallel && kc * rows.len() >= PARALLEL_MIN {
-        out.par_chunks_exact_mut(kc * width).enumerate().for_each(fill);
-    } else {
-        out.chunks_exact_mut(kc * width).enumerate().for_each(fill);
     }
+}
+
+/// A thread's share of the output: a block of rows and columns, whole tiles wide.
+struct Part {
+    rows: Range<usize>,
+    cols: Range<usize>,
+}
+
+/// Splits an `m × n` output among `threads` as a grid of blocks whose sides are whole tiles.
+/// Each thread packs the rows of A and columns of B its block needs, so the grid is chosen to
+/// balance the multiply-adds per thread against that packing (for two threads: split the
+/// longer side).
+fn split(tile: Tile, m: usize, n: usize, threads: usize) -> Vec<Part> {
+    let (row_tiles, col_tiles) = (m.div_ceil(tile.mr), n.div_ceil(tile.nr));
+    let cost = |across: usize, down: usize| {
+        let rows = row_tiles.div_ceil(down) * tile.mr;
+        let cols = col_tiles.div_ceil(across) * tile.nr;
+        // A packed value costs about as much as 16 multiply-adds.
+        rows * cols + 16 * (rows + cols)
+    };
+    let (down, across) = (1..=threads)
+        .filter(|down| threads.is_multiple_of(*down))
+        .map(|down| (down, threads / down))
+        .min_by_key(|&(down, across)| cost(across, down))
+        .unwrap_or((1, 1));
+    let bounds = |tiles: usize, parts: usize, size: usize, width: usize, i: usize| {
+        (tiles * i / parts * width).min(size)..(tiles * (i + 1) / parts * width).min(size)
+    };
+    (0..down * across)
+        .map(|t| Part {
+            rows: bounds(row_tiles, down, m, tile.mr, t / across),
+            cols: bounds(col_tiles, across, n, tile.nr, t % across),
+        })
+        .filter(|part| !part.rows.is_empty() && !part.cols.is_empty())
+        .collect()
+}
+
+thread_local! {
+    /// Each thread's packing buffers for A and B, kept between products (allocating and
+    /// zeroing them for every product showed up in profiles).
+    static PACKED: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// `c = a · b`, or `c += a · b` when `accumulate` (a bias already in `c`), with `c` row-major
@@ -326,46 +417,72 @@ pub fn gemm(isa: Isa, a: &View, b: &View, c: &mut [f32], parallel: bool, accumul
         return;
     }
     let tile = isa.tile();
-    let parallel = parallel && m * n * k >= PARALLEL_MIN && rayon::current_num_threads() > 1;
-    // Row blocks: a multiple of the thread count when parallel, so that no thread idles at the end.
-    let threads = if parallel { rayon::current_num_threads() } else { 1 };
-    let blocks = threads * m.div_ceil(threads * MC_MAX);
-    let mc = m.div_ceil(blocks).next_multiple_of(tile.mr).max(tile.mr);
+    let out = Out { ptr: c.as_mut_ptr(), rows: m, cols: n };
+    let threads = if parallel && m * n * k >= PARALLEL_MIN { rayon::current_num_threads() } else { 1 };
+    let run = |part: &Part| {
+        PACKED.with(|buffers| match buffers.try_borrow_mut() {
+            Ok(mut buffers) => {
+                let (a_packed, b_packed) = &mut *buffers;
+                // SAFETY: the parts of one product are disjoint blocks of `c` (`split`).
+                unsafe { block(tile, a, b, &out, part, accumulate, a_packed, b_packed) };
+            }
+            // SAFETY: as above.
+            Err(_) => unsafe { block(tile, a, b, &out, part, accumulate, &mut Vec::new(), &mut Vec::new()) },
+        });
+    };
+    if threads > 1 {
+        split(tile, m, n, threads).par_iter().for_each(run);
+    } else {
+        run(&Part { rows: 0..m, cols: 0..n });
+    }
+}
+
+/// One thread's block of `c = a · b`, on one thread: the blocked loops of BLIS.
+///
+/// # Safety
+/// No other thread may touch `part`'s block of `out` meanwhile.
+#[allow(clippy::too_many_arguments)]
+unsafe fn block(
+    tile: Tile,
+    a: &View,
+    b: &View,
+    out: &Out,
+    part: &Part,
+    accumulate: bool,
+    a_packed: &mut Vec<f32>,
+    b_packed: &mut Vec<f32>,
+) {
+    let k = a.cols;
     let b_columns = b.transposed();
-    let mut b_packed = Vec::new();
-    for jc in (0..n).step_by(NC) {
-        let nc = NC.min(n - jc);
+    for jc in part.cols.clone().step_by(NC) {
+        let nc = NC.min(part.cols.end - jc);
         for pc in (0..k).step_by(KC) {
             let kc = KC.min(k - pc);
-            b_packed.resize(nc.div_ceil(tile.nr) * kc * tile.nr, 0.0);
-            pack(&b_columns, jc..jc + nc, pc..pc + kc, tile.nr, &mut b_packed, parallel);
-            // One packing buffer for A per thread, reused across its row blocks.
-            let block = |a_packed: &mut Vec<f32>, (ib, c_rows): (usize, &mut [f32])| {
-                let i0 = ib * mc;
-                let rows = c_rows.len() / n;
-                a_packed.resize(rows.div_ceil(tile.mr) * kc * tile.mr, 0.0);
-                pack(a, i0..i0 + rows, pc..pc + kc, tile.mr, a_packed, false);
-                for (q, b_panel) in b_packed.chunks_exact(kc * tile.nr).enumerate() {
-                    let j0 = jc + q * tile.nr;
-                    let cols = tile.nr.min(jc + nc - j0);
-                    for (r, a_panel) in a_packed.chunks_exact(kc * tile.mr).enumerate() {
-                        let live = tile.mr.min(rows - r * tile.mr);
-                        let out = &mut c_rows[r * tile.mr * n + j0..];
-                        if live == tile.mr && cols == tile.nr {
-                            tile.run(kc, a_panel, b_panel, out, n, accumulate || pc > 0);
-                        } else {
-                            tile.run_edge(kc, a_panel, b_panel, out, n, live, cols, accumulate || pc > 0);
-                        }
+            let accumulate = accumulate || pc > 0;
+            let b_len = nc.div_ceil(tile.nr) * kc * tile.nr;
+            grow(b_packed, b_len);
+            pack(&b_columns, jc..jc + nc, pc..pc + kc, tile.nr, &mut b_packed[..b_len]);
+            for ic in part.rows.clone().step_by(MC) {
+                let mc = MC.min(part.rows.end - ic);
+                let a_len = mc.div_ceil(tile.mr) * kc * tile.mr;
+                grow(a_packed, a_len);
+                pack(a, ic..ic + mc, pc..pc + kc, tile.mr, &mut a_packed[..a_len]);
+                for (q, b_panel) in b_packed[..b_len].chunks_exact(kc * tile.nr).enumerate() {
+                    for (r, a_panel) in a_packed[..a_len].chunks_exact(kc * tile.mr).enumerate() {
+                        let (row, col) = (ic + r * tile.mr, jc + q * tile.nr);
+                        // SAFETY: the tile lies in `part`, this thread's block (caller's promise).
+                        unsafe { tile.run(kc, a_panel, b_panel, out, row, col, accumulate) };
                     }
                 }
-            };
-            if parallel {
-                c.par_chunks_mut(mc * n).enumerate().for_each_init(Vec::new, block);
-            } else {
-                let mut a_packed = Vec::new();
-                c.chunks_mut(mc * n).enumerate().for_each(|rows| block(&mut a_packed, rows));
             }
         }
+    }
+}
+
+/// Makes `buffer` at least `len` long, zeroing only what it adds.
+fn grow(buffer: &mut Vec<f32>, len: usize) {
+    if buffer.len() < len {
+        buffer.resize(len, 0.0);
     }
 }
 
@@ -429,6 +546,56 @@ mod tests {
                         assert!(worst < 1e-3, "{isa:?} {m}x{k}x{n} accumulating: off by {worst}");
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn thread_parts_cover_the_output_once_in_whole_tiles() {
+        let tile = Tile { isa: Isa::Avx512, mr: 12, nr: 32 };
+        for &(m, n) in &[(1, 1), (720, 384), (384, 1536), (13, 33), (5000, 40)] {
+            for threads in [2, 3, 4, 6, 16] {
+                let parts = split(tile, m, n, threads);
+                assert!(
+                    !parts.is_empty() && parts.len() <= threads,
+                    "{m}x{n} on {threads}: {} parts",
+                    parts.len()
+                );
+                let mut owner = vec![0usize; m * n];
+                for part in &parts {
+                    assert!(
+                        part.rows.start % tile.mr == 0 && part.cols.start % tile.nr == 0,
+                        "part off the tile grid"
+                    );
+                    for i in part.rows.clone() {
+                        part.cols.clone().for_each(|j| owner[i * n + j] += 1);
+                    }
+                }
+                assert!(
+                    owner.iter().all(|&count| count == 1),
+                    "{m}x{n} on {threads}: not covered exactly once"
+                );
+            }
+        }
+        // Two threads split the longer side, so each packs half of the larger operand.
+        let parts = split(tile, 720, 384, 2);
+        assert_eq!((parts[0].rows.clone(), parts[0].cols.clone()), (0..360, 0..384));
+        let parts = split(tile, 96, 1536, 2);
+        assert_eq!((parts[0].rows.clone(), parts[0].cols.clone()), (0..96, 0..768));
+    }
+
+    #[test]
+    fn products_split_among_more_threads_match_the_naive_product() {
+        let Some(isa) = Isa::detect() else { return };
+        for threads in [3, 4] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a thread pool");
+            for &(m, k, n) in &[(130, 257, 1100), (300, 70, 65), (40, 300, 700)] {
+                let (da, db) = (values(m * k + 3, 1), values(k * n + 3, 2));
+                let (a, b) = (view(&da, m, k, false), view(&db, k, n, true));
+                let mut c = vec![f32::NAN; m * n];
+                pool.install(|| gemm(isa, &a, &b, &mut c, true, false));
+                let worst = c.iter().zip(naive(&a, &b)).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+                assert!(worst < 1e-3, "{m}x{k}x{n} on {threads} threads: off by {worst}");
             }
         }
     }
