@@ -6,7 +6,7 @@
 //! vary with the machine's load; compare builds in the same sitting.
 use std::time::Instant;
 
-use bertbench::model::gemm::{Isa, View, gemm};
+use bertbench::model::gemm::{Isa, Start, View, gemm};
 
 fn row_major(data: &[f32], rows: usize, cols: usize) -> View<'_> {
     View { data, offset: 0, rows, cols, row_stride: cols, col_stride: 1 }
@@ -45,9 +45,9 @@ fn main() {
         print!("{name:<28}");
         for parallel in [false, true] {
             for _ in 0..3 {
-                gemm(isa, &av, &bv, &mut c, parallel, false);
+                gemm(isa, &av, &bv, &mut c, parallel, Start::Zero);
             }
-            let seconds = best_of(40, || gemm(isa, &av, &bv, &mut c, parallel, false));
+            let seconds = best_of(40, || gemm(isa, &av, &bv, &mut c, parallel, Start::Zero));
             let gflops = 2.0 * (m * k * n) as f64 / seconds / 1e9;
             print!("  {}: {gflops:6.1}", if parallel { "all threads" } else { "one thread" });
         }
@@ -60,7 +60,7 @@ fn main() {
     let mut scores = vec![0f32; len * len];
     let seconds = best_of(40, || {
         for _ in 0..100 {
-            gemm(isa, &qv, &qv.transposed(), &mut scores, false, false);
+            gemm(isa, &qv, &qv.transposed(), &mut scores, false, Start::Zero);
         }
     }) / 100.0;
     println!(

@@ -19,8 +19,8 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor, bail};
 use rayon::prelude::*;
 
 use super::dropout::MaskSeed;
-use super::gemm::{self, Isa, VectorKernel, View};
-use super::ops::{fusable, rows_of, slice, softmax_grad_in_place, softmax_in_place, vectorised};
+use super::gemm::{self, Isa, Start, VectorKernel, View};
+use super::ops::{fusable, rows_of, slice, softmax_grad_in_place, softmax_in_place, vectorised, zeros};
 
 /// How the heads split the hidden dimension.
 #[derive(Debug, Clone, Copy)]
@@ -57,7 +57,7 @@ impl Geometry {
     /// starts at `t * stride + offset` of `per_task`.
     fn merge(self, per_task: &[f32], stride: usize, offset: usize) -> Vec<f32> {
         let (len, d, hidden) = (self.len, self.head_dim, self.hidden());
-        let mut out = vec![0f32; self.batch * len * hidden];
+        let mut out = zeros(self.batch * len * hidden);
         out.par_chunks_mut(len * hidden).enumerate().for_each(|(example, out)| {
             for head in 0..self.heads {
                 let block = &per_task[(example * self.heads + head) * stride + offset..][..len * d];
@@ -141,16 +141,16 @@ impl CustomOp3 for Attention {
         }
         let (q, k, v) = (slice(sq, lq)?, slice(sk, lk)?, slice(sv, lv)?);
         let (len, d) = (g.len, g.head_dim);
-        let mut probs = vec![0f32; g.tasks() * len * len];
-        let mut per_head = vec![0f32; g.tasks() * len * d];
+        let mut probs = zeros(g.tasks() * len * len);
+        let mut per_head = zeros(g.tasks() * len * d);
         probs.par_chunks_mut(len * len).zip(per_head.par_chunks_mut(len * d)).enumerate().for_each(
             |(task, (p, out))| {
-                gemm::gemm(self.isa, &g.head(q, task), &g.head(k, task).transposed(), p, false, false);
+                gemm::gemm(self.isa, &g.head(q, task), &g.head(k, task).transposed(), p, false, Start::Zero);
                 let mask = &self.mask[task / g.heads * len..][..len];
                 vectorised::<MaskedSoftmax>((p, len, self.scale, mask));
                 let dropped = self.dropout_mask(task, len).map(|m| times(p, &m));
                 let used = dropped.as_deref().unwrap_or(p);
-                gemm::gemm(self.isa, &rows_of(used, len), &g.head(v, task), out, false, false);
+                gemm::gemm(self.isa, &rows_of(used, len), &g.head(v, task), out, false, Start::Zero);
             },
         );
         *self.probs.lock().unwrap_or_else(PoisonError::into_inner) = probs;
@@ -180,7 +180,7 @@ impl CustomOp3 for Attention {
         let (q, k, v, dc) = (slice(sq, lq)?, slice(sk, lk)?, slice(sv, lv)?, slice(sg, lg)?);
         let probs = self.probs.lock().unwrap_or_else(PoisonError::into_inner);
         // Per task: dq, dk and dv of its head, one after the other.
-        let mut grads = vec![0f32; g.tasks() * 3 * len * d];
+        let mut grads = zeros(g.tasks() * 3 * len * d);
         grads.par_chunks_mut(3 * len * d).enumerate().for_each(|(task, out)| {
             let (dq, rest) = out.split_at_mut(len * d);
             let (dk, dv) = rest.split_at_mut(len * d);
@@ -190,11 +190,11 @@ impl CustomOp3 for Attention {
             let dropped = mask.as_deref().map(|m| times(p, m));
             // dv = dropped probabilitiesᵀ · dc
             let used = rows_of(dropped.as_deref().unwrap_or(p), len);
-            gemm::gemm(self.isa, &used.transposed(), &dc, dv, false, false);
+            gemm::gemm(self.isa, &used.transposed(), &dc, dv, false, Start::Zero);
             // d(probabilities) = dc · vᵀ, through the dropout mask, then through the softmax and
             // the scale: ds = p ⊙ (dp - rowsum(dp ⊙ p)) · scale.
             let mut ds = vec![0f32; len * len];
-            gemm::gemm(self.isa, &dc, &g.head(v, task).transposed(), &mut ds, false, false);
+            gemm::gemm(self.isa, &dc, &g.head(v, task).transposed(), &mut ds, false, Start::Zero);
             if let Some(m) = &mask {
                 ds.iter_mut().zip(m).for_each(|(x, m)| *x *= m);
             }
@@ -205,8 +205,8 @@ impl CustomOp3 for Attention {
                 }
             }
             // dq = ds · k, dk = dsᵀ · q
-            gemm::gemm(self.isa, &rows_of(&ds, len), &g.head(k, task), dq, false, false);
-            gemm::gemm(self.isa, &rows_of(&ds, len).transposed(), &g.head(q, task), dk, false, false);
+            gemm::gemm(self.isa, &rows_of(&ds, len), &g.head(k, task), dq, false, Start::Zero);
+            gemm::gemm(self.isa, &rows_of(&ds, len).transposed(), &g.head(q, task), dk, false, Start::Zero);
         });
         let shape = (g.batch, len, g.hidden());
         let tensor =

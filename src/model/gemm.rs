@@ -178,12 +178,15 @@ impl Tile {
         // SAFETY: the scratch tile holds mr × nr values, `nr` apart.
         unsafe { self.kernel(kc, a.as_ptr(), b.as_ptr(), scratch.as_mut_ptr(), self.nr, false) };
         for (i, tile) in scratch.chunks_exact(self.nr).take(rows).enumerate() {
-            // SAFETY: row `i` of the tile, its first `cols` elements: inside `out`, this thread's.
-            let out = unsafe { std::slice::from_raw_parts_mut(c.add(i * out.cols), cols) };
-            if accumulate {
-                out.iter_mut().zip(tile).for_each(|(o, t)| *o += t);
-            } else {
-                out.copy_from_slice(&tile[..cols]);
+            // SAFETY: row `i` of the tile, its first `cols` elements: inside `out`, this thread's;
+            // read only when accumulating (then written before: by an earlier pass or the caller).
+            unsafe {
+                let row = c.add(i * out.cols);
+                if accumulate {
+                    std::slice::from_raw_parts_mut(row, cols).iter_mut().zip(tile).for_each(|(o, t)| *o += t);
+                } else {
+                    std::ptr::copy_nonoverlapping(tile.as_ptr(), row, cols);
+                }
             }
         }
     }
@@ -398,36 +401,72 @@ thread_local! {
     static PACKED: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// `c = a · b`, or `c += a · b` when `accumulate` (a bias already in `c`), with `c` row-major
-/// `a.rows × b.cols`. Uses rayon's threads when `parallel` and the product is large enough.
-/// Panics if the shapes disagree.
-pub fn gemm(isa: Isa, a: &View, b: &View, c: &mut [f32], parallel: bool, accumulate: bool) {
+/// What the output holds before the product is added to it.
+#[derive(Clone, Copy, Debug)]
+pub enum Start<'a> {
+    /// Nothing: `c = a · b`.
+    Zero,
+    /// Its current values: `c += a · b`.
+    Existing,
+    /// A bias, one value per column, in every row: `c = bias + a · b`.
+    Bias(&'a [f32]),
+}
+
+/// `c = a · b` (or added to what `start` says), with `c` row-major `a.rows × b.cols`. Uses
+/// rayon's threads when `parallel` and the product is large enough. Panics if the shapes
+/// disagree.
+pub fn gemm(isa: Isa, a: &View, b: &View, c: &mut [f32], parallel: bool, start: Start) {
+    assert_eq!(c.len(), a.rows * b.cols, "output has the wrong size");
+    let out = Out { ptr: c.as_mut_ptr(), rows: a.rows, cols: b.cols };
+    // SAFETY: `out` is `c`, borrowed mutably here, and initialised.
+    unsafe { product_into(isa, a, b, &out, parallel, start) };
+}
+
+/// `a · b` (plus `bias` in every row) as a new row-major `a.rows × b.cols` matrix. Unlike
+/// `gemm` into a `vec![0.0; …]`, the output is never zero-filled first (a serial pass over
+/// every product's output, which profiles showed).
+pub fn product(isa: Isa, a: &View, b: &View, parallel: bool, bias: Option<&[f32]>) -> Vec<f32> {
+    let len = a.rows * b.cols;
+    let mut c = Vec::with_capacity(len);
+    let out = Out { ptr: c.as_mut_ptr(), rows: a.rows, cols: b.cols };
+    let start = bias.map_or(Start::Zero, Start::Bias);
+    // SAFETY: `out` is `c`'s allocation of `len` values; with `Start::Zero` or `Start::Bias`
+    // every element is written before it is read, and all of them are written.
+    unsafe {
+        product_into(isa, a, b, &out, parallel, start);
+        c.set_len(len);
+    }
+    c
+}
+
+/// The product into `out`.
+///
+/// # Safety
+/// `out` must be valid for `a.rows × b.cols` writes, used by nothing else meanwhile, and
+/// initialised unless `start` is `Zero` or `Bias`.
+unsafe fn product_into(isa: Isa, a: &View, b: &View, out: &Out, parallel: bool, start: Start) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "inner dimensions differ");
-    assert_eq!(c.len(), m * n, "output has the wrong size");
+    if let Start::Bias(bias) = start {
+        assert_eq!(bias.len(), n, "one bias value per column");
+    }
     a.check();
     b.check();
     if m == 0 || n == 0 {
         return;
     }
-    if k == 0 {
-        if !accumulate {
-            c.fill(0.0);
-        }
-        return;
-    }
     let tile = isa.tile();
-    let out = Out { ptr: c.as_mut_ptr(), rows: m, cols: n };
     let threads = if parallel && m * n * k >= PARALLEL_MIN { rayon::current_num_threads() } else { 1 };
     let run = |part: &Part| {
         PACKED.with(|buffers| match buffers.try_borrow_mut() {
             Ok(mut buffers) => {
                 let (a_packed, b_packed) = &mut *buffers;
-                // SAFETY: the parts of one product are disjoint blocks of `c` (`split`).
-                unsafe { block(tile, a, b, &out, part, accumulate, a_packed, b_packed) };
+                // SAFETY: the parts of one product are disjoint blocks of `out` (`split`); the
+                // rest is the caller's promise.
+                unsafe { block(tile, a, b, out, part, start, a_packed, b_packed) };
             }
             // SAFETY: as above.
-            Err(_) => unsafe { block(tile, a, b, &out, part, accumulate, &mut Vec::new(), &mut Vec::new()) },
+            Err(_) => unsafe { block(tile, a, b, out, part, start, &mut Vec::new(), &mut Vec::new()) },
         });
     };
     if threads > 1 {
@@ -437,10 +476,10 @@ pub fn gemm(isa: Isa, a: &View, b: &View, c: &mut [f32], parallel: bool, accumul
     }
 }
 
-/// One thread's block of `c = a · b`, on one thread: the blocked loops of BLIS.
+/// One thread's block of the product, on one thread: the blocked loops of BLIS.
 ///
 /// # Safety
-/// No other thread may touch `part`'s block of `out` meanwhile.
+/// As `product_into`, and no other thread may touch `part`'s block of `out` meanwhile.
 #[allow(clippy::too_many_arguments)]
 unsafe fn block(
     tile: Tile,
@@ -448,17 +487,37 @@ unsafe fn block(
     b: &View,
     out: &Out,
     part: &Part,
-    accumulate: bool,
+    start: Start,
     a_packed: &mut Vec<f32>,
     b_packed: &mut Vec<f32>,
 ) {
     let k = a.cols;
+    let cols = part.cols.len();
+    // The starting values, written by the thread that then adds to them (while they are in its
+    // cache); with no shared dimension they are the result.
+    let starting = match start {
+        Start::Zero if k == 0 => Some(None),
+        Start::Bias(bias) => Some(Some(&bias[part.cols.clone()])),
+        Start::Zero | Start::Existing => None,
+    };
+    if let Some(values) = starting {
+        for i in part.rows.clone() {
+            // SAFETY: row `i` of this thread's block, inside `out` (the caller's promise).
+            let row = unsafe { out.ptr.add(i * out.cols + part.cols.start) };
+            match values {
+                // SAFETY: as above; `values` is `cols` long.
+                Some(values) => unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), row, cols) },
+                // SAFETY: as above.
+                None => unsafe { std::ptr::write_bytes(row, 0, cols) },
+            }
+        }
+    }
     let b_columns = b.transposed();
     for jc in part.cols.clone().step_by(NC) {
         let nc = NC.min(part.cols.end - jc);
         for pc in (0..k).step_by(KC) {
             let kc = KC.min(k - pc);
-            let accumulate = accumulate || pc > 0;
+            let accumulate = pc > 0 || !matches!(start, Start::Zero);
             let b_len = nc.div_ceil(tile.nr) * kc * tile.nr;
             grow(b_packed, b_len);
             pack(&b_columns, jc..jc + nc, pc..pc + kc, tile.nr, &mut b_packed[..b_len]);
@@ -532,7 +591,7 @@ mod tests {
                     let want = naive(&a, &b);
                     for parallel in [false, true] {
                         let mut c = vec![f32::NAN; m * n];
-                        gemm(isa, &a, &b, &mut c, parallel, false);
+                        gemm(isa, &a, &b, &mut c, parallel, Start::Zero);
                         let worst = c.iter().zip(&want).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
                         assert!(
                             worst < 1e-3,
@@ -540,10 +599,20 @@ mod tests {
                         );
                         // Accumulating adds the product to what is there (a bias).
                         let mut c: Vec<f32> = (0..m * n).map(|i| (i % 7) as f32).collect();
-                        gemm(isa, &a, &b, &mut c, parallel, true);
+                        gemm(isa, &a, &b, &mut c, parallel, Start::Existing);
                         let worst =
                             (0..m * n).map(|i| (c[i] - (i % 7) as f32 - want[i]).abs()).fold(0f32, f32::max);
                         assert!(worst < 1e-3, "{isa:?} {m}x{k}x{n} accumulating: off by {worst}");
+                        // A fresh output, plain or starting from a bias in every row.
+                        let bias = values(n, 3);
+                        let plain = product(isa, &a, &b, parallel, None);
+                        let biased = product(isa, &a, &b, parallel, Some(&bias));
+                        let worst = (0..m * n)
+                            .map(|i| {
+                                (plain[i] - want[i]).abs().max((biased[i] - bias[i % n] - want[i]).abs())
+                            })
+                            .fold(0f32, f32::max);
+                        assert!(worst < 1e-3, "{isa:?} {m}x{k}x{n} fresh output: off by {worst}");
                     }
                 }
             }
@@ -593,7 +662,7 @@ mod tests {
                 let (da, db) = (values(m * k + 3, 1), values(k * n + 3, 2));
                 let (a, b) = (view(&da, m, k, false), view(&db, k, n, true));
                 let mut c = vec![f32::NAN; m * n];
-                pool.install(|| gemm(isa, &a, &b, &mut c, true, false));
+                pool.install(|| gemm(isa, &a, &b, &mut c, true, Start::Zero));
                 let worst = c.iter().zip(naive(&a, &b)).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
                 assert!(worst < 1e-3, "{m}x{k}x{n} on {threads} threads: off by {worst}");
             }
@@ -605,14 +674,19 @@ mod tests {
         if let Some(isa) = Isa::detect() {
             let rows = View { data: &[1.0, 2.0], offset: 0, rows: 0, cols: 2, row_stride: 2, col_stride: 1 };
             let b = View { data: &[1.0, 2.0], offset: 0, rows: 2, cols: 1, row_stride: 1, col_stride: 1 };
-            gemm(isa, &rows, &b, &mut [], true, false);
+            gemm(isa, &rows, &b, &mut [], true, Start::Zero);
             let mut c = vec![f32::NAN; 6];
             let a = View { data: &[], offset: 0, rows: 2, cols: 0, row_stride: 0, col_stride: 1 };
             let b = View { data: &[], offset: 0, rows: 0, cols: 3, row_stride: 3, col_stride: 1 };
-            gemm(isa, &a, &b, &mut c, true, false);
+            gemm(isa, &a, &b, &mut c, true, Start::Zero);
             assert_eq!(c, vec![0.0; 6]);
-            gemm(isa, &a, &b, &mut c, true, true);
+            gemm(isa, &a, &b, &mut c, true, Start::Existing);
             assert_eq!(c, vec![0.0; 6]);
+            assert_eq!(product(isa, &a, &b, true, None), vec![0.0; 6]);
+            assert_eq!(
+                product(isa, &a, &b, true, Some(&[1.0, 2.0, 3.0])),
+                vec![1.0, 2.0, 3.0, 1.0, 2.0, 3.0]
+            );
         }
     }
 }

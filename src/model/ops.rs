@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use std::sync::{Mutex, PoisonError};
 
 use super::dropout::MaskSeed;
-use super::gemm::{self, Isa, VectorKernel, View};
+use super::gemm::{self, Isa, Start, VectorKernel, View};
 
 /// The f32 values of a contiguous CPU tensor.
 pub(super) fn slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
@@ -42,6 +42,17 @@ fn last_dim_set(dims: &[usize], n: usize) -> Shape {
     Shape::from(dims)
 }
 
+/// `len` zeros, written by all threads: `vec![0.0; len]` is one serial pass over the memory,
+/// which for an activation-sized buffer showed in profiles while the other threads waited.
+pub(crate) fn zeros(len: usize) -> Vec<f32> {
+    if len < CHUNK {
+        return vec![0.0; len];
+    }
+    let mut out = Vec::with_capacity(len);
+    out.par_extend(rayon::iter::repeat_n(0f32, len));
+    out
+}
+
 /// Computes an output of `shape` run by run: `f(out, [input runs])` on each run of `width`
 /// values (a row, or a chunk for element-wise ops), in parallel.
 fn map_runs<const N: usize>(
@@ -50,7 +61,7 @@ fn map_runs<const N: usize>(
     inputs: [&[f32]; N],
     f: impl Fn(&mut [f32], [&[f32]; N]) + Sync,
 ) -> (CpuStorage, Shape) {
-    let mut out = vec![0f32; shape.elem_count()];
+    let mut out = zeros(shape.elem_count());
     out.par_chunks_mut(width).enumerate().for_each(|(i, o)| {
         let start = i * width;
         f(o, inputs.map(|x| &x[start..start + o.len()]));
@@ -494,19 +505,24 @@ impl CustomOp2 for MatMul {
         let (a, b) = (matrices(s1, l1)?, matrices(s2, l2)?);
         // From the layouts: a batch dimension of 0 leaves no matrices to read them from.
         let (m, n) = (l1.dims()[l1.dims().len() - 2], l2.dims()[l2.dims().len() - 1]);
-        let mut out = vec![0f32; a.len() * m * n];
+        let shape = last_dim_set(l1.dims(), n);
+        if let ([a], [b]) = (&a[..], &b[..]) {
+            // One product (a layer's gradients): split among the threads, into a fresh output.
+            return Ok((CpuStorage::F32(gemm::product(self.isa, a, b, true, None)), shape));
+        }
+        let mut out = zeros(a.len() * m * n);
         let size = (m * n).max(1);
         // Many small products (attention heads): one per thread. Few large ones: each split.
-        if a.len() >= rayon::current_num_threads() && a.len() > 1 {
+        if a.len() >= rayon::current_num_threads() {
             out.par_chunks_mut(size)
                 .zip(a.par_iter().zip(&b))
-                .for_each(|(c, (a, b))| gemm::gemm(self.isa, a, b, c, false, false));
+                .for_each(|(c, (a, b))| gemm::gemm(self.isa, a, b, c, false, Start::Zero));
         } else {
             out.chunks_mut(size)
                 .zip(a.iter().zip(&b))
-                .for_each(|(c, (a, b))| gemm::gemm(self.isa, a, b, c, true, false));
+                .for_each(|(c, (a, b))| gemm::gemm(self.isa, a, b, c, true, Start::Zero));
         }
-        Ok((CpuStorage::F32(out), last_dim_set(l1.dims(), n)))
+        Ok((CpuStorage::F32(out), shape))
     }
 
     fn bwd(
@@ -596,13 +612,9 @@ impl CustomOp3 for Dense {
             bail!("dense: input {:?}, weight {:?}, bias {:?} do not fit", lx.dims(), lw.dims(), lb.dims());
         }
         let rows = x.len() / inputs;
-        let mut y = Vec::with_capacity(rows * outputs);
-        for _ in 0..rows {
-            y.extend_from_slice(b);
-        }
         // `wᵀ` read in place: `w` is `[outputs, inputs]` row-major.
         let wt = View { data: w, offset: 0, rows: inputs, cols: outputs, row_stride: 1, col_stride: inputs };
-        gemm::gemm(self.isa, &rows_of(x, inputs), &wt, &mut y, true, true);
+        let mut y = gemm::product(self.isa, &rows_of(x, inputs), &wt, true, Some(b));
         match self.epilogue {
             Epilogue::Nothing => {}
             Epilogue::Gelu => {
