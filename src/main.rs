@@ -34,6 +34,7 @@ use clap::{CommandFactory, Parser};
 
 fn main() -> ExitCode {
     bertbench::sys::keep_freed_memory();
+    bertbench::sys::brief_candle_spinning();
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Train(args)) => train(&args),

@@ -32,6 +32,21 @@ pub fn keep_freed_memory() {
     }
 }
 
+/// Tells candle's thread pool to wait for its next op only briefly before sleeping. candle runs
+/// its element-wise ops (the additions that sum gradients, above all) on a pool of its own,
+/// whose threads spin ~25 000 times after each op; between candle's ops our kernels run on
+/// rayon's threads, one per core, so that spinning takes a core from them (perf: 6-7 % of all
+/// samples in the spinning thread). A user's own `CANDLE_BARRIER_POOL_SPIN_LIMIT` is kept.
+/// Call before starting threads (the variable is read when candle's pool starts).
+#[allow(unsafe_code)]
+pub fn brief_candle_spinning() {
+    const VARIABLE: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
+    if std::env::var_os(VARIABLE).is_none() {
+        // SAFETY: no other thread exists yet to read the environment concurrently.
+        unsafe { std::env::set_var(VARIABLE, "200") };
+    }
+}
+
 /// Returns the allocator's free memory to the kernel (after a run, so that an idle workbench
 /// does not hold a run's high-water mark).
 #[allow(unsafe_code)]
