@@ -20,7 +20,9 @@ use rayon::prelude::*;
 
 use super::dropout::MaskSeed;
 use super::gemm::{self, Isa, Start, VectorKernel, View};
-use super::ops::{fusable, rows_of, slice, softmax_grad_in_place, softmax_in_place, vectorised, zeros};
+use super::ops::{
+    fusable, par_runs, rows_of, slice, softmax_grad_in_place, softmax_in_place, vectorised, zeros,
+};
 
 /// How the heads split the hidden dimension.
 #[derive(Debug, Clone, Copy)]
@@ -57,16 +59,14 @@ impl Geometry {
     /// starts at `t * stride + offset` of `per_task`.
     fn merge(self, per_task: &[f32], stride: usize, offset: usize) -> Vec<f32> {
         let (len, d, hidden) = (self.len, self.head_dim, self.hidden());
-        let mut out = zeros(self.batch * len * hidden);
-        out.par_chunks_mut(len * hidden).enumerate().for_each(|(example, out)| {
+        par_runs(self.batch * len * hidden, len * hidden, |example, out| {
             for head in 0..self.heads {
                 let block = &per_task[(example * self.heads + head) * stride + offset..][..len * d];
                 for (row, values) in block.chunks_exact(d).enumerate() {
                     out[row * hidden + head * d..][..d].copy_from_slice(values);
                 }
             }
-        });
-        out
+        })
     }
 }
 
