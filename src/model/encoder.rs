@@ -3,8 +3,8 @@
 //! built from differentiable ops, dropout is real (and seeded), and it can return attention
 //! probabilities for the attention view.
 
-use candle_core::{Module, Tensor};
-use candle_nn::{Embedding, VarBuilder};
+use candle_core::Tensor;
+use candle_nn::VarBuilder;
 
 use super::attention;
 use super::bert_config::{Activation, BertConfig};
@@ -69,16 +69,19 @@ impl LayerNorm {
 }
 
 struct Embeddings {
-    word: Embedding,
-    position: Embedding,
-    token_type: Embedding,
+    /// `[vocabulary, hidden]`, `[positions, hidden]`, `[types, hidden]`.
+    word: Tensor,
+    position: Tensor,
+    token_type: Tensor,
     norm: LayerNorm,
     dropout: f64,
 }
 
 impl Embeddings {
     fn load(vb: VarBuilder, c: &BertConfig) -> Result<Self> {
-        let emb = |n: usize, name: &str| candle_nn::embedding(n, c.hidden_size, vb.pp(name));
+        // Initialised as candle-nn's embeddings are (standard normal), for models from scratch.
+        let init = candle_nn::Init::Randn { mean: 0.0, stdev: 1.0 };
+        let emb = |n: usize, name: &str| vb.pp(name).get_with_hints((n, c.hidden_size), "weight", init);
         Ok(Self {
             word: emb(c.vocab_size, "word_embeddings")?,
             position: emb(c.max_position_embeddings, "position_embeddings")?,
@@ -91,11 +94,9 @@ impl Embeddings {
     fn forward(&self, ids: &Tensor, type_ids: &Tensor, drop: &mut Dropout) -> Result<Tensor> {
         let len = ids.dim(1)?;
         let positions = Tensor::arange(0u32, len as u32, ids.device())?;
-        let x = self
-            .word
-            .forward(ids)?
-            .broadcast_add(&self.position.forward(&positions)?)?
-            .add(&self.token_type.forward(type_ids)?)?;
+        let x = ops::lookup(&self.word, ids)?
+            .broadcast_add(&ops::lookup(&self.position, &positions)?)?
+            .add(&ops::lookup(&self.token_type, type_ids)?)?;
         drop.apply(&self.norm.forward(&x)?, self.dropout)
     }
 }
@@ -293,7 +294,7 @@ impl Encoder {
 
     /// The word-embedding matrix `[vocab, hidden]` (the masked-LM decoder is tied to it).
     pub fn word_embeddings(&self) -> &Tensor {
-        self.embeddings.word.embeddings()
+        &self.embeddings.word
     }
 
     /// BERT's pooled output: `tanh(dense(hidden[:, 0]))`.

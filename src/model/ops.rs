@@ -715,6 +715,76 @@ pub fn dense(x: &Tensor, w: &Tensor, b: &Tensor, epilogue: Epilogue) -> candle_c
     }
 }
 
+/// Rows of an embedding table, `table[ids]`: `[ids' dims…, hidden]`. The backward pass
+/// scatters the rows' gradients into a table-sized gradient zeroed by all threads; candle's
+/// (`index_select`) zeroes it and then copies it, both on one thread — two passes over the
+/// 47 MB word-embedding table every step while the other threads wait.
+struct Lookup;
+
+/// The ids of a contiguous `u32` tensor.
+fn ids_of<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [u32]> {
+    let CpuStorage::U32(ids) = storage else { bail!("lookup: ids must be u32") };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&ids[start..end]),
+        None => bail!("lookup: ids must be contiguous"),
+    }
+}
+
+impl CustomOp2 for Lookup {
+    fn name(&self) -> &'static str {
+        "bertbench-lookup"
+    }
+
+    fn cpu_fwd(
+        &self,
+        st: &CpuStorage,
+        lt: &Layout,
+        si: &CpuStorage,
+        li: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (rows, hidden) = lt.shape().dims2()?;
+        let (table, ids) = (slice(st, lt)?, ids_of(si, li)?);
+        if let Some(id) = ids.iter().find(|&&id| id as usize >= rows) {
+            bail!("lookup: id {id} outside a table of {rows} rows");
+        }
+        let out = par_runs(ids.len() * hidden, hidden, |i, row| {
+            row.copy_from_slice(&table[ids[i] as usize * hidden..][..hidden]);
+        });
+        let mut dims = li.dims().to_vec();
+        dims.push(hidden);
+        Ok((CpuStorage::F32(out), Shape::from(dims)))
+    }
+
+    fn bwd(
+        &self,
+        table: &Tensor,
+        ids: &Tensor,
+        _: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let (rows, hidden) = table.dims2()?;
+        let ids = ids.flatten_all()?.to_vec1::<u32>()?;
+        let grad = grad.flatten_all()?.to_vec1::<f32>()?;
+        let mut table_grad = zeros(rows * hidden);
+        for (&id, g) in ids.iter().zip(grad.chunks_exact(hidden)) {
+            let row = &mut table_grad[id as usize * hidden..][..hidden];
+            row.iter_mut().zip(g).for_each(|(r, g)| *r += g);
+        }
+        Ok((Some(Tensor::from_vec(table_grad, (rows, hidden), table.device())?), None))
+    }
+}
+
+/// Rows `ids` of an embedding `table` (`[rows, hidden]`): `[ids' dims…, hidden]`. Our op for
+/// f32 tables on the CPU, candle's `index_select` otherwise (same result).
+pub fn lookup(table: &Tensor, ids: &Tensor) -> candle_core::Result<Tensor> {
+    if fusable(table) && ids.device().is_cpu() && ids.dtype() == candle_core::DType::U32 {
+        return table.contiguous()?.apply_op2(&ids.contiguous()?, Lookup);
+    }
+    let mut dims = ids.dims().to_vec();
+    dims.push(table.dim(1)?);
+    table.index_select(&ids.flatten_all()?, 0)?.reshape(dims)
+}
+
 /// The sum of squares of all elements (an f32 scalar), in one parallel pass.
 struct SumOfSquares;
 
@@ -807,6 +877,20 @@ mod tests {
     use super::testing::{assert_agree, output_and_gradients, values};
     use super::*;
     use candle_core::{Device, Var};
+
+    #[test]
+    fn lookup_matches_index_select_in_rows_and_gradient_with_repeated_ids() {
+        let table = Var::from_vec(values(9 * 5, 1), (9, 5), &Device::Cpu).expect("table");
+        let ids = Tensor::new(&[[3u32, 0, 3], [8, 3, 1]], &Device::Cpu).expect("ids");
+        let upstream = Tensor::from_vec(values(2 * 3 * 5, 2), (2, 3, 5), &Device::Cpu).expect("upstream");
+        let ours = output_and_gradients(&lookup(&table, &ids).expect("lookup"), &upstream, &[&table]);
+        let rows = table.index_select(&ids.flatten_all().expect("flat"), 0).expect("select");
+        let theirs = output_and_gradients(&rows.reshape((2, 3, 5)).expect("shape"), &upstream, &[&table]);
+        assert_agree(&["rows", "table gradient"], &ours, &theirs, 1e-6, "lookup");
+        let outside = Tensor::new(&[9u32], &Device::Cpu).expect("ids");
+        let error = lookup(&table, &outside).expect_err("id 9 of 9 rows").to_string();
+        assert!(error.contains("id 9 outside a table of 9 rows"), "{error}");
+    }
 
     #[test]
     fn parallel_runs_start_zeroed_know_their_index_and_cover_the_output() {
