@@ -193,8 +193,7 @@ impl CustomOp3 for Attention {
             gemm::gemm(self.isa, &used.transposed(), &dc, dv, false, Start::Zero);
             // d(probabilities) = dc · vᵀ, through the dropout mask, then through the softmax and
             // the scale: ds = p ⊙ (dp - rowsum(dp ⊙ p)) · scale.
-            let mut ds = vec![0f32; len * len];
-            gemm::gemm(self.isa, &dc, &g.head(v, task).transposed(), &mut ds, false, Start::Zero);
+            let mut ds = gemm::product(self.isa, &dc, &g.head(v, task).transposed(), false, None);
             if let Some(m) = &mask {
                 ds.iter_mut().zip(m).for_each(|(x, m)| *x *= m);
             }

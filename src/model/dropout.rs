@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::gemm::VectorKernel;
-use super::ops::vectorised;
+use super::ops::{par_runs, vectorised};
 use crate::error::Result;
 
 /// Mask elements drawn by one task.
@@ -57,8 +57,7 @@ pub struct MaskSeed {
 impl MaskSeed {
     /// `x` times this seed's mask, element by element.
     pub fn apply(self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let mut mask = vec![0f32; x.elem_count()];
-        mask.par_chunks_mut(MASK_CHUNK).enumerate().for_each(|(i, chunk)| self.fill(i as u64, chunk));
+        let mask = par_runs(x.elem_count(), MASK_CHUNK, |i, chunk| self.fill(i as u64, chunk));
         x.mul(&Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?)
     }
 

@@ -101,16 +101,37 @@ impl Embeddings {
     }
 }
 
+/// What ends both halves of a layer (Hugging Face's `BertSelfOutput` and `BertOutput`): a dense
+/// layer, dropout, the residual added back, layer normalisation.
+struct Output {
+    dense: Linear,
+    norm: LayerNorm,
+    dropout: f64,
+}
+
+impl Output {
+    fn load(vb: VarBuilder, inputs: usize, c: &BertConfig) -> Result<Self> {
+        Ok(Self {
+            dense: Linear::load(vb.pp("dense"), inputs, c.hidden_size)?,
+            norm: LayerNorm::load(vb.pp("LayerNorm"), c.hidden_size, c.layer_norm_eps)?,
+            dropout: c.hidden_dropout_prob,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, residual: &Tensor, drop: &mut Dropout) -> Result<Tensor> {
+        let out = self.dense.forward_then(x, Epilogue::dropout(drop.draw(self.dropout)))?;
+        self.norm.forward(&(out + residual)?)
+    }
+}
+
 struct SelfAttention {
     query: Linear,
     key: Linear,
     value: Linear,
-    output: Linear,
-    norm: LayerNorm,
+    output: Output,
     heads: usize,
     head_dim: usize,
     attention_dropout: f64,
-    hidden_dropout: f64,
 }
 
 impl SelfAttention {
@@ -121,12 +142,10 @@ impl SelfAttention {
             query: Linear::load(s.pp("query"), h, h)?,
             key: Linear::load(s.pp("key"), h, h)?,
             value: Linear::load(s.pp("value"), h, h)?,
-            output: Linear::load(vb.pp("output.dense"), h, h)?,
-            norm: LayerNorm::load(vb.pp("output.LayerNorm"), h, c.layer_norm_eps)?,
+            output: Output::load(vb.pp("output"), h, c)?,
             heads: c.num_attention_heads,
             head_dim: c.head_dim(),
             attention_dropout: c.attention_probs_dropout_prob,
-            hidden_dropout: c.hidden_dropout_prob,
         })
     }
 
@@ -151,8 +170,7 @@ impl SelfAttention {
             let (context, probs) = self.composed(&q, &k, &v, mask, drop)?;
             (context, Some(probs))
         };
-        let out = self.output.forward_then(&context, Epilogue::dropout(drop.draw(self.hidden_dropout)))?;
-        Ok((self.norm.forward(&(out + x)?)?, probs))
+        Ok((self.output.forward(&context, x, drop)?, probs))
     }
 
     /// What `attention::fused` computes, from candle's ops (other devices; and the attention
@@ -183,10 +201,8 @@ impl SelfAttention {
 struct Layer {
     attention: SelfAttention,
     intermediate: Linear,
-    output: Linear,
-    norm: LayerNorm,
+    output: Output,
     activation: Activation,
-    dropout: f64,
 }
 
 impl Layer {
@@ -194,10 +210,8 @@ impl Layer {
         Ok(Self {
             attention: SelfAttention::load(vb.pp("attention"), c)?,
             intermediate: Linear::load(vb.pp("intermediate.dense"), c.hidden_size, c.intermediate_size)?,
-            output: Linear::load(vb.pp("output.dense"), c.intermediate_size, c.hidden_size)?,
-            norm: LayerNorm::load(vb.pp("output.LayerNorm"), c.hidden_size, c.layer_norm_eps)?,
+            output: Output::load(vb.pp("output"), c.intermediate_size, c)?,
             activation: c.hidden_act,
-            dropout: c.hidden_dropout_prob,
         })
     }
 
@@ -210,8 +224,7 @@ impl Layer {
     ) -> Result<(Tensor, Option<Tensor>)> {
         let (attended, probs) = self.attention.forward(x, mask, drop, keep_probs)?;
         let inner = self.intermediate.forward_activated(&attended, self.activation)?;
-        let out = self.output.forward_then(&inner, Epilogue::dropout(drop.draw(self.dropout)))?;
-        Ok((self.norm.forward(&(out + attended)?)?, probs))
+        Ok((self.output.forward(&inner, &attended, drop)?, probs))
     }
 }
 

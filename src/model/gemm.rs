@@ -307,8 +307,8 @@ mod x86 {
 }
 
 /// Packs rows `rows` × depth `depth` of `m` into panels of `width` rows: panel `q` holds, for
-/// each `p`, the `width` values `m[q*width + i][p]` (zero past the last row). A's panels are packed from A,
-/// B's from the transposed view of B (the same layout, with columns as rows).
+/// each `p`, the `width` values `m[q*width + i][p]` (zero past the last row). A's panels are
+/// packed from A, B's from the transposed view of B (the same layout, with columns as rows).
 fn pack(m: &View, rows: Range<usize>, depth: Range<usize>, width: usize, out: &mut [f32]) {
     match width {
         12 => pack_panels::<12>(m, rows, depth, out),
@@ -493,22 +493,24 @@ unsafe fn block(
 ) {
     let k = a.cols;
     let cols = part.cols.len();
-    // The starting values, written by the thread that then adds to them (while they are in its
-    // cache); with no shared dimension they are the result.
+    // The starting values of each row, written by the thread that then adds to them (while
+    // they are in its cache); with no shared dimension they are the result.
+    let no_product;
     let starting = match start {
-        Start::Zero if k == 0 => Some(None),
-        Start::Bias(bias) => Some(Some(&bias[part.cols.clone()])),
+        Start::Bias(bias) => Some(&bias[part.cols.clone()]),
+        Start::Zero if k == 0 => {
+            no_product = vec![0f32; cols];
+            Some(&no_product[..])
+        }
         Start::Zero | Start::Existing => None,
     };
     if let Some(values) = starting {
         for i in part.rows.clone() {
-            // SAFETY: row `i` of this thread's block, inside `out` (the caller's promise).
-            let row = unsafe { out.ptr.add(i * out.cols + part.cols.start) };
-            match values {
-                // SAFETY: as above; `values` is `cols` long.
-                Some(values) => unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), row, cols) },
-                // SAFETY: as above.
-                None => unsafe { std::ptr::write_bytes(row, 0, cols) },
+            // SAFETY: row `i` of this thread's block, inside `out` (the caller's promise);
+            // `values` is `cols` long.
+            unsafe {
+                let row = out.ptr.add(i * out.cols + part.cols.start);
+                std::ptr::copy_nonoverlapping(values.as_ptr(), row, cols);
             }
         }
     }

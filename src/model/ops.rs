@@ -45,12 +45,7 @@ fn last_dim_set(dims: &[usize], n: usize) -> Shape {
 /// `len` zeros, written by all threads: `vec![0.0; len]` is one serial pass over the memory,
 /// which for an activation-sized buffer showed in profiles while the other threads waited.
 pub(crate) fn zeros(len: usize) -> Vec<f32> {
-    if len < CHUNK {
-        return vec![0.0; len];
-    }
-    let mut out = Vec::with_capacity(len);
-    out.par_extend(rayon::iter::repeat_n(0f32, len));
-    out
+    par_runs(len, CHUNK, |_, _| {})
 }
 
 /// A new vector of `len` values computed in parallel runs of `width` by `f(run index, run)`.
@@ -259,7 +254,7 @@ impl CustomOp3 for LayerNormGrad {
         let (x, w, g) = (slice(sx, lx)?, slice(sw, lw)?, slice(sg, lg)?);
         let width = w.len();
         let n = x.len();
-        let mut out = vec![0f32; n + 2 * width];
+        let mut out = zeros(n + 2 * width);
         let (dx, rest) = out.split_at_mut(n);
         let sums = dx
             .par_chunks_mut(width * LAYER_NORM_ROWS)
