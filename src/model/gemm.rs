@@ -140,7 +140,7 @@ struct Out {
     cols: usize,
 }
 
-// SAFETY: `gemm` hands each thread a disjoint block of the output (`Part`), so no two threads
+// SAFETY: `product_into` hands each thread a disjoint block of the output (`Part`), so no two threads
 // write, or read, the same element.
 unsafe impl Sync for Out {}
 
