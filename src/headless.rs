@@ -7,7 +7,7 @@ use std::io::{IsTerminal, Write};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::error::Result;
-use crate::train::event::{EvalReport, MlmReport};
+use crate::report::{EvalReport, MlmReport};
 use crate::train::{EventSink, Flow, TrainEvent};
 
 pub struct ConsoleSink {

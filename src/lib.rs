@@ -14,6 +14,7 @@ pub mod eval;
 pub mod headless;
 pub mod model;
 pub mod plot;
+pub mod report;
 pub mod runs;
 pub mod sys;
 pub mod train;

@@ -201,7 +201,7 @@ fn ctrl_c_stops_cleanly_and_kill_9_leaves_a_readable_record() {
     signal(&child, "KILL");
     child.wait().expect("wait");
     let runs = bertbench::runs::list_runs(&second.join("runs")).expect("list");
-    assert_eq!(runs[0].status, bertbench::train::RunStatus::Interrupted);
+    assert_eq!(runs[0].status, bertbench::report::RunStatus::Interrupted);
     // Every line that made it to disk is whole.
     for line in std::fs::read_to_string(run.join("events.jsonl")).expect("events").lines() {
         serde_json::from_str::<serde_json::Value>(line).expect("complete JSON line");

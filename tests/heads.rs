@@ -10,7 +10,8 @@ use bertbench::config::{HeadKind, RunConfig};
 use bertbench::data::batch::Batcher;
 use bertbench::data::{Encoded, Encoding, LabelSet, read_split};
 use bertbench::model::checkpoint::Classifier;
-use bertbench::train::{RunStatus, RunSummary, TrainEvent};
+use bertbench::report::{RunStatus, RunSummary};
+use bertbench::train::TrainEvent;
 use common::{FILLER, NEGATIVE, POSITIVE, run_recorded, tiny_run};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -61,7 +62,7 @@ fn reload_and_check(dir: &Path, valid: &Path, c: &RunConfig, expected: &RunSumma
     }
     let at = bertbench::eval::multilabel::Threshold::At(clf.threshold);
     let (report, _) = bertbench::eval::evaluate(&clf, "valid", &set, 64, &batcher, at).expect("evaluate");
-    let want = bertbench::train::event::SplitSummary::from(&report);
+    let want = bertbench::report::SplitSummary::from(&report);
     for (k, v) in &expected.valid.as_ref().expect("valid").extra {
         assert!((want.extra[k] - v).abs() < 1e-4, "{k}: reloaded {} vs run {v}", want.extra[k]);
     }

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use bertbench::config::RunConfig;
 use bertbench::eval::score;
+use bertbench::report::{EvalReport, Prediction, RunStatus, RunSummary, SplitSummary};
 use bertbench::runs::RunHistory;
-use bertbench::train::event::{EvalReport, Prediction, RunStarted, SplitSummary, StepMetrics};
-use bertbench::train::{Command, RunStatus, RunSummary, TrainEvent};
+use bertbench::train::event::{RunStarted, StepMetrics};
+use bertbench::train::{Command, TrainEvent};
 use bertbench::tui::app::{App, LiveState, Overlay, PredictionFilter, RecordView, RunRow, Screen, Settings};
 use bertbench::tui::form::{DatasetChoice, DatasetPreview, ModelChoice};
 use bertbench::tui::theme::ThemeKind;
@@ -641,7 +642,7 @@ fn a_masked_lm_stage_shows_its_epochs_metrics_and_probe_guesses() {
         m.epoch = n as f64 / 10.0;
         send(&mut app, Msg::Train { run: 1, event: TrainEvent::Step(m) });
     }
-    let report = bertbench::train::event::MlmReport {
+    let report = bertbench::report::MlmReport {
         step: 10,
         epoch: 1.0,
         loss: 6.1,
@@ -652,7 +653,7 @@ fn a_masked_lm_stage_shows_its_epochs_metrics_and_probe_guesses() {
         examples: 40,
     };
     send(&mut app, Msg::Train { run: 1, event: TrainEvent::MlmEvaluated(report) });
-    let probes = vec![bertbench::train::event::ProbeResult {
+    let probes = vec![bertbench::report::ProbeResult {
         text: "the movie was [MASK] .".into(),
         guesses: vec![vec![("great".into(), 0.31), ("good".into(), 0.22), ("bad".into(), 0.1)]],
     }];

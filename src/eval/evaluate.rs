@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::model::checkpoint::Classifier;
 use crate::model::dropout::Dropout;
 use crate::model::heads::TaskModel;
-use crate::train::event::{EvalReport, Prediction};
+use crate::report::{EvalReport, Prediction};
 
 /// What the model said about one example, before scoring.
 enum Output {

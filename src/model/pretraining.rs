@@ -17,7 +17,7 @@ use super::encoder::{Encoder, LayerNorm, Linear, Pass};
 use super::params::{LoadReport, inference_builder, init_seeded, named_tensors, sorted_vars};
 use crate::data::tokenize::TextEncoder;
 use crate::error::{Error, Result};
-use crate::train::event::ProbeResult;
+use crate::report::ProbeResult;
 
 /// Variables a checkpoint may lack: initialised fresh.
 pub const FRESH_OK: &[&str] = &["cls.", "bert.pooler."];

@@ -7,8 +7,8 @@ use super::confusion::MAX_CLASSES;
 use super::curves::plot_scatter;
 use super::{Curve, Format, plot_confusion, plot_curves};
 use crate::error::{Error, IoContext, Result};
+use crate::report::EvalReport;
 use crate::runs::{RunHistory, read_history, read_predictions};
-use crate::train::event::EvalReport;
 
 /// Writes the plots of the given runs into `out` (created if missing) and returns the files
 /// written. Per run `<id>` (its folder name): `<id>-loss`, `<id>-metrics` (the head's two main
@@ -59,7 +59,7 @@ pub fn export_runs(runs: &[&Path], format: Format, out: &Path) -> Result<Vec<Pat
                 .get(&report.split)
                 .into_iter()
                 .flatten()
-                .filter_map(crate::train::event::Prediction::values)
+                .filter_map(crate::report::Prediction::values)
                 .collect();
             let path = file(&format!("{id}-scatter"));
             let title = format!("{id}: predicted against gold on {} (step {})", report.split, report.step);

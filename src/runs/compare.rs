@@ -144,7 +144,8 @@ fn flatten(prefix: &str, value: &toml::Value, out: &mut BTreeMap<String, String>
 mod tests {
     use super::*;
     use crate::eval::metrics::score;
-    use crate::train::event::{EvalReport, StepMetrics};
+    use crate::report::EvalReport;
+    use crate::train::event::StepMetrics;
 
     #[test]
     fn diff_lists_only_what_differs() {
@@ -193,7 +194,7 @@ mod tests {
         };
         assert_eq!(curve(&history, CurveMetric::Accuracy, Align::Step), vec![(2.0, 0.5), (4.0, 1.0)]);
         assert_eq!(curve(&history, CurveMetric::TrainLoss, Align::Epoch)[1], (1.0, 0.5));
-        let mlm = |step: usize, loss: f64| crate::train::event::MlmReport {
+        let mlm = |step: usize, loss: f64| crate::report::MlmReport {
             step,
             epoch: step as f64 / 4.0,
             loss,

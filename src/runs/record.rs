@@ -8,8 +8,9 @@ use std::path::Path;
 use polars::prelude::*;
 
 use crate::error::{Error, IoContext, Result};
-use crate::train::event::{EvalReport, MlmReport, Prediction, RunStarted, StepMetrics};
-use crate::train::{RunSummary, TrainEvent};
+use crate::report::{EvalReport, MlmReport, Prediction, RunSummary};
+use crate::train::TrainEvent;
+use crate::train::event::{RunStarted, StepMetrics};
 
 /// What `events.jsonl` says about a run.
 #[derive(Debug, Clone, Default, PartialEq)]

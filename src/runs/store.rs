@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use crate::config::RunConfig;
 use crate::error::{Error, IoContext, Result};
+use crate::report::{RunStatus, RunSummary};
 use crate::sys::process_alive;
-use crate::train::{RunStatus, RunSummary};
 
 #[derive(Debug, Clone)]
 pub struct RunInfo {

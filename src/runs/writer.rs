@@ -13,7 +13,7 @@ use polars::prelude::*;
 use super::write_atomic;
 use crate::config::{HeadKind, RunConfig};
 use crate::error::{Error, IoContext, Result};
-use crate::train::event::{EvalReport, Prediction, RunStatus};
+use crate::report::{EvalReport, Prediction, RunStatus};
 use crate::train::{EventSink, Flow, RunContext, TrainEvent};
 
 pub struct RunWriter {

@@ -10,11 +10,11 @@ use super::series::Series;
 use super::theme::ThemeKind;
 use crate::config::{HeadKind, RunConfig};
 use crate::eval::entities::{confusion_cells, spans};
+use crate::report::{EvalReport, MlmReport, Prediction, ProbeResult, RunStatus, RunSummary};
 use crate::runs::RunHistory;
 pub use crate::runs::compare::{Align, CurveMetric};
 use crate::runs::compare::{config_diff, curve};
-use crate::train::event::{EvalReport, MlmReport, Prediction, ProbeResult, RunStarted, StepMetrics};
-use crate::train::{RunStatus, RunSummary};
+use crate::train::event::{RunStarted, StepMetrics};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Screen {

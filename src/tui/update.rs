@@ -14,7 +14,8 @@ use super::app::{
 use super::form::{Changed, DatasetChoice, DatasetPreview, ModelChoice};
 use super::keymap::{Action, lookup};
 use crate::config::{HeadKind, RunConfig};
-use crate::train::{Command, RunStatus, TrainEvent};
+use crate::report::RunStatus;
+use crate::train::{Command, TrainEvent};
 
 /// Signals closer together than this are one event delivered twice.
 const SIGNAL_ECHO: Duration = Duration::from_secs(1);

@@ -50,7 +50,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 fn draw_metrics(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let runs = &app.compare.runs;
     // (header, value per run, higher is better)
-    let col = |f: &dyn Fn(&crate::train::RunSummary) -> Option<f64>| -> Vec<Option<f64>> {
+    let col = |f: &dyn Fn(&crate::report::RunSummary) -> Option<f64>| -> Vec<Option<f64>> {
         runs.iter().map(|r| r.summary.as_ref().and_then(f)).collect()
     };
     let columns: Vec<(&str, Vec<Option<f64>>, bool)> = vec![

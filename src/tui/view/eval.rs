@@ -10,7 +10,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table};
 use super::{bold, cut, panel, placeholder};
 use crate::config::HeadKind;
 use crate::eval::entities::spans;
-use crate::train::event::Prediction;
+use crate::report::Prediction;
 use crate::tui::app::{App, EvalView, PredictionFilter, PredictionSort};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{Curve, Heatmap, render_scatter};
@@ -146,7 +146,7 @@ fn draw_scores(frame: &mut Frame, area: Rect, view: &EvalView, theme: &Theme) {
 
 fn draw_predictions(frame: &mut Frame, area: Rect, view: &EvalView, theme: &Theme) {
     let rows = view.rows();
-    let head = view.report().map_or(HeadKind::SeqCls, crate::train::event::EvalReport::head);
+    let head = view.report().map_or(HeadKind::SeqCls, crate::report::EvalReport::head);
     let labels = view.report().map(|r| r.labels.clone()).unwrap_or_default();
     let name = |i: usize| labels.get(i).cloned().unwrap_or_default();
     let filter = match (view.filter, head) {

@@ -6,7 +6,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 
 use super::{cut, duration, panel, placeholder};
-use crate::train::RunStatus;
+use crate::report::RunStatus;
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
 

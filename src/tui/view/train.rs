@@ -6,8 +6,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Gauge, Paragraph, Wrap};
 
 use super::{bold, duration, kv, panel, placeholder};
-use crate::train::RunStatus;
-use crate::train::event::ProbeResult;
+use crate::report::ProbeResult;
+use crate::report::RunStatus;
 use crate::tui::app::{App, LiveRun, LiveState};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{Curve, render_chart};
