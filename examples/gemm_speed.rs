@@ -6,7 +6,8 @@
 //! vary with the machine's load; compare builds in the same sitting.
 use std::time::Instant;
 
-use bertbench::model::gemm::{Isa, Start, View, gemm};
+use bertbench::model::gemm::{Start, View, gemm};
+use bertbench::model::simd::Isa;
 
 fn row_major(data: &[f32], rows: usize, cols: usize) -> View<'_> {
     View { data, offset: 0, rows, cols, row_stride: cols, col_stride: 1 }

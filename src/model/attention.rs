@@ -19,10 +19,11 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor, bail};
 use rayon::prelude::*;
 
 use super::dropout::MaskSeed;
-use super::gemm::{self, Isa, Start, VectorKernel, View};
-use super::ops::{
-    fusable, par_runs, rows_of, slice, softmax_grad_in_place, softmax_in_place, vectorised, zeros,
-};
+use super::fastmath::{softmax_grad_in_place, softmax_in_place};
+use super::gemm::{self, Start, View};
+use super::ops::{fusable, rows_of, slice};
+use super::par::{par_runs, zeros};
+use super::simd::{Isa, VectorKernel, vectorised};
 
 /// How the heads split the hidden dimension.
 #[derive(Debug, Clone, Copy)]

@@ -10,8 +10,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::gemm::VectorKernel;
-use super::ops::{par_runs, vectorised};
+use super::par::par_runs;
+use super::simd::{VectorKernel, vectorised};
 use crate::error::Result;
 
 /// Mask elements drawn by one task.

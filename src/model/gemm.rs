@@ -19,6 +19,8 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
+use super::simd::Isa;
+
 /// A read-only matrix view: element `(i, j)` is `data[offset + i * row_stride + j * col_stride]`.
 /// Transposes and other strided layouts are views, never copies.
 #[derive(Clone, Copy, Debug)]
@@ -56,60 +58,12 @@ impl View<'_> {
     }
 }
 
-/// Which micro-kernel this CPU runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Isa {
-    Avx512,
-    Avx2,
-}
-
-impl Isa {
-    /// The best kernel for this CPU, or `None` where candle's products should be used.
-    pub fn detect() -> Option<Self> {
-        static DETECTED: std::sync::OnceLock<Option<Isa>> = std::sync::OnceLock::new();
-        *DETECTED.get_or_init(|| {
-            #[cfg(target_arch = "x86_64")]
-            {
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    return Some(Isa::Avx512);
-                }
-                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                    return Some(Isa::Avx2);
-                }
-            }
-            None
-        })
+/// The register tile of an instruction set's micro-kernel.
+fn tile(isa: Isa) -> Tile {
+    match isa {
+        Isa::Avx512 => Tile { isa, mr: 12, nr: 32 },
+        Isa::Avx2 => Tile { isa, mr: 6, nr: 16 },
     }
-
-    /// Runs kernel `K` compiled for this instruction set: its element-wise loops are
-    /// vectorised with its registers (16 or 8 lanes) instead of baseline x86-64's 4.
-    pub fn vectorised<K: VectorKernel>(self, args: K::Args<'_>) {
-        // SAFETY: `Isa::detect` returns a variant only where the CPU has its features.
-        #[cfg(target_arch = "x86_64")]
-        unsafe {
-            match self {
-                Isa::Avx512 => x86::with_avx512::<K>(args),
-                Isa::Avx2 => x86::with_avx2::<K>(args),
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        K::run(args)
-    }
-
-    fn tile(self) -> Tile {
-        match self {
-            Self::Avx512 => Tile { isa: self, mr: 12, nr: 32 },
-            Self::Avx2 => Tile { isa: self, mr: 6, nr: 16 },
-        }
-    }
-}
-
-/// An element-wise kernel that `Isa::vectorised` compiles for the CPU's vector instructions.
-/// A trait rather than a closure: its `run`, marked `#[inline(always)]`, is compiled into the
-/// vectorised caller whatever the code-generation units (a closure's body is not).
-pub trait VectorKernel {
-    type Args<'a>;
-    fn run(args: Self::Args<'_>);
 }
 
 /// Depth of a packed block: a `KC × NR` panel of B stays in L1 while a tile is computed.
@@ -246,16 +200,6 @@ mod x86 {
     #[target_feature(enable = "avx2,fma")]
     fn all_lanes() -> __m256i {
         _mm256_set1_epi32(-1)
-    }
-
-    #[target_feature(enable = "avx512f")]
-    pub fn with_avx512<K: super::VectorKernel>(args: K::Args<'_>) {
-        K::run(args);
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub fn with_avx2<K: super::VectorKernel>(args: K::Args<'_>) {
-        K::run(args);
     }
 
     /// A micro-kernel of `rows` rows and two vectors of `$lanes` columns. Each accumulator is a
@@ -455,7 +399,7 @@ unsafe fn product_into(isa: Isa, a: &View, b: &View, out: &Out, parallel: bool, 
     if m == 0 || n == 0 {
         return;
     }
-    let tile = isa.tile();
+    let tile = tile(isa);
     let threads = if parallel && m * n * k >= PARALLEL_MIN { rayon::current_num_threads() } else { 1 };
     let run = |part: &Part| {
         PACKED.with(|buffers| match buffers.try_borrow_mut() {

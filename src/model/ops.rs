@@ -6,7 +6,7 @@
 //! composed versions (same maths).
 
 // `#[inline(always)]` on purpose: element-wise kernels must be compiled into the body that
-// `Isa::vectorised` compiles for the CPU's vector instructions.
+// `simd::vectorised` compiles for the CPU's vector instructions.
 #![allow(clippy::inline_always)]
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, D, Layout, Shape, Tensor, bail};
@@ -15,7 +15,10 @@ use rayon::prelude::*;
 use std::sync::{Mutex, PoisonError};
 
 use super::dropout::MaskSeed;
-use super::gemm::{self, Isa, Start, VectorKernel, View};
+use super::fastmath::{INV_SQRT_2PI, normal_cdf_and_gauss, softmax_grad_in_place, softmax_in_place};
+use super::gemm::{self, Start, View};
+use super::par::{CHUNK, map_runs, par_runs, zeros};
+use super::simd::{Isa, VectorKernel, vectorised};
 
 /// The f32 values of a contiguous CPU tensor.
 pub(super) fn slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
@@ -41,49 +44,6 @@ fn last_dim_set(dims: &[usize], n: usize) -> Shape {
     }
     Shape::from(dims)
 }
-
-/// `len` zeros, written by all threads: `vec![0.0; len]` is one serial pass over the memory,
-/// which for an activation-sized buffer showed in profiles while the other threads waited.
-pub(crate) fn zeros(len: usize) -> Vec<f32> {
-    par_runs(len, CHUNK, |_, _| {})
-}
-
-/// A new vector of `len` values computed in parallel runs of `width` by `f(run index, run)`.
-/// Each run is zeroed by the thread that then fills it, while it is in that thread's cache,
-/// instead of the whole vector first (a separate pass over memory, which profiles showed).
-#[allow(unsafe_code)]
-pub(crate) fn par_runs(len: usize, width: usize, f: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
-    let mut out: Vec<f32> = Vec::with_capacity(len);
-    out.spare_capacity_mut()[..len].par_chunks_mut(width.max(1)).enumerate().for_each(|(i, run)| {
-        run.fill(std::mem::MaybeUninit::new(0.0));
-        // SAFETY: every element of `run` was just initialised; `MaybeUninit<f32>` has the
-        // layout of `f32`.
-        let run = unsafe { &mut *(std::ptr::from_mut(run) as *mut [f32]) };
-        f(i, run);
-    });
-    // SAFETY: the runs cover all `len` elements, each initialised above (a panic in `f` leaves
-    // the length at 0).
-    unsafe { out.set_len(len) };
-    out
-}
-
-/// Computes an output of `shape` run by run: `f(out, [input runs])` on each run of `width`
-/// values (a row, or a chunk for element-wise ops), in parallel.
-fn map_runs<const N: usize>(
-    shape: &Shape,
-    width: usize,
-    inputs: [&[f32]; N],
-    f: impl Fn(&mut [f32], [&[f32]; N]) + Sync,
-) -> (CpuStorage, Shape) {
-    let out = par_runs(shape.elem_count(), width, |i, o| {
-        let start = i * width;
-        f(o, inputs.map(|x| &x[start..start + o.len()]));
-    });
-    (CpuStorage::F32(out), shape.clone())
-}
-
-/// Runs of this many values for element-wise ops.
-const CHUNK: usize = 4096;
 
 /// How an op splits its input into independent runs.
 #[derive(Clone, Copy)]
@@ -318,50 +278,6 @@ const SOFTMAX_GRAD: RunOp2 = RunOp2 {
     },
 };
 
-/// `e^x` within 2e-7 relative error on [-86, 88], and exactly 0 below -86 (where `e^x` <
-/// 5e-38: a subnormal result would slow every product it enters many times over). Unlike the
-/// library's `expf`, a call per element, this is plain arithmetic that the compiler turns into
-/// vector code in the softmax and GELU loops: `e^x = 2^k · e^r` with `k = round(x / ln 2)`,
-/// `|r| ≤ ln 2 / 2`, `e^r` by its Taylor polynomial of degree 7, and `2^k` built from bits.
-#[inline(always)]
-pub(super) fn exp(x: f32) -> f32 {
-    const LN2_HI: f32 = 0.693_145_75;
-    const LN2_LO: f32 = 1.428_606_8e-6;
-    // Adding 1.5 · 2^23 rounds to an integer and leaves it in the low bits of the mantissa:
-    // no rounding or float-to-integer instructions (which do not vectorise on baseline x86-64).
-    const ROUND: f32 = 12_582_912.0;
-    let below = x < -86.0;
-    let x = x.clamp(-86.0, 88.0);
-    let shifted = x * std::f32::consts::LOG2_E + ROUND;
-    let k = shifted - ROUND;
-    let r = x - k * LN2_HI - k * LN2_LO;
-    let p = 1.0
-        + r * (1.0
-            + r * (0.5
-                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r / 5040.0))))));
-    // 2^k: k + 127 as the exponent field (k is in [-124, 127] after the clamp).
-    let two_to_k = f32::from_bits(shifted.to_bits().wrapping_sub(ROUND.to_bits()).wrapping_add(127) << 23);
-    if below { 0.0 } else { p * two_to_k }
-}
-
-const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
-/// 1 / sqrt(2π)
-const INV_SQRT_2PI: f32 = 0.398_942_3;
-
-/// `Φ(x)`, the standard normal CDF, and `exp(-x²/2)`, sharing one exponential: `Φ` through
-/// erf by Abramowitz & Stegun's formula 7.1.26 (absolute error ≤ 1.5e-7), whose
-/// `exp(-(x/√2)²)` is the Gaussian the gradient needs. A few times faster than a library erf.
-#[inline(always)]
-fn normal_cdf_and_gauss(x: f32) -> (f32, f32) {
-    let t = 1.0 / (1.0 + 0.327_591_1 * x.abs() * SQRT_HALF);
-    let poly =
-        t * (0.254_829_6 + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152 + t * 1.061_405_4))));
-    let gauss = exp(-0.5 * x * x);
-    // erf(|x|/√2) = 1 - poly·gauss, and erf is odd.
-    let erf = (1.0 - poly * gauss).copysign(x);
-    (0.5 * (1.0 + erf), gauss)
-}
-
 /// `o = x Φ(x)`.
 struct GeluForward;
 
@@ -418,52 +334,6 @@ const GELU_GRAD: RunOp2 = RunOp2 {
     runs: Runs::Chunks,
     f: |o, [xs, gs]| vectorised::<GeluBackward>((o, xs, gs)),
 };
-
-/// Per-lane partial results of a reduction over `values` (16 lanes, then folded): the
-/// compiler vectorises this where a plain fold's strict order keeps it scalar.
-#[inline(always)]
-fn lanes(values: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> f32 {
-    let mut lanes = [init; 16];
-    let chunks = values.chunks_exact(16);
-    let rest = chunks.remainder().iter().fold(init, |a, &v| f(a, v));
-    for chunk in chunks {
-        for (lane, &v) in lanes.iter_mut().zip(chunk) {
-            *lane = f(*lane, v);
-        }
-    }
-    lanes.into_iter().fold(rest, f)
-}
-
-/// Softmax of a row, in place, in loops that vectorise.
-#[inline(always)]
-pub(super) fn softmax_in_place(row: &mut [f32]) {
-    let max = lanes(row, f32::NEG_INFINITY, f32::max);
-    for v in row.iter_mut() {
-        *v = exp(*v - max);
-    }
-    let inv = 1.0 / lanes(row, 0.0, |a, b| a + b);
-    for v in row.iter_mut() {
-        *v *= inv;
-    }
-}
-
-/// A softmax row's gradient from the gradient of its output, in place: `g ← y ⊙ (g - Σ g ⊙ y)`
-/// for output `y`.
-pub(super) fn softmax_grad_in_place(grad: &mut [f32], y: &[f32]) {
-    let dot: f32 = grad.iter().zip(y).map(|(g, y)| g * y).sum();
-    for (g, y) in grad.iter_mut().zip(y) {
-        *g = y * (*g - dot);
-    }
-}
-
-/// Runs `f` compiled for the CPU's vector instructions where our kernels run (see
-/// `Isa::vectorised`), as it is elsewhere.
-pub(super) fn vectorised<K: VectorKernel>(args: K::Args<'_>) {
-    match Isa::detect() {
-        Some(isa) => isa.vectorised::<K>(args),
-        None => K::run(args),
-    }
-}
 
 /// Fused kernels apply to contiguous f32 tensors on the CPU.
 pub(super) fn fusable(x: &Tensor) -> bool {
@@ -885,17 +755,6 @@ mod tests {
         let outside = Tensor::new(&[9u32], &Device::Cpu).expect("ids");
         let error = lookup(&table, &outside).expect_err("id 9 of 9 rows").to_string();
         assert!(error.contains("id 9 outside a table of 9 rows"), "{error}");
-    }
-
-    #[test]
-    fn parallel_runs_start_zeroed_know_their_index_and_cover_the_output() {
-        let out = par_runs(10_000, 7, |i, run| {
-            assert!(run.iter().all(|&v| v == 0.0) && (run.len() == 7 || i == 10_000 / 7));
-            run.fill(i as f32);
-        });
-        assert_eq!(out.len(), 10_000);
-        assert!(out.iter().enumerate().all(|(j, &v)| v == (j / 7) as f32));
-        assert!(par_runs(0, 7, |_, _| panic!("no runs")).is_empty());
     }
 
     /// Values and gradients of `fused` and `composed` on the same input agree.
