@@ -7,7 +7,7 @@
 //! the composed ops (same maths).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, InplaceOp2, Layout, Tensor, Var, bail};
@@ -34,6 +34,10 @@ struct Slot {
     moments: Moments,
     decay: bool,
 }
+
+/// Gradients keyed by parameter name, in name order: every sum over them (the global norm)
+/// adds in the same order in every run.
+pub type Gradients = BTreeMap<String, Tensor>;
 
 pub struct AdamW {
     slots: Vec<(String, Slot)>,
@@ -147,7 +151,7 @@ impl AdamW {
     }
 
     /// Gradients of the trainable variables, keyed by name (missing ones are skipped).
-    pub fn gradients(&self, grads: &GradStore) -> HashMap<String, Tensor> {
+    pub fn gradients(&self, grads: &GradStore) -> Gradients {
         self.slots
             .iter()
             .filter_map(|(name, s)| grads.get(s.var.as_tensor()).map(|g| (name.clone(), g.clone())))
@@ -156,7 +160,7 @@ impl AdamW {
 
     /// Applies one update with learning rate `lr` to gradients multiplied by `grad_scale`
     /// (the clipping factor, see `clip_factor`).
-    pub fn step(&mut self, grads: &HashMap<String, Tensor>, lr: f64, grad_scale: f64) -> Result<()> {
+    pub fn step(&mut self, grads: &Gradients, lr: f64, grad_scale: f64) -> Result<()> {
         self.steps += 1;
         let (b1, b2) = (self.beta1, self.beta2);
         let correction1 = 1.0 - b1.powi(self.steps);
@@ -193,8 +197,9 @@ impl AdamW {
     }
 }
 
-/// The global L2 norm of `grads`.
-pub fn global_norm(grads: &HashMap<String, Tensor>) -> Result<f64> {
+/// The global L2 norm of `grads`, summed in name order (so that it is the same number in every
+/// process: a hash map's order changes from one process to the next).
+pub fn global_norm(grads: &Gradients) -> Result<f64> {
     let mut total = 0f64;
     for g in grads.values() {
         total += f64::from(sum_of_squares(g)?);
@@ -209,7 +214,7 @@ pub fn clip_factor(norm: f64, max_norm: f64) -> f64 {
 }
 
 /// Adds `more` into `sum` (gradient accumulation over micro-batches).
-pub fn accumulate(sum: &mut HashMap<String, Tensor>, more: HashMap<String, Tensor>) -> Result<()> {
+pub fn accumulate(sum: &mut Gradients, more: Gradients) -> Result<()> {
     for (name, g) in more {
         let merged = match sum.remove(&name) {
             Some(s) => (s + g)?,
@@ -231,7 +236,7 @@ mod tests {
         let b = Var::from_vec(vec![0.5f32], 1, &Device::Cpu).expect("var");
         let mut opt =
             AdamW::new(vec![("w".into(), w.clone()), ("x.bias".into(), b.clone())], 0.1).expect("opt");
-        let grads = HashMap::from([
+        let grads = Gradients::from([
             ("w".to_owned(), Tensor::new(&[0.3f32, -4.0], &Device::Cpu).expect("g")),
             ("x.bias".to_owned(), Tensor::new(&[1.0f32], &Device::Cpu).expect("g")),
         ]);
@@ -246,7 +251,7 @@ mod tests {
 
     #[test]
     fn clipping_scales_to_the_max_norm() {
-        let grads = HashMap::from([
+        let grads = Gradients::from([
             ("a".to_owned(), Tensor::new(&[3.0f32], &Device::Cpu).expect("g")),
             ("b".to_owned(), Tensor::new(&[[4.0f32]], &Device::Cpu).expect("g")),
         ]);
@@ -275,7 +280,7 @@ mod tests {
         assert!(matches!(fused.slots[0].1.moments, Moments::Host { .. }));
         assert!(matches!(composed.slots[0].1.moments, Moments::Device { .. }));
         for step in 0..4 {
-            let grads = HashMap::from([
+            let grads = Gradients::from([
                 (
                     "layer.weight".to_owned(),
                     Tensor::from_vec(values(40_000, step + 3), (200, 200), &dev).expect("g"),
