@@ -18,9 +18,9 @@ use crate::model::dropout::Dropout;
 use crate::model::heads::Freeze;
 use crate::model::params::sorted_vars;
 use crate::model::source;
+use crate::train::lifecycle::device_from;
 use crate::train::optim::AdamW;
-use crate::train::step::{StepSettings, optimizer_step};
-use crate::train::trainer::device_from;
+use crate::train::step::{Accumulation, StepSettings, optimizer_step};
 
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
@@ -94,7 +94,8 @@ pub fn run_bench(cfg: &BenchConfig) -> Result<BenchReport> {
         pad_to: cfg.pad_to_max.then_some(cfg.max_len),
         ..Batcher::new(clf.tokenizer.pad_id, &device)
     };
-    let settings = StepSettings { batcher: &batcher, batch_size: cfg.batch_size, max_grad_norm: 1.0 };
+    let accumulation = Accumulation { batch_size: cfg.batch_size, max_grad_norm: 1.0 };
+    let settings = StepSettings { batcher: &batcher, accumulation };
     let trainable = sorted_vars(&clf.varmap);
     let mut opt = AdamW::new(trainable, 0.0)?;
     let mut dropout = Dropout::seeded(cfg.seed);

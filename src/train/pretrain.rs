@@ -1,7 +1,9 @@
-//! Masked-language-model pretraining: continued pretraining of a model, or pretraining from
-//! scratch (a `scratch:` preset whose WordPiece vocabulary is trained on the corpus). It reports
-//! like fine-tuning (`Started`, `Step`, evaluations, `Finished`), keeps the model with the lowest
-//! held-out masked-LM loss in `model/`, and obeys the same commands between steps.
+//! Masked-language-model training as a task of the one loop (`epochs`): pretraining runs
+//! (continued pretraining of a model, or pretraining from scratch with a `scratch:` preset whose
+//! WordPiece vocabulary is trained on the corpus), and the masked-LM stage that adapts a
+//! fine-tuning run's encoder before its head trains. A pretraining run reports like
+//! fine-tuning (`Started`, `Step`, evaluations, `Finished`) and keeps the model with the lowest
+//! held-out masked-LM loss in `model/`.
 
 use std::sync::mpsc::Receiver;
 use std::time::Instant;
@@ -10,19 +12,23 @@ use candle_core::{Device, Tensor};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::event::{Command, EventSink, Flow, MlmReport, RunStarted, RunSummary, StepMetrics, TrainEvent};
-use super::optim::{AdamW, clip_factor, global_norm};
+use super::epochs::{Ending, Plan, Progress, Task, Verdict, train_epochs};
+use super::event::{Command, EventSink, TrainEvent};
+use super::lifecycle::{RunContext, Sizes, check_max_len, conclude, device_from, model_dir, started};
+use super::optim::AdamW;
 use super::schedule::LinearSchedule;
-use super::trainer::{Ending, Request, RunContext, Throughput, conclude, device_from, model_dir, obey};
+use super::step::{Accumulation, StepOutcome, accumulated_step};
 use crate::config::RunConfig;
 use crate::data::batch::epoch_order;
 use crate::data::corpus::{PretrainExample, build_examples, read_documents};
 use crate::data::mask::{MaskInput, MaskSplit, MaskedSequence, MaskingPolicy};
 use crate::data::tokenize::TextEncoder;
 use crate::error::{Error, Result};
+use crate::model::checkpoint::Classifier;
 use crate::model::dropout::Dropout;
 use crate::model::params::sorted_vars;
-use crate::model::pretraining::{MaskedLm, PretrainBatch, PretrainingModel};
+use crate::model::pretraining::{MaskedLm, PretrainBatch, PretrainingModel, next_sentence_label};
+use crate::report::{MlmReport, RunSummary};
 
 /// Probe sentences used when a run names none.
 const DEFAULT_PROBES: &str = include_str!("../../assets/probes.txt");
@@ -39,39 +45,7 @@ pub fn run_pretraining(
     sink: &mut dyn EventSink,
     commands: &Receiver<Command>,
 ) -> Result<RunSummary> {
-    let work = |sink: &mut dyn EventSink, progress: &mut Progress| {
-        let completed = pretrain(config, ctx, sink, commands, progress)?;
-        Ok(if completed { Ending::Completed } else { Ending::Cancelled })
-    };
-    conclude(sink, work, |progress, status, reason, elapsed| {
-        let (train_examples_per_sec, eval_examples_per_sec, time_to_first_step_s) = progress.speed.figures();
-        RunSummary {
-            run_id: ctx.run_id.clone(),
-            status,
-            reason,
-            valid: None,
-            test: None,
-            pretrain: progress.best.clone().or(progress.last.clone()),
-            steps: progress.step,
-            epochs: progress.epoch,
-            best_step: progress.best.as_ref().map(|b| b.step),
-            train_examples_per_sec,
-            eval_examples_per_sec,
-            peak_rss_mib: crate::sys::peak_rss_mib(),
-            time_to_first_step_s,
-            duration_s: elapsed.as_secs_f64(),
-        }
-    })
-}
-
-#[derive(Default)]
-struct Progress {
-    step: usize,
-    epoch: f64,
-    speed: Throughput,
-    /// The evaluation of the checkpoint kept in `model/` (lowest held-out loss).
-    best: Option<MlmReport>,
-    last: Option<MlmReport>,
+    conclude(ctx, sink, |sink, progress| pretrain(config, ctx, sink, commands, progress))
 }
 
 /// The masking policy of a run, for a model's tokenizer.
@@ -142,13 +116,12 @@ fn pretrain(
     sink: &mut dyn EventSink,
     commands: &Receiver<Command>,
     progress: &mut Progress,
-) -> Result<bool> {
-    let t0 = Instant::now();
+) -> Result<Ending> {
     cfg.validate()?;
     let device = device_from(&cfg.device)?;
     let (t, m) = (&cfg.train, &cfg.mlm);
     let docs = read_documents(&m.corpus, m.text_column.as_deref())?;
-    let (dir, scratch) = model_dir(cfg, &docs, cfg.mlm.vocab_size)?;
+    let (dir, scratch) = model_dir(cfg, &docs)?;
     let lm = MaskedLm::from_dir(
         &dir,
         &cfg.model.source,
@@ -157,27 +130,17 @@ fn pretrain(
         cfg.model.from_scratch || scratch.is_some(),
         &device,
     )?;
-    if t.max_len > lm.config.max_position_embeddings {
-        return Err(Error::Config(format!(
-            "max-len {} exceeds the model's {} positions",
-            t.max_len, lm.config.max_position_embeddings
-        )));
-    }
-    let policy = masking_policy(cfg, &lm)?;
+    check_max_len(t.max_len, lm.config.max_position_embeddings)?;
     let mut examples = build_examples(&docs, &lm.tokenizer, t.max_len, m.nsp, t.seed)?;
     let held = hold_out(&mut examples, m.held_out, t.seed);
     if examples.is_empty() {
         return Err(Error::Config("the corpus is too small: nothing is left to train on".into()));
     }
-    let probes = probe_sentences(cfg);
-
-    let mut opt = AdamW::new(sorted_vars(&lm.varmap), t.weight_decay)?;
-    let steps_per_epoch = examples.len().div_ceil(t.batch_size);
+    let opt = AdamW::new(sorted_vars(&lm.varmap), t.weight_decay)?;
+    let examples_per_step = t.batch_size * t.grad_accum;
+    let steps_per_epoch = examples.len().div_ceil(examples_per_step);
     let total_steps = steps_per_epoch * m.epochs;
-    sink.emit(&TrainEvent::Started(RunStarted {
-        run_id: ctx.run_id.clone(),
-        model: cfg.model.source.clone(),
-        device: cfg.device.clone(),
+    let sizes = Sizes {
         labels: Vec::new(),
         train_examples: examples.len(),
         valid_examples: held.len(),
@@ -187,15 +150,24 @@ fn pretrain(
         total_steps,
         mlm_steps: total_steps,
         trainable_parameters: opt.parameter_count(),
-        initialised: lm.report.initialised.clone(),
-        unused: lm.report.unused.clone(),
-    }))?;
-    let mut s =
-        Stage { cfg, ctx, sink, lm: &lm, policy: &policy, held: &held, probes: &probes, keep_best: true };
-    let completed = s.train(&examples, &mut opt, commands, progress, total_steps, t0)?;
-    s.keep_some_checkpoint(progress)?;
+    };
+    sink.emit(&started(cfg, ctx, sizes, &lm.report))?;
+    let mut task = MaskedLmTask::new(cfg, ctx, &lm, (&examples, &held), opt, Keeps::BestModel)?;
+    let plan = Plan {
+        epochs: m.epochs,
+        examples_per_step,
+        schedule: LinearSchedule::new(m.lr.unwrap_or(t.lr), t.warmup_ratio, total_steps),
+        eval_every: t.eval_every,
+        patience: t.patience.map(|p| (p, "held-out masked-LM loss")),
+        total_steps,
+    };
+    let ending = train_epochs(&mut task, &plan, progress, sink, commands)?;
+    // A run that ends before its first evaluation still leaves a model.
+    if progress.checkpoint.is_none() {
+        task.save(progress, sink, f64::NAN)?;
+    }
     drop(scratch);
-    Ok(completed)
+    Ok(ending)
 }
 
 /// The held-out share of `examples` (seeded), removed from them.
@@ -227,7 +199,7 @@ fn probe_sentences(cfg: &RunConfig) -> Vec<String> {
 }
 
 /// The inputs of a masked-LM stage inside a fine-tuning run, built once.
-pub struct StageData {
+pub(crate) struct StageData {
     examples: Vec<PretrainExample>,
     held: Vec<PretrainExample>,
 }
@@ -241,181 +213,111 @@ impl StageData {
 
     /// Optimiser steps of the stage (to announce the run's length).
     pub fn steps(&self, cfg: &RunConfig) -> usize {
-        self.examples.len().div_ceil(cfg.train.batch_size.max(1)) * cfg.mlm.epochs
+        let per_step = (cfg.train.batch_size * cfg.train.grad_accum).max(1);
+        self.examples.len().div_ceil(per_step) * cfg.mlm.epochs
     }
 }
 
-/// How a masked-LM stage inside a fine-tuning run ended.
-#[derive(Debug, Clone)]
-pub struct StageOutcome {
-    /// `false` when it was stopped.
-    pub completed: bool,
-    pub steps: usize,
-    /// Its last held-out evaluation.
-    pub report: Option<MlmReport>,
-}
-
-/// The masked-LM stage of a fine-tuning run (domain adaptation): `epochs` of masked-LM on
-/// the stage's data with the classifier's encoder, before the classification head trains. It
-/// shares the encoder's parameters; the masked-LM head lives only for the stage. Steps are
-/// numbered from `first_step`.
+/// The masked-LM stage of a fine-tuning run (domain adaptation): `epochs` of masked-LM on the
+/// stage's data with the classifier's encoder, before the classification head trains. It
+/// shares the encoder's parameters; the masked-LM head lives only for the stage. Its steps go
+/// on from `progress` and count towards the run's `total_steps`.
 #[allow(clippy::too_many_arguments)]
-pub fn adapt(
+pub(crate) fn adapt(
     cfg: &RunConfig,
     ctx: &RunContext,
     sink: &mut dyn EventSink,
     commands: &Receiver<Command>,
-    clf: &crate::model::checkpoint::Classifier,
+    clf: &Classifier,
     data: StageData,
-    first_step: usize,
+    progress: &mut Progress,
     total_steps: usize,
-) -> Result<StageOutcome> {
-    let t0 = Instant::now();
+) -> Result<Ending> {
     let lm = MaskedLm::sharing(clf, cfg.train.seed)?;
-    let policy = masking_policy(cfg, &lm)?;
-    let probes = probe_sentences(cfg);
     let encoder_and_head = sorted_vars(&lm.varmap).into_iter().filter(|(n, _)| !n.starts_with("classifier."));
-    let mut opt = AdamW::new(encoder_and_head.collect(), cfg.train.weight_decay)?;
-    let mut progress = Progress { step: first_step, ..Progress::default() };
-    let mut s = Stage {
-        cfg,
-        ctx,
-        sink,
-        lm: &lm,
-        policy: &policy,
-        held: &data.held,
-        probes: &probes,
-        keep_best: false,
+    let opt = AdamW::new(encoder_and_head.collect(), cfg.train.weight_decay)?;
+    let t = &cfg.train;
+    let examples_per_step = t.batch_size * t.grad_accum;
+    let stage_steps = data.steps(cfg);
+    let plan = Plan {
+        epochs: cfg.mlm.epochs,
+        examples_per_step,
+        schedule: LinearSchedule::new(cfg.mlm.lr.unwrap_or(t.lr), t.warmup_ratio, stage_steps),
+        eval_every: t.eval_every,
+        // Early stopping is about the task the run fine-tunes for, not this stage.
+        patience: None,
+        total_steps,
     };
-    let completed = s.train(&data.examples, &mut opt, commands, &mut progress, total_steps, t0)?;
-    drop(opt);
+    let mut task = MaskedLmTask::new(cfg, ctx, &lm, (&data.examples, &data.held), opt, Keeps::Nothing(clf))?;
+    let ending = train_epochs(&mut task, &plan, progress, sink, commands)?;
+    drop(task);
     lm.release_heads();
-    Ok(StageOutcome { completed, steps: progress.step - first_step, report: progress.last })
+    Ok(ending)
 }
 
-/// What an evaluation needs, borrowed for the run.
-struct Stage<'a> {
+/// What a masked-LM task keeps in the run's `model/`.
+enum Keeps<'a> {
+    /// A pretraining run: the model with the lowest held-out loss.
+    BestModel,
+    /// A stage before fine-tuning, whose `model/` is the classifier's (saved by fine-tuning);
+    /// snapshots on request save this classifier, its encoder as adapted so far.
+    Nothing(&'a Classifier),
+}
+
+/// Masked-LM training as the loop's task.
+struct MaskedLmTask<'a> {
     cfg: &'a RunConfig,
     ctx: &'a RunContext,
-    sink: &'a mut dyn EventSink,
     lm: &'a MaskedLm,
-    policy: &'a MaskingPolicy,
+    policy: MaskingPolicy,
+    examples: &'a [PretrainExample],
     held: &'a [PretrainExample],
-    probes: &'a [String],
-    /// Keep the best model in the run's `model/` (a pretraining run; not a stage before
-    /// fine-tuning, whose `model/` is the classifier).
-    keep_best: bool,
+    probes: Vec<String>,
+    opt: AdamW,
+    dropout: Dropout,
+    /// Draws the tokens to mask at each step.
+    rng: ChaCha8Rng,
+    device: Device,
+    keeps: Keeps<'a>,
+    /// The held-out evaluation of the model kept in `model/` (lowest loss), and the last one.
+    best: Option<MlmReport>,
+    last: Option<MlmReport>,
 }
 
-impl Stage<'_> {
-    /// The masked-LM epochs; `false` when stopped.
-    fn train(
-        &mut self,
-        examples: &[PretrainExample],
-        opt: &mut AdamW,
-        commands: &Receiver<Command>,
-        progress: &mut Progress,
-        total_steps: usize,
-        t0: Instant,
-    ) -> Result<bool> {
-        let (t, m) = (&self.cfg.train, &self.cfg.mlm);
-        let device = self.lm.model.encoder.word_embeddings().device().clone();
-        let steps_per_epoch = examples.len().div_ceil(t.batch_size);
-        let stage_steps = steps_per_epoch * m.epochs;
-        let schedule = LinearSchedule::new(m.lr.unwrap_or(t.lr), t.warmup_ratio, stage_steps);
-        let mut dropout = Dropout::seeded(t.seed ^ 0x5EED_D809);
-        let mut rng = ChaCha8Rng::seed_from_u64(t.seed ^ 0x0000_4D4C_4D00);
-        let first_step = progress.step;
-        for epoch in 0..m.epochs {
-            let order = epoch_order(examples.len(), t.seed, epoch);
-            for (i, indices) in order.chunks(t.batch_size).enumerate() {
-                let go = obey(commands, progress.step, |request| match request {
-                    Request::Report(event) => self.sink.emit(&event).map(|_| ()),
-                    Request::Snapshot => self.snapshot(progress.step),
-                })?;
-                if !go {
-                    return Ok(false);
-                }
-                let began = Instant::now();
-                let lr = schedule.lr(progress.step - first_step);
-                let batch_examples: Vec<&PretrainExample> = indices.iter().map(|&i| &examples[i]).collect();
-                let masked = mask_examples(self.policy, &batch_examples, &mut rng);
-                let batch = collate(&batch_examples, &masked, self.lm.tokenizer.pad_id, &device)?;
-                let out = self.lm.model.forward(&batch, &mut dropout)?;
-                let (loss, _, _) = PretrainingModel::loss(&out, &batch)?;
-                let value = f64::from(loss.to_scalar::<f32>()?);
-                let grads = opt.gradients(&loss.backward()?);
-                let grad_norm = global_norm(&grads)?;
-                if !(value.is_finite() && grad_norm.is_finite()) {
-                    let (quantity, v) = if value.is_finite() {
-                        ("the gradient norm", grad_norm)
-                    } else {
-                        ("the loss", value)
-                    };
-                    return Err(Error::Diverged {
-                        quantity,
-                        step: progress.step + 1,
-                        epoch: epoch + 1,
-                        value: v,
-                    });
-                }
-                opt.step(&grads, lr, clip_factor(grad_norm, t.max_grad_norm))?;
-                progress.step += 1;
-                progress.epoch = epoch as f64 + (i + 1) as f64 / steps_per_epoch as f64;
-                let took = began.elapsed();
-                progress.speed.stepped(indices.len(), took, t0.elapsed());
-                let flow = self.sink.emit(&TrainEvent::Step(StepMetrics {
-                    step: progress.step,
-                    total_steps,
-                    epoch: progress.epoch,
-                    loss: value,
-                    lr,
-                    grad_norm,
-                    examples_per_sec: indices.len() as f64 / took.as_secs_f64().max(1e-9),
-                    elapsed_s: t0.elapsed().as_secs_f64(),
-                }))?;
-                if flow == Flow::Stop {
-                    return Ok(false);
-                }
-                let epoch_end = i + 1 == steps_per_epoch;
-                let due = t.eval_every.is_some_and(|n| progress.step.is_multiple_of(n));
-                if epoch_end || due {
-                    self.evaluate(progress)?;
-                }
-            }
-        }
-        Ok(true)
+impl<'a> MaskedLmTask<'a> {
+    fn new(
+        cfg: &'a RunConfig,
+        ctx: &'a RunContext,
+        lm: &'a MaskedLm,
+        (examples, held): (&'a [PretrainExample], &'a [PretrainExample]),
+        opt: AdamW,
+        keeps: Keeps<'a>,
+    ) -> Result<Self> {
+        let seed = cfg.train.seed;
+        Ok(Self {
+            cfg,
+            ctx,
+            lm,
+            policy: masking_policy(cfg, lm)?,
+            examples,
+            held,
+            probes: probe_sentences(cfg),
+            opt,
+            dropout: Dropout::seeded(seed ^ 0x5EED_D809),
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x0000_4D4C_4D00),
+            device: lm.model.encoder.word_embeddings().device().clone(),
+            keeps,
+            best: None,
+            last: None,
+        })
     }
 
     /// Scores the held-out text (masked the same way at every evaluation, so that the numbers
-    /// compare), fills the probes, and keeps the model when its loss is the lowest yet.
-    fn evaluate(&mut self, progress: &mut Progress) -> Result<()> {
-        let began = Instant::now();
-        let report = self.score(progress)?;
-        progress.speed.evaluated(self.held.len(), began.elapsed());
-        if let Some(report) = report {
-            self.sink.emit(&TrainEvent::MlmEvaluated(report.clone()))?;
-            if self.keep_best && progress.best.as_ref().is_none_or(|b| report.loss < b.loss) {
-                self.save(progress.step, report.loss)?;
-                progress.best = Some(report.clone());
-            }
-            progress.last = Some(report);
-        } else if self.keep_best && progress.best.is_none() {
-            self.save(progress.step, f64::NAN)?;
-        }
-        let probes =
-            self.probes.iter().filter_map(|p| self.lm.fill_mask(p, PROBE_TOP_K).ok()).collect::<Vec<_>>();
-        if !probes.is_empty() {
-            self.sink.emit(&TrainEvent::MaskProbe { step: progress.step, probes })?;
-        }
-        Ok(())
-    }
-
+    /// compare).
     fn score(&self, progress: &Progress) -> Result<Option<MlmReport>> {
         if self.held.is_empty() {
             return Ok(None);
         }
-        let device = self.lm.model.encoder.word_embeddings().device().clone();
         let mut rng = ChaCha8Rng::seed_from_u64(self.cfg.train.seed ^ 0x0E7A_1000);
         let model = self.lm.inference_model()?;
         let mut dropout = Dropout::off();
@@ -423,8 +325,8 @@ impl Stage<'_> {
         let (mut nsp_right, mut nsp_seen) = (0usize, 0usize);
         for chunk in self.held.chunks(self.cfg.train.eval_batch_size.max(1)) {
             let examples: Vec<&PretrainExample> = chunk.iter().collect();
-            let masked = mask_examples(self.policy, &examples, &mut rng);
-            let batch = collate(&examples, &masked, self.lm.tokenizer.pad_id, &device)?;
+            let masked = mask_examples(&self.policy, &examples, &mut rng);
+            let batch = collate(&examples, &masked, self.lm.tokenizer.pad_id, &self.device)?;
             let out = model.forward(&batch, &mut dropout)?;
             let n = batch.targets.dim(0)?;
             let (_, mlm, _) = PretrainingModel::loss(&out, &batch)?;
@@ -453,34 +355,83 @@ impl Stage<'_> {
         }))
     }
 
-    fn save(&mut self, step: usize, metric: f64) -> Result<()> {
-        let Some(dir) = &self.ctx.checkpoint_dir else { return Ok(()) };
+    /// Saves the model as the run's `model/` (a pretraining run only).
+    fn save(&self, progress: &mut Progress, sink: &mut dyn EventSink, metric: f64) -> Result<()> {
+        let (Keeps::BestModel, Some(dir)) = (&self.keeps, &self.ctx.checkpoint_dir) else { return Ok(()) };
         self.lm.save(dir)?;
-        self.sink.emit(&TrainEvent::CheckpointSaved { step, path: dir.display().to_string(), metric })?;
-        Ok(())
-    }
-
-    /// Saves the current weights beside (never over) the best model, on request.
-    fn snapshot(&mut self, step: usize) -> Result<()> {
-        let Some(best) = &self.ctx.checkpoint_dir.as_ref().filter(|_| self.keep_best) else { return Ok(()) };
-        let dir = best.with_file_name(format!("checkpoint-step-{step}"));
-        self.lm.save(&dir)?;
-        self.sink.emit(&TrainEvent::CheckpointSaved {
-            step,
+        progress.checkpoint = Some((progress.step, progress.epoch));
+        sink.emit(&TrainEvent::CheckpointSaved {
+            step: progress.step,
             path: dir.display().to_string(),
-            metric: f64::NAN,
+            metric,
         })?;
         Ok(())
     }
+}
 
-    /// A run that ends before its first evaluation still leaves a model.
-    fn keep_some_checkpoint(&mut self, progress: &Progress) -> Result<()> {
-        if self.keep_best
-            && progress.best.is_none()
-            && self.ctx.checkpoint_dir.as_ref().is_some_and(|d| !d.exists())
-        {
-            self.save(progress.step, f64::NAN)?;
+impl Task for MaskedLmTask<'_> {
+    fn order(&self, epoch: usize) -> Vec<usize> {
+        epoch_order(self.examples.len(), self.cfg.train.seed, epoch)
+    }
+
+    fn step(&mut self, indices: &[usize], lr: f64) -> Result<StepOutcome> {
+        let t = &self.cfg.train;
+        let accumulation = Accumulation { batch_size: t.batch_size, max_grad_norm: t.max_grad_norm };
+        let (examples, policy, lm, device) = (self.examples, &self.policy, self.lm, &self.device);
+        let (rng, dropout) = (&mut self.rng, &mut self.dropout);
+        accumulated_step(indices, accumulation, &mut self.opt, lr, |micro| {
+            let batch_examples: Vec<&PretrainExample> = micro.iter().map(|&i| &examples[i]).collect();
+            let masked = mask_examples(policy, &batch_examples, rng);
+            let batch = collate(&batch_examples, &masked, lm.tokenizer.pad_id, device)?;
+            let out = lm.model.forward(&batch, dropout)?;
+            Ok(PretrainingModel::loss(&out, &batch)?.0)
+        })
+    }
+
+    /// Scores the held-out text, fills the probes, and keeps the model when its loss is the
+    /// lowest yet.
+    fn evaluate(&mut self, progress: &mut Progress, sink: &mut dyn EventSink) -> Result<Verdict> {
+        let began = Instant::now();
+        let report = self.score(progress)?;
+        progress.speed.evaluated(self.held.len(), began.elapsed());
+        let verdict = match report {
+            Some(report) => {
+                sink.emit(&TrainEvent::MlmEvaluated(report.clone()))?;
+                let verdict = match self.keeps {
+                    Keeps::Nothing(_) => Verdict::Unjudged,
+                    Keeps::BestModel if self.best.as_ref().is_none_or(|b| report.loss < b.loss) => {
+                        self.save(progress, sink, report.loss)?;
+                        self.best = Some(report.clone());
+                        Verdict::Better
+                    }
+                    Keeps::BestModel => Verdict::NoBetter,
+                };
+                self.last = Some(report);
+                verdict
+            }
+            None => Verdict::Unjudged,
+        };
+        progress.pretrain = self.best.clone().or_else(|| self.last.clone());
+        let probes =
+            self.probes.iter().filter_map(|p| self.lm.fill_mask(p, PROBE_TOP_K).ok()).collect::<Vec<_>>();
+        if !probes.is_empty() {
+            sink.emit(&TrainEvent::MaskProbe { step: progress.step, probes })?;
         }
+        Ok(verdict)
+    }
+
+    fn snapshot(&mut self, progress: &Progress, sink: &mut dyn EventSink) -> Result<()> {
+        let Some(best) = &self.ctx.checkpoint_dir else { return Ok(()) };
+        let dir = best.with_file_name(format!("checkpoint-step-{}", progress.step));
+        match self.keeps {
+            Keeps::BestModel => self.lm.save(&dir)?,
+            Keeps::Nothing(clf) => clf.save(&dir)?,
+        }
+        sink.emit(&TrainEvent::CheckpointSaved {
+            step: progress.step,
+            path: dir.display().to_string(),
+            metric: f64::NAN,
+        })?;
         Ok(())
     }
 }

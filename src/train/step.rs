@@ -1,9 +1,10 @@
 //! One optimiser step: forward and backward over micro-batches, gradient accumulation,
-//! clipping, and the AdamW update. Shared by the trainer and the benchmark.
+//! clipping, and the AdamW update. Every task's step (fine-tuning, masked-LM) and the
+//! benchmark go through `accumulated_step`.
 
-use std::collections::HashMap;
+use candle_core::Tensor;
 
-use super::optim::{AdamW, accumulate, clip_factor, global_norm};
+use super::optim::{AdamW, Gradients, accumulate, clip_factor, global_norm};
 use crate::data::Encoded;
 use crate::data::batch::Batcher;
 use crate::error::Result;
@@ -26,33 +27,37 @@ impl StepOutcome {
     }
 }
 
-/// Settings of a step that do not change during a run.
-pub struct StepSettings<'a> {
-    pub batcher: &'a Batcher,
+/// How a step splits and clips: settings that do not change during a run.
+#[derive(Debug, Clone, Copy)]
+pub struct Accumulation {
     /// Examples per micro-batch; a step covers all the `indices` it is given.
     pub batch_size: usize,
     /// Clip the global gradient norm to this (0 = no clipping).
     pub max_grad_norm: f64,
 }
 
+/// A fine-tuning step's settings: the batcher that pads its micro-batches, and how it
+/// accumulates.
+pub struct StepSettings<'a> {
+    pub batcher: &'a Batcher,
+    pub accumulation: Accumulation,
+}
+
 /// One optimiser step over the examples at `indices`, in micro-batches of `batch_size` whose
-/// gradients are summed (each weighted by its share of the examples). A diverged step leaves
-/// the parameters untouched.
-pub fn optimizer_step(
-    model: &TaskModel,
-    set: &Encoded,
+/// gradients are summed, each weighted by its share of the examples. `loss_of(micro)` is the
+/// mean loss of the micro-batch of those examples. A diverged step leaves the parameters
+/// untouched.
+pub fn accumulated_step(
     indices: &[usize],
-    settings: &StepSettings,
+    settings: Accumulation,
     opt: &mut AdamW,
-    dropout: &mut Dropout,
     lr: f64,
+    mut loss_of: impl FnMut(&[usize]) -> Result<Tensor>,
 ) -> Result<StepOutcome> {
-    let mut grads = HashMap::new();
+    let mut grads = Gradients::new();
     let mut loss = 0f64;
     for micro in indices.chunks(settings.batch_size.max(1)) {
-        let batch = settings.batcher.make(&set.seqs, &set.targets, micro)?;
-        let scores = model.forward(&batch, dropout)?;
-        let micro_loss = model.loss(&scores, &batch)?;
+        let micro_loss = loss_of(micro)?;
         let value = f64::from(micro_loss.to_scalar::<f32>()?);
         let weight = micro.len() as f64 / indices.len() as f64;
         loss += value * weight;
@@ -67,4 +72,21 @@ pub fn optimizer_step(
         opt.step(&grads, lr, clip_factor(grad_norm, settings.max_grad_norm))?;
     }
     Ok(outcome)
+}
+
+/// A fine-tuning step of `model` over the examples of `set` at `indices`.
+pub fn optimizer_step(
+    model: &TaskModel,
+    set: &Encoded,
+    indices: &[usize],
+    settings: &StepSettings,
+    opt: &mut AdamW,
+    dropout: &mut Dropout,
+    lr: f64,
+) -> Result<StepOutcome> {
+    accumulated_step(indices, settings.accumulation, opt, lr, |micro| {
+        let batch = settings.batcher.make(&set.seqs, &set.targets, micro)?;
+        let scores = model.forward(&batch, dropout)?;
+        model.loss(&scores, &batch)
+    })
 }

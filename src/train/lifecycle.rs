@@ -1,0 +1,166 @@
+//! What every run shares, fine-tuning or pretraining: where its outputs go, the device, the
+//! resolution of its sources, the model's folder, the checks against the model's shape, the
+//! `Started` announcement, and `conclude`, which turns however the work ended (done, stopped,
+//! an error, a panic) into the one `Finished` event that closes every run.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+
+use candle_core::Device;
+
+use super::epochs::{Ending, Progress};
+use super::event::{EventSink, RunStarted, TrainEvent};
+use crate::config::{RunConfig, RunKind};
+use crate::error::{Error, Result};
+use crate::model::params::LoadReport;
+use crate::model::scratch::{Preset, write_scratch_model};
+use crate::model::source;
+use crate::report::{RunStatus, RunSummary};
+
+/// Where a run's outputs go.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    pub run_id: String,
+    /// The best checkpoint is written here (`<run>/model`); `None` keeps no checkpoints.
+    pub checkpoint_dir: Option<PathBuf>,
+}
+
+pub fn device_from(name: &str) -> Result<Device> {
+    if name == "cpu" {
+        return Ok(Device::Cpu);
+    }
+    let ordinal = name
+        .strip_prefix("cuda")
+        .map(|r| r.trim_start_matches(':'))
+        .map(|r| if r.is_empty() { Ok(0) } else { r.parse::<usize>() })
+        .and_then(std::result::Result::ok)
+        .ok_or_else(|| Error::Config(format!("unknown device {name:?}: use cpu or cuda:N")))?;
+    Device::new_cuda(ordinal).map_err(|e| Error::Config(format!("device {name}: {e}")))
+}
+
+/// Checks the settings, resolves the model and fingerprints the data files, recording both in
+/// `cfg.resolved`, so that the run record says exactly what was used. Bad paths fail here,
+/// before a run exists.
+pub fn prepare(cfg: &mut RunConfig) -> Result<()> {
+    cfg.validate()?;
+    if cfg.model.source.trim().is_empty() {
+        // No model given: the embedded one, named so in the record.
+        crate::model::embedded::SOURCE.clone_into(&mut cfg.model.source);
+    }
+    let (model_dir, model_revision) = if Preset::from_source(&cfg.model.source)?.is_some() {
+        // Built from the training texts when the run starts.
+        (PathBuf::from(&cfg.model.source), None)
+    } else {
+        let files = source::resolve(&cfg.model.source, &cfg.model.revision)?;
+        (files.dir, files.revision)
+    };
+    let mut dataset_sha256 = std::collections::BTreeMap::new();
+    let d = &cfg.data;
+    // A pretraining run reads its corpus, not the data splits.
+    let train = (cfg.kind == RunKind::FineTune).then_some(&d.train);
+    for (split, path) in [("train", train), ("valid", d.valid.as_ref()), ("test", d.test.as_ref())] {
+        if let Some(p) = path {
+            dataset_sha256.insert(split.to_owned(), crate::data::load::sha256_file(p)?);
+        }
+    }
+    cfg.resolved = Some(crate::config::Resolved {
+        bertbench_version: env!("CARGO_PKG_VERSION").to_owned(),
+        model_dir,
+        model_revision,
+        dataset_sha256,
+    });
+    Ok(())
+}
+
+/// The directory holding the model's files. A `scratch:` model (its tokenizer trained on `texts`,
+/// with `[mlm] vocab-size` entries at most) is written to a temporary directory, returned too so
+/// that it lives as long as the run.
+pub(crate) fn model_dir(cfg: &RunConfig, texts: &[String]) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
+    if let Some(preset) = Preset::from_source(&cfg.model.source)? {
+        let tmp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        write_scratch_model(tmp.path(), preset, texts, cfg.mlm.vocab_size)?;
+        return Ok((tmp.path().to_path_buf(), Some(tmp)));
+    }
+    let dir = match &cfg.resolved {
+        Some(r) => r.model_dir.clone(),
+        None => source::resolve(&cfg.model.source, &cfg.model.revision)?.dir,
+    };
+    Ok((dir, None))
+}
+
+/// Refuses a `max-len` longer than the model has positions for.
+pub(crate) fn check_max_len(max_len: usize, positions: usize) -> Result<()> {
+    if max_len > positions {
+        return Err(Error::Config(format!("max-len {max_len} exceeds the model's {positions} positions")));
+    }
+    Ok(())
+}
+
+/// The sizes a run announces in its `Started` event.
+pub(crate) struct Sizes {
+    pub labels: Vec<String>,
+    pub train_examples: usize,
+    pub valid_examples: usize,
+    pub test_examples: usize,
+    pub epochs: usize,
+    pub steps_per_epoch: usize,
+    pub total_steps: usize,
+    pub mlm_steps: usize,
+    pub trainable_parameters: usize,
+}
+
+/// The `Started` event of a run of `cfg` with these sizes, on a model loaded as `loaded` says.
+pub(crate) fn started(cfg: &RunConfig, ctx: &RunContext, sizes: Sizes, loaded: &LoadReport) -> TrainEvent {
+    TrainEvent::Started(RunStarted {
+        run_id: ctx.run_id.clone(),
+        model: cfg.model.source.clone(),
+        device: cfg.device.clone(),
+        labels: sizes.labels,
+        train_examples: sizes.train_examples,
+        valid_examples: sizes.valid_examples,
+        test_examples: sizes.test_examples,
+        epochs: sizes.epochs,
+        steps_per_epoch: sizes.steps_per_epoch,
+        total_steps: sizes.total_steps,
+        mlm_steps: sizes.mlm_steps,
+        trainable_parameters: sizes.trainable_parameters,
+        initialised: loaded.initialised.clone(),
+        unused: loaded.unused.clone(),
+    })
+}
+
+/// Runs a run's `work` on a fresh `Progress`, turns how it ended (or its error, or its panic)
+/// into a status and reason, and emits the summary as the final `Finished` event. The outer
+/// `Err` is only for a sink that could not take that event (e.g. the disk is full).
+pub(crate) fn conclude(
+    ctx: &RunContext,
+    sink: &mut dyn EventSink,
+    work: impl FnOnce(&mut dyn EventSink, &mut Progress) -> Result<Ending>,
+) -> Result<RunSummary> {
+    let mut progress = Progress::new();
+    let (status, reason) = match guarded(|| work(&mut *sink, &mut progress)) {
+        Ok(Ending::Completed) => (RunStatus::Finished, None),
+        Ok(Ending::EarlyStopped(why)) => (RunStatus::Finished, Some(why)),
+        Ok(Ending::Cancelled) => (RunStatus::Cancelled, Some("stopped on request".to_owned())),
+        Err(message) => (RunStatus::Failed, Some(message)),
+    };
+    let summary = progress.summary(&ctx.run_id, status, reason);
+    sink.emit(&TrainEvent::Finished(summary.clone()))?;
+    Ok(summary)
+}
+
+/// Runs `work`, turning its error or its panic into the message a failed run records.
+pub fn guarded<T>(work: impl FnOnce() -> Result<T>) -> std::result::Result<T, String> {
+    match catch_unwind(AssertUnwindSafe(work)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(panic) => {
+            let text = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".to_owned());
+            Err(format!("internal error: {text}"))
+        }
+    }
+}
