@@ -21,6 +21,10 @@ pub enum Error {
     #[error("config: {0}")]
     Config(String),
 
+    /// A run could not be completed (its record says why, where it can still be written).
+    #[error("{0}")]
+    Run(String),
+
     /// The loss or the gradient norm became NaN or infinite.
     #[error("{quantity} became {value} at step {step} (epoch {epoch}); lower the learning rate")]
     Diverged { quantity: &'static str, step: usize, epoch: usize, value: f64 },

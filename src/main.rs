@@ -21,14 +21,11 @@ use bertbench::eval::multilabel::Threshold;
 use bertbench::headless::{ConsoleSink, describe_eval};
 use bertbench::model::checkpoint::Classifier;
 use bertbench::model::pretraining::MaskedLm;
+use bertbench::report::RunStatus;
 use bertbench::runs::store::find_run;
 use bertbench::runs::writer::{write_predictions, write_status};
-use bertbench::runs::{RunWriter, list_runs};
-use bertbench::train::RunContext;
-use bertbench::train::event::EventSink;
-use bertbench::train::event::Tee;
-use bertbench::train::trainer::{device_from, prepare};
-use bertbench::train::{Command as TrainCommand, RunStatus};
+use bertbench::runs::{Launched, launch, list_runs};
+use bertbench::train::{Command as TrainCommand, device_from};
 use bertbench::tui::{Ending, TuiError};
 use clap::{CommandFactory, Parser};
 
@@ -75,26 +72,15 @@ fn workbench(args: &WorkbenchArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
-    let mut config = args.to_config()?;
-    prepare(&mut config)?;
-    headless(&config, args.run.json, bertbench::train::run)
+    headless(args.to_config()?, args.run.json)
 }
 
 fn pretrain(args: &PretrainArgs) -> anyhow::Result<ExitCode> {
-    let config = args.to_config()?;
-    config.validate()?;
-    headless(&config, args.run.json, bertbench::train::pretrain::run_pretraining)
+    headless(args.to_config()?, args.run.json)
 }
 
-type Runner = fn(
-    &RunConfig,
-    &RunContext,
-    &mut dyn EventSink,
-    &mpsc::Receiver<TrainCommand>,
-) -> bertbench::Result<bertbench::train::RunSummary>;
-
-/// Runs `runner` on this thread with a run record and the console; Ctrl-C stops it cleanly.
-fn headless(config: &RunConfig, json: bool, runner: Runner) -> anyhow::Result<ExitCode> {
+/// Launches `config` on this thread with the console as its sink; Ctrl-C stops it cleanly.
+fn headless(config: RunConfig, json: bool) -> anyhow::Result<ExitCode> {
     let (commands, inbox) = mpsc::channel();
     // The handler exists before the run folder does; it learns the folder once it is created.
     let run_dir: Arc<OnceLock<PathBuf>> = Arc::default();
@@ -117,20 +103,11 @@ fn headless(config: &RunConfig, json: bool, runner: Runner) -> anyhow::Result<Ex
         }
     })
     .context("cannot install the Ctrl-C handler")?;
-    let mut writer = RunWriter::create(config)?;
-    let _ = run_dir.set(writer.dir.clone());
-    let ctx = writer.context();
     let mut console = ConsoleSink::new(json);
-    let outcome = runner(config, &ctx, &mut Tee(vec![&mut writer, &mut console]), &inbox);
-    let summary = match outcome {
-        Ok(summary) => summary,
-        Err(e) => {
-            // The record could not take the end of the run: say so in what can still be written.
-            let _ = write_status(&writer.dir, RunStatus::Failed, Some(&e.to_string()));
-            return Err(e.into());
-        }
-    };
-    eprintln!("run record: {}", writer.dir.display());
+    let Launched { dir, summary } = launch(config, &mut console, &inbox, |dir| {
+        let _ = run_dir.set(dir.to_path_buf());
+    })?;
+    eprintln!("run record: {}", dir.display());
     Ok(match summary.status {
         RunStatus::Finished => ExitCode::SUCCESS,
         RunStatus::Cancelled => ExitCode::from(130),

@@ -1,10 +1,13 @@
-//! Run records on disk: writing them as a run goes, and reading them back.
+//! Runs and their records on disk: starting a run (`launch`), writing its record as it goes,
+//! and reading records back.
 
 pub mod compare;
+pub mod launch;
 pub mod record;
 pub mod store;
 pub mod writer;
 
+pub use launch::{Launched, launch};
 pub use record::{RunHistory, read_history, read_predictions};
 pub use store::{RunInfo, list_runs};
 pub use writer::RunWriter;

@@ -8,26 +8,17 @@ use std::sync::mpsc;
 use bertbench::config::RunConfig;
 use bertbench::data::batch::Batcher;
 use bertbench::model::checkpoint::Classifier;
+use bertbench::report::RunStatus;
+use bertbench::runs::launch::RunThread;
 use bertbench::runs::list_runs;
 use bertbench::train::event::RunStarted;
-use bertbench::train::event::Tee;
-use bertbench::train::handle::{TrainerHandle, spawn};
-use bertbench::train::trainer::device_from;
-use bertbench::train::{Command, RunStatus, TrainEvent};
-use common::{new_record, run_recorded, tiny_run, toy_rows, write_csv};
+use bertbench::train::{Command, TrainEvent, device_from};
+use common::{run_recorded, tiny_run, toy_rows, write_csv};
 
 fn toy_config(root: &Path) -> RunConfig {
     let train = write_csv(&root.join("train.csv"), &toy_rows(240, 1));
     let valid = write_csv(&root.join("valid.csv"), &toy_rows(60, 2));
     tiny_run(root, train, valid)
-}
-
-/// Starts `config` on a trainer thread that writes its record; returns the thread and the folder.
-fn spawn_recorded(mut config: RunConfig) -> (TrainerHandle, std::path::PathBuf) {
-    let writer = new_record(&mut config);
-    let dir = writer.dir.clone();
-    let ctx = writer.context();
-    (spawn(config, ctx, Some(writer)).expect("spawn"), dir)
 }
 
 /// The `Started` event of a run.
@@ -155,7 +146,7 @@ fn the_same_seed_gives_the_same_loss_curve() {
 fn pause_then_stop_ends_as_cancelled_with_a_checkpoint() {
     let tmp = tempfile::tempdir().expect("tmp");
     let config = toy_config(tmp.path());
-    let (handle, dir) = spawn_recorded(config);
+    let handle = RunThread::start(config).expect("start");
     handle.commands.send(Command::Pause).expect("pause");
     let mut saw_pause = false;
     for event in &handle.events {
@@ -172,7 +163,7 @@ fn pause_then_stop_ends_as_cancelled_with_a_checkpoint() {
         }
     }
     assert!(saw_pause);
-    let summary = handle.join().expect("join");
+    let bertbench::runs::Launched { dir, summary } = handle.join().expect("join");
     assert_eq!(summary.status, RunStatus::Cancelled);
     assert!(std::fs::read_to_string(dir.join("status")).expect("status").starts_with("cancelled"));
     assert!(dir.join("model/model.safetensors").is_file(), "a stopped run keeps a checkpoint");
@@ -288,10 +279,10 @@ fn a_requested_snapshot_never_replaces_the_best_checkpoint() {
     let tmp = tempfile::tempdir().expect("tmp");
     let mut config = toy_config(tmp.path());
     config.train.epochs = 2;
-    let (handle, dir) = spawn_recorded(config);
+    let handle = RunThread::start(config).expect("start");
     handle.commands.send(Command::SaveCheckpoint).expect("save");
     let events: Vec<TrainEvent> = handle.events.iter().collect();
-    let summary = handle.join().expect("join");
+    let bertbench::runs::Launched { dir, summary } = handle.join().expect("join");
     assert_eq!(summary.status, RunStatus::Finished, "{:?}", summary.reason);
     assert!(dir.join("checkpoint-step-0/model.safetensors").is_file(), "the snapshot has its own folder");
     assert!(dir.join("model/model.safetensors").is_file());
@@ -330,17 +321,13 @@ impl bertbench::train::EventSink for PanicAtFirstStep {
 #[test]
 fn a_panic_inside_a_run_becomes_a_failed_run() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let mut config = toy_config(tmp.path());
-    let mut writer = new_record(&mut config);
-    let ctx = writer.context();
+    let config = toy_config(tmp.path());
     let (_tx, rx) = mpsc::channel();
-    let mut panicky = PanicAtFirstStep;
-    let summary =
-        bertbench::train::run(&config, &ctx, &mut Tee(vec![&mut writer, &mut panicky]), &rx).expect("run");
-    assert_eq!(summary.status, RunStatus::Failed);
-    let reason = summary.reason.expect("reason");
+    let launched = bertbench::runs::launch(config, &mut PanicAtFirstStep, &rx, |_| {}).expect("run");
+    assert_eq!(launched.summary.status, RunStatus::Failed);
+    let reason = launched.summary.reason.expect("reason");
     assert!(reason.contains("internal error") && reason.contains("boom at the first step"), "{reason}");
-    let status = std::fs::read_to_string(writer.dir.join("status")).expect("status");
+    let status = std::fs::read_to_string(launched.dir.join("status")).expect("status");
     assert!(status.starts_with("failed"), "{status}");
 }
 

@@ -7,11 +7,10 @@ use std::sync::mpsc;
 
 use bertbench::config::{RunConfig, RunKind};
 use bertbench::model::pretraining::MaskedLm;
-use bertbench::runs::RunWriter;
-use bertbench::train::event::{Collect, MlmReport, Tee};
-use bertbench::train::pretrain::run_pretraining;
-use bertbench::train::{RunStatus, TrainEvent};
-use candle_core::Device;
+use bertbench::report::{MlmReport, RunStatus};
+use bertbench::train::TrainEvent;
+use bertbench::train::event::Collect;
+use candle_core::{Device, Tensor};
 
 const SENTENCES: [&str; 4] = [
     "the cat sat on the mat .",
@@ -46,13 +45,12 @@ fn config(root: &Path, epochs: usize) -> RunConfig {
 }
 
 fn pretrain(c: &RunConfig) -> (Vec<TrainEvent>, PathBuf) {
-    let mut writer = RunWriter::create(c).expect("writer");
-    let ctx = writer.context();
     let (_commands, inbox) = mpsc::channel();
     let mut collect = Collect::default();
-    let summary = run_pretraining(c, &ctx, &mut Tee(vec![&mut writer, &mut collect]), &inbox).expect("run");
+    let launched = bertbench::runs::launch(c.clone(), &mut collect, &inbox, |_| {}).expect("run");
+    let summary = launched.summary;
     assert_eq!(summary.status, RunStatus::Finished, "{:?}", summary.reason);
-    (collect.0, writer.dir)
+    (collect.0, launched.dir)
 }
 
 fn mlm_reports(events: &[TrainEvent]) -> Vec<&MlmReport> {

@@ -17,11 +17,8 @@ use crate::error::Result;
 use crate::model::scratch::Preset;
 use crate::model::source::cached_hub_models;
 use crate::runs::store::load_run;
-use crate::runs::writer::write_status;
-use crate::runs::{RunWriter, list_runs, read_history, read_predictions};
-use crate::train::event::{EventSink, Flow, Tee};
-use crate::train::trainer::prepare;
-use crate::train::{Command, RunStatus, TrainEvent};
+use crate::runs::{list_runs, read_history, read_predictions};
+use crate::train::{Command, EventSink, Flow, TrainEvent};
 
 /// What the effects need to know: where things are, and the UI's inbox.
 pub struct Effects {
@@ -111,29 +108,17 @@ impl EventSink for Forward {
     }
 }
 
-/// Prepares and trains on a thread of its own. The run record is written on that thread, so it
+/// Launches the run on a thread of its own. The run record is written on that thread, so it
 /// is complete whatever the UI does; a panic ends the run, never the UI.
 fn spawn_run(
     key: RunKey,
-    mut config: RunConfig,
+    config: RunConfig,
     commands: mpsc::Receiver<Command>,
     inbox: Sender<Msg>,
-) -> std::io::Result<()> {
-    std::thread::Builder::new().name(format!("trainer {key}")).spawn(move || {
-        let mut record_dir = None;
-        let error = crate::train::trainer::guarded(|| -> Result<()> {
-            prepare(&mut config)?;
-            let mut writer = RunWriter::create(&config)?;
-            record_dir = Some(writer.dir.clone());
-            let ctx = writer.context();
-            let mut forward = Forward { key, inbox: inbox.clone() };
-            crate::train::run(&config, &ctx, &mut Tee(vec![&mut writer, &mut forward]), &commands)?;
-            Ok(())
-        })
-        .err();
-        if let (Some(error), Some(dir)) = (&error, &record_dir) {
-            let _ = write_status(dir, RunStatus::Failed, Some(error));
-        }
+) -> Result<()> {
+    let forward = Forward { key, inbox: inbox.clone() };
+    crate::runs::launch::spawn(config, forward, commands, format!("trainer {key}"), move |launched| {
+        let error = launched.err().map(|e| e.to_string());
         let _ = inbox.send(Msg::TrainerExited { run: key, error });
     })?;
     Ok(())

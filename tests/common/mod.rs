@@ -159,24 +159,14 @@ pub fn write_csv(path: &Path, rows: &[(String, &str)]) -> PathBuf {
     path.to_path_buf()
 }
 
-/// Resolves `config` and opens its run record.
-pub fn new_record(config: &mut bertbench::config::RunConfig) -> bertbench::runs::RunWriter {
-    bertbench::train::trainer::prepare(config).expect("prepare");
-    bertbench::runs::RunWriter::create(config).expect("writer")
-}
-
-/// Runs `config` on this thread with a run writer; returns the summary, events and run folder.
+/// Launches `config` on this thread; returns the summary, events and run folder.
 pub fn run_recorded(
-    mut config: bertbench::config::RunConfig,
-) -> (bertbench::train::RunSummary, Vec<bertbench::train::TrainEvent>, PathBuf) {
-    use bertbench::train::event::{Collect, Tee};
-    let mut writer = new_record(&mut config);
-    let ctx = writer.context();
+    config: bertbench::config::RunConfig,
+) -> (bertbench::report::RunSummary, Vec<bertbench::train::TrainEvent>, PathBuf) {
     let (_tx, rx) = std::sync::mpsc::channel();
-    let mut collect = Collect::default();
-    let summary =
-        bertbench::train::run(&config, &ctx, &mut Tee(vec![&mut writer, &mut collect]), &rx).expect("run");
-    (summary, collect.0, writer.dir.clone())
+    let mut collect = bertbench::train::event::Collect::default();
+    let launched = bertbench::runs::launch(config, &mut collect, &rx, |_| {}).expect("run");
+    (launched.summary, collect.0, launched.dir)
 }
 
 /// A run of a tiny model written into `root`, on the given files, with the settings under which
