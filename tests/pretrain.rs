@@ -171,3 +171,35 @@ fn pretrain_and_fill_mask_from_the_shell() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("mask-ratio must be in (0, 0.5]"));
 }
+
+#[test]
+fn next_sentence_labels_mean_what_they_mean_in_transformers() {
+    // A pretrained model whose next-sentence head always answers class 0, which
+    // `BertForPreTraining` defines as "B continues A"...
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut c = config(tmp.path(), 1);
+    c.mlm.nsp = true;
+    let (_, dir) = pretrain(&c);
+    let model = dir.join("model");
+    let file = model.join("model.safetensors");
+    let mut tensors = candle_core::safetensors::load(&file, &Device::Cpu).expect("weights");
+    let (w, b) = ("cls.seq_relationship.weight", "cls.seq_relationship.bias");
+    let shape = tensors[w].shape().clone();
+    tensors.insert(w.into(), Tensor::zeros(shape, candle_core::DType::F32, &Device::Cpu).expect("w"));
+    tensors.insert(b.into(), Tensor::new(&[8f32, -8.0], &Device::Cpu).expect("b"));
+    candle_core::safetensors::save(&tensors, &file).expect("save");
+    // ... scored on one long document, where every pair is a continuation, is always right.
+    let one_document: Vec<&str> = (0..200).map(|i| SENTENCES[i % 4]).collect();
+    let corpus = tmp.path().join("one-document.txt");
+    std::fs::write(&corpus, one_document.join(" ")).expect("write");
+    let mut c = config(tmp.path(), 1);
+    c.model.source = model.display().to_string();
+    c.mlm.nsp = true;
+    c.mlm.corpus = vec![corpus];
+    c.mlm.held_out = 0.2;
+    c.train.lr = 1e-9;
+    c.runs_dir = tmp.path().join("second");
+    let (events, _) = pretrain(&c);
+    let report = mlm_reports(&events).pop().expect("an evaluation").clone();
+    assert_eq!(report.nsp_accuracy, Some(1.0), "{report:?}");
+}

@@ -32,15 +32,22 @@ pub struct PretrainBatch {
     pub positions: Tensor,
     /// `[N]` u32 original tokens at those positions.
     pub targets: Tensor,
-    /// `[B]` u32: 1 when segment B follows segment A, 0 when it is a random sentence.
+    /// `[B]` u32 next-sentence labels (`next_sentence_label`).
     pub next_sentence: Option<Tensor>,
 }
 
 pub struct PretrainOutput {
     /// `[N, vocab]` scores of the selected positions.
     pub mlm_logits: Tensor,
-    /// `[B, 2]` (not next, next).
+    /// `[B, 2]`: (B continues A, B is random), as `next_sentence_label` numbers them.
     pub nsp_logits: Option<Tensor>,
+}
+
+/// The next-sentence class of a pair as Hugging Face's `BertForPreTraining` numbers them (its
+/// `next_sentence_label`): 0 when segment B continues segment A, 1 when B is a random sentence.
+/// Checkpoints' `cls.seq_relationship` heads are trained and saved with this meaning.
+pub fn next_sentence_label(continues: bool) -> u32 {
+    u32::from(!continues)
 }
 
 pub struct PretrainingModel {

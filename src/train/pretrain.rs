@@ -85,7 +85,8 @@ pub fn collate(
         targets.extend(&m.targets);
     }
     let next_sentence = if examples.iter().all(|e| e.is_next.is_some()) {
-        let labels: Vec<u32> = examples.iter().map(|e| u32::from(e.is_next == Some(true))).collect();
+        let labels: Vec<u32> =
+            examples.iter().map(|e| next_sentence_label(e.is_next == Some(true))).collect();
         Some(Tensor::from_vec(labels, b, device)?)
     } else {
         None
