@@ -441,8 +441,9 @@ impl PretrainArgs {
 
 #[derive(Debug, Args)]
 pub struct FillMaskArgs {
-    /// A model directory, a pretraining run (id or folder), or a hub id.
-    #[arg(long)]
+    /// A model directory, a pretraining run (id or folder), or a hub id (default: the
+    /// embedded model).
+    #[arg(long, default_value = "")]
     pub model: String,
     /// Sentences with [MASK].
     #[arg(required = true)]

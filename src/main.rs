@@ -250,7 +250,10 @@ fn textwrap_indent(text: &str, width: usize) -> String {
 
 fn fill_mask(args: &FillMaskArgs) -> anyhow::Result<()> {
     let given = PathBuf::from(&args.model);
-    let dir = if given.join("config.json").is_file() {
+    let dir = if args.model.trim().is_empty() {
+        // No model given: the embedded one, as for `train`.
+        bertbench::model::source::resolve("", "main")?.dir
+    } else if given.join("config.json").is_file() {
         given
     } else if let Ok(run) = find_run(&args.runs_dir, &args.model) {
         run.dir.join("model")

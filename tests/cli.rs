@@ -286,3 +286,17 @@ fn a_missing_data_file_is_named_once_with_the_reason_once() {
     assert!(err.contains("nope.csv"), "{err}");
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
 }
+
+#[test]
+fn fill_mask_without_a_model_uses_the_embedded_one() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = bertbench()
+        .env("BERTBENCH_CACHE", tmp.path())
+        .args(["fill-mask", "--json", "the capital of [MASK] is paris ."])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let guesses = result["guesses"][0].as_array().expect("guesses for the [MASK]");
+    assert_eq!(guesses.len(), 5, "{result}");
+}
