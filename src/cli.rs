@@ -158,11 +158,28 @@ impl Columns {
     }
 }
 
-/// The flags `train` and `pretrain` share: the optimisation basics and where the run goes.
+/// The flags `train` and `pretrain` share: the model's revision and weights, the optimisation,
+/// and where the run goes.
 #[derive(Debug, Clone, Args)]
 pub struct RunFlags {
+    /// Hub revision (branch, tag or commit).
+    #[arg(long)]
+    pub revision: Option<String>,
+    /// Start from random weights (keeps the model's architecture and tokenizer).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub from_scratch: Option<bool>,
     #[arg(long)]
     pub batch_size: Option<usize>,
+    #[arg(long)]
+    pub eval_batch_size: Option<usize>,
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Clip the global gradient norm (0 = off).
+    #[arg(long)]
+    pub max_grad_norm: Option<f64>,
+    /// Micro-batches per optimiser step.
+    #[arg(long)]
+    pub grad_accum: Option<usize>,
     /// Tokens per example, [CLS] and [SEP] included.
     #[arg(long)]
     pub max_len: Option<usize>,
@@ -193,7 +210,12 @@ impl RunFlags {
     /// Puts the given flags into a run config.
     pub fn apply_to(&self, c: &mut RunConfig) {
         apply! {
+            self.revision => c.model.revision,
             self.batch_size => c.train.batch_size,
+            self.eval_batch_size => c.train.eval_batch_size,
+            self.weight_decay => c.train.weight_decay,
+            self.max_grad_norm => c.train.max_grad_norm,
+            self.grad_accum => c.train.grad_accum,
             self.max_len => c.train.max_len,
             self.lr => c.train.lr,
             self.warmup_ratio => c.train.warmup_ratio,
@@ -202,6 +224,61 @@ impl RunFlags {
             self.name => c.name,
             self.runs_dir => c.runs_dir,
             self.device => c.device,
+        }
+        apply! { self.from_scratch => c.model.from_scratch }
+    }
+}
+
+/// The masked-LM flags `train` (its masked-LM stage) and `pretrain` share.
+#[derive(Debug, Clone, Args)]
+pub struct MlmFlags {
+    /// Share of tokens the model must guess, in (0, 0.5]. For `train`, a masked-LM stage
+    /// before fine-tuning (domain adaptation); 0 = none.
+    #[arg(long)]
+    pub mask_ratio: Option<f64>,
+    /// Of the masked tokens, the share shown as [MASK] (default 0.8).
+    #[arg(long)]
+    pub mask_token_share: Option<f64>,
+    /// Of the masked tokens, the share replaced by a random token (default 0.1).
+    #[arg(long)]
+    pub random_token_share: Option<f64>,
+    /// Mask all sub-tokens of a word together.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub whole_word: Option<bool>,
+    /// Next-sentence prediction (inputs become sentence pairs); pretraining only.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub nsp: Option<bool>,
+    /// Text to train the masked LM on: .txt files or folders (blank lines separate documents),
+    /// or dataset files (their text column). Repeat for several. For `train`, the default is
+    /// the training texts.
+    #[arg(long, num_args = 1..)]
+    pub corpus: Option<Vec<PathBuf>>,
+    /// Vocabulary size of the tokenizer trained for a scratch: model.
+    #[arg(long)]
+    pub vocab_size: Option<usize>,
+    /// Share of the corpus held out for masked-LM loss and accuracy.
+    #[arg(long)]
+    pub held_out: Option<f64>,
+    /// A sentence with [MASK] to fill at each masked-LM evaluation; repeat for several.
+    #[arg(long = "probe")]
+    pub probes: Option<Vec<String>>,
+}
+
+impl MlmFlags {
+    /// Puts the given flags into a run config.
+    pub fn apply_to(&self, c: &mut RunConfig) {
+        apply! {
+            self.mask_ratio => c.mlm.mask_ratio,
+            self.mask_token_share => c.mlm.mask_token_share,
+            self.random_token_share => c.mlm.random_token_share,
+            self.corpus => c.mlm.corpus,
+            self.vocab_size => c.mlm.vocab_size,
+            self.held_out => c.mlm.held_out,
+            self.probes => c.mlm.probes,
+        }
+        apply! {
+            self.whole_word => c.mlm.whole_word,
+            self.nsp => c.mlm.nsp,
         }
     }
 }
@@ -215,12 +292,6 @@ pub struct TrainArgs {
     /// Model: a local directory in Hugging Face layout, or a hub id.
     #[arg(long)]
     pub model: Option<String>,
-    /// Hub revision (branch, tag or commit).
-    #[arg(long)]
-    pub revision: Option<String>,
-    /// Start from random weights (keeps the model's architecture and tokenizer).
-    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
-    pub from_scratch: Option<bool>,
     /// Training data: .csv, .tsv, .jsonl or .parquet.
     #[arg(long)]
     pub train: Option<PathBuf>,
@@ -243,32 +314,15 @@ pub struct TrainArgs {
     pub head: Option<HeadKind>,
     #[arg(long)]
     pub epochs: Option<usize>,
-    #[arg(long)]
-    pub eval_batch_size: Option<usize>,
-    #[arg(long)]
-    pub weight_decay: Option<f64>,
-    /// Clip the global gradient norm (0 = off).
-    #[arg(long)]
-    pub max_grad_norm: Option<f64>,
-    /// Micro-batches per optimiser step.
-    #[arg(long)]
-    pub grad_accum: Option<usize>,
     /// Batch examples of similar length together (less padding; faster).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub group_by_length: Option<bool>,
-    /// Masked-LM stage before fine-tuning (domain adaptation): the share of tokens masked,
-    /// in (0, 0.5]; 0 = none.
-    #[arg(long)]
-    pub mask_ratio: Option<f64>,
     /// Epochs of the masked-LM stage.
     #[arg(long)]
     pub mlm_epochs: Option<usize>,
     /// Learning rate of the masked-LM stage (default: --lr).
     #[arg(long)]
     pub mlm_lr: Option<f64>,
-    /// Text for the masked-LM stage (default: the training texts).
-    #[arg(long, num_args = 1..)]
-    pub corpus: Option<Vec<PathBuf>>,
     /// Validation metric that picks the best checkpoint (auto: the head's own).
     #[arg(long, value_enum)]
     pub metric: Option<Metric>,
@@ -288,6 +342,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub freeze_layers: Option<usize>,
     #[command(flatten)]
+    pub mlm: MlmFlags,
+    #[command(flatten)]
     pub run: RunFlags,
 }
 
@@ -300,7 +356,6 @@ impl TrainArgs {
         };
         apply! {
             self.model => c.model.source,
-            self.revision => c.model.revision,
             self.train => c.data.train,
             self.valid => c.data.valid,
             self.test => c.data.test,
@@ -310,25 +365,19 @@ impl TrainArgs {
             self.max_train => c.data.max_train,
             self.head => c.head,
             self.epochs => c.train.epochs,
-            self.eval_batch_size => c.train.eval_batch_size,
-            self.weight_decay => c.train.weight_decay,
-            self.max_grad_norm => c.train.max_grad_norm,
-            self.grad_accum => c.train.grad_accum,
             self.metric => c.train.metric,
             self.patience => c.train.patience,
             self.freeze_layers => c.train.freeze_layers,
-            self.mask_ratio => c.mlm.mask_ratio,
             self.mlm_epochs => c.mlm.epochs,
             self.mlm_lr => c.mlm.lr,
-            self.corpus => c.mlm.corpus,
         }
         apply! {
-            self.from_scratch => c.model.from_scratch,
             self.freeze_encoder => c.train.freeze_encoder,
             self.group_by_length => c.train.group_by_length,
             self.tune_threshold => c.train.tune_threshold,
         }
         self.columns.apply_to(&mut c.data);
+        self.mlm.apply_to(&mut c);
         self.run.apply_to(&mut c);
         Ok(c)
     }
@@ -370,38 +419,14 @@ pub struct PretrainArgs {
     /// Model to continue pretraining (directory or hub id), or scratch:tiny|mini|small.
     #[arg(long)]
     pub model: Option<String>,
-    /// Text to pretrain on: .txt files or folders (blank lines separate documents), or
-    /// dataset files (their text column). Repeat for several.
-    #[arg(long, num_args = 1..)]
-    pub corpus: Option<Vec<PathBuf>>,
+    /// The corpus files' text column (inferred when absent).
     #[arg(long)]
     pub text_column: Option<String>,
-    /// Share of tokens to mask, in (0, 0.5].
-    #[arg(long)]
-    pub mask_ratio: Option<f64>,
-    /// Of the masked tokens, the share shown as [MASK] (default 0.8).
-    #[arg(long)]
-    pub mask_token_share: Option<f64>,
-    /// Of the masked tokens, the share replaced by a random token (default 0.1).
-    #[arg(long)]
-    pub random_token_share: Option<f64>,
-    /// Mask all sub-tokens of a word together.
-    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
-    pub whole_word: Option<bool>,
-    /// Next-sentence prediction (inputs become sentence pairs).
-    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
-    pub nsp: Option<bool>,
+    /// Passes over the corpus.
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Vocabulary size of the tokenizer trained for a scratch: model.
-    #[arg(long)]
-    pub vocab_size: Option<usize>,
-    /// Share of the corpus held out for masked-LM loss and accuracy.
-    #[arg(long)]
-    pub held_out: Option<f64>,
-    /// A sentence with [MASK] to fill at each evaluation; repeat for several.
-    #[arg(long = "probe")]
-    pub probes: Option<Vec<String>>,
+    #[command(flatten)]
+    pub mlm: MlmFlags,
     #[command(flatten)]
     pub run: RunFlags,
 }
@@ -420,20 +445,10 @@ impl PretrainArgs {
         c.kind = crate::config::RunKind::Pretrain;
         apply! {
             self.model => c.model.source,
-            self.corpus => c.mlm.corpus,
             self.text_column => c.mlm.text_column,
-            self.mask_ratio => c.mlm.mask_ratio,
-            self.mask_token_share => c.mlm.mask_token_share,
-            self.random_token_share => c.mlm.random_token_share,
             self.epochs => c.mlm.epochs,
-            self.vocab_size => c.mlm.vocab_size,
-            self.held_out => c.mlm.held_out,
-            self.probes => c.mlm.probes,
         }
-        apply! {
-            self.whole_word => c.mlm.whole_word,
-            self.nsp => c.mlm.nsp,
-        }
+        self.mlm.apply_to(&mut c);
         self.run.apply_to(&mut c);
         Ok(c)
     }
@@ -536,5 +551,40 @@ mod tests {
         assert!((c.train.lr - 0.01).abs() < 1e-12);
         assert_eq!(c.train.batch_size, 16);
         assert_eq!(c.data.train, PathBuf::from("a.csv"));
+    }
+
+    #[test]
+    fn every_masked_lm_and_optimisation_key_has_a_flag_on_both_commands() {
+        let shared =
+            ["--revision", "v2", "--from-scratch", "--eval-batch-size", "7", "--weight-decay", "0.01"];
+        let shared = shared.iter().chain(&[
+            "--max-grad-norm",
+            "0.5",
+            "--grad-accum",
+            "3",
+            "--mask-token-share",
+            "0.6",
+        ]);
+        let mlm = ["--random-token-share", "0.2", "--whole-word", "--held-out", "0.2", "--vocab-size", "500"];
+        let flags: Vec<&str> = shared.chain(&mlm).chain(&["--probe", "a [MASK] ."]).copied().collect();
+        let check = |c: &RunConfig| {
+            assert_eq!(c.model.revision, "v2");
+            assert!(c.model.from_scratch && c.mlm.whole_word);
+            assert_eq!((c.train.eval_batch_size, c.train.grad_accum, c.mlm.vocab_size), (7, 3, 500));
+            assert_eq!((c.train.weight_decay, c.train.max_grad_norm), (0.01, 0.5));
+            assert_eq!((c.mlm.mask_token_share, c.mlm.random_token_share, c.mlm.held_out), (0.6, 0.2, 0.2));
+            assert_eq!(c.mlm.probes, vec!["a [MASK] .".to_owned()]);
+        };
+        let train = Cli::parse_from(["bertbench", "train", "--nsp"].into_iter().chain(flags.iter().copied()));
+        let Some(Command::Train(args)) = train.command else { panic!("not train") };
+        let c = args.to_config().expect("config");
+        check(&c);
+        // A fine-tuning run takes the flag, and its validation refuses it with the reason.
+        let mut c = c;
+        c.data.train = "a.csv".into();
+        assert!(c.validate().expect_err("nsp in fine-tuning").to_string().contains("nsp"));
+        let pretrain = Cli::parse_from(["bertbench", "pretrain"].into_iter().chain(flags.iter().copied()));
+        let Some(Command::Pretrain(args)) = pretrain.command else { panic!("not pretrain") };
+        check(&args.to_config().expect("config"));
     }
 }

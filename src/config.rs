@@ -365,6 +365,11 @@ impl RunConfig {
         if !pretraining && self.data.train.as_os_str().is_empty() {
             return bad("no training data: give --train FILE".into());
         }
+        if m.nsp && !pretraining {
+            return bad("nsp (next-sentence prediction) is for pretraining runs (`bertbench pretrain`): a \
+                 fine-tuning run's masked-LM stage trains masked-LM alone"
+                .into());
+        }
         if pretraining || m.mask_ratio > 0.0 {
             if !(m.mask_ratio > 0.0 && m.mask_ratio <= 0.5) {
                 return bad(format!("mask-ratio must be in (0, 0.5], got {}", m.mask_ratio));
@@ -510,5 +515,18 @@ mod tests {
         c.data.valid_ratio = 0.0;
         let err = c.validate().expect_err("no validation split").to_string();
         assert!(err.contains("need a validation split"), "{err}");
+    }
+
+    #[test]
+    fn next_sentence_prediction_is_refused_for_a_fine_tuning_stage_not_for_pretraining() {
+        let mut c = RunConfig::default();
+        c.data.train = "a.csv".into();
+        c.mlm.mask_ratio = 0.15;
+        c.mlm.nsp = true;
+        let err = c.validate().expect_err("nsp in a fine-tuning run").to_string();
+        assert!(err.contains("nsp") && err.contains("pretrain"), "{err}");
+        c.kind = RunKind::Pretrain;
+        c.mlm.corpus = vec!["corpus.txt".into()];
+        assert!(c.validate().is_ok());
     }
 }
