@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{HeadKind, Metric};
 use crate::eval::Scores;
+use crate::eval::metrics::ClassMetrics;
 use crate::eval::metrics::{is_nan, nan};
 
 /// JSON has no NaN: `serde_json` writes a NaN (a diverged loss, a snapshot without a metric) as
@@ -160,8 +161,8 @@ impl RunStatus {
     }
 }
 
-/// The headline figures of one evaluated split, flat (scripts read them by name). Figures a
-/// head does not have are left out: `accuracy` and the F1s for heads with classes, `entity_*`
+/// The headline figures of one evaluated split, flat (scripts read them by name), and the
+/// figures of each class. Figures a head does not have are left out: `accuracy` and the F1s for heads with classes, `entity_*`
 /// and `token_accuracy` for token classification, `samples_f1`, `hamming_loss` and `threshold`
 /// for multi-label, `mse`, `mae`, `pearson`, `spearman`, `r2` for regression.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -178,6 +179,10 @@ pub struct SplitSummary {
     pub weighted_f1: f64,
     #[serde(flatten)]
     pub extra: std::collections::BTreeMap<String, f64>,
+    /// Precision, recall, F1 and support of each class (each label for multi-label, each
+    /// entity type for token classification); none for regression.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_class: Vec<ClassMetrics>,
     pub examples: usize,
     pub step: usize,
 }
@@ -235,6 +240,7 @@ impl From<&EvalReport> for SplitSummary {
             micro_f1: s.micro_f1,
             weighted_f1: s.weighted_f1,
             extra: extra.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            per_class: s.per_class.clone(),
             examples: r.examples,
             step: r.step,
         }

@@ -75,6 +75,13 @@ fn train_json_then_eval_and_runs_list() {
         serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).expect("summary"))
             .expect("json");
     assert_eq!(summary["run_id"], last["run_id"]);
+    // Each class's own figures are in the summary too.
+    let per_class = summary["valid"]["per_class"].as_array().expect("per-class figures");
+    assert_eq!(per_class.len(), 2, "{summary}");
+    assert!(
+        per_class.iter().all(|c| c["f1"].as_f64().is_some() && c["support"].as_u64() > Some(0)),
+        "{summary}"
+    );
 
     let out = bertbench()
         .args([

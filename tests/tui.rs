@@ -255,6 +255,7 @@ fn summary(id: &str, status: RunStatus, acc: f64) -> RunSummary {
         micro_f1: acc,
         weighted_f1: acc - 0.02,
         extra: std::collections::BTreeMap::new(),
+        per_class: Vec::new(),
         examples: 12,
         step: 40,
     };
