@@ -1,7 +1,8 @@
 //! Our BERT encoder. It keeps the Hugging Face parameter names (so checkpoints load both ways),
-//! and unlike candle-transformers' `BertModel` it is trainable end to end: its layer norm is
-//! built from differentiable ops, dropout is real (and seeded), and it can return attention
-//! probabilities for the attention view.
+//! and unlike candle-transformers' `BertModel` it is trainable end to end: its layer norm,
+//! dense layers and attention are our fused CPU ops with their own backward passes (`ops`,
+//! `attention`; candle's composed ops elsewhere), dropout is real (and seeded), and it can
+//! return attention probabilities for the attention view.
 
 use candle_core::Tensor;
 use candle_nn::VarBuilder;
