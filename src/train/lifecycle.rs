@@ -96,37 +96,25 @@ pub(crate) fn check_max_len(max_len: usize, positions: usize) -> Result<()> {
     Ok(())
 }
 
-/// The sizes a run announces in its `Started` event.
-pub(crate) struct Sizes {
-    pub labels: Vec<String>,
-    pub train_examples: usize,
-    pub valid_examples: usize,
-    pub test_examples: usize,
-    pub epochs: usize,
-    pub steps_per_epoch: usize,
-    pub total_steps: usize,
-    pub mlm_steps: usize,
-    pub trainable_parameters: usize,
-}
-
-/// The `Started` event of a run of `cfg` with these sizes, on a model loaded as `loaded` says.
-pub(crate) fn started(cfg: &RunConfig, ctx: &RunContext, sizes: Sizes, loaded: &LoadReport) -> TrainEvent {
-    TrainEvent::Started(RunStarted {
+/// The `Started` event of a run of `cfg` on a model loaded as `loaded` says, with no sizes yet:
+/// the run fills those in (`RunStarted { train_examples, .., ..started(…) }`).
+pub(crate) fn started(cfg: &RunConfig, ctx: &RunContext, loaded: &LoadReport) -> RunStarted {
+    RunStarted {
         run_id: ctx.run_id.clone(),
         model: cfg.model.source.clone(),
         device: cfg.device.clone(),
-        labels: sizes.labels,
-        train_examples: sizes.train_examples,
-        valid_examples: sizes.valid_examples,
-        test_examples: sizes.test_examples,
-        epochs: sizes.epochs,
-        steps_per_epoch: sizes.steps_per_epoch,
-        total_steps: sizes.total_steps,
-        mlm_steps: sizes.mlm_steps,
-        trainable_parameters: sizes.trainable_parameters,
+        labels: Vec::new(),
+        train_examples: 0,
+        valid_examples: 0,
+        test_examples: 0,
+        epochs: 0,
+        steps_per_epoch: 0,
+        total_steps: 0,
+        mlm_steps: 0,
+        trainable_parameters: 0,
         initialised: loaded.initialised.clone(),
         unused: loaded.unused.clone(),
-    })
+    }
 }
 
 /// Runs a run's `work` on a fresh `Progress`, turns how it ended (or its error, or its panic)

@@ -13,8 +13,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::epochs::{Ending, Plan, Progress, Task, Verdict, train_epochs};
-use super::event::{Command, EventSink, TrainEvent};
-use super::lifecycle::{RunContext, Sizes, check_max_len, conclude, device_from, model_dir, started};
+use super::event::{Command, EventSink, RunStarted, TrainEvent};
+use super::lifecycle::{RunContext, check_max_len, conclude, device_from, model_dir, started};
 use super::optim::AdamW;
 use super::schedule::LinearSchedule;
 use super::step::{Accumulation, StepOutcome, accumulated_step};
@@ -141,7 +141,7 @@ fn pretrain(
     let examples_per_step = t.batch_size * t.grad_accum;
     let steps_per_epoch = examples.len().div_ceil(examples_per_step);
     let total_steps = steps_per_epoch * m.epochs;
-    let sizes = Sizes {
+    let announced = RunStarted {
         labels: Vec::new(),
         train_examples: examples.len(),
         valid_examples: held.len(),
@@ -151,8 +151,9 @@ fn pretrain(
         total_steps,
         mlm_steps: total_steps,
         trainable_parameters: opt.parameter_count(),
+        ..started(cfg, ctx, &lm.report)
     };
-    sink.emit(&started(cfg, ctx, sizes, &lm.report))?;
+    sink.emit(&TrainEvent::Started(announced))?;
     let mut task = MaskedLmTask::new(cfg, ctx, &lm, (&examples, &held), opt, Keeps::BestModel)?;
     let plan = Plan {
         epochs: m.epochs,

@@ -7,8 +7,8 @@ use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use super::epochs::{Ending, Plan, Progress, Task, Verdict, train_epochs};
-use super::event::{Command, EventSink, TrainEvent};
-use super::lifecycle::{RunContext, Sizes, check_max_len, conclude, device_from, model_dir, started};
+use super::event::{Command, EventSink, RunStarted, TrainEvent};
+use super::lifecycle::{RunContext, check_max_len, conclude, device_from, model_dir, started};
 use super::optim::AdamW;
 use super::pretrain::{StageData, adapt};
 use super::schedule::LinearSchedule;
@@ -137,7 +137,7 @@ fn fine_tune(
     let steps_per_epoch = train_set.seqs.len().div_ceil(examples_per_step);
     let fine_tune_steps = steps_per_epoch * t.epochs;
     let total_steps = mlm_steps + fine_tune_steps;
-    let sizes = Sizes {
+    let announced = RunStarted {
         labels: clf.labels.clone(),
         train_examples: train_set.seqs.len(),
         valid_examples: valid_set.as_ref().map_or(0, |v| v.seqs.len()),
@@ -147,8 +147,9 @@ fn fine_tune(
         total_steps,
         mlm_steps,
         trainable_parameters: opt.parameter_count(),
+        ..started(cfg, ctx, &clf.report)
     };
-    sink.emit(&started(cfg, ctx, sizes, &clf.report))?;
+    sink.emit(&TrainEvent::Started(announced))?;
     let mut task = FineTune {
         cfg,
         ctx,
