@@ -22,6 +22,7 @@ use bertbench::headless::{ConsoleSink, describe_eval};
 use bertbench::model::checkpoint::Classifier;
 use bertbench::model::pretraining::MaskedLm;
 use bertbench::report::RunStatus;
+use bertbench::runs::safe::printable;
 use bertbench::runs::store::find_run;
 use bertbench::runs::writer::{write_predictions, write_status};
 use bertbench::runs::{Launched, launch, list_runs};
@@ -336,7 +337,8 @@ fn runs(command: &RunsCommand) -> anyhow::Result<()> {
         }
         RunsCommand::Show { run, runs_dir } => {
             let r = find_run(runs_dir, run)?;
-            println!("run:     {}\nfolder:  {}\nstatus:  {}", r.id, r.dir.display(), r.status.as_str());
+            let folder = printable(&r.dir.display().to_string()).into_owned();
+            println!("run:     {}\nfolder:  {folder}\nstatus:  {}", r.id, r.status.as_str());
             if let Some(reason) = &r.reason {
                 println!("reason:  {reason}");
             }

@@ -4,6 +4,7 @@
 pub mod compare;
 pub mod launch;
 pub mod record;
+pub mod safe;
 pub mod store;
 pub mod writer;
 

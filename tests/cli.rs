@@ -323,3 +323,60 @@ fn fill_mask_without_a_model_uses_the_embedded_one() {
     let guesses = result["guesses"][0].as_array().expect("guesses for the [MASK]");
     assert_eq!(guesses.len(), 5, "{result}");
 }
+
+/// Runs the binary and waits at most `secs` for it (a hang is a failure, not a stuck test).
+fn output_within(mut command: Command, secs: u64) -> std::process::Output {
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
+#[test]
+fn damaged_run_folders_are_listed_without_following_links_hanging_or_escaping() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let runs = tmp.path().join("runs");
+    let secret = tmp.path().join("secret.txt");
+    std::fs::write(&secret, "finished\nreason: the secret\n").expect("write");
+    let linked = runs.join("20260101-000000-linked");
+    std::fs::create_dir_all(&linked).expect("mkdir");
+    std::os::unix::fs::symlink(&secret, linked.join("status")).expect("link");
+    let fifo = runs.join("20260101-000001-fifo");
+    std::fs::create_dir_all(&fifo).expect("mkdir");
+    std::fs::write(fifo.join("status"), "finished\n").expect("write");
+    let made = Command::new("mkfifo").arg(fifo.join("config.toml")).status().expect("mkfifo");
+    assert!(made.success());
+    let escaping = runs.join("20260101-000002-escaping");
+    std::fs::create_dir_all(&escaping).expect("mkdir");
+    std::fs::write(escaping.join("status"), "failed\nreason: \u{1b}[2J\u{1b}]0;owned\u{7}gone\n")
+        .expect("write");
+
+    let runs_dir = runs.display().to_string();
+    let mut list = bertbench();
+    list.args(["runs", "list", "--runs-dir", &runs_dir]);
+    let out = output_within(list, 20);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("20260101-000001-fifo") && text.contains("20260101-000000-linked"), "{text}");
+    let mut show = bertbench();
+    show.args(["runs", "show", "20260101-000000-linked", "--runs-dir", &runs_dir]);
+    let out = output_within(show, 20);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("the secret"), "a linked status is not shown: {text}");
+    assert!(text.contains("is a link"), "{text}");
+    let mut show = bertbench();
+    show.args(["runs", "show", "20260101-000002-escaping", "--runs-dir", &runs_dir]);
+    let out = output_within(show, 20);
+    assert!(
+        !out.stdout.contains(&0x1b) && !out.stdout.contains(&0x07),
+        "{:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\\u{1b}[2J"));
+}

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use polars::prelude::*;
 
+use super::safe::{EVENT_LOG, read_record_text, record_file};
 use crate::error::{Error, IoContext, Result};
 use crate::report::{EvalReport, MlmReport, Prediction, RunSummary};
 use crate::train::TrainEvent;
@@ -46,7 +47,7 @@ impl RunHistory {
 /// a bad line anywhere else is an error naming the line.
 pub fn read_history(dir: &Path) -> Result<RunHistory> {
     let path = dir.join("events.jsonl");
-    let text = std::fs::read_to_string(&path).at(&path)?;
+    let text = read_record_text(dir, "events.jsonl", EVENT_LOG)?;
     let lines: Vec<&str> = text.lines().collect();
     let mut history = RunHistory::default();
     for (i, line) in lines.iter().enumerate() {
@@ -66,10 +67,10 @@ pub fn read_history(dir: &Path) -> Result<RunHistory> {
 /// wrote none). Probabilities come from the `p_<label>` columns, in label order.
 pub fn read_predictions(dir: &Path) -> Result<BTreeMap<String, Vec<Prediction>>> {
     let path = dir.join("predictions.parquet");
-    if !path.is_file() {
+    if std::fs::symlink_metadata(&path).is_err() {
         return Ok(BTreeMap::new());
     }
-    let file = File::open(&path).at(&path)?;
+    let file = File::open(record_file(dir, "predictions.parquet")?).at(&path)?;
     let frame = ParquetReader::new(file).finish().map_err(|e| Error::data(&path, e.to_string()))?;
     predictions_from_frame(&frame).map_err(|e| Error::data(&path, e.to_string()))
 }

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::safe::{SMALL_FILE, printable, read_record_text};
 use crate::config::RunConfig;
 use crate::error::{Error, IoContext, Result};
 use crate::report::{RunStatus, RunSummary};
@@ -20,7 +21,7 @@ pub struct RunInfo {
 
 impl RunInfo {
     pub fn model(&self) -> String {
-        self.config.as_ref().map_or_else(|| "?".into(), |c| c.model.source.clone())
+        self.config.as_ref().map_or_else(|| "?".into(), |c| printable(&c.model.source).into_owned())
     }
 
     /// The training data (or, for a pretraining run, the corpus) by name.
@@ -37,7 +38,8 @@ impl RunInfo {
             file.file_name().map(|n| n.to_string_lossy().split('.').next().unwrap_or_default().to_owned());
         let named_by_folder = matches!(stem.as_deref(), Some("train" | "corpus"));
         let name = if named_by_folder { file.parent().and_then(|p| p.file_name()) } else { None };
-        name.or_else(|| file.file_name()).map_or_else(|| "?".into(), |n| n.to_string_lossy().into_owned())
+        name.or_else(|| file.file_name())
+            .map_or_else(|| "?".into(), |n| printable(&n.to_string_lossy()).into_owned())
     }
 
     /// The task: the head of a fine-tuning run, `mlm` for a pretraining run.
@@ -50,24 +52,33 @@ impl RunInfo {
     }
 }
 
-/// Reads one run folder.
+/// Reads one run folder, as untrusted data (`safe`): its id and reason are printable.
 pub fn load_run(dir: &Path) -> RunInfo {
-    let id = dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let id = dir.file_name().map_or_else(String::new, |n| printable(&n.to_string_lossy()).into_owned());
     let (mut status, mut reason, pid) = read_status(dir);
     if status == RunStatus::Running && !pid.is_some_and(process_alive) {
         status = RunStatus::Interrupted;
         reason = Some("the process ended without finishing the run (killed or crashed)".into());
     }
-    let config = RunConfig::from_toml_file(&dir.join("config.toml")).ok();
-    let summary = std::fs::read_to_string(dir.join("summary.json"))
+    let reason = reason.map(|r| printable(&r).into_owned());
+    let config = read_record_text(dir, "config.toml", SMALL_FILE).ok().and_then(|t| toml::from_str(&t).ok());
+    let summary = read_record_text(dir, "summary.json", SMALL_FILE)
         .ok()
         .and_then(|t| serde_json::from_str::<RunSummary>(&t).ok());
     RunInfo { id, dir: dir.to_path_buf(), status, reason, config, summary }
 }
 
 fn read_status(dir: &Path) -> (RunStatus, Option<String>, Option<u32>) {
-    let Ok(text) = std::fs::read_to_string(dir.join("status")) else {
-        return (RunStatus::Interrupted, Some("no status file: the run record is incomplete".into()), None);
+    let text = match read_record_text(dir, "status", SMALL_FILE) {
+        Ok(text) => text,
+        Err(_) if std::fs::symlink_metadata(dir.join("status")).is_err() => {
+            return (
+                RunStatus::Interrupted,
+                Some("no status file: the run record is incomplete".into()),
+                None,
+            );
+        }
+        Err(e) => return (RunStatus::Interrupted, Some(format!("unreadable status: {e}")), None),
     };
     let mut lines = text.lines();
     let status = lines.next().and_then(|l| RunStatus::parse(l.trim()));
@@ -98,7 +109,7 @@ pub fn list_runs(runs_dir: &Path) -> Result<Vec<RunInfo>> {
         .at(runs_dir)?
         .filter_map(std::result::Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.is_dir() && p.join("config.toml").is_file() || p.join("status").is_file())
+        .filter(|p| p.is_dir() && (p.join("config.toml").exists() || p.join("status").exists()))
         .map(|p| load_run(&p))
         .collect();
     runs.sort_by(|a, b| b.id.cmp(&a.id));
