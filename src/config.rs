@@ -392,7 +392,7 @@ impl RunConfig {
             if m.lr.is_some_and(|lr| !(lr.is_finite() && lr > 0.0)) {
                 return bad("the masked-LM learning rate must be a positive number".into());
             }
-        } else if m.mask_ratio < 0.0 {
+        } else if m.mask_ratio.is_nan() || m.mask_ratio < 0.0 {
             return bad(format!("mask-ratio must be in (0, 0.5], or 0 for none; got {}", m.mask_ratio));
         }
         if t.epochs == 0 {
@@ -528,5 +528,13 @@ mod tests {
         c.kind = RunKind::Pretrain;
         c.mlm.corpus = vec!["corpus.txt".into()];
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn a_masking_ratio_that_is_not_a_number_is_refused() {
+        let mut c = RunConfig::default();
+        c.data.train = "a.csv".into();
+        c.mlm.mask_ratio = f64::NAN;
+        assert!(c.validate().expect_err("NaN").to_string().contains("mask-ratio"));
     }
 }
