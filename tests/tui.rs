@@ -10,7 +10,9 @@ use bertbench::eval::score;
 use bertbench::runs::RunHistory;
 use bertbench::train::event::{EvalReport, Prediction, RunStarted, SplitSummary, StepMetrics};
 use bertbench::train::{Command, RunStatus, RunSummary, TrainEvent};
-use bertbench::tui::app::{App, LiveState, Overlay, PredictionFilter, RecordView, RunRow, Screen, Settings};
+use bertbench::tui::app::{
+    App, Leaving, Lifecycle, LiveState, Overlay, PredictionFilter, RecordView, RunRow, Screen, Settings,
+};
 use bertbench::tui::form::{DatasetChoice, DatasetPreview, ModelChoice};
 use bertbench::tui::theme::ThemeKind;
 use bertbench::tui::update::{Effect, Msg, update};
@@ -404,7 +406,7 @@ fn quitting_during_a_run_asks_then_stops_it_then_exits() {
     assert!(keys(&mut quitting, "q").is_empty());
     snap("confirm-quit", &quitting);
     assert_eq!(keys(&mut quitting, "y"), vec![Effect::Send(1, Command::Stop)]);
-    assert!(quitting.quitting);
+    assert_eq!(quitting.lifecycle, Lifecycle::Quitting(Leaving::Asked));
     let cancelled = summary("20261128-101500-reviews", RunStatus::Cancelled, 0.5);
     send(&mut quitting, Msg::Train { run: 1, event: TrainEvent::Finished(cancelled) });
     let effects = send(&mut quitting, Msg::TrainerExited { run: 1, error: None });
@@ -416,7 +418,7 @@ fn quitting_during_a_run_asks_then_stops_it_then_exits() {
     let signal = |why: &str, at: Instant| Msg::Signal { why: why.into(), at };
     let now = Instant::now();
     assert_eq!(send(&mut busy, signal("SIGHUP", now)), vec![Effect::Send(1, Command::Stop)]);
-    assert!(busy.interrupted && busy.quitting);
+    assert_eq!(busy.lifecycle, Lifecycle::Quitting(Leaving::Signalled(now)));
     // While waiting for the run to stop, other keys do nothing; q again leaves at once.
     assert!(keys(&mut busy, "1s").is_empty());
     assert_eq!(busy.screen, Screen::Train);
@@ -426,13 +428,43 @@ fn quitting_during_a_run_asks_then_stops_it_then_exits() {
     let mut again = training_app(2);
     send(&mut again, signal("SIGTERM", now));
     assert!(send(&mut again, signal("SIGHUP", now + Duration::from_millis(20))).is_empty());
-    assert!(!again.exit);
+    assert_eq!(again.lifecycle, Lifecycle::Quitting(Leaving::Signalled(now)));
     assert_eq!(send(&mut again, signal("SIGTERM", now + Duration::from_secs(2))), vec![Effect::Exit]);
     // A hangup loses the terminal too: noticed first, its signal still waits for the run.
     let mut hung_up = training_app(2);
     assert_eq!(send(&mut hung_up, Msg::TerminalLost), vec![Effect::Send(1, Command::Stop)]);
     assert!(send(&mut hung_up, signal("SIGHUP", now)).is_empty());
-    assert!(!hung_up.exit && hung_up.interrupted);
+    assert!(matches!(hung_up.lifecycle, Lifecycle::Quitting(Leaving::Signalled(_))));
+}
+
+#[test]
+fn the_lifecycle_says_how_the_workbench_ended_and_nothing_starts_after_the_exit() {
+    // A plain quit, at once or after the run stopped: not an interruption.
+    let mut idle = app();
+    keys(&mut idle, "q");
+    assert_eq!(idle.lifecycle, Lifecycle::Exited { interrupted: false });
+    let mut waited = training_app(3);
+    keys(&mut waited, "qy");
+    let cancelled = summary("20261128-101500-reviews", RunStatus::Cancelled, 0.5);
+    send(&mut waited, Msg::Train { run: 1, event: TrainEvent::Finished(cancelled) });
+    send(&mut waited, Msg::TrainerExited { run: 1, error: None });
+    assert_eq!(waited.lifecycle, Lifecycle::Exited { interrupted: false });
+    // Not waiting for the run to stop, a lost terminal, a signal: interruptions.
+    let mut forced = training_app(3);
+    keys(&mut forced, "qyq");
+    assert_eq!(forced.lifecycle, Lifecycle::Exited { interrupted: true });
+    let mut lost = training_app(3);
+    send(&mut lost, Msg::TerminalLost);
+    assert_eq!(lost.lifecycle, Lifecycle::Quitting(Leaving::TerminalLost));
+    send(&mut lost, Msg::TrainerExited { run: 1, error: None });
+    assert_eq!(lost.lifecycle, Lifecycle::Exited { interrupted: true });
+    let mut signalled = app();
+    let at = Instant::now();
+    assert_eq!(send(&mut signalled, Msg::Signal { why: "SIGTERM".into(), at }), vec![Effect::Exit]);
+    assert_eq!(signalled.lifecycle, Lifecycle::Exited { interrupted: true });
+    // Keys still queued behind the exit do nothing: no run starts while the loop ends.
+    assert!(keys(&mut idle, "s").is_empty());
+    assert!(idle.live.is_empty());
 }
 
 #[test]
