@@ -359,9 +359,9 @@ fn train_action(app: &mut App, action: Action) -> Vec<Effect> {
     };
     let (key, state) = (run.key, run.state);
     match action {
-        Action::Left | Action::Right | Action::Up | Action::Down => {
+        Action::Left | Action::Right => {
             let n = app.live.len();
-            let step = if matches!(action, Action::Left | Action::Up) { n - 1 } else { 1 };
+            let step = if action == Action::Left { n - 1 } else { 1 };
             app.shown_live = (app.shown_live + step) % n;
             Vec::new()
         }
