@@ -63,6 +63,7 @@ fn app() -> App {
     ];
     send(&mut app, Msg::ModelsFound(models));
     let effects = send(&mut app, Msg::DatasetsFound(datasets));
+    let id = preview_request(&effects);
     assert!(
         matches!(&effects[..], [Effect::Preview { path, .. }] if path.ends_with("reviews/train.csv")),
         "{effects:?}"
@@ -70,7 +71,7 @@ fn app() -> App {
     send(
         &mut app,
         Msg::Preview {
-            path: "datasets/reviews/train.csv".into(),
+            id,
             columns: vec!["text".into(), "label".into(), "id".into()],
             result: Ok(DatasetPreview {
                 path: "datasets/reviews/train.csv".into(),
@@ -97,6 +98,12 @@ fn app() -> App {
         },
     );
     app
+}
+
+/// The id of the one preview request among `effects`.
+fn preview_request(effects: &[Effect]) -> u64 {
+    let [Effect::Preview { id, .. }] = effects else { panic!("one preview request: {effects:?}") };
+    *id
 }
 
 fn send(app: &mut App, msg: Msg) -> Vec<Effect> {
@@ -314,23 +321,21 @@ fn setup_refuses_a_bad_value_in_place() {
 #[test]
 fn choosing_another_dataset_asks_for_its_preview_and_ignores_stale_ones() {
     let mut app = app();
+    let before = app.preview_request;
     let effects = key(&mut app, KeyCode::Right);
     assert!(
         matches!(&effects[..], [Effect::Preview { path, .. }] if path.ends_with("toy/train.csv")),
         "{effects:?}"
     );
+    let id = preview_request(&effects);
     // The preview of the dataset chosen before arrives late: it is not shown.
-    let stale = Msg::Preview {
-        path: "datasets/reviews/train.csv".into(),
-        columns: vec![],
-        result: Err("old".into()),
-    };
+    let stale = Msg::Preview { id: before, columns: vec![], result: Err("old".into()) };
     send(&mut app, stale);
     assert!(!matches!(app.setup.preview, Some(Err(_))));
     // The file cannot be used as it is, but its columns are known: the pickers offer them.
     let error = "no text column among review, stars: name it with --text-column".to_owned();
     let columns = vec!["review".to_owned(), "stars".to_owned()];
-    send(&mut app, Msg::Preview { path: "datasets/toy/train.csv".into(), columns, result: Err(error) });
+    send(&mut app, Msg::Preview { id, columns, result: Err(error) });
     let text = screen_text(&app, 100, 30);
     assert!(text.contains("no text column among review"), "{text}");
     key(&mut app, KeyCode::Down);
@@ -340,6 +345,27 @@ fn choosing_another_dataset_asks_for_its_preview_and_ignores_stale_ones() {
         matches!(&effects[..], [Effect::Preview { columns, .. }] if columns.text.as_deref() == Some("review")),
         "a new preview with the picked column: {effects:?}"
     );
+}
+
+#[test]
+fn of_two_previews_of_one_file_the_latest_request_wins_whatever_answers_last() {
+    let mut app = app();
+    // The text column changed twice in a row: two requests for the same file.
+    key(&mut app, KeyCode::Down);
+    let first = preview_request(&key(&mut app, KeyCode::Right));
+    let second = preview_request(&key(&mut app, KeyCode::Right));
+    assert!(second > first);
+    let answer = |id: u64, text_column: &str| {
+        let Some(Ok(mut p)) = app.setup.preview.clone() else { panic!("a preview is shown") };
+        text_column.clone_into(&mut p.text_column);
+        Msg::Preview { id, columns: p.columns.clone(), result: Ok(p) }
+    };
+    let (newest, stale) = (answer(second, "label"), answer(first, "text"));
+    // The newer answer arrives first; the older one after it must not replace it.
+    send(&mut app, newest);
+    send(&mut app, stale);
+    let Some(Ok(shown)) = &app.setup.preview else { panic!("a preview is shown") };
+    assert_eq!(shown.text_column, "label", "the answer to the latest request is shown");
 }
 
 #[test]

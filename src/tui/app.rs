@@ -43,6 +43,10 @@ impl Screen {
 /// Identifies a run the workbench started, before its run id exists.
 pub type RunKey = u64;
 
+/// Identifies a request for a data preview. Previews load on workers and may answer out of
+/// order; only the answer to the latest request is shown.
+pub type PreviewId = u64;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LiveState {
     /// Waiting for the run ahead of it (one run trains at a time).
@@ -493,6 +497,8 @@ pub struct App {
     pub overlay: Option<Overlay>,
     pub theme: ThemeKind,
     pub setup: SetupForm,
+    /// The latest preview asked for (each change of the form's data asks anew).
+    pub preview_request: PreviewId,
     /// Runs started in this session, oldest first; at most one is active at a time.
     pub live: Vec<LiveRun>,
     /// The live run the training screen shows.
@@ -516,6 +522,7 @@ impl App {
             overlay: None,
             theme,
             setup: SetupForm::default(),
+            preview_request: 0,
             live: Vec::new(),
             shown_live: 0,
             queue: VecDeque::new(),

@@ -60,9 +60,9 @@ impl Effects {
                 }
                 Vec::new()
             }
-            Effect::Preview { path, columns, head } => self.background(move || {
+            Effect::Preview { id, path, columns, head } => self.background(move || {
                 let (columns, result) = read_preview(&path, &columns, head);
-                Msg::Preview { path, columns, result }
+                Msg::Preview { id, columns, result }
             }),
             Effect::ListRuns => {
                 let runs_dir = self.runs_dir.clone();

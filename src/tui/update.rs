@@ -9,7 +9,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 
 use super::app::{
     Align, App, Confirm, EvalData, EvalView, Leaving, Lifecycle, LiveRun, LiveState, Overlay,
-    PredictionFilter, RecordView, RunKey, RunRow, Screen,
+    PredictionFilter, PreviewId, RecordView, RunKey, RunRow, Screen,
 };
 use super::form::{Changed, DatasetChoice, DatasetPreview, ModelChoice};
 use super::keymap::{Action, lookup};
@@ -36,9 +36,10 @@ pub enum Msg {
     },
     DatasetsFound(Vec<DatasetChoice>),
     ModelsFound(Vec<ModelChoice>),
-    /// A data file's columns (when it could be read at all) and what it holds.
+    /// The answer to preview request `id`: the data file's columns (when it could be read at
+    /// all) and what it holds.
     Preview {
-        path: PathBuf,
+        id: PreviewId,
         columns: Vec<String>,
         result: Result<DatasetPreview, String>,
     },
@@ -71,6 +72,7 @@ pub enum Effect {
     StartRun(RunKey, Box<RunConfig>),
     Send(RunKey, Command),
     Preview {
+        id: PreviewId,
         path: PathBuf,
         columns: PreviewColumns,
         head: HeadKind,
@@ -108,9 +110,9 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             app.setup.set_models(m);
             Vec::new()
         }
-        Msg::Preview { path, columns, result } => {
-            // Previews load on a worker: one of a file the form no longer points at is stale.
-            if app.setup.data_file().as_ref() == Some(&path) {
+        Msg::Preview { id, columns, result } => {
+            // Previews load on workers and may answer out of order: only the latest is current.
+            if id == app.preview_request {
                 app.setup.columns = columns;
                 app.setup.preview = Some(result);
             }
@@ -278,10 +280,14 @@ fn goto(app: &mut App, screen: Screen) -> Vec<Effect> {
     }
 }
 
-fn preview(app: &App) -> Vec<Effect> {
+/// Asks for a preview of the form's data as it is now. Answers to earlier requests are stale
+/// from here on, also when there is no file to read yet.
+fn preview(app: &mut App) -> Vec<Effect> {
+    app.preview_request += 1;
     app.setup
         .data_file()
         .map(|path| Effect::Preview {
+            id: app.preview_request,
             path,
             columns: PreviewColumns {
                 text: app.setup.text_column.clone(),
