@@ -1,6 +1,7 @@
 //! Run records on disk: writing them as a run goes, and reading them back.
 
 pub mod compare;
+pub mod listing;
 pub mod record;
 pub mod store;
 pub mod writer;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use bertbench::config::RunConfig;
 use bertbench::eval::score;
 use bertbench::runs::RunHistory;
+use bertbench::runs::listing::{Figure, Split};
 use bertbench::train::event::{EvalReport, Prediction, RunStarted, SplitSummary, StepMetrics};
 use bertbench::train::{Command, RunStatus, RunSummary, TrainEvent};
 use bertbench::tui::app::{
@@ -551,8 +552,8 @@ fn run_rows() -> Vec<RunRow> {
         reason: reason.map(str::to_owned),
         dataset: "reviews".into(),
         model: "sentence-transformers/all-MiniLM-L6-v2".into(),
-        head: "seq-cls".into(),
-        best: best.map(|b| ("acc".to_owned(), b)),
+        task: "seq-cls".into(),
+        best: best.map(|value| Figure { name: "acc", value, split: Split::Test }),
         duration_s: best.map(|_| 754.0),
     };
     vec![

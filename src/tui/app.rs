@@ -291,20 +291,8 @@ fn split_tags(tags: &str) -> Vec<&str> {
     tags.split_whitespace().collect()
 }
 
-/// One row of the runs screen.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunRow {
-    pub id: String,
-    pub dir: PathBuf,
-    pub status: RunStatus,
-    pub reason: Option<String>,
-    pub dataset: String,
-    pub model: String,
-    pub head: String,
-    /// Name and value of the headline metric (test, else validation).
-    pub best: Option<(String, f64)>,
-    pub duration_s: Option<f64>,
-}
+/// The runs screen lists runs as `bertbench runs list` does.
+pub use crate::runs::listing::RunRow;
 
 #[derive(Debug, Clone, Default)]
 pub struct RunsView {

@@ -291,33 +291,7 @@ fn examples_per_label(labels: &[String], texts: &[String], n: usize) -> Vec<(Str
 }
 
 fn run_rows(runs_dir: &Path) -> Result<Vec<RunRow>> {
-    Ok(list_runs(runs_dir)?
-        .into_iter()
-        .map(|r| {
-            let best = r.summary.as_ref().and_then(|s| {
-                // The test figure when there is one; a validation figure says so.
-                let (split, figures) = match (&s.test, &s.valid) {
-                    (Some(t), _) => ("", t),
-                    (None, Some(v)) => ("val ", v),
-                    // A pretraining run: its held-out masked-token accuracy.
-                    (None, None) => return s.pretrain.as_ref().map(|p| ("MLM acc".to_owned(), p.accuracy)),
-                };
-                let (name, value) = figures.headline();
-                Some((format!("{split}{name}"), value))
-            });
-            RunRow {
-                dataset: r.dataset(),
-                model: r.model(),
-                head: r.task(),
-                best,
-                duration_s: r.summary.as_ref().map(|s| s.duration_s),
-                id: r.id,
-                dir: r.dir,
-                status: r.status,
-                reason: r.reason,
-            }
-        })
-        .collect())
+    Ok(list_runs(runs_dir)?.into_iter().map(RunRow::from).collect())
 }
 
 fn load_eval(dir: &Path) -> std::result::Result<EvalData, String> {
