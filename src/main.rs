@@ -305,26 +305,12 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
 fn runs(command: &RunsCommand) -> anyhow::Result<()> {
     match command {
         RunsCommand::List { runs_dir } => {
-            let runs = list_runs(runs_dir)?;
-            if runs.is_empty() {
+            use bertbench::runs::listing::{RunRow, table};
+            let rows: Vec<RunRow> = list_runs(runs_dir)?.into_iter().map(RunRow::from).collect();
+            if rows.is_empty() {
                 println!("no runs in {}", runs_dir.display());
-            }
-            println!(
-                "{:<40} {:<11} {:<24} {:<30} {:>9} {:>9}",
-                "RUN", "STATUS", "DATASET", "MODEL", "ACCURACY", "MACRO-F1"
-            );
-            for r in runs {
-                let best = r.summary.as_ref().and_then(|s| s.test.as_ref().or(s.valid.as_ref()));
-                let fmt = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.4}"));
-                println!(
-                    "{:<40} {:<11} {:<24} {:<30} {:>9} {:>9}",
-                    r.id,
-                    r.status.as_str(),
-                    r.dataset(),
-                    r.model(),
-                    fmt(best.map(|b| b.accuracy)),
-                    fmt(best.map(|b| b.macro_f1))
-                );
+            } else {
+                print!("{}", table(&rows));
             }
         }
         RunsCommand::Export { runs, format, out, runs_dir } => {

@@ -1,8 +1,9 @@
 //! Runs and their records on disk: starting a run (`launch`), writing its record as it goes,
-//! and reading records back.
+//! reading records back, and listing them (`listing`).
 
 pub mod compare;
 pub mod launch;
+pub mod listing;
 pub mod record;
 pub mod safe;
 pub mod store;

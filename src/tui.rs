@@ -28,7 +28,7 @@ use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_ra
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
-use app::{App, Settings};
+use app::{App, Lifecycle, Settings};
 use effects::Effects;
 use theme::ThemeKind;
 use update::{Effect, Msg, update};
@@ -94,7 +94,7 @@ pub fn run(options: Options) -> Result<Ending, TuiError> {
     let _ = terminal.show_cursor();
     drop(guard);
     outcome?;
-    Ok(if app.interrupted { Ending::Interrupted } else { Ending::Quit })
+    Ok(if app.lifecycle.is_interrupted() { Ending::Interrupted } else { Ending::Quit })
 }
 
 fn event_loop(
@@ -112,14 +112,10 @@ fn event_loop(
         while let Some(msg) = pending.pop_front() {
             dirty = true;
             for effect in update(app, msg) {
-                if effect == Effect::Exit {
-                    app.exit = true;
-                } else {
-                    pending.extend(effects.run(effect));
-                }
+                pending.extend(effects.run(effect));
             }
         }
-        if app.exit {
+        if let Lifecycle::Exited { .. } = app.lifecycle {
             return Ok(());
         }
         if terminal_alive && dirty && last_draw.elapsed() >= FRAME {

@@ -9,9 +9,12 @@ use bertbench::config::RunConfig;
 use bertbench::eval::score;
 use bertbench::report::{EvalReport, Prediction, RunStatus, RunSummary, SplitSummary};
 use bertbench::runs::RunHistory;
+use bertbench::runs::listing::{Figure, Split};
 use bertbench::train::event::{RunStarted, StepMetrics};
 use bertbench::train::{Command, TrainEvent};
-use bertbench::tui::app::{App, LiveState, Overlay, PredictionFilter, RecordView, RunRow, Screen, Settings};
+use bertbench::tui::app::{
+    App, Leaving, Lifecycle, LiveState, Overlay, PredictionFilter, RecordView, RunRow, Screen, Settings,
+};
 use bertbench::tui::form::{DatasetChoice, DatasetPreview, ModelChoice};
 use bertbench::tui::theme::ThemeKind;
 use bertbench::tui::update::{Effect, Msg, update};
@@ -62,6 +65,7 @@ fn app() -> App {
     ];
     send(&mut app, Msg::ModelsFound(models));
     let effects = send(&mut app, Msg::DatasetsFound(datasets));
+    let id = preview_request(&effects);
     assert!(
         matches!(&effects[..], [Effect::Preview { path, .. }] if path.ends_with("reviews/train.csv")),
         "{effects:?}"
@@ -69,7 +73,7 @@ fn app() -> App {
     send(
         &mut app,
         Msg::Preview {
-            path: "datasets/reviews/train.csv".into(),
+            id,
             columns: vec!["text".into(), "label".into(), "id".into()],
             result: Ok(DatasetPreview {
                 path: "datasets/reviews/train.csv".into(),
@@ -96,6 +100,12 @@ fn app() -> App {
         },
     );
     app
+}
+
+/// The id of the one preview request among `effects`.
+fn preview_request(effects: &[Effect]) -> u64 {
+    let [Effect::Preview { id, .. }] = effects else { panic!("one preview request: {effects:?}") };
+    *id
 }
 
 fn send(app: &mut App, msg: Msg) -> Vec<Effect> {
@@ -184,19 +194,19 @@ fn training_app(steps: usize) -> App {
     let mut app = app();
     let effects = keys(&mut app, "s");
     assert!(matches!(&effects[..], [Effect::StartRun(1, _)]), "{effects:?}");
-    send(&mut app, Msg::Train { run: 1, event: started("20261128-101500-reviews") });
+    send(&mut app, Msg::Train { run: 1, event: Box::new(started("20261128-101500-reviews")) });
     for n in 1..=steps {
-        send(&mut app, Msg::Train { run: 1, event: step(n) });
+        send(&mut app, Msg::Train { run: 1, event: Box::new(step(n)) });
         if n % 10 == 0 {
             let (g, p) = outcomes(n);
             let r = report("valid", n, 1.0 / (1.0 + n as f64 / 10.0), &g, &p);
-            send(&mut app, Msg::Train { run: 1, event: TrainEvent::Evaluated(r) });
+            send(&mut app, Msg::Train { run: 1, event: Box::new(TrainEvent::Evaluated(r)) });
             let event = TrainEvent::CheckpointSaved {
                 step: n,
                 path: "runs/x/model".into(),
                 metric: 0.5 + n as f64 / 150.0,
             };
-            send(&mut app, Msg::Train { run: 1, event });
+            send(&mut app, Msg::Train { run: 1, event: Box::new(event) });
         }
     }
     app
@@ -236,12 +246,12 @@ fn finished_app() -> App {
     let (g, p) = outcomes(40);
     for split in ["valid", "test"] {
         let event = TrainEvent::Evaluated(report(split, 60, 0.4, &g, &p));
-        send(&mut app, Msg::Train { run: 1, event });
+        send(&mut app, Msg::Train { run: 1, event: Box::new(event) });
         let event = TrainEvent::Predictions { split: split.into(), rows: predictions(&g, &p) };
-        send(&mut app, Msg::Train { run: 1, event });
+        send(&mut app, Msg::Train { run: 1, event: Box::new(event) });
     }
     let summary = summary("20261128-101500-reviews", RunStatus::Finished, 0.83);
-    send(&mut app, Msg::Train { run: 1, event: TrainEvent::Finished(summary) });
+    send(&mut app, Msg::Train { run: 1, event: Box::new(TrainEvent::Finished(summary)) });
     let effects = send(&mut app, Msg::TrainerExited { run: 1, error: None });
     assert_eq!(effects, vec![Effect::ListRuns]);
     app
@@ -314,23 +324,21 @@ fn setup_refuses_a_bad_value_in_place() {
 #[test]
 fn choosing_another_dataset_asks_for_its_preview_and_ignores_stale_ones() {
     let mut app = app();
+    let before = app.preview_request;
     let effects = key(&mut app, KeyCode::Right);
     assert!(
         matches!(&effects[..], [Effect::Preview { path, .. }] if path.ends_with("toy/train.csv")),
         "{effects:?}"
     );
+    let id = preview_request(&effects);
     // The preview of the dataset chosen before arrives late: it is not shown.
-    let stale = Msg::Preview {
-        path: "datasets/reviews/train.csv".into(),
-        columns: vec![],
-        result: Err("old".into()),
-    };
+    let stale = Msg::Preview { id: before, columns: vec![], result: Err("old".into()) };
     send(&mut app, stale);
     assert!(!matches!(app.setup.preview, Some(Err(_))));
     // The file cannot be used as it is, but its columns are known: the pickers offer them.
     let error = "no text column among review, stars: name it with --text-column".to_owned();
     let columns = vec!["review".to_owned(), "stars".to_owned()];
-    send(&mut app, Msg::Preview { path: "datasets/toy/train.csv".into(), columns, result: Err(error) });
+    send(&mut app, Msg::Preview { id, columns, result: Err(error) });
     let text = screen_text(&app, 100, 30);
     assert!(text.contains("no text column among review"), "{text}");
     key(&mut app, KeyCode::Down);
@@ -340,6 +348,27 @@ fn choosing_another_dataset_asks_for_its_preview_and_ignores_stale_ones() {
         matches!(&effects[..], [Effect::Preview { columns, .. }] if columns.text.as_deref() == Some("review")),
         "a new preview with the picked column: {effects:?}"
     );
+}
+
+#[test]
+fn of_two_previews_of_one_file_the_latest_request_wins_whatever_answers_last() {
+    let mut app = app();
+    // The text column changed twice in a row: two requests for the same file.
+    key(&mut app, KeyCode::Down);
+    let first = preview_request(&key(&mut app, KeyCode::Right));
+    let second = preview_request(&key(&mut app, KeyCode::Right));
+    assert!(second > first);
+    let answer = |id: u64, text_column: &str| {
+        let Some(Ok(mut p)) = app.setup.preview.clone() else { panic!("a preview is shown") };
+        text_column.clone_into(&mut p.text_column);
+        Msg::Preview { id, columns: p.columns.clone(), result: Ok(p) }
+    };
+    let (newest, stale) = (answer(second, "label"), answer(first, "text"));
+    // The newer answer arrives first; the older one after it must not replace it.
+    send(&mut app, newest);
+    send(&mut app, stale);
+    let Some(Ok(shown)) = &app.setup.preview else { panic!("a preview is shown") };
+    assert_eq!(shown.text_column, "label", "the answer to the latest request is shown");
 }
 
 #[test]
@@ -358,7 +387,7 @@ fn training_screen_streams_the_run() {
 fn pause_resume_and_stop_go_to_the_trainer() {
     let mut app = training_app(5);
     assert_eq!(keys(&mut app, " "), vec![Effect::Send(1, Command::Pause)]);
-    send(&mut app, Msg::Train { run: 1, event: TrainEvent::Paused { step: 5 } });
+    send(&mut app, Msg::Train { run: 1, event: Box::new(TrainEvent::Paused { step: 5 }) });
     assert_eq!(app.shown().expect("run").state, LiveState::Paused);
     assert_eq!(keys(&mut app, "p"), vec![Effect::Send(1, Command::Resume)]);
     // Stop asks first; "n" keeps the run going.
@@ -379,7 +408,7 @@ fn a_second_run_queues_and_starts_when_the_first_ends() {
     assert_eq!(app.live[1].state, LiveState::Queued);
     assert!(screen_text(&app, 100, 30).contains("+1 queued"));
     let summary = summary("20261128-101500-reviews", RunStatus::Finished, 0.8);
-    send(&mut app, Msg::Train { run: 1, event: TrainEvent::Finished(summary) });
+    send(&mut app, Msg::Train { run: 1, event: Box::new(TrainEvent::Finished(summary)) });
     let effects = send(&mut app, Msg::TrainerExited { run: 1, error: None });
     assert!(matches!(&effects[..], [Effect::ListRuns, Effect::StartRun(2, _)]), "{effects:?}");
     assert_eq!(app.live[1].state, LiveState::Preparing);
@@ -406,9 +435,9 @@ fn quitting_during_a_run_asks_then_stops_it_then_exits() {
     assert!(keys(&mut quitting, "q").is_empty());
     snap("confirm-quit", &quitting);
     assert_eq!(keys(&mut quitting, "y"), vec![Effect::Send(1, Command::Stop)]);
-    assert!(quitting.quitting);
+    assert_eq!(quitting.lifecycle, Lifecycle::Quitting(Leaving::Asked));
     let cancelled = summary("20261128-101500-reviews", RunStatus::Cancelled, 0.5);
-    send(&mut quitting, Msg::Train { run: 1, event: TrainEvent::Finished(cancelled) });
+    send(&mut quitting, Msg::Train { run: 1, event: Box::new(TrainEvent::Finished(cancelled)) });
     let effects = send(&mut quitting, Msg::TrainerExited { run: 1, error: None });
     assert_eq!(effects.last(), Some(&Effect::Exit));
     // Without a run, q quits at once; so does a signal, which never asks.
@@ -418,7 +447,7 @@ fn quitting_during_a_run_asks_then_stops_it_then_exits() {
     let signal = |why: &str, at: Instant| Msg::Signal { why: why.into(), at };
     let now = Instant::now();
     assert_eq!(send(&mut busy, signal("SIGHUP", now)), vec![Effect::Send(1, Command::Stop)]);
-    assert!(busy.interrupted && busy.quitting);
+    assert_eq!(busy.lifecycle, Lifecycle::Quitting(Leaving::Signalled(now)));
     // While waiting for the run to stop, other keys do nothing; q again leaves at once.
     assert!(keys(&mut busy, "1s").is_empty());
     assert_eq!(busy.screen, Screen::Train);
@@ -428,13 +457,43 @@ fn quitting_during_a_run_asks_then_stops_it_then_exits() {
     let mut again = training_app(2);
     send(&mut again, signal("SIGTERM", now));
     assert!(send(&mut again, signal("SIGHUP", now + Duration::from_millis(20))).is_empty());
-    assert!(!again.exit);
+    assert_eq!(again.lifecycle, Lifecycle::Quitting(Leaving::Signalled(now)));
     assert_eq!(send(&mut again, signal("SIGTERM", now + Duration::from_secs(2))), vec![Effect::Exit]);
     // A hangup loses the terminal too: noticed first, its signal still waits for the run.
     let mut hung_up = training_app(2);
     assert_eq!(send(&mut hung_up, Msg::TerminalLost), vec![Effect::Send(1, Command::Stop)]);
     assert!(send(&mut hung_up, signal("SIGHUP", now)).is_empty());
-    assert!(!hung_up.exit && hung_up.interrupted);
+    assert!(matches!(hung_up.lifecycle, Lifecycle::Quitting(Leaving::Signalled(_))));
+}
+
+#[test]
+fn the_lifecycle_says_how_the_workbench_ended_and_nothing_starts_after_the_exit() {
+    // A plain quit, at once or after the run stopped: not an interruption.
+    let mut idle = app();
+    keys(&mut idle, "q");
+    assert_eq!(idle.lifecycle, Lifecycle::Exited { interrupted: false });
+    let mut waited = training_app(3);
+    keys(&mut waited, "qy");
+    let cancelled = summary("20261128-101500-reviews", RunStatus::Cancelled, 0.5);
+    send(&mut waited, Msg::Train { run: 1, event: Box::new(TrainEvent::Finished(cancelled)) });
+    send(&mut waited, Msg::TrainerExited { run: 1, error: None });
+    assert_eq!(waited.lifecycle, Lifecycle::Exited { interrupted: false });
+    // Not waiting for the run to stop, a lost terminal, a signal: interruptions.
+    let mut forced = training_app(3);
+    keys(&mut forced, "qyq");
+    assert_eq!(forced.lifecycle, Lifecycle::Exited { interrupted: true });
+    let mut lost = training_app(3);
+    send(&mut lost, Msg::TerminalLost);
+    assert_eq!(lost.lifecycle, Lifecycle::Quitting(Leaving::TerminalLost));
+    send(&mut lost, Msg::TrainerExited { run: 1, error: None });
+    assert_eq!(lost.lifecycle, Lifecycle::Exited { interrupted: true });
+    let mut signalled = app();
+    let at = Instant::now();
+    assert_eq!(send(&mut signalled, Msg::Signal { why: "SIGTERM".into(), at }), vec![Effect::Exit]);
+    assert_eq!(signalled.lifecycle, Lifecycle::Exited { interrupted: true });
+    // Keys still queued behind the exit do nothing: no run starts while the loop ends.
+    assert!(keys(&mut idle, "s").is_empty());
+    assert!(idle.live.is_empty());
 }
 
 #[test]
@@ -451,7 +510,7 @@ fn a_queued_run_can_be_dropped_and_late_pauses_do_not_undo_a_stop() {
     // Back to the first run: stop it, then a pause that was already on its way arrives.
     key(&mut app, KeyCode::Left);
     keys(&mut app, "sy");
-    send(&mut app, Msg::Train { run: 1, event: TrainEvent::Paused { step: 3 } });
+    send(&mut app, Msg::Train { run: 1, event: Box::new(TrainEvent::Paused { step: 3 }) });
     assert_eq!(app.live[0].state, LiveState::Stopping);
 }
 
@@ -495,8 +554,8 @@ fn run_rows() -> Vec<RunRow> {
         reason: reason.map(str::to_owned),
         dataset: "reviews".into(),
         model: "sentence-transformers/all-MiniLM-L6-v2".into(),
-        head: "seq-cls".into(),
-        best: best.map(|b| ("acc".to_owned(), b)),
+        task: "seq-cls".into(),
+        best: best.map(|value| Figure { name: "acc", value, split: Split::Test }),
         duration_s: best.map(|_| 754.0),
     };
     vec![
@@ -635,13 +694,13 @@ fn a_masked_lm_stage_shows_its_epochs_metrics_and_probe_guesses() {
     let TrainEvent::Started(mut s) = started("20261128-101500-reviews") else { unreachable!() };
     s.mlm_steps = 20;
     s.total_steps = 80;
-    send(&mut app, Msg::Train { run: 1, event: TrainEvent::Started(s) });
+    send(&mut app, Msg::Train { run: 1, event: Box::new(TrainEvent::Started(s)) });
     for n in 1..=12 {
         let TrainEvent::Step(mut m) = step(n) else { unreachable!() };
         m.loss = 7.0 - n as f64 * 0.1;
         m.total_steps = 80;
         m.epoch = n as f64 / 10.0;
-        send(&mut app, Msg::Train { run: 1, event: TrainEvent::Step(m) });
+        send(&mut app, Msg::Train { run: 1, event: Box::new(TrainEvent::Step(m)) });
     }
     let report = bertbench::report::MlmReport {
         step: 10,
@@ -653,12 +712,12 @@ fn a_masked_lm_stage_shows_its_epochs_metrics_and_probe_guesses() {
         masked_tokens: 512,
         examples: 40,
     };
-    send(&mut app, Msg::Train { run: 1, event: TrainEvent::MlmEvaluated(report) });
+    send(&mut app, Msg::Train { run: 1, event: Box::new(TrainEvent::MlmEvaluated(report)) });
     let probes = vec![bertbench::report::ProbeResult {
         text: "the movie was [MASK] .".into(),
         guesses: vec![vec![("great".into(), 0.31), ("good".into(), 0.22), ("bad".into(), 0.1)]],
     }];
-    send(&mut app, Msg::Train { run: 1, event: TrainEvent::MaskProbe { step: 10, probes } });
+    send(&mut app, Msg::Train { run: 1, event: Box::new(TrainEvent::MaskProbe { step: 10, probes }) });
     let text = screen_text(&app, 100, 30);
     assert!(text.contains("masked-LM epoch 1.20 / 1"), "{text}");
     assert!(text.contains("great 31%") && text.contains("perplexity"), "{text}");

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::time::Instant;
 
 use super::form::SetupForm;
 use super::series::Series;
@@ -41,6 +42,10 @@ impl Screen {
 
 /// Identifies a run the workbench started, before its run id exists.
 pub type RunKey = u64;
+
+/// Identifies a request for a data preview. Previews load on workers and may answer out of
+/// order; only the answer to the latest request is shown.
+pub type PreviewId = u64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LiveState {
@@ -286,20 +291,8 @@ fn split_tags(tags: &str) -> Vec<&str> {
     tags.split_whitespace().collect()
 }
 
-/// One row of the runs screen.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunRow {
-    pub id: String,
-    pub dir: PathBuf,
-    pub status: RunStatus,
-    pub reason: Option<String>,
-    pub dataset: String,
-    pub model: String,
-    pub head: String,
-    /// Name and value of the headline metric (test, else validation).
-    pub best: Option<(String, f64)>,
-    pub duration_s: Option<f64>,
-}
+/// The runs screen lists runs as `bertbench runs list` does.
+pub use crate::runs::listing::RunRow;
 
 #[derive(Debug, Clone, Default)]
 pub struct RunsView {
@@ -446,12 +439,54 @@ pub struct Settings {
     pub device: String,
 }
 
+/// Where the workbench is in its life. One value, so that no mix of half-states (an exit
+/// that is not quitting, a signal without an interruption) can be written down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// Screens answer keys.
+    Working,
+    /// Leaving once every active run has stopped cleanly; only a forced quit is heard now.
+    Quitting(Leaving),
+    /// The event loop ends. `interrupted` when it was not the user's plain quit (a signal, a
+    /// lost terminal, or a quit forced while a run was still stopping): the exit code says so.
+    Exited { interrupted: bool },
+}
+
+impl Lifecycle {
+    pub fn is_quitting(self) -> bool {
+        matches!(self, Self::Quitting(_))
+    }
+
+    /// Whether the workbench ends (or is ending) without the user's plain quit.
+    pub fn is_interrupted(self) -> bool {
+        match self {
+            Self::Working | Self::Quitting(Leaving::Asked) => false,
+            Self::Quitting(Leaving::TerminalLost | Leaving::Signalled(_)) => true,
+            Self::Exited { interrupted } => interrupted,
+        }
+    }
+}
+
+/// Why the workbench is leaving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leaving {
+    /// The user confirmed a quit.
+    Asked,
+    /// Drawing failed: nobody is left to answer.
+    TerminalLost,
+    /// A signal arrived at this instant. An echo of it right after is the same signal; one a
+    /// while later forces the quit.
+    Signalled(Instant),
+}
+
 pub struct App {
     pub settings: Settings,
     pub screen: Screen,
     pub overlay: Option<Overlay>,
     pub theme: ThemeKind,
     pub setup: SetupForm,
+    /// The latest preview asked for (each change of the form's data asks anew).
+    pub preview_request: PreviewId,
     /// Runs started in this session, oldest first; at most one is active at a time.
     pub live: Vec<LiveRun>,
     /// The live run the training screen shows.
@@ -462,16 +497,9 @@ pub struct App {
     pub eval: Option<EvalView>,
     pub compare: CompareView,
     pub notice: Option<Notice>,
-    /// Quit was confirmed; waiting for active runs to stop.
-    pub quitting: bool,
-    /// The workbench ends without the user's plain quit: a signal, a lost terminal, or a quit
-    /// forced while a run was still stopping.
-    pub interrupted: bool,
-    /// When the first signal arrived.
-    pub signalled: Option<std::time::Instant>,
+    pub lifecycle: Lifecycle,
     /// First visible line of the help overlay.
     pub help_scroll: u16,
-    pub exit: bool,
 }
 
 impl App {
@@ -482,6 +510,7 @@ impl App {
             overlay: None,
             theme,
             setup: SetupForm::default(),
+            preview_request: 0,
             live: Vec::new(),
             shown_live: 0,
             queue: VecDeque::new(),
@@ -490,11 +519,8 @@ impl App {
             eval: None,
             compare: CompareView::default(),
             notice: None,
-            quitting: false,
-            interrupted: false,
-            signalled: None,
+            lifecycle: Lifecycle::Working,
             help_scroll: 0,
-            exit: false,
         }
     }
 

@@ -57,9 +57,9 @@ impl Effects {
                 }
                 Vec::new()
             }
-            Effect::Preview { path, columns, head } => self.background(move || {
+            Effect::Preview { id, path, columns, head } => self.background(move || {
                 let (columns, result) = read_preview(&path, &columns, head);
-                Msg::Preview { path, columns, result }
+                Msg::Preview { id, columns, result }
             }),
             Effect::ListRuns => {
                 let runs_dir = self.runs_dir.clone();
@@ -103,7 +103,7 @@ struct Forward {
 
 impl EventSink for Forward {
     fn emit(&mut self, event: &TrainEvent) -> Result<Flow> {
-        let sent = self.inbox.send(Msg::Train { run: self.key, event: event.clone() });
+        let sent = self.inbox.send(Msg::Train { run: self.key, event: Box::new(event.clone()) });
         Ok(if sent.is_ok() { Flow::Continue } else { Flow::Stop })
     }
 }
@@ -276,33 +276,7 @@ fn examples_per_label(labels: &[String], texts: &[String], n: usize) -> Vec<(Str
 }
 
 fn run_rows(runs_dir: &Path) -> Result<Vec<RunRow>> {
-    Ok(list_runs(runs_dir)?
-        .into_iter()
-        .map(|r| {
-            let best = r.summary.as_ref().and_then(|s| {
-                // The test figure when there is one; a validation figure says so.
-                let (split, figures) = match (&s.test, &s.valid) {
-                    (Some(t), _) => ("", t),
-                    (None, Some(v)) => ("val ", v),
-                    // A pretraining run: its held-out masked-token accuracy.
-                    (None, None) => return s.pretrain.as_ref().map(|p| ("MLM acc".to_owned(), p.accuracy)),
-                };
-                let (name, value) = figures.headline();
-                Some((format!("{split}{name}"), value))
-            });
-            RunRow {
-                dataset: r.dataset(),
-                model: r.model(),
-                head: r.task(),
-                best,
-                duration_s: r.summary.as_ref().map(|s| s.duration_s),
-                id: r.id,
-                dir: r.dir,
-                status: r.status,
-                reason: r.reason,
-            }
-        })
-        .collect())
+    Ok(list_runs(runs_dir)?.into_iter().map(RunRow::from).collect())
 }
 
 fn load_eval(dir: &Path) -> std::result::Result<EvalData, String> {

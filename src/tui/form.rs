@@ -1,6 +1,7 @@
 //! The new-run form: which fields exist, what each accepts, and the `RunConfig` it builds.
-//! A value is checked when it is entered; a bad one is refused in place with the reason and the
-//! previous value stays.
+//! A value is checked when it is entered, by the rules a run is checked by
+//! (`RunConfig::validate`); a bad one is refused in place with the reason and the previous
+//! value stays.
 
 use std::path::PathBuf;
 
@@ -86,83 +87,91 @@ pub enum Field {
     Name,
 }
 
-impl Field {
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Dataset => "dataset",
-            Self::File => "  file",
-            Self::TextColumn => "  text column",
-            Self::PairColumn => "  second text",
-            Self::LabelColumn => "  label column",
-            Self::Model => "model",
-            Self::ModelPath => "  directory or hub id",
-            Self::FromScratch => "  from scratch",
-            Self::Head => "task head",
-            Self::MaskRatio => "masking ratio",
-            Self::MlmEpochs => "  masked-LM epochs",
-            Self::Epochs => "epochs",
-            Self::LearningRate => "learning rate",
-            Self::BatchSize => "batch size",
-            Self::MaxLen => "max length",
-            Self::Warmup => "warmup ratio",
-            Self::Seed => "seed",
-            Self::FreezeEncoder => "freeze encoder",
-            Self::TuneThreshold => "tune threshold",
-            Self::FreezeLayers => "freeze bottom layers",
-            Self::Metric => "best checkpoint by",
-            Self::EvalEvery => "evaluate every",
-            Self::Name => "run name",
-        }
-    }
+/// How a field takes its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// Typed in: Enter opens an editor on it.
+    Typed,
+    /// Picked: ←/→ (and Enter) step through the choices or flip the switch.
+    Picked,
+}
 
-    /// Whether Enter opens a text editor on the field (otherwise ←/→ change it).
-    pub fn is_text(self) -> bool {
-        !matches!(
-            self,
-            Self::Dataset
-                | Self::TextColumn
-                | Self::PairColumn
-                | Self::LabelColumn
-                | Self::Model
-                | Self::FromScratch
-                | Self::Head
-                | Self::FreezeEncoder
-                | Self::TuneThreshold
-                | Self::Metric
-        )
-    }
-
+/// What the form shows and does for a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldSpec {
+    pub label: &'static str,
     /// A line explaining the field, shown under the form.
-    pub fn help(self) -> &'static str {
+    pub help: &'static str,
+    pub entry: Entry,
+}
+
+const fn typed(label: &'static str, help: &'static str) -> FieldSpec {
+    FieldSpec { label, help, entry: Entry::Typed }
+}
+
+const fn picked(label: &'static str, help: &'static str) -> FieldSpec {
+    FieldSpec { label, help, entry: Entry::Picked }
+}
+
+impl Field {
+    /// The field's row in the form's one table: the label, help and kind of entry are written
+    /// together, so a new field cannot get one and miss another.
+    pub const fn spec(self) -> FieldSpec {
+        const COLUMN: &str = "which column holds it (auto: guessed from the names)";
         match self {
-            Self::Dataset => "labelled texts: a shipped dataset, or your own CSV/TSV/JSONL/Parquet file",
-            Self::File => "path to your data file; a validation split is carved from it",
-            Self::TextColumn | Self::LabelColumn => "which column holds it (auto: guessed from the names)",
-            Self::PairColumn => "the column with the second text of each pair",
-            Self::Model => "the pretrained encoder to start from (scratch: a fresh model, no pretraining)",
-            Self::ModelPath => "a local model folder (config.json + model.safetensors) or a hub id",
-            Self::FromScratch => "keep the architecture, throw the pretrained weights away: the baseline",
-            Self::Head => "what the model predicts on top of the encoder",
-            Self::MaskRatio => {
-                "share of tokens hidden in a masked-LM stage on the training texts before fine-tuning (0 = none)"
+            Self::Dataset => {
+                picked("dataset", "labelled texts: a shipped dataset, or your own CSV/TSV/JSONL/Parquet file")
             }
-            Self::MlmEpochs => "passes of the masked-LM stage over the training texts",
-            Self::Epochs => "passes over the training data",
-            Self::LearningRate => {
-                "step size of AdamW; 2e-5..5e-5 for pretrained encoders, 1e-4..1e-3 from scratch"
+            Self::File => typed("  file", "path to your data file; a validation split is carved from it"),
+            Self::TextColumn => picked("  text column", COLUMN),
+            Self::PairColumn => picked("  second text", "the column with the second text of each pair"),
+            Self::LabelColumn => picked("  label column", COLUMN),
+            Self::Model => picked(
+                "model",
+                "the pretrained encoder to start from (scratch: a fresh model, no pretraining)",
+            ),
+            Self::ModelPath => typed(
+                "  directory or hub id",
+                "a local model folder (config.json + model.safetensors) or a hub id",
+            ),
+            Self::FromScratch => picked(
+                "  from scratch",
+                "keep the architecture, throw the pretrained weights away: the baseline",
+            ),
+            Self::Head => picked("task head", "what the model predicts on top of the encoder"),
+            Self::MaskRatio => typed(
+                "masking ratio",
+                "share of tokens hidden in a masked-LM stage on the training texts before fine-tuning (0 = none)",
+            ),
+            Self::MlmEpochs => {
+                typed("  masked-LM epochs", "passes of the masked-LM stage over the training texts")
             }
-            Self::BatchSize => "examples per optimiser step",
-            Self::MaxLen => "longer texts are cut to this many tokens",
-            Self::Warmup => "fraction of steps over which the learning rate ramps up from 0",
-            Self::Seed => "same seed, same data order, same curve",
-            Self::FreezeEncoder => "train only the head: fast, shows how good the features already are",
-            Self::TuneThreshold => {
-                "label sets: pick the probability cut-off with the best micro-F1 on validation (else 0.5)"
+            Self::Epochs => typed("epochs", "passes over the training data"),
+            Self::LearningRate => typed(
+                "learning rate",
+                "step size of AdamW; 2e-5..5e-5 for pretrained encoders, 1e-4..1e-3 from scratch",
+            ),
+            Self::BatchSize => typed("batch size", "examples per optimiser step"),
+            Self::MaxLen => typed("max length", "longer texts are cut to this many tokens"),
+            Self::Warmup => {
+                typed("warmup ratio", "fraction of steps over which the learning rate ramps up from 0")
             }
-            Self::FreezeLayers => "freeze the embeddings and this many bottom layers (0 = none)",
-            Self::Metric => "validation metric that picks the checkpoint kept",
-            Self::EvalEvery => "steps between validations (empty: at the end of each epoch)",
-            Self::Name => "part of the run id (empty: the dataset name)",
+            Self::Seed => typed("seed", "same seed, same data order, same curve"),
+            Self::FreezeEncoder => {
+                picked("freeze encoder", "train only the head: fast, shows how good the features already are")
+            }
+            Self::TuneThreshold => picked(
+                "tune threshold",
+                "label sets: pick the probability cut-off with the best micro-F1 on validation (else 0.5)",
+            ),
+            Self::FreezeLayers => {
+                typed("freeze bottom layers", "freeze the embeddings and this many bottom layers (0 = none)")
+            }
+            Self::Metric => picked("best checkpoint by", "validation metric that picks the checkpoint kept"),
+            Self::EvalEvery => {
+                typed("evaluate every", "steps between validations (empty: at the end of each epoch)")
+            }
+            Self::Name => typed("run name", "part of the run id (empty: the dataset name)"),
         }
     }
 }
@@ -196,7 +205,6 @@ pub struct SetupForm {
     /// Index into `HEADS` (two entries share a kind: sentence pairs); changed only by
     /// `set_head`, which keeps `draft.head` its kind.
     head: usize,
-    pub mask_ratio: f64,
     /// Hyperparameters, model and data paths land here as they are entered.
     pub draft: RunConfig,
     pub cursor: usize,
@@ -225,7 +233,6 @@ impl Default for SetupForm {
             model: 0,
             model_path: String::new(),
             head: 0,
-            mask_ratio: 0.0,
             draft,
             cursor: 0,
             editing: None,
@@ -260,7 +267,7 @@ impl SetupForm {
             f.push(F::ModelPath);
         }
         f.extend([F::FromScratch, F::Head, F::MaskRatio]);
-        if self.mask_ratio > 0.0 {
+        if self.draft.mlm.mask_ratio > 0.0 {
             f.push(F::MlmEpochs);
         }
         f.extend([
@@ -432,7 +439,7 @@ impl SetupForm {
     /// Enter: opens the editor on a text field, or moves a choice on.
     pub fn activate(&mut self) -> Changed {
         let field = self.current();
-        if field.is_text() {
+        if field.spec().entry == Entry::Typed {
             self.editing = Some(Editing { field, buffer: self.value(field) });
             self.error = None;
             Changed::Nothing
@@ -453,8 +460,10 @@ impl SetupForm {
         }
     }
 
+    /// Puts a typed value into the draft if the run would accept it.
     fn apply(&mut self, field: Field, text: &str) -> Result<Changed, String> {
-        let t = &mut self.draft.train;
+        let mut draft = self.draft.clone();
+        let t = &mut draft.train;
         match field {
             Field::File => {
                 text.clone_into(&mut self.file);
@@ -466,39 +475,26 @@ impl SetupForm {
                 }
                 return Ok(Changed::Data);
             }
-            Field::ModelPath => text.clone_into(&mut self.model_path),
-            Field::MaskRatio => {
-                let r: f64 = number(text)?;
-                if !(r == 0.0 || (r > 0.0 && r <= 0.5)) {
-                    return Err(format!("{text} is outside 0 (no masked-LM stage) or (0, 0.5]"));
-                }
-                self.mask_ratio = r;
+            Field::ModelPath => {
+                text.clone_into(&mut self.model_path);
+                return Ok(Changed::Value);
             }
-            Field::Epochs => t.epochs = at_least(text, 1)?,
-            Field::MlmEpochs => self.draft.mlm.epochs = at_least(text, 1)?,
-            Field::LearningRate => {
-                let lr: f64 = number(text)?;
-                if !(lr > 0.0 && lr <= 1.0) {
-                    return Err(format!("{text} is not in (0, 1]"));
-                }
-                t.lr = lr;
-                self.lr_set_by_user = true;
-            }
-            Field::BatchSize => t.batch_size = at_least(text, 1)?,
-            Field::MaxLen => t.max_len = at_least(text, 3)?,
-            Field::Warmup => {
-                let w: f64 = number(text)?;
-                if !(0.0..1.0).contains(&w) {
-                    return Err(format!("{text} is not in [0, 1)"));
-                }
-                t.warmup_ratio = w;
-            }
+            Field::MaskRatio => draft.mlm.mask_ratio = real(text)?,
+            Field::MlmEpochs => draft.mlm.epochs = number(text)?,
+            Field::Epochs => t.epochs = number(text)?,
+            Field::LearningRate => t.lr = real(text)?,
+            Field::BatchSize => t.batch_size = number(text)?,
+            Field::MaxLen => t.max_len = number(text)?,
+            Field::Warmup => t.warmup_ratio = real(text)?,
             Field::Seed => t.seed = number(text)?,
             Field::FreezeLayers => t.freeze_layers = number(text)?,
-            Field::EvalEvery => t.eval_every = if text.is_empty() { None } else { Some(at_least(text, 1)?) },
-            Field::Name => self.draft.name = (!text.is_empty()).then(|| text.to_owned()),
+            Field::EvalEvery => t.eval_every = if text.is_empty() { None } else { Some(number(text)?) },
+            Field::Name => draft.name = (!text.is_empty()).then(|| text.to_owned()),
             _ => return Ok(Changed::Nothing),
         }
+        check(&draft)?;
+        self.draft = draft;
+        self.lr_set_by_user |= field == Field::LearningRate;
         Ok(Changed::Value)
     }
 
@@ -537,10 +533,10 @@ impl SetupForm {
             Field::FromScratch => yes_no(self.draft.model.from_scratch),
             Field::Head => self.head().name.to_owned(),
             Field::MaskRatio => {
-                if self.mask_ratio == 0.0 {
+                if self.draft.mlm.mask_ratio == 0.0 {
                     "0 (no masked-LM stage)".into()
                 } else {
-                    format!("{}", self.mask_ratio)
+                    format!("{}", self.draft.mlm.mask_ratio)
                 }
             }
             Field::Epochs => t.epochs.to_string(),
@@ -600,7 +596,6 @@ impl SetupForm {
             }
             None => self.model_path.trim().to_owned(),
         };
-        c.mlm.mask_ratio = self.mask_ratio;
         c.validate().map_err(|e| e.to_string())?;
         Ok(c)
     }
@@ -612,13 +607,23 @@ fn wrap(i: usize, delta: isize, n: usize) -> usize {
     if delta >= 0 { (i + d) % n.max(1) } else { (i + n - d) % n.max(1) }
 }
 
+/// Checks the draft as a run is checked, and says what the run would say. The data is chosen
+/// on the form's own fields and checked when the run starts: a stand-in training file keeps
+/// its absence from being blamed on the value just typed.
+fn check(draft: &RunConfig) -> Result<(), String> {
+    let mut c = draft.clone();
+    c.data.train = PathBuf::from("train");
+    c.validate().map_err(|e| e.to_string())
+}
+
 fn number<T: std::str::FromStr>(text: &str) -> Result<T, String> {
     text.parse().map_err(|_| format!("{text:?} is not a valid number here"))
 }
 
-fn at_least(text: &str, min: usize) -> Result<usize, String> {
-    let n: usize = number(text)?;
-    if n < min { Err(format!("{n} is too small: at least {min}")) } else { Ok(n) }
+/// A finite number: `NaN` and `inf` parse as floats, but nobody means them as a setting.
+fn real(text: &str) -> Result<f64, String> {
+    let x: f64 = number(text)?;
+    if x.is_finite() { Ok(x) } else { Err(format!("{text:?} is not a finite number")) }
 }
 
 #[cfg(test)]
@@ -667,6 +672,33 @@ mod tests {
         assert_eq!(edit(&mut f, Field::LearningRate, "3e-4"), Changed::Value);
         assert!(f.error.is_none());
         assert!((f.draft.train.lr - 3e-4).abs() < 1e-12);
+    }
+
+    #[test]
+    fn values_are_checked_by_the_config_rules_with_the_config_message() {
+        let mut f = form();
+        // The config takes any positive finite rate; the form used to refuse anything above 1.
+        assert_eq!(edit(&mut f, Field::LearningRate, "2"), Changed::Value);
+        assert!(f.error.is_none(), "{:?}", f.error);
+        assert!((f.draft.train.lr - 2.0).abs() < 1e-12);
+        // A refused value says what `RunConfig::validate` says of it.
+        let said = |change: fn(&mut RunConfig)| {
+            let mut c = RunConfig::default();
+            c.data.train = "train.csv".into();
+            change(&mut c);
+            c.validate().expect_err("refused").to_string()
+        };
+        for (field, text, expected) in [
+            (Field::LearningRate, "0", said(|c| c.train.lr = 0.0)),
+            (Field::MaxLen, "2", said(|c| c.train.max_len = 2)),
+            (Field::EvalEvery, "0", said(|c| c.train.eval_every = Some(0))),
+            (Field::MaskRatio, "0.6", said(|c| c.mlm.mask_ratio = 0.6)),
+        ] {
+            assert_eq!(edit(&mut f, field, text), Changed::Nothing, "{field:?} {text}");
+            assert_eq!(f.error.as_ref().map(|(_, why)| why), Some(&expected), "{field:?} {text}");
+        }
+        assert!((f.draft.train.lr - 2.0).abs() < 1e-12, "the accepted rate stays");
+        assert_eq!(edit(&mut f, Field::Warmup, "NaN"), Changed::Nothing, "not a finite number");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Every key of the workbench in one table: lookup and the help overlay both read it, so the
-//! help can never disagree with what the keys do.
+//! help can never disagree with what the keys do. Each row names the action of all its keys;
+//! keys that share a help line but not an action (the arrows) get a row each, the rows after
+//! the first with an empty help string, which the overlay skips.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -79,21 +81,20 @@ pub const BINDINGS: &[Binding] = &[
     bind(On(Train), &[Char(' '), Char('p')], "Space p", Action::PauseResume, "pause or resume training"),
     bind(On(Train), &[Char('s')], "s", Action::StopRun, "stop the run (asks first; recorded as cancelled)"),
     bind(On(Train), &[Char('c')], "c", Action::SaveCheckpoint, "save a checkpoint now"),
-    bind(On(Train), &[Left, Right], "← →", Action::Right, "show another run of this session"),
+    bind(On(Train), &[Left], "← →", Action::Left, "show another run of this session"),
+    bind(On(Train), &[Right], "", Action::Right, ""),
     bind(On(Train), &[Char('n')], "n", Action::Goto(Setup), "set up another run (it queues)"),
-    bind(On(Eval), &[Up, Down, Left, Right], "arrows", Action::Up, "select a confusion-matrix cell"),
+    bind(On(Eval), &[Up], "arrows", Action::Up, "select a confusion-matrix cell"),
+    bind(On(Eval), &[Down], "", Action::Down, ""),
+    bind(On(Eval), &[Left], "", Action::Left, ""),
+    bind(On(Eval), &[Right], "", Action::Right, ""),
     bind(On(Eval), &[Enter], "Enter", Action::Activate, "show only the selected cell's examples"),
     bind(On(Eval), &[Char('f')], "f", Action::CycleFilter, "predictions: errors / all / selected cell"),
     bind(On(Eval), &[Char('o')], "o", Action::CycleSort, "sort by confidence (confident mistakes first)"),
     bind(On(Eval), &[Char('m')], "m", Action::ToggleNormalised, "counts or row-normalised matrix"),
     bind(On(Eval), &[Char('v')], "v", Action::ToggleSplit, "switch between test and validation"),
-    bind(
-        On(Eval),
-        &[PageUp, PageDown, Char('J'), Char('K')],
-        "PgUp PgDn",
-        Action::PageDown,
-        "scroll the predictions",
-    ),
+    bind(On(Eval), &[PageUp, Char('K')], "PgUp PgDn", Action::PageUp, "scroll the predictions"),
+    bind(On(Eval), &[PageDown, Char('J')], "", Action::PageDown, ""),
     bind(On(Eval), &[Char('x')], "x", Action::Export, "export plots (PNG) of this run"),
     bind(On(Runs), &[Up, Char('k')], "↑ ↓", Action::Up, "select a run"),
     bind(On(Runs), &[Down, Char('j')], "", Action::Down, ""),
@@ -111,7 +112,8 @@ pub const BINDINGS: &[Binding] = &[
         "curve: train / valid / masked-LM loss, accuracy, F1",
     ),
     bind(On(Compare), &[Char('a')], "a", Action::ToggleAlign, "align curves by step or by epoch"),
-    bind(On(Compare), &[Up, Down, Char('k'), Char('j')], "↑ ↓", Action::Down, "scroll the config diff"),
+    bind(On(Compare), &[Up, Char('k')], "↑ ↓", Action::Up, "scroll the config diff"),
+    bind(On(Compare), &[Down, Char('j')], "", Action::Down, ""),
     bind(On(Compare), &[Char('x')], "x", Action::Export, "export comparison plots (PNG)"),
     bind(
         Global,
@@ -138,24 +140,9 @@ pub fn lookup(screen: Screen, key: &KeyEvent) -> Option<Action> {
         return matches!(key.code, Char('c' | 'q')).then_some(Action::Quit);
     }
     let find = |scope: Scope| {
-        BINDINGS
-            .iter()
-            .find(|b| b.scope == scope && b.codes.contains(&key.code))
-            .map(|b| refine(b.action, key.code))
+        BINDINGS.iter().find(|b| b.scope == scope && b.codes.contains(&key.code)).map(|b| b.action)
     };
     find(On(screen)).or_else(|| find(Global))
-}
-
-/// Bindings that share a help line but not an action (arrows, page keys) get theirs here.
-fn refine(action: Action, code: KeyCode) -> Action {
-    match (action, code) {
-        (Action::Up | Action::Down | Action::Right, Up | Char('k')) => Action::Up,
-        (Action::Up | Action::Down | Action::Right, Down | Char('j')) => Action::Down,
-        (Action::Up | Action::Right, Left) => Action::Left,
-        (Action::Up | Action::Right, Right) => Action::Right,
-        (Action::PageDown, PageUp | Char('K')) => Action::PageUp,
-        _ => action,
-    }
 }
 
 /// The help lines of a screen: its own keys, then the global ones.
@@ -178,16 +165,71 @@ mod tests {
     }
 
     #[test]
-    fn screen_keys_win_over_global_ones_and_arrows_keep_their_direction() {
+    fn screen_keys_win_over_global_ones() {
         assert_eq!(lookup(Setup, &key(Char('s'))), Some(Action::StartRun));
         assert_eq!(lookup(Train, &key(Char('s'))), Some(Action::StopRun));
-        assert_eq!(lookup(Eval, &key(Left)), Some(Action::Left));
-        assert_eq!(lookup(Eval, &key(Down)), Some(Action::Down));
-        assert_eq!(lookup(Train, &key(Left)), Some(Action::Left));
-        assert_eq!(lookup(Eval, &key(PageUp)), Some(Action::PageUp));
         assert_eq!(lookup(Runs, &key(Char('3'))), Some(Action::Goto(Eval)));
         assert_eq!(lookup(Runs, &key(Char('z'))), None);
         assert_eq!(lookup(Setup, &KeyEvent::new(Char('c'), KeyModifiers::CONTROL)), Some(Action::Quit));
+    }
+
+    #[test]
+    fn arrows_and_page_keys_keep_their_direction_on_every_screen() {
+        let directions = [
+            (Up, Action::Up),
+            (Char('k'), Action::Up),
+            (Down, Action::Down),
+            (Char('j'), Action::Down),
+            (Left, Action::Left),
+            (Char('h'), Action::Left),
+            (Right, Action::Right),
+            (Char('l'), Action::Right),
+            (PageUp, Action::PageUp),
+            (Char('K'), Action::PageUp),
+            (PageDown, Action::PageDown),
+            (Char('J'), Action::PageDown),
+        ];
+        let moves = directions.map(|(_, a)| a);
+        for screen in Screen::ALL {
+            for (code, direction) in directions {
+                // A key may mean something else on a screen (`l`, `K`), but never another direction.
+                if let Some(action) = lookup(screen, &key(code)).filter(|a| moves.contains(a)) {
+                    assert_eq!(action, direction, "{code:?} on {screen:?}");
+                }
+            }
+        }
+        // Where arrows move something, all four (or both of a pair) are bound.
+        for (screen, codes) in [
+            (Setup, &[Up, Down, Left, Right][..]),
+            (Train, &[Left, Right]),
+            (Eval, &[Up, Down, Left, Right, PageUp, PageDown]),
+            (Runs, &[Up, Down]),
+            (Compare, &[Up, Down]),
+        ] {
+            for code in codes {
+                assert!(lookup(screen, &key(*code)).is_some(), "{code:?} on {screen:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_binding_names_the_action_of_each_of_its_keys() {
+        for b in BINDINGS {
+            let screens: Vec<Screen> = match b.scope {
+                On(screen) => vec![screen],
+                // Where no key of the screen's own hides it.
+                Global => Screen::ALL.to_vec(),
+            };
+            for screen in screens {
+                for code in b.codes {
+                    let hidden = BINDINGS.iter().any(|o| o.scope == On(screen) && o.codes.contains(code));
+                    if b.scope == Global && hidden {
+                        continue;
+                    }
+                    assert_eq!(lookup(screen, &key(*code)), Some(b.action), "{code:?} on {screen:?}");
+                }
+            }
+        }
     }
 
     #[test]

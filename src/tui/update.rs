@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 
 use super::app::{
-    Align, App, Confirm, EvalData, EvalView, LiveRun, LiveState, Overlay, PredictionFilter, RecordView,
-    RunKey, RunRow, Screen,
+    Align, App, Confirm, EvalData, EvalView, Leaving, Lifecycle, LiveRun, LiveState, Overlay,
+    PredictionFilter, PreviewId, RecordView, RunKey, RunRow, Screen,
 };
 use super::form::{Changed, DatasetChoice, DatasetPreview, ModelChoice};
 use super::keymap::{Action, lookup};
@@ -25,9 +25,10 @@ pub enum Msg {
     Key(KeyEvent),
     /// The terminal changed size: nothing to update, but the next frame is drawn anew.
     Resize,
+    /// An event of a run (boxed: a run's summary is large next to the other messages).
     Train {
         run: RunKey,
-        event: TrainEvent,
+        event: Box<TrainEvent>,
     },
     /// The run's thread ended; `error` when it ended without a `Finished` event (the run could
     /// not start, or the thread panicked outside the trainer).
@@ -37,9 +38,10 @@ pub enum Msg {
     },
     DatasetsFound(Vec<DatasetChoice>),
     ModelsFound(Vec<ModelChoice>),
-    /// A data file's columns (when it could be read at all) and what it holds.
+    /// The answer to preview request `id`: the data file's columns (when it could be read at
+    /// all) and what it holds.
     Preview {
-        path: PathBuf,
+        id: PreviewId,
         columns: Vec<String>,
         result: Result<DatasetPreview, String>,
     },
@@ -71,13 +73,19 @@ pub struct PreviewColumns {
 pub enum Effect {
     StartRun(RunKey, Box<RunConfig>),
     Send(RunKey, Command),
-    Preview { path: PathBuf, columns: PreviewColumns, head: HeadKind },
+    Preview {
+        id: PreviewId,
+        path: PathBuf,
+        columns: PreviewColumns,
+        head: HeadKind,
+    },
     ListRuns,
     LoadEval(PathBuf),
     LoadCompare(Vec<PathBuf>),
     Delete(PathBuf),
     SaveRecipe(Box<RunConfig>),
     Export(Vec<PathBuf>),
+    /// The event loop ends after this batch of messages; `App::lifecycle` says how.
     Exit,
 }
 
@@ -86,10 +94,15 @@ const PAGE: usize = 10;
 const HELP_SCROLL_MAX: u16 = 40;
 
 pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
+    // The loop ends with this batch of messages: what is still queued behind the exit (a key,
+    // a run's end) must not start anything.
+    if let Lifecycle::Exited { .. } = app.lifecycle {
+        return Vec::new();
+    }
     match msg {
         Msg::Key(key) if key.kind != KeyEventKind::Release => on_key(app, key),
         Msg::Key(_) | Msg::Resize => Vec::new(),
-        Msg::Train { run, event } => on_train_event(app, run, event),
+        Msg::Train { run, event } => on_train_event(app, run, *event),
         Msg::TrainerExited { run, error } => on_trainer_exit(app, run, error),
         Msg::DatasetsFound(d) => {
             app.setup.set_datasets(d);
@@ -99,9 +112,9 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             app.setup.set_models(m);
             Vec::new()
         }
-        Msg::Preview { path, columns, result } => {
-            // Previews load on a worker: one of a file the form no longer points at is stale.
-            if app.setup.data_file().as_ref() == Some(&path) {
+        Msg::Preview { id, columns, result } => {
+            // Previews load on workers and may answer out of order: only the latest is current.
+            if id == app.preview_request {
                 app.setup.columns = columns;
                 app.setup.preview = Some(result);
             }
@@ -134,18 +147,17 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             app.error(e);
             Vec::new()
         }
-        Msg::TerminalLost if app.quitting => Vec::new(),
+        Msg::TerminalLost if app.lifecycle.is_quitting() => Vec::new(),
         Msg::TerminalLost => {
             app.overlay = None;
-            app.interrupted = true;
-            begin_quit(app)
+            begin_quit(app, Leaving::TerminalLost)
         }
         Msg::Signal { why, at } => on_signal(app, &why, at),
     }
 }
 
 fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
-    if app.quitting {
+    if app.lifecycle.is_quitting() {
         // Only one thing left to decide: stop waiting for the run.
         let force = key.code == KeyCode::Char('q') || lookup(app.screen, &key) == Some(Action::Quit);
         return if force { force_quit(app) } else { Vec::new() };
@@ -224,7 +236,7 @@ fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
                 app.overlay = Some(Overlay::Confirm(Confirm::Quit));
                 Vec::new()
             } else {
-                vec![Effect::Exit]
+                exit(app)
             }
         }
         Action::Help => {
@@ -270,10 +282,14 @@ fn goto(app: &mut App, screen: Screen) -> Vec<Effect> {
     }
 }
 
-fn preview(app: &App) -> Vec<Effect> {
+/// Asks for a preview of the form's data as it is now. Answers to earlier requests are stale
+/// from here on, also when there is no file to read yet.
+fn preview(app: &mut App) -> Vec<Effect> {
+    app.preview_request += 1;
     app.setup
         .data_file()
         .map(|path| Effect::Preview {
+            id: app.preview_request,
             path,
             columns: PreviewColumns {
                 text: app.setup.text_column.clone(),
@@ -351,9 +367,9 @@ fn train_action(app: &mut App, action: Action) -> Vec<Effect> {
     };
     let (key, state) = (run.key, run.state);
     match action {
-        Action::Left | Action::Right | Action::Up | Action::Down => {
+        Action::Left | Action::Right => {
             let n = app.live.len();
-            let step = if matches!(action, Action::Left | Action::Up) { n - 1 } else { 1 };
+            let step = if action == Action::Left { n - 1 } else { 1 };
             app.shown_live = (app.shown_live + step) % n;
             Vec::new()
         }
@@ -504,7 +520,7 @@ fn compare_action(app: &mut App, action: Action) -> Vec<Effect> {
 
 fn confirmed(app: &mut App, confirm: Confirm) -> Vec<Effect> {
     match confirm {
-        Confirm::Quit => begin_quit(app),
+        Confirm::Quit => begin_quit(app, Leaving::Asked),
         Confirm::StopRun(key) => stop(app, key),
         Confirm::DeleteRun { id, dir } => {
             app.runs.marked.remove(&id);
@@ -531,34 +547,43 @@ fn stop(app: &mut App, key: RunKey) -> Vec<Effect> {
     }
 }
 
-/// Leaves without waiting for a run to stop (asked for a second time): the run's record is
-/// then found `interrupted`, which is what happened to it.
-/// The first signal stops runs cleanly and leaves (or lets a quit already under way finish: a
-/// hangup also loses the terminal, which may be noticed first); another one a while later
-/// leaves at once. One right after the first is the same event delivered twice.
+/// The first signal stops runs cleanly and leaves (or lets a quit already under way finish, now
+/// as an interruption: a hangup also loses the terminal, which may be noticed first); another
+/// one a while later leaves at once. One right after the first is the same event delivered twice.
 fn on_signal(app: &mut App, why: &str, at: Instant) -> Vec<Effect> {
-    match app.signalled {
-        Some(first) if at.saturating_duration_since(first) >= SIGNAL_ECHO => return force_quit(app),
-        Some(_) => return Vec::new(),
-        None => app.signalled = Some(at),
+    match app.lifecycle {
+        Lifecycle::Quitting(Leaving::Signalled(first)) => {
+            if at.saturating_duration_since(first) >= SIGNAL_ECHO { force_quit(app) } else { Vec::new() }
+        }
+        Lifecycle::Quitting(_) => {
+            app.lifecycle = Lifecycle::Quitting(Leaving::Signalled(at));
+            Vec::new()
+        }
+        Lifecycle::Working => {
+            app.overlay = None;
+            app.info(format!("{why}: stopping and quitting"));
+            begin_quit(app, Leaving::Signalled(at))
+        }
+        Lifecycle::Exited { .. } => Vec::new(),
     }
-    app.interrupted = true;
-    if app.quitting {
-        return Vec::new();
-    }
-    app.overlay = None;
-    app.info(format!("{why}: stopping and quitting"));
-    begin_quit(app)
 }
 
+/// Leaves without waiting for a run to stop (asked for a second time): the run's record is
+/// then found `interrupted`, which is what happened to it.
 fn force_quit(app: &mut App) -> Vec<Effect> {
-    app.interrupted = true;
+    app.lifecycle = Lifecycle::Exited { interrupted: true };
+    vec![Effect::Exit]
+}
+
+/// Ends the workbench now; how it ended follows from why it was leaving.
+fn exit(app: &mut App) -> Vec<Effect> {
+    app.lifecycle = Lifecycle::Exited { interrupted: app.lifecycle.is_interrupted() };
     vec![Effect::Exit]
 }
 
 /// Quits once every active run has stopped cleanly (their records say cancelled).
-fn begin_quit(app: &mut App) -> Vec<Effect> {
-    app.quitting = true;
+fn begin_quit(app: &mut App, why: Leaving) -> Vec<Effect> {
+    app.lifecycle = Lifecycle::Quitting(why);
     for key in std::mem::take(&mut app.queue) {
         if let Some(run) = app.live_run_mut(key) {
             run.state = LiveState::Ended(RunStatus::Cancelled);
@@ -566,7 +591,7 @@ fn begin_quit(app: &mut App) -> Vec<Effect> {
     }
     let active: Vec<RunKey> = app.live.iter().filter(|r| r.state.is_active()).map(|r| r.key).collect();
     if active.is_empty() {
-        return vec![Effect::Exit];
+        return exit(app);
     }
     active.into_iter().flat_map(|key| stop(app, key)).collect()
 }
@@ -652,9 +677,9 @@ fn on_trainer_exit(app: &mut App, key: RunKey, error: Option<String>) -> Vec<Eff
         app.error(format!("{name} failed: see the training screen"));
     }
     let mut effects = vec![Effect::ListRuns];
-    if app.quitting {
+    if app.lifecycle.is_quitting() {
         if app.active_run().is_none() {
-            effects.push(Effect::Exit);
+            effects.extend(exit(app));
         }
         return effects;
     }

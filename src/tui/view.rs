@@ -78,7 +78,7 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 }
 
 fn draw_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let line = if app.quitting {
+    let line = if app.lifecycle.is_quitting() {
         Line::styled(
             " stopping the run after its current step (recorded as cancelled), then quitting · q: quit now",
             theme.base.fg(theme.warn),

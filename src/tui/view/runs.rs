@@ -35,7 +35,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             let mark = if runs.marked.contains(&r.id) { "●" } else { " " };
             let best = r.best.as_ref().map_or_else(
                 || "-".into(),
-                |(name, v)| if narrow { format!("{v:.4}") } else { format!("{v:.4} {name}") },
+                |b| if narrow { format!("{:.4}", b.value) } else { format!("{:.4} {}", b.value, b.label()) },
             );
             let mut cells = vec![
                 Cell::from(mark).style(theme.base.fg(theme.accent)),
@@ -45,7 +45,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 Cell::from(model_name(&r.model)),
             ];
             if !narrow {
-                cells.push(Cell::from(r.head.clone()));
+                cells.push(Cell::from(r.task.clone()));
             }
             cells.push(Cell::from(best));
             cells.push(Cell::from(r.duration_s.map_or_else(|| "-".into(), duration)));

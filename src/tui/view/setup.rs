@@ -7,7 +7,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{bold, cut, panel};
 use crate::tui::app::App;
-use crate::tui::form::{Field, SetupForm};
+use crate::tui::form::{Entry, Field, SetupForm};
 use crate::tui::theme::Theme;
 
 const LABEL_WIDTH: usize = 22;
@@ -36,7 +36,7 @@ fn draw_form(frame: &mut Frame, area: Rect, form: &SetupForm, theme: &Theme) {
                 Some(e) if e.field == f => format!("{}▏", e.buffer),
                 _ => form.value(f),
             };
-            let choice = !f.is_text() && selected && form.editing.is_none();
+            let choice = f.spec().entry == Entry::Picked && selected && form.editing.is_none();
             let value = if choice {
                 format!("‹ {} ›", cut(&value, value_width.saturating_sub(4)))
             } else {
@@ -54,7 +54,7 @@ fn draw_form(frame: &mut Frame, area: Rect, form: &SetupForm, theme: &Theme) {
             };
             let label_style = if selected { bold(theme.base.fg(theme.accent)) } else { theme.dimmed() };
             Line::from(vec![
-                Span::styled(format!("{:<LABEL_WIDTH$} ", f.label()), label_style),
+                Span::styled(format!("{:<LABEL_WIDTH$} ", f.spec().label), label_style),
                 Span::styled(value, value_style),
             ])
         })
@@ -69,10 +69,11 @@ fn draw_form(frame: &mut Frame, area: Rect, form: &SetupForm, theme: &Theme) {
             format!("unavailable: {}", form.model_unavailable().unwrap_or_default()),
             theme.base.fg(theme.warn),
         ),
-        _ if current == Field::Model && form.model < form.models.len() => {
-            Line::styled(format!("{} ({})", current.help(), form.models[form.model].source), theme.dimmed())
-        }
-        _ => Line::styled(current.help(), theme.dimmed()),
+        _ if current == Field::Model && form.model < form.models.len() => Line::styled(
+            format!("{} ({})", current.spec().help, form.models[form.model].source),
+            theme.dimmed(),
+        ),
+        _ => Line::styled(current.spec().help, theme.dimmed()),
     };
     frame.render_widget(Paragraph::new(help_line).wrap(Wrap { trim: true }), help);
 }

@@ -1,0 +1,207 @@
+//! The list of runs as people read it, for `bertbench runs list` and the workbench's Runs
+//! screen alike: one row per run record, with the figure its own head is judged by (accuracy,
+//! micro-F1, entity F1, Pearson, masked-LM accuracy) rather than columns that mean nothing for
+//! most heads.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use super::store::RunInfo;
+use crate::report::{RunStatus, RunSummary};
+
+/// Where a run's figure was measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    Test,
+    /// No test split: the validation figure, which also picked the checkpoint (so it flatters).
+    Valid,
+    /// A pretraining run: the text held out of its corpus.
+    HeldOut,
+}
+
+/// The figure that sums a run up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure {
+    /// Short name: `acc`, `micro-F1`, `ent F1`, `Pearson`, `MLM acc`.
+    pub name: &'static str,
+    pub value: f64,
+    pub split: Split,
+}
+
+impl Figure {
+    /// The test split's headline when there is one, else validation's; for a pretraining run,
+    /// its held-out masked-token accuracy.
+    pub fn of(summary: &RunSummary) -> Option<Self> {
+        let (split, figures) = match (&summary.test, &summary.valid) {
+            (Some(test), _) => (Split::Test, test),
+            (None, Some(valid)) => (Split::Valid, valid),
+            (None, None) => {
+                let mlm = summary.pretrain.as_ref()?;
+                return Some(Self { name: "MLM acc", value: mlm.accuracy, split: Split::HeldOut });
+            }
+        };
+        let (name, value) = figures.headline();
+        Some(Self { name, value, split })
+    }
+
+    /// The name as lists show it: a validation figure says so (`val acc`).
+    pub fn label(&self) -> String {
+        match self.split {
+            Split::Valid => format!("val {}", self.name),
+            Split::Test | Split::HeldOut => self.name.to_owned(),
+        }
+    }
+}
+
+/// `acc 0.8612`, `val Pearson 0.7710`.
+impl fmt::Display for Figure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {:.4}", self.label(), self.value)
+    }
+}
+
+/// One run in the list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRow {
+    pub id: String,
+    pub dir: PathBuf,
+    pub status: RunStatus,
+    /// Why it failed or was interrupted, when the record says.
+    pub reason: Option<String>,
+    pub dataset: String,
+    pub model: String,
+    /// The head of a fine-tuning run, `mlm` for a pretraining run.
+    pub task: String,
+    pub best: Option<Figure>,
+    pub duration_s: Option<f64>,
+}
+
+impl From<RunInfo> for RunRow {
+    fn from(run: RunInfo) -> Self {
+        Self {
+            dataset: run.dataset(),
+            model: run.model(),
+            task: run.task(),
+            best: run.summary.as_ref().and_then(Figure::of),
+            duration_s: run.summary.as_ref().map(|s| s.duration_s),
+            id: run.id,
+            dir: run.dir,
+            status: run.status,
+            reason: run.reason,
+        }
+    }
+}
+
+/// The rows as `bertbench runs list` prints them: a header, then a line per run.
+pub fn table(rows: &[RunRow]) -> String {
+    let line = |[run, status, dataset, model, task, result]: [&str; 6]| {
+        format!("{run:<40} {status:<11} {dataset:<24} {model:<30} {task:<11} {result}\n")
+    };
+    let mut out = line(["RUN", "STATUS", "DATASET", "MODEL", "TASK", "RESULT"]);
+    for r in rows {
+        let result = r.best.as_ref().map_or_else(|| "-".to_owned(), Figure::to_string);
+        out += &line([&r.id, r.status.as_str(), &r.dataset, &r.model, &r.task, &result]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::config::{HeadKind, RunConfig, RunKind};
+    use crate::report::{MlmReport, SplitSummary};
+
+    /// A split with only `figures` (and the loss) recorded: what the summary of a head that has
+    /// no accuracy or F1 looks like.
+    fn split(accuracy: f64, figures: &[(&str, f64)]) -> SplitSummary {
+        SplitSummary {
+            loss: 0.4,
+            accuracy,
+            macro_f1: f64::NAN,
+            micro_f1: f64::NAN,
+            weighted_f1: f64::NAN,
+            extra: figures.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect::<BTreeMap<_, _>>(),
+            per_class: Vec::new(),
+            examples: 100,
+            step: 40,
+        }
+    }
+
+    fn run(id: &str, head: HeadKind, valid: Option<SplitSummary>, test: Option<SplitSummary>) -> RunInfo {
+        let mut config = RunConfig { head, ..RunConfig::default() };
+        config.model.source = "org/minilm".into();
+        config.data.train = "datasets/stsb/train.csv".into();
+        let summary = RunSummary {
+            run_id: id.into(),
+            status: RunStatus::Finished,
+            reason: None,
+            valid,
+            test,
+            pretrain: None,
+            steps: 60,
+            epochs: 3.0,
+            best_step: Some(40),
+            train_examples_per_sec: 200.0,
+            eval_examples_per_sec: 900.0,
+            peak_rss_mib: 300.0,
+            time_to_first_step_s: Some(0.4),
+            duration_s: 95.0,
+        };
+        RunInfo {
+            id: id.into(),
+            dir: PathBuf::from("runs").join(id),
+            status: RunStatus::Finished,
+            reason: None,
+            config: Some(config),
+            summary: Some(summary),
+        }
+    }
+
+    #[test]
+    fn each_run_shows_the_figure_of_its_own_head() {
+        let regression = run(
+            "20261128-100000-stsb",
+            HeadKind::Regression,
+            None,
+            Some(split(f64::NAN, &[("pearson", 0.771), ("spearman", 0.76)])),
+        );
+        let row = RunRow::from(regression.clone());
+        assert_eq!(row.best, Some(Figure { name: "Pearson", value: 0.771, split: Split::Test }));
+        assert_eq!((row.task.as_str(), row.dataset.as_str()), ("regression", "stsb"));
+        let ner = run(
+            "20261128-110000-ner",
+            HeadKind::TokenCls,
+            Some(split(0.93, &[("entity_f1", 0.427), ("token_accuracy", 0.93)])),
+            None,
+        );
+        let classes = run("20261128-120000-sst2", HeadKind::SeqCls, None, Some(split(0.8612, &[])));
+        let mut pretrain = run("20261128-130000-corpus", HeadKind::SeqCls, None, None);
+        if let (Some(c), Some(s)) = (pretrain.config.as_mut(), pretrain.summary.as_mut()) {
+            c.kind = RunKind::Pretrain;
+            c.mlm.corpus = vec!["datasets/wiki/corpus.txt.gz".into()];
+            s.pretrain = Some(MlmReport {
+                step: 60,
+                epoch: 1.0,
+                loss: 4.2,
+                accuracy: 0.31,
+                perplexity: 4.2f64.exp(),
+                nsp_accuracy: None,
+                masked_tokens: 4096,
+                examples: 200,
+            });
+        }
+        let mut unfinished = run("20261128-140000-sst2", HeadKind::SeqCls, None, None);
+        unfinished.summary = None;
+        let rows: Vec<RunRow> =
+            [regression, ner, classes, pretrain, unfinished].into_iter().map(RunRow::from).collect();
+        let text = table(&rows);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("RUN") && lines[0].ends_with("TASK        RESULT"), "{text}");
+        let results: Vec<&str> = lines[1..].iter().map(|l| l[121..].trim_end()).collect();
+        assert_eq!(results, ["Pearson 0.7710", "val ent F1 0.4270", "acc 0.8612", "MLM acc 0.3100", "-"]);
+        assert!(!text.contains("NaN"), "no figure a head does not have: {text}");
+        assert!(lines[4].contains(" wiki ") && lines[4].contains(" mlm "), "{text}");
+    }
+}
