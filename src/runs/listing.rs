@@ -3,7 +3,7 @@
 //! micro-F1, entity F1, Pearson, masked-LM accuracy) rather than columns that mean nothing for
 //! most heads.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::path::PathBuf;
 
 use super::store::RunInfo;
@@ -92,15 +92,32 @@ impl From<RunInfo> for RunRow {
     }
 }
 
-/// The rows as `bertbench runs list` prints them: a header, then a line per run.
+/// The rows as `bertbench runs list` prints them: a header, then a line per run, each column
+/// as wide as its widest cell (model ids and dataset names vary from 5 to 50 characters).
 pub fn table(rows: &[RunRow]) -> String {
-    let line = |[run, status, dataset, model, task, result]: [&str; 6]| {
-        format!("{run:<40} {status:<11} {dataset:<24} {model:<30} {task:<11} {result}\n")
-    };
-    let mut out = line(["RUN", "STATUS", "DATASET", "MODEL", "TASK", "RESULT"]);
-    for r in rows {
-        let result = r.best.as_ref().map_or_else(|| "-".to_owned(), Figure::to_string);
-        out += &line([&r.id, r.status.as_str(), &r.dataset, &r.model, &r.task, &result]);
+    let header = ["RUN", "STATUS", "DATASET", "MODEL", "TASK", "RESULT"].map(String::from);
+    let cells: Vec<[String; 6]> = std::iter::once(header)
+        .chain(rows.iter().map(|r| {
+            let result = r.best.as_ref().map_or_else(|| "-".to_owned(), Figure::to_string);
+            [
+                r.id.clone(),
+                r.status.as_str().to_owned(),
+                r.dataset.clone(),
+                r.model.clone(),
+                r.task.clone(),
+                result,
+            ]
+        }))
+        .collect();
+    let width = |c: usize| cells.iter().map(|row| row[c].chars().count()).max().unwrap_or(0);
+    let widths: [usize; 5] = std::array::from_fn(width);
+    let mut out = String::new();
+    for row in &cells {
+        for (cell, w) in row.iter().zip(widths) {
+            let _ = write!(out, "{cell:<w$}  ");
+        }
+        out += &row[5];
+        out.push('\n');
     }
     out
 }
@@ -198,8 +215,11 @@ mod tests {
             [regression, ner, classes, pretrain, unfinished].into_iter().map(RunRow::from).collect();
         let text = table(&rows);
         let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[0].starts_with("RUN") && lines[0].ends_with("TASK        RESULT"), "{text}");
-        let results: Vec<&str> = lines[1..].iter().map(|l| l[121..].trim_end()).collect();
+        let header: Vec<&str> = lines[0].split_whitespace().collect();
+        assert_eq!(header, ["RUN", "STATUS", "DATASET", "MODEL", "TASK", "RESULT"], "{text}");
+        // Every row's result starts where the header's does: the columns line up.
+        let at = lines[0].find("RESULT").expect("a result column");
+        let results: Vec<&str> = lines[1..].iter().map(|l| l[at..].trim_end()).collect();
         assert_eq!(results, ["Pearson 0.7710", "val ent F1 0.4270", "acc 0.8612", "MLM acc 0.3100", "-"]);
         assert!(!text.contains("NaN"), "no figure a head does not have: {text}");
         assert!(lines[4].contains(" wiki ") && lines[4].contains(" mlm "), "{text}");
