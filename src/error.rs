@@ -31,7 +31,9 @@ pub enum Error {
 
     // The I/O error is part of the message, not a `source`: error reports print the chain of
     // sources, which would repeat it ("No such file or directory" twice).
-    #[error("{}: {error}", path.display())]
+    // A full disk says so first: "No space left on device" after a temporary file's path reads
+    // as a problem with that file.
+    #[error("{}{}: {error}", if is_disk_full(error) { "disk full: " } else { "" }, path.display())]
     Io { path: PathBuf, error: std::io::Error },
 
     #[error("tensor: {0}")]
@@ -54,6 +56,24 @@ impl Error {
     }
 }
 
+/// Whether an I/O error means the disk (or the quota) is full.
+pub fn is_disk_full(error: &std::io::Error) -> bool {
+    matches!(error.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+}
+
+/// The I/O error somewhere in `error`'s chain of sources (e.g. inside candle's safetensors
+/// error), so that a failed write can still be told apart by its kind.
+pub fn io_cause<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        next = e.source();
+    }
+    None
+}
+
 /// Attaches a path to `std::io` results.
 pub trait IoContext<T> {
     fn at(self, path: impl AsRef<Path>) -> Result<T>;
@@ -62,5 +82,20 @@ pub trait IoContext<T> {
 impl<T> IoContext<T> for std::io::Result<T> {
     fn at(self, path: impl AsRef<Path>) -> Result<T> {
         self.map_err(|e| Error::io(path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_named_first() {
+        let full = Error::io("run/summary.json.tmp", std::io::Error::from(std::io::ErrorKind::StorageFull));
+        assert!(full.to_string().starts_with("disk full: run/summary.json.tmp: "), "{full}");
+        let missing = Error::io("a.csv", std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert!(missing.to_string().starts_with("a.csv: "), "{missing}");
+        let wrapped = candle_core::Error::from(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        assert!(io_cause(&wrapped).is_some_and(is_disk_full));
     }
 }

@@ -24,8 +24,29 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut name = path.file_name().map(std::ffi::OsString::from).unwrap_or_default();
     name.push(".tmp");
     let tmp = path.with_file_name(name);
-    let mut file = std::fs::File::create(&tmp).at(&tmp)?;
-    file.write_all(bytes).at(&tmp)?;
-    file.sync_all().at(&tmp)?;
-    std::fs::rename(&tmp, path).at(path)
+    let written = (|| {
+        let mut file = std::fs::File::create(&tmp).at(&tmp)?;
+        file.write_all(bytes).at(&tmp)?;
+        file.sync_all().at(&tmp)?;
+        std::fs::rename(&tmp, path).at(path)
+    })();
+    if written.is_err() {
+        // A failed write (a full disk) leaves nothing behind to hold the space.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_failed_atomic_write_leaves_no_temporary_file() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let taken = tmp.path().join("summary.json");
+        std::fs::create_dir(&taken).expect("a folder where the file should go");
+        assert!(super::write_atomic(&taken, b"{}").is_err());
+        assert!(!tmp.path().join("summary.json.tmp").exists());
+        super::write_atomic(&tmp.path().join("status"), b"finished\n").expect("write");
+        assert_eq!(std::fs::read_to_string(tmp.path().join("status")).expect("read"), "finished\n");
+    }
 }

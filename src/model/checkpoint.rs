@@ -225,23 +225,34 @@ pub fn save_model_dir(
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).at(&tmp)?;
     }
-    std::fs::create_dir_all(&tmp).at(&tmp)?;
-    let json = serde_json::to_string_pretty(config).map_err(|e| Error::Config(e.to_string()))?;
-    std::fs::write(tmp.join("config.json"), json).at(tmp.join("config.json"))?;
-    let weights = tmp.join("model.safetensors");
-    candle_core::safetensors::save(tensors, &weights).map_err(|e| {
-        Error::model(dir.display().to_string(), format!("cannot write {}: {e}", weights.display()))
-    })?;
-    for file in TOKENIZER_FILES {
-        let from = tokenizer_dir.join(file);
-        if from.is_file() && from != tmp.join(file) {
-            std::fs::copy(&from, tmp.join(file)).at(&from)?;
+    let saved = (|| {
+        std::fs::create_dir_all(&tmp).at(&tmp)?;
+        let json = serde_json::to_string_pretty(config).map_err(|e| Error::Config(e.to_string()))?;
+        std::fs::write(tmp.join("config.json"), json).at(tmp.join("config.json"))?;
+        let weights = tmp.join("model.safetensors");
+        candle_core::safetensors::save(tensors, &weights).map_err(|e| match crate::error::io_cause(&e) {
+            // Kept an I/O error, so that a full disk says so.
+            Some(io) => Error::io(&weights, std::io::Error::new(io.kind(), io.to_string())),
+            None => {
+                Error::model(dir.display().to_string(), format!("cannot write {}: {e}", weights.display()))
+            }
+        })?;
+        for file in TOKENIZER_FILES {
+            let from = tokenizer_dir.join(file);
+            if from.is_file() && from != tmp.join(file) {
+                std::fs::copy(&from, tmp.join(file)).at(&from)?;
+            }
         }
+        if !tmp.join("tokenizer.json").is_file() {
+            tokenizer.save_json(&tmp)?;
+        }
+        replace_dir(&tmp, dir)
+    })();
+    if saved.is_err() {
+        // A failed save (a full disk) leaves no half-written folder holding the space.
+        let _ = std::fs::remove_dir_all(&tmp);
     }
-    if !tmp.join("tokenizer.json").is_file() {
-        tokenizer.save_json(&tmp)?;
-    }
-    replace_dir(&tmp, dir)
+    saved
 }
 
 /// `path` with `.suffix` appended to its last component.

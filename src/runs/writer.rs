@@ -106,10 +106,19 @@ pub fn write_predictions(
 /// Writes through a temporary file and renames it into place.
 fn write_with(path: &Path, write: impl FnOnce(&mut File) -> PolarsResult<()>) -> Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut file = File::create(&tmp).at(&tmp)?;
-    write(&mut file).map_err(|e| Error::data(path, e.to_string()))?;
-    file.sync_all().at(&tmp)?;
-    std::fs::rename(&tmp, path).at(path)
+    let written = (|| {
+        let mut file = File::create(&tmp).at(&tmp)?;
+        write(&mut file).map_err(|e| match crate::error::io_cause(&e) {
+            Some(io) => Error::io(&tmp, std::io::Error::new(io.kind(), io.to_string())),
+            None => Error::data(path, e.to_string()),
+        })?;
+        file.sync_all().at(&tmp)?;
+        std::fs::rename(&tmp, path).at(path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// One row per example: split, text, gold, predicted, then by head: `correct` (the label,
@@ -162,9 +171,11 @@ impl EventSink for RunWriter {
             TrainEvent::Evaluated(report) => self.record_confusion(report)?,
             TrainEvent::Predictions { split, rows } => self.record_predictions(split, rows)?,
             TrainEvent::Finished(summary) => {
+                // The status first: it is small, and says how the run ended even when the disk
+                // has no room left for the summary.
+                write_status(&self.dir, summary.status, summary.reason.as_deref())?;
                 let text = serde_json::to_string_pretty(summary).map_err(|e| Error::Config(e.to_string()))?;
                 write_atomic(&self.dir.join("summary.json"), text.as_bytes())?;
-                write_status(&self.dir, summary.status, summary.reason.as_deref())?;
             }
             _ => {}
         }
