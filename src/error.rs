@@ -61,8 +61,8 @@ pub fn is_disk_full(error: &std::io::Error) -> bool {
     matches!(error.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
 }
 
-/// The I/O error somewhere in `error`'s chain of sources (e.g. inside candle's safetensors
-/// error), so that a failed write can still be told apart by its kind.
+/// The I/O error somewhere in `error`'s chain of sources (e.g. inside a polars error), so that
+/// a failed write can still be told apart by its kind.
 pub fn io_cause<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
     let mut next = Some(error);
     while let Some(e) = next {
@@ -72,6 +72,19 @@ pub fn io_cause<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a 
         next = e.source();
     }
     None
+}
+
+/// The I/O error inside a candle error (a failed safetensors write), found by its variants:
+/// candle's wrappers are transparent, so their `source` skips the I/O error itself.
+pub fn candle_io_cause(error: &candle_core::Error) -> Option<&std::io::Error> {
+    use candle_core::Error as E;
+    match error {
+        E::Io(io) | E::SafeTensor(safetensors::SafeTensorError::IoError(io)) => Some(io),
+        E::Context { inner, .. } | E::WithPath { inner, .. } | E::WithBacktrace { inner, .. } => {
+            candle_io_cause(inner)
+        }
+        _ => None,
+    }
 }
 
 /// Attaches a path to `std::io` results.
@@ -95,7 +108,10 @@ mod tests {
         assert!(full.to_string().starts_with("disk full: run/summary.json.tmp: "), "{full}");
         let missing = Error::io("a.csv", std::io::Error::from(std::io::ErrorKind::NotFound));
         assert!(missing.to_string().starts_with("a.csv: "), "{missing}");
-        let wrapped = candle_core::Error::from(std::io::Error::from(std::io::ErrorKind::StorageFull));
-        assert!(io_cause(&wrapped).is_some_and(is_disk_full));
+        let full = || std::io::Error::from(std::io::ErrorKind::StorageFull);
+        let in_candle = candle_core::Error::from(safetensors::SafeTensorError::IoError(full()));
+        assert!(candle_io_cause(&in_candle.context("saving")).is_some_and(is_disk_full));
+        let in_polars = polars::error::PolarsError::from(full());
+        assert!(io_cause(&in_polars).is_some_and(is_disk_full));
     }
 }

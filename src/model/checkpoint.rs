@@ -230,13 +230,16 @@ pub fn save_model_dir(
         let json = serde_json::to_string_pretty(config).map_err(|e| Error::Config(e.to_string()))?;
         std::fs::write(tmp.join("config.json"), json).at(tmp.join("config.json"))?;
         let weights = tmp.join("model.safetensors");
-        candle_core::safetensors::save(tensors, &weights).map_err(|e| match crate::error::io_cause(&e) {
-            // Kept an I/O error, so that a full disk says so.
-            Some(io) => Error::io(&weights, std::io::Error::new(io.kind(), io.to_string())),
-            None => {
-                Error::model(dir.display().to_string(), format!("cannot write {}: {e}", weights.display()))
-            }
-        })?;
+        candle_core::safetensors::save(tensors, &weights).map_err(
+            |e| match crate::error::candle_io_cause(&e) {
+                // Kept an I/O error, so that a full disk says so.
+                Some(io) => Error::io(&weights, std::io::Error::new(io.kind(), io.to_string())),
+                None => Error::model(
+                    dir.display().to_string(),
+                    format!("cannot write {}: {e}", weights.display()),
+                ),
+            },
+        )?;
         for file in TOKENIZER_FILES {
             let from = tokenizer_dir.join(file);
             if from.is_file() && from != tmp.join(file) {
