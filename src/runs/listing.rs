@@ -15,7 +15,8 @@ pub enum Split {
     Test,
     /// No test split: the validation figure, which also picked the checkpoint (so it flatters).
     Valid,
-    /// A pretraining run: the text held out of its corpus.
+    /// No validation or test split, only masked-LM figures (a pretraining run, or a stage of
+    /// a run that ended before fine-tuning was scored): the text held out of the corpus.
     HeldOut,
 }
 

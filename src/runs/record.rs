@@ -2,13 +2,12 @@
 //! predictions table. Used by the TUI (evaluation and compare screens) and the plot export.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::Path;
 
 use polars::prelude::*;
 
-use super::safe::{EVENT_LOG, read_record_text, record_file};
-use crate::error::{Error, IoContext, Result};
+use super::safe::{EVENT_LOG, open_record_file, read_record_text};
+use crate::error::{Error, Result};
 use crate::report::{EvalReport, MlmReport, Prediction, RunSummary};
 use crate::train::TrainEvent;
 use crate::train::event::{RunStarted, StepMetrics};
@@ -70,7 +69,7 @@ pub fn read_predictions(dir: &Path) -> Result<BTreeMap<String, Vec<Prediction>>>
     if std::fs::symlink_metadata(&path).is_err() {
         return Ok(BTreeMap::new());
     }
-    let file = File::open(record_file(dir, "predictions.parquet")?).at(&path)?;
+    let file = open_record_file(dir, "predictions.parquet")?;
     let frame = ParquetReader::new(file).finish().map_err(|e| Error::data(&path, e.to_string()))?;
     predictions_from_frame(&frame).map_err(|e| Error::data(&path, e.to_string()))
 }

@@ -1,8 +1,9 @@
 //! Reading a run folder's files as untrusted input. A run folder is data (copied between
 //! machines, edited by hand, damaged): a `status` that is a link to `/etc/shadow`, a FIFO that
 //! never answers, or a link to `/dev/zero` must neither be shown, hang a listing nor fill the
-//! memory. Files are read only when they are regular files (not links) inside the folder, up
-//! to a size limit; text for the terminal has its control characters made visible.
+//! memory. A record's files are read only when they are regular files (not links, FIFOs or
+//! devices), up to a size limit; text for the terminal has its control characters made
+//! visible.
 
 use std::borrow::Cow;
 use std::io::Read;
@@ -34,10 +35,31 @@ pub fn record_file(dir: &Path, name: &str) -> Result<PathBuf> {
     Err(Error::data(&path, format!("is {what}: a run record's files are read only as regular files")))
 }
 
+/// Opens a record file for reading without following a link or waiting on a FIFO (on Linux),
+/// and checks what was opened, so that the file cannot be swapped between check and open.
+pub fn open_record_file(dir: &Path, name: &str) -> Result<std::fs::File> {
+    let path = record_file(dir, name)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = options.open(&path).at(&path)?;
+    if !file.metadata().at(&path)?.is_file() {
+        return Err(Error::data(
+            &path,
+            "is not a regular file: a run record's files are read only as regular files",
+        ));
+    }
+    Ok(file)
+}
+
 /// The text of `dir/name`, a regular file of at most `limit` bytes.
 pub fn read_record_text(dir: &Path, name: &str, limit: u64) -> Result<String> {
-    let path = record_file(dir, name)?;
-    let file = std::fs::File::open(&path).at(&path)?;
+    let path = dir.join(name);
+    let file = open_record_file(dir, name)?;
     let mut text = String::new();
     // Read one byte past the limit, so that a file that grew past it since is caught too.
     file.take(limit + 1).read_to_string(&mut text).at(&path)?;

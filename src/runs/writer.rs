@@ -46,10 +46,24 @@ impl RunWriter {
         let stem = format!("{}-{}", chrono::Local::now().format("%Y%m%d-%H%M%S"), sanitize(&base));
         std::fs::create_dir_all(&config.runs_dir).at(&config.runs_dir)?;
         let (run_id, dir) = create_unique_dir(&config.runs_dir, &stem)?;
-        write_atomic(&dir.join("config.toml"), config.to_toml()?.as_bytes())?;
-        write_status(&dir, RunStatus::Running, None)?;
-        let path = dir.join("events.jsonl");
-        let events = File::options().create(true).append(true).open(&path).at(&path)?;
+        let opened = (|| {
+            write_atomic(&dir.join("config.toml"), config.to_toml()?.as_bytes())?;
+            write_status(&dir, RunStatus::Running, None)?;
+            let path = dir.join("events.jsonl");
+            File::options().create(true).append(true).open(&path).at(&path)
+        })();
+        let events = match opened {
+            Ok(events) => events,
+            Err(e) => {
+                // Never left `running` with a live process id: the run did not start.
+                let _ = write_status(
+                    &dir,
+                    RunStatus::Failed,
+                    Some(&format!("the run record could not be created: {e}")),
+                );
+                return Err(e);
+            }
+        };
         Ok(Self {
             run_id,
             dir,

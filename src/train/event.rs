@@ -122,18 +122,22 @@ impl EventSink for ChannelSink {
     }
 }
 
-/// Delivers each event to every sink in order; stops when any sink asks to.
+/// Delivers each event to every sink in order, even after one failed (so that a run record
+/// that cannot take the end of a run does not keep it from the screen); stops when any sink
+/// asks to, and returns the first error.
 pub struct Tee<'a>(pub Vec<&'a mut dyn EventSink>);
 
 impl EventSink for Tee<'_> {
     fn emit(&mut self, event: &TrainEvent) -> Result<Flow> {
-        let mut flow = Flow::Continue;
+        let mut flow = Ok(Flow::Continue);
         for sink in &mut self.0 {
-            if sink.emit(event)? == Flow::Stop {
-                flow = Flow::Stop;
+            match sink.emit(event) {
+                Ok(Flow::Stop) if flow.is_ok() => flow = Ok(Flow::Stop),
+                Err(e) if flow.is_ok() => flow = Err(e),
+                _ => {}
             }
         }
-        Ok(flow)
+        flow
     }
 }
 
