@@ -193,6 +193,10 @@ pub struct RunFlags {
     /// Evaluate every N steps (always at each epoch end).
     #[arg(long)]
     pub eval_every: Option<usize>,
+    /// Early stopping: evaluations without improvement before stopping (for `pretrain`, of
+    /// the held-out masked-LM loss).
+    #[arg(long)]
+    pub patience: Option<usize>,
     /// Run name (part of the run id).
     #[arg(long)]
     pub name: Option<String>,
@@ -221,6 +225,7 @@ impl RunFlags {
             self.warmup_ratio => c.train.warmup_ratio,
             self.seed => c.train.seed,
             self.eval_every => c.train.eval_every,
+            self.patience => c.train.patience,
             self.name => c.name,
             self.runs_dir => c.runs_dir,
             self.device => c.device,
@@ -265,6 +270,28 @@ pub struct MlmFlags {
 }
 
 impl MlmFlags {
+    /// The flags that shape a fine-tuning run's masked-LM stage mean nothing without one:
+    /// refused, naming the flag, rather than ignored.
+    fn refuse_without_a_stage(&self, c: &RunConfig) -> Result<()> {
+        if c.mlm.mask_ratio > 0.0 {
+            return Ok(());
+        }
+        let given = [
+            ("--mask-token-share", self.mask_token_share.is_some()),
+            ("--random-token-share", self.random_token_share.is_some()),
+            ("--whole-word", self.whole_word.is_some()),
+            ("--corpus", self.corpus.is_some()),
+            ("--held-out", self.held_out.is_some()),
+            ("--probe", self.probes.is_some()),
+        ];
+        match given.iter().find(|(_, set)| *set) {
+            Some((flag, _)) => Err(crate::error::Error::Config(format!(
+                "{flag} shapes the masked-LM stage, and there is none: give --mask-ratio above 0 too"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Puts the given flags into a run config.
     pub fn apply_to(&self, c: &mut RunConfig) {
         apply! {
@@ -332,9 +359,6 @@ pub struct TrainArgs {
     /// Multi-label: tune the threshold on validation (best micro-F1).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub tune_threshold: Option<bool>,
-    /// Early stopping: evaluations without improvement before stopping.
-    #[arg(long)]
-    pub patience: Option<usize>,
     /// Train only the head.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub freeze_encoder: Option<bool>,
@@ -366,7 +390,6 @@ impl TrainArgs {
             self.head => c.head,
             self.epochs => c.train.epochs,
             self.metric => c.train.metric,
-            self.patience => c.train.patience,
             self.freeze_layers => c.train.freeze_layers,
             self.mlm_epochs => c.mlm.epochs,
             self.mlm_lr => c.mlm.lr,
@@ -379,6 +402,7 @@ impl TrainArgs {
         self.columns.apply_to(&mut c.data);
         self.mlm.apply_to(&mut c);
         self.run.apply_to(&mut c);
+        self.mlm.refuse_without_a_stage(&c)?;
         Ok(c)
     }
 }
@@ -575,7 +599,9 @@ mod tests {
             assert_eq!((c.mlm.mask_token_share, c.mlm.random_token_share, c.mlm.held_out), (0.6, 0.2, 0.2));
             assert_eq!(c.mlm.probes, vec!["a [MASK] .".to_owned()]);
         };
-        let train = Cli::parse_from(["bertbench", "train", "--nsp"].into_iter().chain(flags.iter().copied()));
+        let train = Cli::parse_from(
+            ["bertbench", "train", "--nsp", "--mask-ratio", "0.15"].into_iter().chain(flags.iter().copied()),
+        );
         let Some(Command::Train(args)) = train.command else { panic!("not train") };
         let c = args.to_config().expect("config");
         check(&c);
@@ -586,5 +612,18 @@ mod tests {
         let pretrain = Cli::parse_from(["bertbench", "pretrain"].into_iter().chain(flags.iter().copied()));
         let Some(Command::Pretrain(args)) = pretrain.command else { panic!("not pretrain") };
         check(&args.to_config().expect("config"));
+    }
+
+    #[test]
+    fn masked_lm_stage_flags_without_a_stage_are_refused() {
+        let parse = |extra: &[&str]| {
+            let argv = ["bertbench", "train", "--train", "a.csv"].into_iter().chain(extra.iter().copied());
+            let Some(Command::Train(args)) = Cli::parse_from(argv).command else { panic!("not train") };
+            args.to_config()
+        };
+        let error = parse(&["--corpus", "more.txt"]).expect_err("no stage").to_string();
+        assert!(error.contains("--corpus") && error.contains("--mask-ratio"), "{error}");
+        assert!(parse(&["--corpus", "more.txt", "--mask-ratio", "0.15"]).is_ok());
+        assert!(parse(&["--vocab-size", "500"]).is_ok(), "scratch: models use it without a stage");
     }
 }
