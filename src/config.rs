@@ -343,6 +343,13 @@ impl Default for TrainConfig {
     }
 }
 
+impl TrainConfig {
+    /// Examples per optimiser step: micro-batches of `batch-size`, `grad-accum` of them.
+    pub fn examples_per_step(&self) -> usize {
+        self.batch_size * self.grad_accum
+    }
+}
+
 impl RunConfig {
     pub fn from_toml_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).at(path)?;
@@ -365,6 +372,13 @@ impl RunConfig {
         if !pretraining && self.data.train.as_os_str().is_empty() {
             return bad("no training data: give --train FILE".into());
         }
+        // Any scratch: model trains a tokenizer of this size, with a masked-LM stage or not.
+        if m.vocab_size < 100 {
+            return bad(format!("vocab-size {} is too small (at least 100)", m.vocab_size));
+        }
+        if pretraining && t.patience.is_some() && m.held_out == 0.0 {
+            return bad("patience needs held-out text to judge by: give held-out above 0".into());
+        }
         if m.nsp && !pretraining {
             return bad("nsp (next-sentence prediction) is for pretraining runs (`bertbench pretrain`): a \
                  fine-tuning run's masked-LM stage trains masked-LM alone"
@@ -385,9 +399,6 @@ impl RunConfig {
             }
             if !(0.0..0.5).contains(&m.held_out) {
                 return bad(format!("held-out must be in [0, 0.5), got {}", m.held_out));
-            }
-            if m.vocab_size < 100 {
-                return bad(format!("vocab-size {} is too small (at least 100)", m.vocab_size));
             }
             if m.lr.is_some_and(|lr| !(lr.is_finite() && lr > 0.0)) {
                 return bad("the masked-LM learning rate must be a positive number".into());
@@ -528,6 +539,17 @@ mod tests {
         c.kind = RunKind::Pretrain;
         c.mlm.corpus = vec!["corpus.txt".into()];
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn pretraining_patience_needs_held_out_text() {
+        let mut c = RunConfig { kind: RunKind::Pretrain, ..RunConfig::default() };
+        c.mlm.corpus = vec!["corpus.txt".into()];
+        c.mlm.mask_ratio = 0.15;
+        c.train.patience = Some(2);
+        assert!(c.validate().is_ok());
+        c.mlm.held_out = 0.0;
+        assert!(c.validate().expect_err("nothing to judge by").to_string().contains("held-out"));
     }
 
     #[test]

@@ -257,12 +257,14 @@ pub struct RunSummary {
     pub valid: Option<SplitSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test: Option<SplitSummary>,
-    /// The last masked-LM evaluation (pretraining runs, and runs with a masked-LM stage).
+    /// The masked-LM evaluation the run reports: a pretraining run's best (the model kept), a
+    /// masked-LM stage's last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pretrain: Option<MlmReport>,
     pub steps: usize,
     pub epochs: f64,
-    /// Step of the checkpoint kept in `model/` (the best on validation).
+    /// Step of the checkpoint kept in `model/`: the best on validation (or held-out text), or
+    /// the last one saved where there was nothing to judge by.
     pub best_step: Option<usize>,
     pub train_examples_per_sec: f64,
     pub eval_examples_per_sec: f64,

@@ -365,3 +365,35 @@ fn a_masked_lm_stage_comes_first_in_the_same_run() {
         log.contains("\"mlm_evaluated\"") && log.contains("\"mask_probe\"") && log.contains("\"evaluated\"")
     );
 }
+
+#[test]
+fn a_run_stopped_in_its_masked_lm_stage_is_cancelled_with_no_fine_tuning_epochs() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut config = toy_config(tmp.path());
+    config.mlm.mask_ratio = 0.15;
+    config.mlm.epochs = 2;
+    let handle = RunThread::start(config).expect("start");
+    let (mut stage_steps, mut last_step) = (0, 0);
+    for event in &handle.events {
+        match &event {
+            TrainEvent::Started(s) => stage_steps = s.mlm_steps,
+            TrainEvent::Step(s) => {
+                if last_step == 0 {
+                    handle.commands.send(Command::Stop).expect("stop");
+                }
+                last_step = s.step;
+            }
+            TrainEvent::Finished(_) => break,
+            _ => {}
+        }
+    }
+    assert!(
+        last_step > 0 && last_step < stage_steps,
+        "stopped in the stage: step {last_step} of {stage_steps}"
+    );
+    let bertbench::runs::Launched { dir, summary } = handle.join().expect("join");
+    assert_eq!(summary.status, RunStatus::Cancelled);
+    assert_eq!(summary.epochs, 0.0, "the stage's epochs are not fine-tuning's");
+    assert!(summary.train_examples_per_sec == 0.0, "no fine-tuning step was taken: {summary:?}");
+    assert!(dir.join("model/model.safetensors").is_file(), "a stopped run keeps a checkpoint");
+}

@@ -96,8 +96,9 @@ pub(crate) fn check_max_len(max_len: usize, positions: usize) -> Result<()> {
     Ok(())
 }
 
-/// The `Started` event of a run of `cfg` on a model loaded as `loaded` says, with no sizes yet:
-/// the run fills those in (`RunStarted { train_examples, .., ..started(…) }`).
+/// What every run's `Started` event says of `cfg`, `ctx` and how the model loaded (`loaded`),
+/// with the sizes left at 0 for the run to fill in: `RunStarted { train_examples, …,
+/// ..started(cfg, ctx, loaded) }`.
 pub(crate) fn started(cfg: &RunConfig, ctx: &RunContext, loaded: &LoadReport) -> RunStarted {
     RunStarted {
         run_id: ctx.run_id.clone(),

@@ -138,7 +138,7 @@ fn pretrain(
         return Err(Error::Config("the corpus is too small: nothing is left to train on".into()));
     }
     let opt = AdamW::new(sorted_vars(&lm.varmap), t.weight_decay)?;
-    let examples_per_step = t.batch_size * t.grad_accum;
+    let examples_per_step = t.examples_per_step();
     let steps_per_epoch = examples.len().div_ceil(examples_per_step);
     let total_steps = steps_per_epoch * m.epochs;
     let announced = RunStarted {
@@ -215,8 +215,7 @@ impl StageData {
 
     /// Optimiser steps of the stage (to announce the run's length).
     pub fn steps(&self, cfg: &RunConfig) -> usize {
-        let per_step = (cfg.train.batch_size * cfg.train.grad_accum).max(1);
-        self.examples.len().div_ceil(per_step) * cfg.mlm.epochs
+        self.examples.len().div_ceil(cfg.train.examples_per_step().max(1)) * cfg.mlm.epochs
     }
 }
 
@@ -239,7 +238,7 @@ pub(crate) fn adapt(
     let encoder_and_head = sorted_vars(&lm.varmap).into_iter().filter(|(n, _)| !n.starts_with("classifier."));
     let opt = AdamW::new(encoder_and_head.collect(), cfg.train.weight_decay)?;
     let t = &cfg.train;
-    let examples_per_step = t.batch_size * t.grad_accum;
+    let examples_per_step = t.examples_per_step();
     let stage_steps = data.steps(cfg);
     let plan = Plan {
         epochs: cfg.mlm.epochs,
@@ -250,7 +249,7 @@ pub(crate) fn adapt(
         patience: None,
         total_steps,
     };
-    let mut task = MaskedLmTask::new(cfg, ctx, &lm, (&data.examples, &data.held), opt, Keeps::Nothing(clf))?;
+    let mut task = MaskedLmTask::new(cfg, ctx, &lm, (&data.examples, &data.held), opt, Keeps::Stage(clf))?;
     let ending = train_epochs(&mut task, &plan, progress, sink, commands)?;
     drop(task);
     lm.release_heads();
@@ -261,9 +260,9 @@ pub(crate) fn adapt(
 enum Keeps<'a> {
     /// A pretraining run: the model with the lowest held-out loss.
     BestModel,
-    /// A stage before fine-tuning, whose `model/` is the classifier's (saved by fine-tuning);
-    /// snapshots on request save this classifier, its encoder as adapted so far.
-    Nothing(&'a Classifier),
+    /// Nothing: a stage before fine-tuning, whose `model/` is the classifier's (saved by
+    /// fine-tuning); snapshots on request save this classifier, its encoder as adapted so far.
+    Stage(&'a Classifier),
 }
 
 /// Masked-LM training as the loop's task.
@@ -396,22 +395,23 @@ impl Task for MaskedLmTask<'_> {
         let began = Instant::now();
         let report = self.score(progress)?;
         progress.speed.evaluated(self.held.len(), began.elapsed());
-        let verdict = match report {
-            Some(report) => {
-                sink.emit(&TrainEvent::MlmEvaluated(report.clone()))?;
-                let verdict = match self.keeps {
-                    Keeps::Nothing(_) => Verdict::Unjudged,
-                    Keeps::BestModel if self.best.as_ref().is_none_or(|b| report.loss < b.loss) => {
-                        self.save(progress, sink, report.loss)?;
-                        self.best = Some(report.clone());
-                        Verdict::Better
-                    }
-                    Keeps::BestModel => Verdict::NoBetter,
-                };
-                self.last = Some(report);
-                verdict
-            }
-            None => Verdict::Unjudged,
+        let verdict = if let Some(report) = report {
+            sink.emit(&TrainEvent::MlmEvaluated(report.clone()))?;
+            let verdict = match self.keeps {
+                Keeps::Stage(_) => Verdict::Unjudged,
+                Keeps::BestModel if self.best.as_ref().is_none_or(|b| report.loss < b.loss) => {
+                    self.save(progress, sink, report.loss)?;
+                    self.best = Some(report.clone());
+                    Verdict::Better
+                }
+                Keeps::BestModel => Verdict::NoBetter,
+            };
+            self.last = Some(report);
+            verdict
+        } else {
+            // Nothing held out to judge by: the latest model is the one kept.
+            self.save(progress, sink, f64::NAN)?;
+            Verdict::Unjudged
         };
         progress.pretrain = self.best.clone().or_else(|| self.last.clone());
         let probes =
@@ -427,7 +427,7 @@ impl Task for MaskedLmTask<'_> {
         let dir = best.with_file_name(format!("checkpoint-step-{}", progress.step));
         match self.keeps {
             Keeps::BestModel => self.lm.save(&dir)?,
-            Keeps::Nothing(clf) => clf.save(&dir)?,
+            Keeps::Stage(clf) => clf.save(&dir)?,
         }
         sink.emit(&TrainEvent::CheckpointSaved {
             step: progress.step,

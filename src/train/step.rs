@@ -44,9 +44,10 @@ pub struct StepSettings<'a> {
 }
 
 /// One optimiser step over the examples at `indices`, in micro-batches of `batch_size` whose
-/// gradients are summed, each weighted by its share of the examples. `loss_of(micro)` is the
-/// mean loss of the micro-batch of those examples. A diverged step leaves the parameters
-/// untouched.
+/// gradients are summed, each weighted by its share of the examples (as the Hugging Face
+/// Trainer does). `loss_of(micro)` is the mean loss of the micro-batch of those examples; for a
+/// masked LM that is a mean over its masked tokens, so micro-batches with more of them weigh
+/// no more than others. A diverged step leaves the parameters untouched.
 pub fn accumulated_step(
     indices: &[usize],
     settings: Accumulation,

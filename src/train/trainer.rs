@@ -133,7 +133,7 @@ fn fine_tune(
 
     let trainable: Vec<_> = sorted_vars(&clf.varmap).into_iter().filter(|(n, _)| freeze.trains(n)).collect();
     let opt = AdamW::new(trainable, t.weight_decay)?;
-    let examples_per_step = t.batch_size * t.grad_accum;
+    let examples_per_step = t.examples_per_step();
     let steps_per_epoch = train_set.seqs.len().div_ceil(examples_per_step);
     let fine_tune_steps = steps_per_epoch * t.epochs;
     let total_steps = mlm_steps + fine_tune_steps;
@@ -163,7 +163,11 @@ fn fine_tune(
         best: None,
     };
     if let Some(data) = stage {
+        // The summary's speed figures and epochs are fine-tuning's, as before the stage shared
+        // the loop: the stage's steps and held-out scoring are kept out of them.
+        let speed = std::mem::take(&mut progress.speed);
         let ending = adapt(cfg, ctx, sink, commands, &task.clf, data, progress, total_steps)?;
+        (progress.speed, progress.epoch) = (speed, 0.0);
         if matches!(ending, Ending::Cancelled) {
             return task.finish(ending, test_set.as_ref(), progress, sink);
         }
