@@ -207,7 +207,17 @@ pub fn write_status(dir: &Path, status: RunStatus, reason: Option<&str>) -> Resu
     if let Some(r) = reason {
         let _ = writeln!(text, "reason: {}", r.replace('\n', " "));
     }
-    write_atomic(&dir.join("status"), text.as_bytes())
+    let path = dir.join("status");
+    write_atomic(&path, text.as_bytes()).or_else(|atomic| {
+        // A full disk has no room for a second copy; the file's own space still takes the
+        // new status (a few bytes, one write), which beats a status left saying `running`.
+        std::fs::write(&path, text.as_bytes()).map_err(|_| {
+            // Not even that: no status beats an empty or torn one (the run is then listed as
+            // incomplete).
+            let _ = std::fs::remove_file(&path);
+            atomic
+        })
+    })
 }
 
 /// Creates `<root>/<stem>`, or `<stem>-2`, `-3`, … when taken (runs started in the same second).
@@ -230,4 +240,20 @@ fn sanitize(name: &str) -> String {
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
         .collect();
     s.trim_matches('-').chars().take(40).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_that_cannot_be_written_atomically_is_written_in_place() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        write_status(tmp.path(), RunStatus::Running, None).expect("running");
+        // The temporary copy cannot be made (as on a full disk): the status is still updated.
+        std::fs::create_dir(tmp.path().join("status.tmp")).expect("a folder in the way");
+        write_status(tmp.path(), RunStatus::Failed, Some("disk full: x")).expect("in place");
+        let text = std::fs::read_to_string(tmp.path().join("status")).expect("status");
+        assert_eq!(text, "failed\nreason: disk full: x\n");
+    }
 }
