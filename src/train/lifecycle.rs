@@ -4,7 +4,7 @@
 //! an error, a panic) into the one `Finished` event that closes every run.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 
@@ -116,6 +116,41 @@ pub(crate) fn started(cfg: &RunConfig, ctx: &RunContext, loaded: &LoadReport) ->
         initialised: loaded.initialised.clone(),
         unused: loaded.unused.clone(),
     }
+}
+
+/// Keeps the model `save` writes as the run's `model/` (when the run keeps checkpoints), as of
+/// `progress`, and reports it with the metric it was judged by (NaN: none).
+pub(crate) fn keep_checkpoint(
+    ctx: &RunContext,
+    progress: &mut Progress,
+    sink: &mut dyn EventSink,
+    metric: f64,
+    save: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
+    let Some(dir) = &ctx.checkpoint_dir else { return Ok(()) };
+    save(dir)?;
+    progress.checkpoint = Some((progress.step, progress.epoch));
+    sink.emit(&TrainEvent::CheckpointSaved { step: progress.step, path: dir.display().to_string(), metric })?;
+    Ok(())
+}
+
+/// Saves the model `save` writes as a snapshot asked for during training, in
+/// `checkpoint-step-N/` beside (never over) the run's `model/`, and reports it.
+pub(crate) fn save_snapshot(
+    ctx: &RunContext,
+    progress: &Progress,
+    sink: &mut dyn EventSink,
+    save: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
+    let Some(best) = &ctx.checkpoint_dir else { return Ok(()) };
+    let dir = best.with_file_name(format!("checkpoint-step-{}", progress.step));
+    save(&dir)?;
+    sink.emit(&TrainEvent::CheckpointSaved {
+        step: progress.step,
+        path: dir.display().to_string(),
+        metric: f64::NAN,
+    })?;
+    Ok(())
 }
 
 /// Runs a run's `work` on a fresh `Progress`, turns how it ended (or its error, or its panic)

@@ -14,7 +14,9 @@ use rand_chacha::ChaCha8Rng;
 
 use super::epochs::{Ending, Plan, Progress, Task, Verdict, train_epochs};
 use super::event::{Command, EventSink, RunStarted, TrainEvent};
-use super::lifecycle::{RunContext, check_max_len, conclude, device_from, model_dir, started};
+use super::lifecycle::{
+    RunContext, check_max_len, conclude, device_from, keep_checkpoint, model_dir, save_snapshot, started,
+};
 use super::optim::AdamW;
 use super::schedule::LinearSchedule;
 use super::step::{Accumulation, StepOutcome, accumulated_step};
@@ -358,15 +360,10 @@ impl<'a> MaskedLmTask<'a> {
 
     /// Saves the model as the run's `model/` (a pretraining run only).
     fn save(&self, progress: &mut Progress, sink: &mut dyn EventSink, metric: f64) -> Result<()> {
-        let (Keeps::BestModel, Some(dir)) = (&self.keeps, &self.ctx.checkpoint_dir) else { return Ok(()) };
-        self.lm.save(dir)?;
-        progress.checkpoint = Some((progress.step, progress.epoch));
-        sink.emit(&TrainEvent::CheckpointSaved {
-            step: progress.step,
-            path: dir.display().to_string(),
-            metric,
-        })?;
-        Ok(())
+        match self.keeps {
+            Keeps::BestModel => keep_checkpoint(self.ctx, progress, sink, metric, |dir| self.lm.save(dir)),
+            Keeps::Stage(_) => Ok(()),
+        }
     }
 }
 
@@ -423,17 +420,9 @@ impl Task for MaskedLmTask<'_> {
     }
 
     fn snapshot(&mut self, progress: &Progress, sink: &mut dyn EventSink) -> Result<()> {
-        let Some(best) = &self.ctx.checkpoint_dir else { return Ok(()) };
-        let dir = best.with_file_name(format!("checkpoint-step-{}", progress.step));
-        match self.keeps {
-            Keeps::BestModel => self.lm.save(&dir)?,
-            Keeps::Stage(clf) => clf.save(&dir)?,
-        }
-        sink.emit(&TrainEvent::CheckpointSaved {
-            step: progress.step,
-            path: dir.display().to_string(),
-            metric: f64::NAN,
-        })?;
-        Ok(())
+        save_snapshot(self.ctx, progress, sink, |dir| match self.keeps {
+            Keeps::BestModel => self.lm.save(dir),
+            Keeps::Stage(clf) => clf.save(dir),
+        })
     }
 }

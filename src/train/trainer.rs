@@ -8,7 +8,9 @@ use std::time::Instant;
 
 use super::epochs::{Ending, Plan, Progress, Task, Verdict, train_epochs};
 use super::event::{Command, EventSink, RunStarted, TrainEvent};
-use super::lifecycle::{RunContext, check_max_len, conclude, device_from, model_dir, started};
+use super::lifecycle::{
+    RunContext, check_max_len, conclude, device_from, keep_checkpoint, model_dir, save_snapshot, started,
+};
 use super::optim::AdamW;
 use super::pretrain::{StageData, adapt};
 use super::schedule::LinearSchedule;
@@ -241,36 +243,13 @@ impl Task for FineTune<'_> {
     }
 
     fn snapshot(&mut self, progress: &Progress, sink: &mut dyn EventSink) -> Result<()> {
-        let Some(best) = &self.ctx.checkpoint_dir else { return Ok(()) };
-        let dir = best.with_file_name(format!("checkpoint-step-{}", progress.step));
-        self.clf.save(&dir)?;
-        sink.emit(&TrainEvent::CheckpointSaved {
-            step: progress.step,
-            path: dir.display().to_string(),
-            metric: f64::NAN,
-        })?;
-        Ok(())
+        save_snapshot(self.ctx, progress, sink, |dir| self.clf.save(dir))
     }
 }
 
 impl FineTune<'_> {
-    fn save_checkpoint(
-        &mut self,
-        progress: &mut Progress,
-        sink: &mut dyn EventSink,
-        metric: f64,
-    ) -> Result<()> {
-        let Some(dir) = &self.ctx.checkpoint_dir else {
-            return Ok(());
-        };
-        self.clf.save(dir)?;
-        progress.checkpoint = Some((progress.step, progress.epoch));
-        sink.emit(&TrainEvent::CheckpointSaved {
-            step: progress.step,
-            path: dir.display().to_string(),
-            metric,
-        })?;
-        Ok(())
+    fn save_checkpoint(&self, progress: &mut Progress, sink: &mut dyn EventSink, metric: f64) -> Result<()> {
+        keep_checkpoint(self.ctx, progress, sink, metric, |dir| self.clf.save(dir))
     }
 
     /// Evaluates the current model on a split, counting its time as evaluation time.
