@@ -88,6 +88,11 @@ fn headless(config: RunConfig, json: bool) -> anyhow::Result<ExitCode> {
     let presses = AtomicUsize::new(0);
     let handler_dir = Arc::clone(&run_dir);
     ctrlc::set_handler(move || {
+        if handler_dir.get().is_none() {
+            // Still resolving the model or reading the data: nothing to stop cleanly, no record.
+            eprintln!("stopped before the run started");
+            std::process::exit(130);
+        }
         if presses.fetch_add(1, Ordering::SeqCst) == 0 {
             // The first Ctrl-C (or SIGTERM/SIGHUP) stops cleanly after the current step.
             eprintln!("stopping after the current step (Ctrl-C again to quit at once)");
