@@ -54,6 +54,16 @@ impl Error {
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
         Self::Io { path: path.as_ref().to_path_buf(), error: source }
     }
+
+    /// The file it names does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::Io { error, .. } if error.kind() == std::io::ErrorKind::NotFound)
+    }
+
+    /// An I/O error found inside another library's error (borrowed there): same kind and text.
+    pub fn io_copy(path: impl AsRef<Path>, source: &std::io::Error) -> Self {
+        Self::io(path, std::io::Error::new(source.kind(), source.to_string()))
+    }
 }
 
 /// Whether an I/O error means the disk (or the quota) is full.

@@ -21,12 +21,21 @@ use crate::error::{IoContext, Result};
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
+    write_atomic_with(path, |file, tmp| file.write_all(bytes).at(tmp))
+}
+
+/// Writes `path` atomically with `write(file, its path)`: into `<path>.tmp` in the same folder,
+/// synced, then renamed into place.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File, &Path) -> Result<()>,
+) -> Result<()> {
     let mut name = path.file_name().map(std::ffi::OsString::from).unwrap_or_default();
     name.push(".tmp");
     let tmp = path.with_file_name(name);
     let written = (|| {
         let mut file = std::fs::File::create(&tmp).at(&tmp)?;
-        file.write_all(bytes).at(&tmp)?;
+        write(&mut file, &tmp)?;
         file.sync_all().at(&tmp)?;
         std::fs::rename(&tmp, path).at(path)
     })();

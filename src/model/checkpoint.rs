@@ -233,7 +233,7 @@ pub fn save_model_dir(
         candle_core::safetensors::save(tensors, &weights).map_err(
             |e| match crate::error::candle_io_cause(&e) {
                 // Kept an I/O error, so that a full disk says so.
-                Some(io) => Error::io(&weights, std::io::Error::new(io.kind(), io.to_string())),
+                Some(io) => Error::io_copy(&weights, io),
                 None => Error::model(
                     dir.display().to_string(),
                     format!("cannot write {}: {e}", weights.display()),

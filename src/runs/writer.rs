@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use super::write_atomic;
+use super::{write_atomic, write_atomic_with};
 use crate::config::{HeadKind, RunConfig};
 use crate::error::{Error, IoContext, Result};
 use crate::report::{EvalReport, Prediction, RunStatus};
@@ -117,22 +117,15 @@ pub fn write_predictions(
     write_with(&csv, |f| CsvWriter::new(f).include_header(true).finish(&mut frame))
 }
 
-/// Writes through a temporary file and renames it into place.
+/// Writes a polars table atomically (`write_atomic_with`); a failed write keeps its I/O cause,
+/// so that a full disk says so.
 fn write_with(path: &Path, write: impl FnOnce(&mut File) -> PolarsResult<()>) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let written = (|| {
-        let mut file = File::create(&tmp).at(&tmp)?;
-        write(&mut file).map_err(|e| match crate::error::io_cause(&e) {
-            Some(io) => Error::io(&tmp, std::io::Error::new(io.kind(), io.to_string())),
+    write_atomic_with(path, |file, tmp| {
+        write(file).map_err(|e| match crate::error::io_cause(&e) {
+            Some(io) => Error::io_copy(tmp, io),
             None => Error::data(path, e.to_string()),
-        })?;
-        file.sync_all().at(&tmp)?;
-        std::fs::rename(&tmp, path).at(path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+        })
+    })
 }
 
 /// One row per example: split, text, gold, predicted, then by head: `correct` (the label,
