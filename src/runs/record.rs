@@ -66,10 +66,10 @@ pub fn read_history(dir: &Path) -> Result<RunHistory> {
 /// wrote none). Probabilities come from the `p_<label>` columns, in label order.
 pub fn read_predictions(dir: &Path) -> Result<BTreeMap<String, Vec<Prediction>>> {
     let path = dir.join("predictions.parquet");
-    if std::fs::symlink_metadata(&path).is_err() {
-        return Ok(BTreeMap::new());
-    }
-    let file = open_record_file(dir, "predictions.parquet")?;
+    let file = match open_record_file(dir, "predictions.parquet") {
+        Err(e) if e.is_not_found() => return Ok(BTreeMap::new()),
+        opened => opened?,
+    };
     let frame = ParquetReader::new(file).finish().map_err(|e| Error::data(&path, e.to_string()))?;
     predictions_from_frame(&frame).map_err(|e| Error::data(&path, e.to_string()))
 }

@@ -18,7 +18,7 @@ pub const EVENT_LOG: u64 = 512 << 20;
 
 /// `dir/name` when it is a regular file, not a link or anything else; an error naming the file
 /// and what it is otherwise.
-pub fn record_file(dir: &Path, name: &str) -> Result<PathBuf> {
+fn record_file(dir: &Path, name: &str) -> Result<PathBuf> {
     let path = dir.join(name);
     let meta = std::fs::symlink_metadata(&path).at(&path)?;
     let kind = meta.file_type();
@@ -75,11 +75,15 @@ pub fn printable(text: &str) -> Cow<'_, str> {
     if !text.chars().any(char::is_control) {
         return Cow::Borrowed(text);
     }
-    Cow::Owned(
-        text.chars()
-            .map(|c| if c.is_control() { c.escape_unicode().to_string() } else { c.to_string() })
-            .collect(),
-    )
+    let mut shown = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if c.is_control() {
+            shown.extend(c.escape_unicode());
+        } else {
+            shown.push(c);
+        }
+    }
+    Cow::Owned(shown)
 }
 
 #[cfg(test)]

@@ -71,7 +71,7 @@ pub fn load_run(dir: &Path) -> RunInfo {
 fn read_status(dir: &Path) -> (RunStatus, Option<String>, Option<u32>) {
     let text = match read_record_text(dir, "status", SMALL_FILE) {
         Ok(text) => text,
-        Err(_) if std::fs::symlink_metadata(dir.join("status")).is_err() => {
+        Err(e) if e.is_not_found() => {
             return (
                 RunStatus::Interrupted,
                 Some("no status file: the run record is incomplete".into()),
