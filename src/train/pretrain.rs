@@ -252,10 +252,14 @@ pub(crate) fn adapt(
         total_steps,
     };
     let mut task = MaskedLmTask::new(cfg, ctx, &lm, (&data.examples, &data.held), opt, Keeps::Stage(clf))?;
-    let ending = train_epochs(&mut task, &plan, progress, sink, commands)?;
+    // The run's speed figures and epochs are fine-tuning's: the stage's steps and held-out
+    // scoring stay out of them (its steps still count towards the run's).
+    let speed = std::mem::take(&mut progress.speed);
+    let ending = train_epochs(&mut task, &plan, progress, sink, commands);
+    (progress.speed, progress.epoch) = (speed, 0.0);
     drop(task);
     lm.release_heads();
-    Ok(ending)
+    ending
 }
 
 /// What a masked-LM task keeps in the run's `model/`.

@@ -165,11 +165,7 @@ fn fine_tune(
         best: None,
     };
     if let Some(data) = stage {
-        // The summary's speed figures and epochs are fine-tuning's, as before the stage shared
-        // the loop: the stage's steps and held-out scoring are kept out of them.
-        let speed = std::mem::take(&mut progress.speed);
         let ending = adapt(cfg, ctx, sink, commands, &task.clf, data, progress, total_steps)?;
-        (progress.speed, progress.epoch) = (speed, 0.0);
         if matches!(ending, Ending::Cancelled) {
             return task.finish(ending, test_set.as_ref(), progress, sink);
         }

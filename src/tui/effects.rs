@@ -44,10 +44,10 @@ impl Effects {
         match effect {
             Effect::StartRun(key, config) => {
                 let (tx, rx) = mpsc::channel();
-                self.trainers.insert(key, tx);
                 if let Err(e) = spawn_run(key, *config, rx, self.inbox.clone()) {
                     return vec![Msg::TrainerExited { run: key, error: Some(e.to_string()) }];
                 }
+                self.trainers.insert(key, tx);
                 Vec::new()
             }
             Effect::Send(key, command) => {
