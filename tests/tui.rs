@@ -438,11 +438,12 @@ fn quitting_during_a_run_asks_then_stops_it_then_exits() {
     assert_eq!(quitting.lifecycle, Lifecycle::Quitting(Leaving::Asked));
     let cancelled = summary("20261128-101500-reviews", RunStatus::Cancelled, 0.5);
     send(&mut quitting, Msg::Train { run: 1, event: Box::new(TrainEvent::Finished(cancelled)) });
-    let effects = send(&mut quitting, Msg::TrainerExited { run: 1, error: None });
-    assert_eq!(effects.last(), Some(&Effect::Exit));
+    send(&mut quitting, Msg::TrainerExited { run: 1, error: None });
+    assert_eq!(quitting.lifecycle, Lifecycle::Exited { interrupted: false });
     // Without a run, q quits at once; so does a signal, which never asks.
     let mut idle = app();
-    assert_eq!(keys(&mut idle, "q"), vec![Effect::Exit]);
+    assert!(keys(&mut idle, "q").is_empty());
+    assert_eq!(idle.lifecycle, Lifecycle::Exited { interrupted: false });
     let mut busy = training_app(2);
     let signal = |why: &str, at: Instant| Msg::Signal { why: why.into(), at };
     let now = Instant::now();
@@ -451,14 +452,16 @@ fn quitting_during_a_run_asks_then_stops_it_then_exits() {
     // While waiting for the run to stop, other keys do nothing; q again leaves at once.
     assert!(keys(&mut busy, "1s").is_empty());
     assert_eq!(busy.screen, Screen::Train);
-    assert_eq!(keys(&mut busy, "q"), vec![Effect::Exit]);
+    assert!(keys(&mut busy, "q").is_empty());
+    assert_eq!(busy.lifecycle, Lifecycle::Exited { interrupted: true });
     // A second signal does not wait either; the same hangup delivered twice at once still waits
     // for the run to stop (its record says cancelled).
     let mut again = training_app(2);
     send(&mut again, signal("SIGTERM", now));
     assert!(send(&mut again, signal("SIGHUP", now + Duration::from_millis(20))).is_empty());
     assert_eq!(again.lifecycle, Lifecycle::Quitting(Leaving::Signalled(now)));
-    assert_eq!(send(&mut again, signal("SIGTERM", now + Duration::from_secs(2))), vec![Effect::Exit]);
+    assert!(send(&mut again, signal("SIGTERM", now + Duration::from_secs(2))).is_empty());
+    assert_eq!(again.lifecycle, Lifecycle::Exited { interrupted: true });
     // A hangup loses the terminal too: noticed first, its signal still waits for the run.
     let mut hung_up = training_app(2);
     assert_eq!(send(&mut hung_up, Msg::TerminalLost), vec![Effect::Send(1, Command::Stop)]);
@@ -489,7 +492,7 @@ fn the_lifecycle_says_how_the_workbench_ended_and_nothing_starts_after_the_exit(
     assert_eq!(lost.lifecycle, Lifecycle::Exited { interrupted: true });
     let mut signalled = app();
     let at = Instant::now();
-    assert_eq!(send(&mut signalled, Msg::Signal { why: "SIGTERM".into(), at }), vec![Effect::Exit]);
+    assert!(send(&mut signalled, Msg::Signal { why: "SIGTERM".into(), at }).is_empty());
     assert_eq!(signalled.lifecycle, Lifecycle::Exited { interrupted: true });
     // Keys still queued behind the exit do nothing: no run starts while the loop ends.
     assert!(keys(&mut idle, "s").is_empty());

@@ -77,7 +77,6 @@ impl Effects {
                 let out = self.runs_dir.join("plots");
                 self.background(move || Msg::Done(export(&dirs, &out)))
             }
-            Effect::Exit => Vec::new(),
         }
     }
 

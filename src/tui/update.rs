@@ -73,20 +73,13 @@ pub struct PreviewColumns {
 pub enum Effect {
     StartRun(RunKey, Box<RunConfig>),
     Send(RunKey, Command),
-    Preview {
-        id: PreviewId,
-        path: PathBuf,
-        columns: PreviewColumns,
-        head: HeadKind,
-    },
+    Preview { id: PreviewId, path: PathBuf, columns: PreviewColumns, head: HeadKind },
     ListRuns,
     LoadEval(PathBuf),
     LoadCompare(Vec<PathBuf>),
     Delete(PathBuf),
     SaveRecipe(Box<RunConfig>),
     Export(Vec<PathBuf>),
-    /// The event loop ends after this batch of messages; `App::lifecycle` says how.
-    Exit,
 }
 
 const PAGE: usize = 10;
@@ -159,8 +152,8 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
 fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     if app.lifecycle.is_quitting() {
         // Only one thing left to decide: stop waiting for the run.
-        let force = key.code == KeyCode::Char('q') || lookup(app.screen, &key) == Some(Action::Quit);
-        return if force { force_quit(app) } else { Vec::new() };
+        let force = lookup(app.screen, &key) == Some(Action::Quit);
+        return if force { exit(app, true) } else { Vec::new() };
     }
     match &app.overlay {
         Some(Overlay::Confirm(confirm)) => {
@@ -223,7 +216,10 @@ fn edit_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                 e.buffer.push(c);
             }
         }
-        KeyCode::Char('c') => return on_action(app, Action::Quit),
+        // Ctrl-C (and Ctrl-Q) quit while typing too, as everywhere: the key table says which.
+        _ if control && lookup(app.screen, &key) == Some(Action::Quit) => {
+            return on_action(app, Action::Quit);
+        }
         _ => {}
     }
     Vec::new()
@@ -236,7 +232,7 @@ fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
                 app.overlay = Some(Overlay::Confirm(Confirm::Quit));
                 Vec::new()
             } else {
-                exit(app)
+                exit(app, false)
             }
         }
         Action::Help => {
@@ -553,7 +549,7 @@ fn stop(app: &mut App, key: RunKey) -> Vec<Effect> {
 fn on_signal(app: &mut App, why: &str, at: Instant) -> Vec<Effect> {
     match app.lifecycle {
         Lifecycle::Quitting(Leaving::Signalled(first)) => {
-            if at.saturating_duration_since(first) >= SIGNAL_ECHO { force_quit(app) } else { Vec::new() }
+            if at.saturating_duration_since(first) >= SIGNAL_ECHO { exit(app, true) } else { Vec::new() }
         }
         Lifecycle::Quitting(_) => {
             app.lifecycle = Lifecycle::Quitting(Leaving::Signalled(at));
@@ -568,17 +564,13 @@ fn on_signal(app: &mut App, why: &str, at: Instant) -> Vec<Effect> {
     }
 }
 
-/// Leaves without waiting for a run to stop (asked for a second time): the run's record is
-/// then found `interrupted`, which is what happened to it.
-fn force_quit(app: &mut App) -> Vec<Effect> {
-    app.lifecycle = Lifecycle::Exited { interrupted: true };
-    vec![Effect::Exit]
-}
-
-/// Ends the workbench now; how it ended follows from why it was leaving.
-fn exit(app: &mut App) -> Vec<Effect> {
-    app.lifecycle = Lifecycle::Exited { interrupted: app.lifecycle.is_interrupted() };
-    vec![Effect::Exit]
+/// Ends the workbench now (the event loop reads `App::lifecycle` after this batch of
+/// messages); how it ended follows from why it was leaving. `forced`: without waiting for a
+/// run to stop (asked a second time), whose record is then found `interrupted`, which is what
+/// happened to it.
+fn exit(app: &mut App, forced: bool) -> Vec<Effect> {
+    app.lifecycle = Lifecycle::Exited { interrupted: forced || app.lifecycle.is_interrupted() };
+    Vec::new()
 }
 
 /// Quits once every active run has stopped cleanly (their records say cancelled).
@@ -591,7 +583,7 @@ fn begin_quit(app: &mut App, why: Leaving) -> Vec<Effect> {
     }
     let active: Vec<RunKey> = app.live.iter().filter(|r| r.state.is_active()).map(|r| r.key).collect();
     if active.is_empty() {
-        return exit(app);
+        return exit(app, false);
     }
     active.into_iter().flat_map(|key| stop(app, key)).collect()
 }
@@ -679,7 +671,7 @@ fn on_trainer_exit(app: &mut App, key: RunKey, error: Option<String>) -> Vec<Eff
     let mut effects = vec![Effect::ListRuns];
     if app.lifecycle.is_quitting() {
         if app.active_run().is_none() {
-            effects.extend(exit(app));
+            effects.extend(exit(app, false));
         }
         return effects;
     }
