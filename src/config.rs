@@ -360,18 +360,25 @@ impl RunConfig {
         toml::to_string_pretty(self).map_err(|e| Error::Config(e.to_string()))
     }
 
-    /// Refuses values that cannot work, naming the setting and the value.
+    /// Refuses values that cannot work, naming the setting and the value: a run needs its
+    /// data (a training file, or a corpus for pretraining) and settings that fit.
     pub fn validate(&self) -> Result<()> {
+        if self.kind == RunKind::Pretrain && self.mlm.corpus.is_empty() {
+            return Err(Error::Config("no corpus: give --corpus FILE_OR_FOLDER".into()));
+        }
+        if self.kind == RunKind::FineTune && self.data.train.as_os_str().is_empty() {
+            return Err(Error::Config("no training data: give --train FILE".into()));
+        }
+        self.validate_settings()
+    }
+
+    /// `validate` less the check that the data is named: for settings being edited before the
+    /// data is chosen (the workbench's form).
+    pub fn validate_settings(&self) -> Result<()> {
         let t = &self.train;
         let bad = |msg: String| Err(Error::Config(msg));
         let m = &self.mlm;
         let pretraining = self.kind == RunKind::Pretrain;
-        if pretraining && m.corpus.is_empty() {
-            return bad("no corpus: give --corpus FILE_OR_FOLDER".into());
-        }
-        if !pretraining && self.data.train.as_os_str().is_empty() {
-            return bad("no training data: give --train FILE".into());
-        }
         // Any scratch: model trains a tokenizer of this size, with a masked-LM stage or not.
         if m.vocab_size < 100 {
             return bad(format!("vocab-size {} is too small (at least 100)", m.vocab_size));

@@ -479,20 +479,20 @@ impl SetupForm {
                 text.clone_into(&mut self.model_path);
                 return Ok(Changed::Value);
             }
-            Field::MaskRatio => draft.mlm.mask_ratio = real(text)?,
+            Field::MaskRatio => draft.mlm.mask_ratio = number(text)?,
             Field::MlmEpochs => draft.mlm.epochs = number(text)?,
             Field::Epochs => t.epochs = number(text)?,
-            Field::LearningRate => t.lr = real(text)?,
+            Field::LearningRate => t.lr = number(text)?,
             Field::BatchSize => t.batch_size = number(text)?,
             Field::MaxLen => t.max_len = number(text)?,
-            Field::Warmup => t.warmup_ratio = real(text)?,
+            Field::Warmup => t.warmup_ratio = number(text)?,
             Field::Seed => t.seed = number(text)?,
             Field::FreezeLayers => t.freeze_layers = number(text)?,
             Field::EvalEvery => t.eval_every = if text.is_empty() { None } else { Some(number(text)?) },
             Field::Name => draft.name = (!text.is_empty()).then(|| text.to_owned()),
             _ => return Ok(Changed::Nothing),
         }
-        check(&draft)?;
+        draft.validate_settings().map_err(|e| e.to_string())?;
         self.draft = draft;
         self.lr_set_by_user |= field == Field::LearningRate;
         Ok(Changed::Value)
@@ -610,20 +610,8 @@ fn wrap(i: usize, delta: isize, n: usize) -> usize {
 /// Checks the draft as a run is checked, and says what the run would say. The data is chosen
 /// on the form's own fields and checked when the run starts: a stand-in training file keeps
 /// its absence from being blamed on the value just typed.
-fn check(draft: &RunConfig) -> Result<(), String> {
-    let mut c = draft.clone();
-    c.data.train = PathBuf::from("train");
-    c.validate().map_err(|e| e.to_string())
-}
-
 fn number<T: std::str::FromStr>(text: &str) -> Result<T, String> {
     text.parse().map_err(|_| format!("{text:?} is not a valid number here"))
-}
-
-/// A finite number: `NaN` and `inf` parse as floats, but nobody means them as a setting.
-fn real(text: &str) -> Result<f64, String> {
-    let x: f64 = number(text)?;
-    if x.is_finite() { Ok(x) } else { Err(format!("{text:?} is not a finite number")) }
 }
 
 #[cfg(test)]
