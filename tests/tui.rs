@@ -76,8 +76,6 @@ fn app() -> App {
             id,
             columns: vec!["text".into(), "label".into(), "id".into()],
             result: Ok(DatasetPreview {
-                path: "datasets/reviews/train.csv".into(),
-                columns: vec!["text".into(), "label".into(), "id".into()],
                 text_column: "text".into(),
                 label_column: "label".into(),
                 rows: 1200,
@@ -361,7 +359,7 @@ fn of_two_previews_of_one_file_the_latest_request_wins_whatever_answers_last() {
     let answer = |id: u64, text_column: &str| {
         let Some(Ok(mut p)) = app.setup.preview.clone() else { panic!("a preview is shown") };
         text_column.clone_into(&mut p.text_column);
-        Msg::Preview { id, columns: p.columns.clone(), result: Ok(p) }
+        Msg::Preview { id, columns: app.setup.columns.clone(), result: Ok(p) }
     };
     let (newest, stale) = (answer(second, "label"), answer(first, "text"));
     // The newer answer arrives first; the older one after it must not replace it.

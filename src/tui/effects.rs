@@ -145,7 +145,7 @@ fn read_preview(
             ..DataConfig::default()
         };
         let result = read_split(path, &cfg, HeadKind::TokenCls)
-            .map(|e| preview(path, &[], &e, ("words".into(), "tags".into()), HeadKind::TokenCls))
+            .map(|e| preview(path, &e, ("words".into(), "tags".into()), HeadKind::TokenCls))
             .map_err(|e| e.to_string());
         return (Vec::new(), result);
     }
@@ -157,9 +157,8 @@ fn read_preview(
     };
     match inspect(path, &columns) {
         Ok(Inspection { columns, examples }) => {
-            let result = examples
-                .map(|(e, picked)| preview(path, &columns, &e, picked, head))
-                .map_err(|e| e.to_string());
+            let result =
+                examples.map(|(e, picked)| preview(path, &e, picked, head)).map_err(|e| e.to_string());
             (columns, result)
         }
         Err(e) => (Vec::new(), Err(e.to_string())),
@@ -206,10 +205,10 @@ fn model_choices() -> Vec<ModelChoice> {
     models
 }
 
-/// The data panel's view of a file whose examples were read from these columns.
+/// The data panel's view of a file whose examples were read from these columns (the file's
+/// columns travel beside it, in the answer to the preview request).
 fn preview(
     path: &Path,
-    columns: &[String],
     examples: &Examples,
     (text, label): (String, String),
     head: HeadKind,
@@ -233,14 +232,12 @@ fn preview(
     };
     let words: usize = examples.texts.iter().map(|t| t.split_whitespace().count()).sum();
     DatasetPreview {
-        path: path.to_path_buf(),
         text_column: text,
         label_column: label,
         rows: examples.len(),
         mean_words: words as f64 / examples.len().max(1) as f64,
         examples: shown,
         label_counts,
-        columns: columns.to_vec(),
         card: path
             .parent()
             .and_then(|d| std::fs::read_to_string(d.join("CARD.md")).ok())

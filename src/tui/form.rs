@@ -29,8 +29,6 @@ pub struct ModelChoice {
 /// What the data panel shows about the chosen dataset.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DatasetPreview {
-    pub path: PathBuf,
-    pub columns: Vec<String>,
     pub text_column: String,
     pub label_column: String,
     pub rows: usize,

@@ -108,7 +108,7 @@ fn draw_data(frame: &mut Frame, area: Rect, form: &SetupForm, theme: &Theme) {
                     "text: {} · label: {} · columns: {}",
                     p.text_column,
                     p.label_column,
-                    p.columns.join(", ")
+                    form.columns.join(", ")
                 ),
                 theme.dimmed(),
             ));
