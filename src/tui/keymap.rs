@@ -213,26 +213,6 @@ mod tests {
     }
 
     #[test]
-    fn every_binding_names_the_action_of_each_of_its_keys() {
-        for b in BINDINGS {
-            let screens: Vec<Screen> = match b.scope {
-                On(screen) => vec![screen],
-                // Where no key of the screen's own hides it.
-                Global => Screen::ALL.to_vec(),
-            };
-            for screen in screens {
-                for code in b.codes {
-                    let hidden = BINDINGS.iter().any(|o| o.scope == On(screen) && o.codes.contains(code));
-                    if b.scope == Global && hidden {
-                        continue;
-                    }
-                    assert_eq!(lookup(screen, &key(*code)), Some(b.action), "{code:?} on {screen:?}");
-                }
-            }
-        }
-    }
-
-    #[test]
     fn every_screen_has_help_and_no_key_is_bound_twice_in_one_scope() {
         for screen in Screen::ALL {
             let help = help_for(screen);
