@@ -25,7 +25,7 @@ use bertbench::report::RunStatus;
 use bertbench::runs::safe::printable;
 use bertbench::runs::store::find_run;
 use bertbench::runs::writer::{write_predictions, write_status};
-use bertbench::runs::{Launched, launch, list_runs};
+use bertbench::runs::{Launched, launch};
 use bertbench::train::{Command as TrainCommand, device_from};
 use bertbench::tui::{Ending, TuiError};
 use clap::{CommandFactory, Parser};
@@ -310,8 +310,8 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
 fn runs(command: &RunsCommand) -> anyhow::Result<()> {
     match command {
         RunsCommand::List { runs_dir } => {
-            use bertbench::runs::listing::{RunRow, table};
-            let rows: Vec<RunRow> = list_runs(runs_dir)?.into_iter().map(RunRow::from).collect();
+            use bertbench::runs::listing::table;
+            let rows = bertbench::runs::listing::rows(runs_dir)?;
             if rows.is_empty() {
                 println!("no runs in {}", runs_dir.display());
             } else {

@@ -93,6 +93,11 @@ impl From<RunInfo> for RunRow {
     }
 }
 
+/// The runs under `runs_dir` as rows, newest first.
+pub fn rows(runs_dir: &std::path::Path) -> crate::error::Result<Vec<RunRow>> {
+    Ok(super::list_runs(runs_dir)?.into_iter().map(RunRow::from).collect())
+}
+
 /// The rows as `bertbench runs list` prints them: a header, then a line per run, each column
 /// as wide as its widest cell (model ids and dataset names vary from 5 to 50 characters).
 pub fn table(rows: &[RunRow]) -> String {

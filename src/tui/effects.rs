@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Sender};
 
-use super::app::{EvalData, RecordView, RunKey, RunRow};
+use super::app::{EvalData, RecordView, RunKey};
 use super::form::{DatasetChoice, DatasetPreview, ModelChoice};
 use super::update::{Effect, Msg, PreviewColumns};
 use crate::config::{DataConfig, HeadKind, RunConfig};
@@ -17,7 +17,7 @@ use crate::error::Result;
 use crate::model::scratch::Preset;
 use crate::model::source::cached_hub_models;
 use crate::runs::store::load_run;
-use crate::runs::{list_runs, read_history, read_predictions};
+use crate::runs::{read_history, read_predictions};
 use crate::train::{Command, EventSink, Flow, TrainEvent};
 
 /// What the effects need to know: where things are, and the UI's inbox.
@@ -63,7 +63,9 @@ impl Effects {
             }),
             Effect::ListRuns => {
                 let runs_dir = self.runs_dir.clone();
-                self.background(move || Msg::RunsListed(run_rows(&runs_dir).map_err(|e| e.to_string())))
+                self.background(move || {
+                    Msg::RunsListed(crate::runs::listing::rows(&runs_dir).map_err(|e| e.to_string()))
+                })
             }
             Effect::LoadEval(dir) => self.background(move || Msg::EvalLoaded(load_eval(&dir))),
             Effect::LoadCompare(dirs) => {
@@ -269,10 +271,6 @@ fn examples_per_label(labels: &[String], texts: &[String], n: usize) -> Vec<(Str
         }
     }
     out
-}
-
-fn run_rows(runs_dir: &Path) -> Result<Vec<RunRow>> {
-    Ok(list_runs(runs_dir)?.into_iter().map(RunRow::from).collect())
 }
 
 fn load_eval(dir: &Path) -> std::result::Result<EvalData, String> {

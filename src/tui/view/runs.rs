@@ -35,7 +35,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             let mark = if runs.marked.contains(&r.id) { "●" } else { " " };
             let best = r.best.as_ref().map_or_else(
                 || "-".into(),
-                |b| if narrow { format!("{:.4}", b.value) } else { format!("{:.4} {}", b.value, b.label()) },
+                |b| if narrow { format!("{:.4}", b.value) } else { b.to_string() },
             );
             let mut cells = vec![
                 Cell::from(mark).style(theme.base.fg(theme.accent)),
@@ -64,8 +64,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         header.push("head");
         widths.push(Constraint::Length(11));
     }
-    header.extend([if narrow { "best" } else { "best (test)" }, "time"]);
-    widths.extend([Constraint::Length(if narrow { 7 } else { 16 }), Constraint::Length(7)]);
+    // The figure as `bertbench runs list` writes it (`val` when it is validation's).
+    header.extend(["result", "time"]);
+    widths.extend([Constraint::Length(if narrow { 7 } else { 18 }), Constraint::Length(7)]);
     let title = format!(
         "Runs in {} ({}, {} marked)",
         app.settings.runs_dir.display(),
