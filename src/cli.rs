@@ -193,6 +193,14 @@ pub struct RunFlags {
     /// Evaluate every N steps (always at each epoch end).
     #[arg(long)]
     pub eval_every: Option<usize>,
+    /// Save the resumable state every N steps (always at each evaluation and when stopped;
+    /// default: every 5 minutes).
+    #[arg(long, value_name = "N")]
+    pub save_every: Option<usize>,
+    /// Go on with an interrupted, cancelled or failed run (id, id prefix or folder) from its
+    /// saved state, in the same record, with its recorded settings.
+    #[arg(long, value_name = "RUN")]
+    pub resume: Option<String>,
     /// Early stopping: evaluations without improvement before stopping (for `pretrain`, of
     /// the held-out masked-LM loss).
     #[arg(long)]
@@ -225,6 +233,7 @@ impl RunFlags {
             self.warmup_ratio => c.train.warmup_ratio,
             self.seed => c.train.seed,
             self.eval_every => c.train.eval_every,
+            self.save_every => c.train.save_every,
             self.patience => c.train.patience,
             self.name => c.name,
             self.runs_dir => c.runs_dir,

@@ -206,6 +206,9 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Evaluate on the validation split every N optimiser steps (and always at each epoch end).
     pub eval_every: Option<usize>,
+    /// Save the resumable state every N optimiser steps (besides at every evaluation and when
+    /// stopped); unset: every 5 minutes of training.
+    pub save_every: Option<usize>,
     /// The validation metric that picks the best checkpoint and drives early stopping.
     pub metric: Metric,
     /// Multi-label: a label is predicted when its probability reaches this.
@@ -333,6 +336,7 @@ impl Default for TrainConfig {
             group_by_length: false,
             seed: 42,
             eval_every: None,
+            save_every: None,
             metric: Metric::Auto,
             threshold: 0.5,
             tune_threshold: false,
@@ -456,6 +460,9 @@ impl RunConfig {
         }
         if t.eval_every == Some(0) {
             return bad("eval-every must be at least 1 step".into());
+        }
+        if t.save_every == Some(0) {
+            return bad("save-every must be at least 1 step".into());
         }
         if t.patience == Some(0) {
             return bad("patience must be at least 1 evaluation".into());

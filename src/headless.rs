@@ -109,7 +109,10 @@ impl EventSink for ConsoleSink {
                 self.line(&format!("checkpoint of step {step} saved to {path}"));
             }
             TrainEvent::Paused { step } => self.line(&format!("paused at step {step}")),
-            TrainEvent::Resumed { step } => self.line(&format!("resumed at step {step}")),
+            TrainEvent::Unpaused { step } => self.line(&format!("going on after the pause at step {step}")),
+            TrainEvent::RunResumed { step } => {
+                self.line(&format!("resumed: going on from the state saved at step {step}"));
+            }
             TrainEvent::Finished(s) => {
                 if let Some(bar) = self.bar.take() {
                     bar.finish_and_clear();
@@ -129,7 +132,7 @@ impl EventSink for ConsoleSink {
                     self.line(&format!("  {} → {}", p.text, best.join(", ")));
                 }
             }
-            TrainEvent::Predictions { .. } => {}
+            TrainEvent::Predictions { .. } | TrainEvent::StateSaved { .. } => {}
         }
         Ok(Flow::Continue)
     }

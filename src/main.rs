@@ -9,11 +9,10 @@ use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 use bertbench::cli::{
-    BenchArgs, Cli, Command, DatasetsCommand, EvalArgs, FillMaskArgs, PretrainArgs, RunsCommand, TrainArgs,
-    WorkbenchArgs,
+    BenchArgs, Cli, Command, DatasetsCommand, EvalArgs, FillMaskArgs, RunFlags, RunsCommand, WorkbenchArgs,
 };
 use bertbench::config::DataConfig;
-use bertbench::config::RunConfig;
+use bertbench::config::{RunConfig, RunKind};
 use bertbench::data::batch::Batcher;
 use bertbench::data::{Encoded, Encoding, LabelSet, read_split};
 use bertbench::eval::evaluate;
@@ -25,18 +24,23 @@ use bertbench::report::RunStatus;
 use bertbench::runs::safe::printable;
 use bertbench::runs::store::find_run;
 use bertbench::runs::writer::{write_predictions, write_status};
-use bertbench::runs::{Launched, launch};
+use bertbench::runs::{Launched, Start, launch};
 use bertbench::train::{Command as TrainCommand, device_from};
 use bertbench::tui::{Ending, TuiError};
-use clap::{CommandFactory, Parser};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
     bertbench::sys::keep_freed_memory();
     bertbench::sys::brief_candle_spinning();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let given = matches.subcommand().map(|(_, m)| m);
     let result = match cli.command {
-        Some(Command::Train(args)) => train(&args),
-        Some(Command::Pretrain(args)) => pretrain(&args),
+        Some(Command::Train(args)) => start_of(&args.run, RunKind::FineTune, given, || args.to_config())
+            .and_then(|s| headless(s, args.run.json)),
+        Some(Command::Pretrain(args)) => start_of(&args.run, RunKind::Pretrain, given, || args.to_config())
+            .and_then(|s| headless(s, args.run.json)),
         Some(Command::FillMask(args)) => fill_mask(&args).map(|()| ExitCode::SUCCESS),
         Some(Command::Eval(args)) => eval(&args).map(|()| ExitCode::SUCCESS),
         Some(Command::Bench(args)) => bench(&args).map(|()| ExitCode::SUCCESS),
@@ -72,16 +76,46 @@ fn workbench(args: &WorkbenchArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
-    headless(args.to_config()?, args.run.json)
+/// What `train` / `pretrain` start: a new run of the flags' config, or (`--resume RUN`) the
+/// recorded run, whose settings no other flag may change (`given`: the flags on the command
+/// line).
+fn start_of(
+    flags: &RunFlags,
+    kind: RunKind,
+    given: Option<&ArgMatches>,
+    config: impl FnOnce() -> bertbench::error::Result<RunConfig>,
+) -> anyhow::Result<Start> {
+    let Some(run) = &flags.resume else { return Ok(Start::New(Box::new(config()?))) };
+    let command = if kind == RunKind::Pretrain { "pretrain" } else { "train" };
+    if let Some(given) = given {
+        let cli = Cli::command();
+        let args = cli.find_subcommand(command).map(|c| c.get_arguments().cloned().collect::<Vec<_>>());
+        for arg in args.unwrap_or_default() {
+            let id = arg.get_id().as_str();
+            let allowed = matches!(id, "resume" | "runs_dir" | "json");
+            if !allowed && given.value_source(id) == Some(ValueSource::CommandLine) {
+                let name = arg.get_long().map_or_else(|| id.to_uppercase(), |l| format!("--{l}"));
+                anyhow::bail!("--resume goes on with the run's recorded settings: {name} cannot change them");
+            }
+        }
+    }
+    let runs_dir = flags.runs_dir.clone().unwrap_or_else(|| RunConfig::default().runs_dir);
+    let info = find_run(&runs_dir, run)?;
+    let recorded = info.config.as_ref().map(|c| c.kind);
+    if recorded.is_some_and(|k| k != kind) {
+        let other = if kind == RunKind::Pretrain { "train" } else { "pretrain" };
+        anyhow::bail!(
+            "{} is a {} run: resume it with `bertbench {other} --resume`",
+            info.id,
+            if other == "train" { "fine-tuning" } else { "pretraining" }
+        );
+    }
+    Ok(Start::Resume(info.dir))
 }
 
-fn pretrain(args: &PretrainArgs) -> anyhow::Result<ExitCode> {
-    headless(args.to_config()?, args.run.json)
-}
-
-/// Launches `config` on this thread with the console as its sink; Ctrl-C stops it cleanly.
-fn headless(config: RunConfig, json: bool) -> anyhow::Result<ExitCode> {
+/// Launches `start` on this thread with the console as its sink; Ctrl-C (or SIGTERM, or the
+/// SIGHUP of a dropped SSH session) stops it cleanly, its state saved for `--resume`.
+fn headless(start: Start, json: bool) -> anyhow::Result<ExitCode> {
     let (commands, inbox) = mpsc::channel();
     // The handler exists before the run folder does; it learns the folder once it is created.
     let run_dir: Arc<OnceLock<PathBuf>> = Arc::default();
@@ -94,8 +128,9 @@ fn headless(config: RunConfig, json: bool) -> anyhow::Result<ExitCode> {
             std::process::exit(130);
         }
         if presses.fetch_add(1, Ordering::SeqCst) == 0 {
-            // The first Ctrl-C (or SIGTERM/SIGHUP) stops cleanly after the current step.
-            eprintln!("stopping after the current step (Ctrl-C again to quit at once)");
+            // The first Ctrl-C (or SIGTERM/SIGHUP) stops cleanly after the current step, with
+            // the state saved. After a SIGHUP the terminal is gone: printing may fail, unseen.
+            eprintln!("stopping after the current step, saving its state (Ctrl-C again to quit at once)");
             let _ = commands.send(TrainCommand::Stop);
         } else {
             if let Some(dir) = handler_dir.get() {
@@ -110,18 +145,27 @@ fn headless(config: RunConfig, json: bool) -> anyhow::Result<ExitCode> {
     })
     .context("cannot install the Ctrl-C handler")?;
     let mut console = ConsoleSink::new(json);
-    let Launched { dir, summary } = launch(config, &mut console, &inbox, |dir| {
+    let Launched { dir, summary } = launch(start, &mut console, &inbox, |dir| {
         let _ = run_dir.set(dir.to_path_buf());
     })?;
     eprintln!("run record: {}", dir.display());
     Ok(match summary.status {
         RunStatus::Finished => ExitCode::SUCCESS,
-        RunStatus::Cancelled => ExitCode::from(130),
+        RunStatus::Cancelled => {
+            eprintln!("go on with it: bertbench {} --resume {}", command_of(&dir), summary.run_id);
+            ExitCode::from(130)
+        }
         _ => {
             eprintln!("error: {}", summary.reason.as_deref().unwrap_or("the run failed"));
             ExitCode::FAILURE
         }
     })
+}
+
+/// `train` or `pretrain`: the command that resumes the run recorded in `dir`.
+fn command_of(dir: &std::path::Path) -> &'static str {
+    let info = bertbench::runs::store::load_run(dir);
+    if info.config.is_some_and(|c| c.kind == RunKind::Pretrain) { "pretrain" } else { "train" }
 }
 
 fn eval(args: &EvalArgs) -> anyhow::Result<()> {

@@ -9,7 +9,7 @@ pub mod safe;
 pub mod store;
 pub mod writer;
 
-pub use launch::{Launched, launch};
+pub use launch::{Launched, Start, launch};
 pub use record::{RunHistory, read_history, read_predictions};
 pub use store::{RunInfo, list_runs};
 pub use writer::RunWriter;

@@ -8,6 +8,7 @@ pub mod lifecycle;
 pub mod optim;
 pub mod pretrain;
 pub mod schedule;
+pub mod state;
 pub mod step;
 pub mod trainer;
 

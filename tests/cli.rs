@@ -380,3 +380,118 @@ fn damaged_run_folders_are_listed_without_following_links_hanging_or_escaping() 
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("\\u{1b}[2J"));
 }
+
+/// The loss of every step as logged, and the summary's figures, of a finished run.
+fn outcome(run: &Path) -> (Vec<(u64, String)>, Vec<serde_json::Value>) {
+    let events = std::fs::read_to_string(run.join("events.jsonl")).expect("events");
+    let steps = events
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a whole line"))
+        .filter(|e| e["event"] == "step")
+        .map(|e| (e["step"].as_u64().expect("step"), e["loss"].to_string()))
+        .collect();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).expect("summary"))
+            .expect("json");
+    let figures = ["status", "valid", "test", "steps", "best_step", "epochs"].map(|k| summary[k].clone());
+    (steps, figures.to_vec())
+}
+
+/// Starts `args` with JSON events on stdout and returns once it has logged step `at`.
+fn start_until_step(args: &[String], at: u64) -> Child {
+    let mut child = bertbench()
+        .args(args)
+        .arg("--json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let reached = lines.by_ref().map_while(Result::ok).any(|l| {
+        serde_json::from_str::<serde_json::Value>(&l)
+            .is_ok_and(|e| e["event"] == "step" && e["step"].as_u64() >= Some(at))
+    });
+    assert!(reached, "the run ended before step {at}");
+    std::thread::spawn(move || for _ in lines {});
+    child
+}
+
+fn resume(root: &Path, run: &Path) -> std::process::Output {
+    let id = run.file_name().expect("id").to_string_lossy().into_owned();
+    bertbench()
+        .args(["train", "--resume", &id, "--runs-dir", &root.join("runs").display().to_string()])
+        .output()
+        .expect("resume")
+}
+
+#[test]
+fn runs_killed_or_hung_up_at_a_random_step_resume_to_the_losses_and_metrics_of_one_never_stopped() {
+    use std::hash::{BuildHasher, Hasher};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let args = |root: &Path| {
+        let mut a = train_args(root, 120, 6);
+        a.extend(["--save-every", "3", "--eval-every", "4"].map(String::from));
+        a
+    };
+    let reference = tmp.path().join("reference");
+    let done = bertbench().args(args(&reference)).output().expect("reference");
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    let want = outcome(&only_run(&reference));
+    let total = want.0.len() as u64;
+    assert_eq!(total, 90);
+    // Any step will do; which one is drawn anew each time (and printed when it fails).
+    let draw = || 1 + std::collections::hash_map::RandomState::new().build_hasher().finish() % 60;
+
+    let (killed, kill_at) = (tmp.path().join("killed"), draw());
+    let mut child = start_until_step(&args(&killed), kill_at);
+    signal(&child, "KILL");
+    child.wait().expect("wait");
+    // Killed before its first save (step 3), it has no state and starts over in its record.
+    let run = only_run(&killed);
+    // Its data changed since: refused, and the record is left as it was.
+    let train = killed.join("train.csv");
+    let original = std::fs::read(&train).expect("train.csv");
+    let log = std::fs::read(run.join("events.jsonl")).expect("log");
+    std::fs::write(&train, [original.as_slice(), b"one more row,pos\n"].concat()).expect("edit");
+    let refused = resume(&killed, &run);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("train.csv changed since the run started"), "{said}");
+    assert_eq!(std::fs::read(run.join("events.jsonl")).expect("log"), log, "the record is untouched");
+    std::fs::write(&train, original).expect("restore");
+    let resumed = resume(&killed, &run);
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    assert_eq!(outcome(&run), want, "killed after step {kill_at}, resumed");
+    assert!(!run.join("state.safetensors").exists(), "a finished run keeps no state");
+    let log = std::fs::read_to_string(run.join("events.jsonl")).expect("log");
+    assert_eq!(log.matches("\"event\":\"started\"").count(), 1, "one run: {log}");
+    assert_eq!(log.matches("\"event\":\"resumed\"").count(), 1);
+
+    // A dropped SSH session: SIGHUP stops the run with its state saved.
+    let (hung_up, hup_at) = (tmp.path().join("hung-up"), draw());
+    let mut child = start_until_step(&args(&hung_up), hup_at);
+    signal(&child, "HUP");
+    assert_eq!(child.wait().expect("wait").code(), Some(130));
+    let run = only_run(&hung_up);
+    let status = std::fs::read_to_string(run.join("status")).expect("status");
+    assert!(status.starts_with("cancelled"), "{status}");
+    assert!(run.join("state.safetensors").is_file());
+    let resumed = resume(&hung_up, &run);
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    assert_eq!(outcome(&run), want, "hung up after step {hup_at}, resumed");
+
+    // Nothing is left to resume in a finished run, and its settings are the recorded ones.
+    let refused = resume(&hung_up, &run);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("it finished"), "{refused:?}");
+    let id = run.file_name().expect("id").to_string_lossy().into_owned();
+    let runs = hung_up.join("runs").display().to_string();
+    let changed = bertbench()
+        .args(["train", "--resume", &id, "--runs-dir", &runs, "--lr", "0.1"])
+        .output()
+        .expect("run");
+    let said = String::from_utf8_lossy(&changed.stderr);
+    assert!(said.contains("--lr cannot change them"), "{said}");
+    let other = bertbench().args(["pretrain", "--resume", &id, "--runs-dir", &runs]).output().expect("run");
+    let said = String::from_utf8_lossy(&other.stderr);
+    assert!(said.contains("resume it with `bertbench train --resume`"), "{said}");
+}

@@ -10,7 +10,7 @@ use bertbench::data::batch::Batcher;
 use bertbench::model::checkpoint::Classifier;
 use bertbench::report::RunStatus;
 use bertbench::runs::launch::RunThread;
-use bertbench::runs::list_runs;
+use bertbench::runs::{Start, list_runs};
 use bertbench::train::event::RunStarted;
 use bertbench::train::{Command, TrainEvent, device_from};
 use common::{run_recorded, tiny_run, toy_rows, write_csv};
@@ -146,7 +146,7 @@ fn the_same_seed_gives_the_same_loss_curve() {
 fn pause_then_stop_ends_as_cancelled_with_a_checkpoint() {
     let tmp = tempfile::tempdir().expect("tmp");
     let config = toy_config(tmp.path());
-    let handle = RunThread::start(config).expect("start");
+    let handle = RunThread::start(Start::New(Box::new(config))).expect("start");
     handle.commands.send(Command::Pause).expect("pause");
     let mut saw_pause = false;
     for event in &handle.events {
@@ -279,7 +279,7 @@ fn a_requested_snapshot_never_replaces_the_best_checkpoint() {
     let tmp = tempfile::tempdir().expect("tmp");
     let mut config = toy_config(tmp.path());
     config.train.epochs = 2;
-    let handle = RunThread::start(config).expect("start");
+    let handle = RunThread::start(Start::New(Box::new(config))).expect("start");
     handle.commands.send(Command::SaveCheckpoint).expect("save");
     let events: Vec<TrainEvent> = handle.events.iter().collect();
     let bertbench::runs::Launched { dir, summary } = handle.join().expect("join");
@@ -323,7 +323,8 @@ fn a_panic_inside_a_run_becomes_a_failed_run() {
     let tmp = tempfile::tempdir().expect("tmp");
     let config = toy_config(tmp.path());
     let (_tx, rx) = mpsc::channel();
-    let launched = bertbench::runs::launch(config, &mut PanicAtFirstStep, &rx, |_| {}).expect("run");
+    let launched = bertbench::runs::launch(Start::New(Box::new(config)), &mut PanicAtFirstStep, &rx, |_| {})
+        .expect("run");
     assert_eq!(launched.summary.status, RunStatus::Failed);
     let reason = launched.summary.reason.expect("reason");
     assert!(reason.contains("internal error") && reason.contains("boom at the first step"), "{reason}");
@@ -372,7 +373,7 @@ fn a_run_stopped_in_its_masked_lm_stage_is_cancelled_with_no_fine_tuning_epochs(
     let mut config = toy_config(tmp.path());
     config.mlm.mask_ratio = 0.15;
     config.mlm.epochs = 2;
-    let handle = RunThread::start(config).expect("start");
+    let handle = RunThread::start(Start::New(Box::new(config))).expect("start");
     let (mut stage_steps, mut last_step) = (0, 0);
     for event in &handle.events {
         match &event {

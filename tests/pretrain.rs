@@ -8,6 +8,7 @@ use std::sync::mpsc;
 use bertbench::config::{RunConfig, RunKind};
 use bertbench::model::pretraining::MaskedLm;
 use bertbench::report::{MlmReport, RunStatus};
+use bertbench::runs::Start;
 use bertbench::train::TrainEvent;
 use bertbench::train::event::Collect;
 use candle_core::{Device, Tensor};
@@ -47,7 +48,8 @@ fn config(root: &Path, epochs: usize) -> RunConfig {
 fn pretrain(c: &RunConfig) -> (Vec<TrainEvent>, PathBuf) {
     let (_commands, inbox) = mpsc::channel();
     let mut collect = Collect::default();
-    let launched = bertbench::runs::launch(c.clone(), &mut collect, &inbox, |_| {}).expect("run");
+    let launched =
+        bertbench::runs::launch(Start::New(Box::new(c.clone())), &mut collect, &inbox, |_| {}).expect("run");
     let summary = launched.summary;
     assert_eq!(summary.status, RunStatus::Finished, "{:?}", summary.reason);
     (collect.0, launched.dir)

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use bertbench::config::RunConfig;
 use bertbench::eval::score;
 use bertbench::report::{EvalReport, Prediction, RunStatus, RunSummary, SplitSummary};
-use bertbench::runs::RunHistory;
 use bertbench::runs::listing::{Figure, Split};
+use bertbench::runs::{RunHistory, Start};
 use bertbench::train::event::{RunStarted, StepMetrics};
 use bertbench::train::{Command, TrainEvent};
 use bertbench::tui::app::{
@@ -558,6 +558,7 @@ fn run_rows() -> Vec<RunRow> {
         task: "seq-cls".into(),
         best: best.map(|value| Figure { name: "acc", value, split: Split::Test }),
         duration_s: best.map(|_| 754.0),
+        config: Some(RunConfig { name: Some(id.into()), ..RunConfig::default() }),
     };
     vec![
         row("20261128-120000-reviews-lr3e-4", RunStatus::Running, None, None),
@@ -571,6 +572,23 @@ fn run_rows() -> Vec<RunRow> {
             Some("the process ended without finishing the run"),
         ),
     ]
+}
+
+#[test]
+fn r_resumes_an_interrupted_run_in_its_record_and_refuses_a_finished_one() {
+    let mut app = app();
+    keys(&mut app, "4");
+    send(&mut app, Msg::RunsListed(Ok(run_rows())));
+    app.runs.cursor = 1;
+    assert!(keys(&mut app, "r").is_empty(), "a finished run has nothing left to do");
+    assert!(app.notice.as_ref().is_some_and(|n| n.text.contains("is finished: only an interrupted")));
+    app.runs.cursor = 4;
+    let effects = keys(&mut app, "r");
+    let dir = PathBuf::from("runs/20261127-170000-reviews");
+    assert!(matches!(&effects[..], [Effect::StartRun(1, Start::Resume(d))] if *d == dir), "{effects:?}");
+    assert_eq!(app.screen, Screen::Train, "its curves are shown as it goes on");
+    assert_eq!(app.live[0].resumes.as_ref(), Some(&dir));
+    assert_eq!(app.live[0].config.name.as_deref(), Some("20261127-170000-reviews"));
 }
 
 #[test]

@@ -31,6 +31,12 @@ impl Dropout {
         Self { rng: Some(ChaCha8Rng::seed_from_u64(seed)) }
     }
 
+    /// The generator masks are drawn from (`None` in evaluation mode): saved and restored
+    /// with a run's resumable state.
+    pub fn generator(&mut self) -> Option<&mut ChaCha8Rng> {
+        self.rng.as_mut()
+    }
+
     /// The seed of the next dropout mask with drop probability `p`; `None` when nothing is
     /// dropped (evaluation mode, or `p` = 0).
     pub fn draw(&mut self, p: f64) -> Option<MaskSeed> {

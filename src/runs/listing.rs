@@ -75,6 +75,8 @@ pub struct RunRow {
     pub task: String,
     pub best: Option<Figure>,
     pub duration_s: Option<f64>,
+    /// The recorded settings (to resume the run), when they read.
+    pub config: Option<crate::config::RunConfig>,
 }
 
 impl From<RunInfo> for RunRow {
@@ -89,6 +91,7 @@ impl From<RunInfo> for RunRow {
             dir: run.dir,
             status: run.status,
             reason: run.reason,
+            config: run.config,
         }
     }
 }

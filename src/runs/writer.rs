@@ -10,15 +10,19 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
+use super::safe::{EVENT_LOG, read_record_text};
 use super::{write_atomic, write_atomic_with};
 use crate::config::{HeadKind, RunConfig};
 use crate::error::{Error, IoContext, Result};
 use crate::report::{EvalReport, Prediction, RunStatus};
+use crate::train::state::StateFile;
 use crate::train::{EventSink, Flow, RunContext, TrainEvent};
 
 pub struct RunWriter {
     pub run_id: String,
     pub dir: PathBuf,
+    /// The resumable state's file, valid for the recorded config.
+    state: StateFile,
     events: File,
     confusion: BTreeMap<String, serde_json::Value>,
     predictions: BTreeMap<String, Vec<Prediction>>,
@@ -46,8 +50,9 @@ impl RunWriter {
         let stem = format!("{}-{}", chrono::Local::now().format("%Y%m%d-%H%M%S"), sanitize(&base));
         std::fs::create_dir_all(&config.runs_dir).at(&config.runs_dir)?;
         let (run_id, dir) = create_unique_dir(&config.runs_dir, &stem)?;
+        let toml = config.to_toml()?;
         let opened = (|| {
-            write_atomic(&dir.join("config.toml"), config.to_toml()?.as_bytes())?;
+            write_atomic(&dir.join("config.toml"), toml.as_bytes())?;
             write_status(&dir, RunStatus::Running, None)?;
             let path = dir.join("events.jsonl");
             File::options().create(true).append(true).open(&path).at(&path)
@@ -66,6 +71,7 @@ impl RunWriter {
         };
         Ok(Self {
             run_id,
+            state: StateFile::in_record(&dir, &toml),
             dir,
             events,
             confusion: BTreeMap::new(),
@@ -75,9 +81,59 @@ impl RunWriter {
         })
     }
 
-    /// Where the trainer reports this run and keeps its best checkpoint (`model/`).
+    /// Reopens the record in `dir` (recorded with `config`, whose text is `toml`) to go on
+    /// from its state saved at `step` (`None`: it saved none, and starts over). The event log
+    /// is cut back to the run's history up to that step — what comes after it is redone — and
+    /// that history is returned; the status says `running` again.
+    pub fn reopen(
+        dir: &Path,
+        config: &RunConfig,
+        toml: &str,
+        step: Option<usize>,
+    ) -> Result<(Self, Vec<TrainEvent>)> {
+        let path = dir.join("events.jsonl");
+        let text = match read_record_text(dir, "events.jsonl", EVENT_LOG) {
+            Ok(text) => text,
+            Err(e) if e.is_not_found() => String::new(),
+            Err(e) => return Err(e),
+        };
+        let (kept, history) = step.map_or((0, Vec::new()), |s| history_until(&text, s));
+        let events = File::options().create(true).append(true).open(&path).at(&path)?;
+        events.set_len(kept as u64).at(&path)?;
+        // The summary of how it ended before no longer holds.
+        match std::fs::remove_file(dir.join("summary.json")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io(dir.join("summary.json"), e));
+            }
+            _ => {}
+        }
+        write_status(dir, RunStatus::Running, None)?;
+        let labels = history
+            .iter()
+            .find_map(|e| if let TrainEvent::Started(s) = e { Some(s.labels.clone()) } else { None })
+            .unwrap_or_default();
+        let run_id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let writer = Self {
+            run_id,
+            dir: dir.to_path_buf(),
+            state: StateFile::in_record(dir, toml),
+            events,
+            confusion: BTreeMap::new(),
+            predictions: BTreeMap::new(),
+            labels,
+            head: config.head,
+        };
+        Ok((writer, history))
+    }
+
+    /// Where the trainer reports this run, keeps its best checkpoint (`model/`) and its
+    /// resumable state.
     pub fn context(&self) -> RunContext {
-        RunContext { run_id: self.run_id.clone(), checkpoint_dir: Some(self.dir.join("model")) }
+        RunContext {
+            run_id: self.run_id.clone(),
+            checkpoint_dir: Some(self.dir.join("model")),
+            state: Some(self.state.clone()),
+        }
     }
 
     /// Appends one line with a single write, so a killed process leaves only whole lines.
@@ -183,6 +239,11 @@ impl EventSink for RunWriter {
                 write_status(&self.dir, summary.status, summary.reason.as_deref())?;
                 let text = serde_json::to_string_pretty(summary).map_err(|e| Error::Config(e.to_string()))?;
                 write_atomic(&self.dir.join("summary.json"), text.as_bytes())?;
+                if summary.status == RunStatus::Finished {
+                    // Nothing is left to resume; the state is as large as the model and its
+                    // optimiser together.
+                    let _ = std::fs::remove_file(&self.state.path);
+                }
             }
             _ => {}
         }
@@ -211,6 +272,27 @@ pub fn write_status(dir: &Path, status: RunStatus, reason: Option<&str>) -> Resu
             atomic
         })
     })
+}
+
+/// The events of the log `text` up to the run's state at `step`, and the length of their lines:
+/// everything before the first step past `step` (or the end of the run, or a torn line).
+fn history_until(text: &str, step: usize) -> (usize, Vec<TrainEvent>) {
+    let mut history = Vec::new();
+    let mut kept = 0;
+    for line in text.split_inclusive('\n') {
+        let event = match serde_json::from_str::<TrainEvent>(line) {
+            Ok(event) if line.ends_with('\n') => event,
+            _ => break,
+        };
+        match &event {
+            TrainEvent::Step(s) if s.step > step => break,
+            TrainEvent::Finished(_) => break,
+            _ => {}
+        }
+        kept += line.len();
+        history.push(event);
+    }
+    (kept, history)
 }
 
 /// Creates `<root>/<stem>`, or `<stem>-2`, `-3`, … when taken (runs started in the same second).
@@ -248,5 +330,31 @@ mod tests {
         write_status(tmp.path(), RunStatus::Failed, Some("disk full: x")).expect("in place");
         let text = std::fs::read_to_string(tmp.path().join("status")).expect("status");
         assert_eq!(text, "failed\nreason: disk full: x\n");
+    }
+
+    #[test]
+    fn the_history_kept_for_a_resume_ends_before_the_first_step_past_the_saved_one() {
+        let step = |n: usize| {
+            serde_json::to_string(&TrainEvent::Step(crate::train::event::StepMetrics {
+                step: n,
+                total_steps: 9,
+                epoch: 0.0,
+                loss: 1.0,
+                lr: 0.1,
+                grad_norm: 1.0,
+                examples_per_sec: 1.0,
+                elapsed_s: 0.0,
+            }))
+            .expect("json")
+        };
+        let saved = serde_json::to_string(&TrainEvent::StateSaved { step: 2, bytes: 10, seconds: 0.1 })
+            .expect("json");
+        let log = format!("{}\n{}\n{saved}\n{}\n{}\n", step(1), step(2), step(3), step(4));
+        let (kept, history) = history_until(&log, 2);
+        assert_eq!(&log[..kept], format!("{}\n{}\n{saved}\n", step(1), step(2)));
+        assert_eq!(history.len(), 3);
+        // A torn last line ends the history too.
+        let torn = format!("{}\n{}", step(1), &step(2)[..20]);
+        assert_eq!(history_until(&torn, 5).0, step(1).len() + 1);
     }
 }

@@ -8,6 +8,8 @@
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
+
 use super::event::{Command, EventSink, Flow, StepMetrics, TrainEvent};
 use super::schedule::LinearSchedule;
 use super::step::StepOutcome;
@@ -28,6 +30,10 @@ pub(crate) trait Task {
 
     /// Saves the current weights on request, beside (never over) the run's best model.
     fn snapshot(&mut self, progress: &Progress, sink: &mut dyn EventSink) -> Result<()>;
+
+    /// Saves the resumable state as of `progress` (when the run keeps one): all it takes to
+    /// go on from here exactly as if the run had never stopped.
+    fn save_state(&mut self, progress: &Progress, sink: &mut dyn EventSink) -> Result<()>;
 }
 
 /// How an evaluation compares with the ones before it.
@@ -50,6 +56,9 @@ pub(crate) struct Plan<'a> {
     pub eval_every: Option<usize>,
     /// Stop after this many evaluations without a better one, and what "better" is about.
     pub patience: Option<(usize, &'a str)>,
+    /// Save the resumable state every this many of the loop's steps (besides at every
+    /// evaluation and when stopped); `None`: every `SAVE_INTERVAL` of training.
+    pub save_every: Option<usize>,
     /// Steps of the whole run (stages included), for progress.
     pub total_steps: usize,
 }
@@ -62,13 +71,29 @@ pub(crate) enum Ending {
     Cancelled,
 }
 
-/// How far a run has come and what it has achieved: enough to summarise it however it ends.
-/// Steps count across all of a run's loops (a masked-LM stage, then fine-tuning).
-pub(crate) struct Progress {
+/// The resumable state is saved at least this often when no `save-every` is set.
+pub(crate) const SAVE_INTERVAL: Duration = Duration::from_mins(5);
+
+/// Where the loop is: the epoch, the steps taken in it, and the loop's steps in all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub epoch: usize,
+    pub batch: usize,
+    pub steps: usize,
+}
+
+/// How far a run has come and what it has achieved: enough to summarise it however it ends,
+/// and (saved with the resumable state) to go on from where it is. Steps count across all of
+/// a run's loops (a masked-LM stage, then fine-tuning).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Progress {
+    #[serde(skip, default = "Instant::now")]
     pub started: Instant,
     pub step: usize,
     /// Fractional epoch of the current loop.
     pub epoch: f64,
+    /// Where the current loop is; a loop starts from here (a resumed run mid-loop).
+    pub position: Position,
     pub speed: Throughput,
     /// Evaluations in a row without a better one (early stopping).
     pub stale_evals: usize,
@@ -80,12 +105,19 @@ pub(crate) struct Progress {
     pub pretrain: Option<MlmReport>,
 }
 
+impl Default for Progress {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Progress {
     pub fn new() -> Self {
         Self {
             started: Instant::now(),
             step: 0,
             epoch: 0.0,
+            position: Position::default(),
             speed: Throughput::default(),
             stale_evals: 0,
             checkpoint: None,
@@ -124,8 +156,8 @@ impl Progress {
 }
 
 /// Examples and time spent training and evaluating: the speed figures of a run's summary.
-#[derive(Default)]
-pub(crate) struct Throughput {
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Throughput {
     train_examples: usize,
     train_time: Duration,
     eval_examples: usize,
@@ -157,8 +189,10 @@ impl Throughput {
     }
 }
 
-/// Trains `task` for `plan.epochs`, from `progress` on; returns how the loop ended. A
-/// diverged step is an error that names the step, the epoch and the value.
+/// Trains `task` for `plan.epochs`, from `progress` on (from its `position` in the loop: a
+/// resumed run goes on mid-epoch); returns how the loop ended. A diverged step is an error
+/// that names the step, the epoch and the value. The resumable state is saved after every
+/// evaluation, as often as `plan.save_every` asks, and when the run is stopped.
 pub(crate) fn train_epochs(
     task: &mut dyn Task,
     plan: &Plan,
@@ -166,16 +200,40 @@ pub(crate) fn train_epochs(
     sink: &mut dyn EventSink,
     commands: &Receiver<Command>,
 ) -> Result<Ending> {
-    let first_step = progress.step;
-    for epoch in 0..plan.epochs {
+    let ending = run_loop(task, plan, progress, sink, commands)?;
+    if !matches!(ending, Ending::Cancelled) {
+        // The next loop (fine-tuning after a masked-LM stage) starts at its beginning.
+        progress.position = Position::default();
+    }
+    Ok(ending)
+}
+
+fn run_loop(
+    task: &mut dyn Task,
+    plan: &Plan,
+    progress: &mut Progress,
+    sink: &mut dyn EventSink,
+    commands: &Receiver<Command>,
+) -> Result<Ending> {
+    let start = progress.position;
+    let first_step = progress.step - start.steps;
+    // A state saved at the evaluation that ran out of patience resumes into the same ending.
+    if let Some(ending) = out_of_patience(plan, progress) {
+        return Ok(ending);
+    }
+    let per_step = plan.examples_per_step.max(1);
+    let mut last_save = Instant::now();
+    for epoch in start.epoch..plan.epochs {
         let order = task.order(epoch);
-        let steps_per_epoch = order.len().div_ceil(plan.examples_per_step.max(1));
-        for (i, indices) in order.chunks(plan.examples_per_step.max(1)).enumerate() {
+        let steps_per_epoch = order.len().div_ceil(per_step);
+        let skip = if epoch == start.epoch { start.batch } else { 0 };
+        for (i, indices) in order.chunks(per_step).enumerate().skip(skip) {
             let go = obey(commands, progress.step, |request| match request {
                 Request::Report(event) => sink.emit(&event).map(|_| ()),
                 Request::Snapshot => task.snapshot(progress, sink),
             })?;
             if !go {
+                task.save_state(progress, sink)?;
                 return Ok(Ending::Cancelled);
             }
             let began = Instant::now();
@@ -191,6 +249,13 @@ pub(crate) fn train_epochs(
             }
             progress.step += 1;
             progress.epoch = epoch as f64 + (i + 1) as f64 / steps_per_epoch as f64;
+            let epoch_end = i + 1 == steps_per_epoch;
+            let steps = progress.step - first_step;
+            progress.position = if epoch_end {
+                Position { epoch: epoch + 1, batch: 0, steps }
+            } else {
+                Position { epoch, batch: i + 1, steps }
+            };
             let took = began.elapsed();
             progress.speed.stepped(indices.len(), took, progress.started.elapsed());
             let flow = sink.emit(&TrainEvent::Step(StepMetrics {
@@ -204,26 +269,37 @@ pub(crate) fn train_epochs(
                 elapsed_s: progress.started.elapsed().as_secs_f64(),
             }))?;
             if flow == Flow::Stop {
+                task.save_state(progress, sink)?;
                 return Ok(Ending::Cancelled);
             }
-            let epoch_end = i + 1 == steps_per_epoch;
-            let due = plan.eval_every.is_some_and(|n| (progress.step - first_step).is_multiple_of(n));
-            if !(epoch_end || due) {
-                continue;
+            let evaluate = epoch_end || plan.eval_every.is_some_and(|n| steps.is_multiple_of(n));
+            if evaluate {
+                match task.evaluate(progress, sink)? {
+                    Verdict::Better => progress.stale_evals = 0,
+                    Verdict::NoBetter => progress.stale_evals += 1,
+                    Verdict::Unjudged => {}
+                }
             }
-            match task.evaluate(progress, sink)? {
-                Verdict::Better => progress.stale_evals = 0,
-                Verdict::NoBetter => progress.stale_evals += 1,
-                Verdict::Unjudged => {}
+            let save_due = match plan.save_every {
+                Some(n) => steps.is_multiple_of(n),
+                None => last_save.elapsed() >= SAVE_INTERVAL,
+            };
+            if evaluate || save_due {
+                task.save_state(progress, sink)?;
+                last_save = Instant::now();
             }
-            if let Some((patience, what)) = plan.patience.filter(|&(p, _)| progress.stale_evals >= p) {
-                return Ok(Ending::EarlyStopped(format!(
-                    "early stopping: {patience} evaluations without a better {what}"
-                )));
+            if let Some(ending) = out_of_patience(plan, progress) {
+                return Ok(ending);
             }
         }
     }
     Ok(Ending::Completed)
+}
+
+/// Early stopping: the ending once `plan.patience` evaluations in a row were no better.
+fn out_of_patience(plan: &Plan, progress: &Progress) -> Option<Ending> {
+    let (patience, what) = plan.patience.filter(|&(p, _)| progress.stale_evals >= p)?;
+    Some(Ending::EarlyStopped(format!("early stopping: {patience} evaluations without a better {what}")))
 }
 
 /// What obeying a command asks of the loop.
@@ -261,7 +337,7 @@ fn obey(
                 act(Request::Report(Box::new(TrainEvent::Paused { step })))?;
             }
             Command::Resume if paused => {
-                act(Request::Report(Box::new(TrainEvent::Resumed { step })))?;
+                act(Request::Report(Box::new(TrainEvent::Unpaused { step })))?;
                 return Ok(true);
             }
             Command::SaveCheckpoint => act(Request::Snapshot)?,
@@ -286,6 +362,10 @@ mod tests {
         steps: usize,
         evaluated_at: Vec<usize>,
         snapshots: Vec<usize>,
+        /// The step and loop position of each saved state.
+        saved_at: Vec<(usize, Position)>,
+        /// The examples and learning rate of each step.
+        stepped: Vec<(Vec<usize>, f64)>,
     }
 
     impl Scripted {
@@ -297,17 +377,20 @@ mod tests {
                 steps: 0,
                 evaluated_at: Vec::new(),
                 snapshots: Vec::new(),
+                saved_at: Vec::new(),
+                stepped: Vec::new(),
             }
         }
     }
 
     impl Task for Scripted {
-        fn order(&self, _epoch: usize) -> Vec<usize> {
-            (0..self.examples).collect()
+        fn order(&self, epoch: usize) -> Vec<usize> {
+            (0..self.examples).map(|i| (i + 7 * epoch) % self.examples).collect()
         }
 
-        fn step(&mut self, _indices: &[usize], _lr: f64) -> Result<StepOutcome> {
+        fn step(&mut self, indices: &[usize], lr: f64) -> Result<StepOutcome> {
             self.steps += 1;
+            self.stepped.push((indices.to_vec(), lr));
             let loss = self.losses.iter().find(|(s, _)| *s == self.steps).map_or(1.0, |(_, l)| *l);
             Ok(StepOutcome { loss, grad_norm: 0.5 })
         }
@@ -321,6 +404,11 @@ mod tests {
             self.snapshots.push(progress.step);
             Ok(())
         }
+
+        fn save_state(&mut self, progress: &Progress, _sink: &mut dyn EventSink) -> Result<()> {
+            self.saved_at.push((progress.step, progress.position));
+            Ok(())
+        }
     }
 
     fn plan(epochs: usize, steps: usize) -> Plan<'static> {
@@ -330,6 +418,7 @@ mod tests {
             schedule: LinearSchedule::new(1e-3, 0.0, steps),
             eval_every: None,
             patience: None,
+            save_every: None,
             total_steps: steps,
         }
     }
@@ -395,7 +484,55 @@ mod tests {
         // Resuming lets one step through; the stop waiting behind it ends the loop before the next.
         assert_eq!(task.steps, 1);
         assert_eq!(task.snapshots, vec![0], "the snapshot is taken while paused");
-        assert_eq!(&events.0[..2], &[TrainEvent::Paused { step: 0 }, TrainEvent::Resumed { step: 0 }]);
+        assert_eq!(
+            task.saved_at,
+            vec![(1, Position { epoch: 0, batch: 1, steps: 1 })],
+            "stopping saves the state"
+        );
+        assert_eq!(&events.0[..2], &[TrainEvent::Paused { step: 0 }, TrainEvent::Unpaused { step: 0 }]);
         assert!(matches!(&events.0[2..], [TrainEvent::Step(s)] if s.step == 1), "{:?}", events.0);
+    }
+
+    #[test]
+    fn a_loop_resumed_from_any_saved_state_takes_the_steps_of_one_never_stopped() {
+        // 40 examples in steps of 4: 10 steps an epoch; after a 5-step stage (steps go on from 5).
+        let plan = Plan { eval_every: Some(3), save_every: Some(4), ..plan(3, 30) };
+        let (_tx, rx) = mpsc::channel();
+        let mut whole = Scripted::new(40);
+        let mut progress = Progress { step: 5, ..Progress::new() };
+        train_epochs(&mut whole, &plan, &mut progress, &mut Collect::default(), &rx).expect("loop");
+        assert_eq!(whole.stepped.len(), 30);
+        assert_eq!(
+            progress.position,
+            Position::default(),
+            "a finished loop leaves the next one at its start"
+        );
+        // Saved after every evaluation (every 3 steps and at epoch ends) and every 4 steps.
+        let saved: Vec<usize> = whole.saved_at.iter().map(|s| s.0 - 5).collect();
+        assert_eq!(saved, vec![3, 4, 6, 8, 9, 10, 12, 15, 16, 18, 20, 21, 24, 27, 28, 30]);
+        assert_eq!(whole.saved_at[5].1, Position { epoch: 1, batch: 0, steps: 10 }, "an epoch end");
+        assert_eq!(whole.saved_at[6].1, Position { epoch: 1, batch: 2, steps: 12 });
+        for &(step, position) in &whole.saved_at {
+            let mut resumed = Scripted::new(40);
+            let mut progress = Progress { step, position, ..Progress::new() };
+            train_epochs(&mut resumed, &plan, &mut progress, &mut Collect::default(), &rx).expect("resumed");
+            let done = step - 5;
+            assert_eq!(resumed.stepped, whole.stepped[done..], "resumed after loop step {done}");
+            let later = |at: &[usize]| at.iter().copied().filter(|&s| s > step).collect::<Vec<_>>();
+            assert_eq!(resumed.evaluated_at, later(&whole.evaluated_at), "evaluations after {done}");
+            assert_eq!(progress.step, 35);
+        }
+    }
+
+    #[test]
+    fn a_state_saved_by_the_evaluation_that_ran_out_of_patience_resumes_into_that_ending() {
+        let mut task = Scripted::new(40);
+        let plan = Plan { patience: Some((2, "accuracy")), ..plan(3, 30) };
+        let mut progress = Progress { step: 12, stale_evals: 2, ..Progress::new() };
+        let (_tx, rx) = mpsc::channel();
+        let ending =
+            train_epochs(&mut task, &plan, &mut progress, &mut Collect::default(), &rx).expect("loop");
+        assert!(matches!(ending, Ending::EarlyStopped(_)), "{ending:?}");
+        assert!(task.stepped.is_empty(), "no step after the early stop");
     }
 }

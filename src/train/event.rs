@@ -40,7 +40,21 @@ pub enum TrainEvent {
     Paused {
         step: usize,
     },
-    Resumed {
+    /// Training goes on after a pause.
+    Unpaused {
+        step: usize,
+    },
+    /// The resumable state was saved (`<run>/state.safetensors`), taking `seconds`.
+    StateSaved {
+        step: usize,
+        bytes: u64,
+        seconds: f64,
+    },
+    /// The run goes on from its state saved at `step` after it was stopped or killed
+    /// (`--resume`); the events before this one are its history up to that step. `step` 0:
+    /// it had saved no state yet, and starts over.
+    #[serde(rename = "resumed")]
+    RunResumed {
         step: usize,
     },
     Finished(RunSummary),

@@ -10,6 +10,7 @@ use candle_core::Device;
 
 use super::epochs::{Ending, Progress};
 use super::event::{EventSink, RunStarted, TrainEvent};
+use super::state::{Parts, Saved, StateFile};
 use crate::config::{RunConfig, RunKind};
 use crate::error::{Error, Result};
 use crate::model::params::LoadReport;
@@ -23,6 +24,8 @@ pub struct RunContext {
     pub run_id: String,
     /// The best checkpoint is written here (`<run>/model`); `None` keeps no checkpoints.
     pub checkpoint_dir: Option<PathBuf>,
+    /// Where the resumable state is kept; `None` keeps none.
+    pub state: Option<StateFile>,
 }
 
 pub fn device_from(name: &str) -> Result<Device> {
@@ -153,15 +156,44 @@ pub(crate) fn save_snapshot(
     Ok(())
 }
 
-/// Runs a run's `work` on a fresh `Progress`, turns how it ended (or its error, or its panic)
+/// Saves the resumable state of `parts` as of `progress` (when the run keeps one), and reports
+/// its size and how long it took.
+pub(crate) fn save_state<'a>(
+    ctx: &RunContext,
+    progress: &Progress,
+    sink: &mut dyn EventSink,
+    parts: impl FnOnce() -> Result<Parts<'a>>,
+) -> Result<()> {
+    let Some(file) = &ctx.state else { return Ok(()) };
+    let began = std::time::Instant::now();
+    let bytes = super::state::save(file, progress, parts()?)?;
+    sink.emit(&TrainEvent::StateSaved {
+        step: progress.step,
+        bytes,
+        seconds: began.elapsed().as_secs_f64(),
+    })?;
+    Ok(())
+}
+
+/// The `Started` event of a new run; a resumed one (`saved`) says instead from which step it
+/// goes on, its history (with its `Started`) being in its record already.
+pub(crate) fn announce(sink: &mut dyn EventSink, started: RunStarted, saved: Option<&Saved>) -> Result<()> {
+    let event = match saved {
+        Some(s) => TrainEvent::RunResumed { step: s.meta.progress.step },
+        None => TrainEvent::Started(started),
+    };
+    sink.emit(&event).map(|_| ())
+}
+
+/// Runs a run's `work` from `progress` (fresh, or as a resumed run saved it), turns how it ended (or its error, or its panic)
 /// into a status and reason, and emits the summary as the final `Finished` event. The outer
 /// `Err` is only for a sink that could not take that event (e.g. the disk is full).
 pub(crate) fn conclude(
     ctx: &RunContext,
     sink: &mut dyn EventSink,
+    mut progress: Progress,
     work: impl FnOnce(&mut dyn EventSink, &mut Progress) -> Result<Ending>,
 ) -> Result<RunSummary> {
-    let mut progress = Progress::new();
     let (status, reason) = match guarded(|| work(&mut *sink, &mut progress)) {
         Ok(Ending::Completed) => (RunStatus::Finished, None),
         Ok(Ending::EarlyStopped(why)) => (RunStatus::Finished, Some(why)),

@@ -35,6 +35,12 @@ struct Slot {
     decay: bool,
 }
 
+/// One moment of one parameter, as saved: host values with their shape, or a device tensor.
+pub enum Moment<'a> {
+    Host(&'a [f32], Vec<usize>),
+    Device(&'a Tensor),
+}
+
 /// Gradients keyed by parameter name, in name order: every sum over them (the global norm)
 /// adds in the same order in every run.
 pub type Gradients = BTreeMap<String, Tensor>;
@@ -144,6 +150,54 @@ impl AdamW {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self { slots, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay, steps: 0 })
+    }
+
+    /// Updates applied so far (the bias corrections depend on it).
+    pub fn steps(&self) -> i32 {
+        self.steps
+    }
+
+    /// Each trainable parameter's moments (first, second), by name, for saving.
+    pub fn moments(&self) -> Vec<(&str, [Moment<'_>; 2])> {
+        self.slots
+            .iter()
+            .map(|(name, slot)| {
+                let moments = match &slot.moments {
+                    Moments::Host { m, v } => {
+                        let shape = slot.var.dims().to_vec();
+                        [Moment::Host(m, shape.clone()), Moment::Host(v, shape)]
+                    }
+                    Moments::Device { m, v } => [Moment::Device(m), Moment::Device(v)],
+                };
+                (name.as_str(), moments)
+            })
+            .collect()
+    }
+
+    /// Each trainable parameter's shape, by name.
+    pub fn shapes(&self) -> Vec<(String, Vec<usize>)> {
+        self.slots.iter().map(|(name, slot)| (name.clone(), slot.var.dims().to_vec())).collect()
+    }
+
+    /// Puts back a saved state: the step count, and each moment from `saved(name, "m" | "v")`.
+    pub fn restore(
+        &mut self,
+        steps: i32,
+        mut saved: impl FnMut(&str, &str) -> Result<Vec<f32>>,
+    ) -> Result<()> {
+        for (name, slot) in &mut self.slots {
+            let (m, v) = (saved(name, "m")?, saved(name, "v")?);
+            match &mut slot.moments {
+                Moments::Host { m: host_m, v: host_v } => (*host_m, *host_v) = (m, v),
+                Moments::Device { m: device_m, v: device_v } => {
+                    let (shape, device) = (slot.var.dims().to_vec(), slot.var.device().clone());
+                    *device_m = Tensor::from_vec(m, shape.as_slice(), &device)?;
+                    *device_v = Tensor::from_vec(v, shape.as_slice(), &device)?;
+                }
+            }
+        }
+        self.steps = steps;
+        Ok(())
     }
 
     pub fn parameter_count(&self) -> usize {

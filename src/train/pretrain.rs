@@ -15,11 +15,14 @@ use rand_chacha::ChaCha8Rng;
 use super::epochs::{Ending, Plan, Progress, Task, Verdict, train_epochs};
 use super::event::{Command, EventSink, RunStarted, TrainEvent};
 use super::lifecycle::{
-    RunContext, check_max_len, conclude, device_from, keep_checkpoint, model_dir, save_snapshot, started,
+    RunContext, announce, check_max_len, conclude, device_from, keep_checkpoint, model_dir, save_snapshot,
+    save_state, started,
 };
 use super::optim::AdamW;
 use super::schedule::LinearSchedule;
+use super::state::{Parts, Phase, RestoreInto, Saved};
 use super::step::{Accumulation, StepOutcome, accumulated_step};
+use super::trainer::training_generator;
 use crate::config::RunConfig;
 use crate::data::batch::epoch_order;
 use crate::data::corpus::{PretrainExample, build_examples, read_documents};
@@ -39,15 +42,18 @@ const MAX_HELD_OUT: usize = 2000;
 /// Guesses shown per `[MASK]` of a probe.
 const PROBE_TOP_K: usize = 5;
 
-/// Runs a whole pretraining run and returns its summary; errors and panics inside become a
-/// `failed` summary and the `Finished` event is always the last one emitted.
+/// Runs a whole pretraining run, or goes on with one from its saved state (`resume`), and
+/// returns its summary; errors and panics inside become a `failed` summary and the
+/// `Finished` event is always the last one emitted.
 pub fn run_pretraining(
     config: &RunConfig,
     ctx: &RunContext,
     sink: &mut dyn EventSink,
     commands: &Receiver<Command>,
+    resume: Option<Saved>,
 ) -> Result<RunSummary> {
-    conclude(ctx, sink, |sink, progress| pretrain(config, ctx, sink, commands, progress))
+    let progress = resume.as_ref().map_or_else(Progress::new, Saved::progress);
+    conclude(ctx, sink, progress, |sink, progress| pretrain(config, ctx, sink, commands, progress, resume))
 }
 
 /// The masking policy of a run, for a model's tokenizer.
@@ -119,6 +125,7 @@ fn pretrain(
     sink: &mut dyn EventSink,
     commands: &Receiver<Command>,
     progress: &mut Progress,
+    resume: Option<Saved>,
 ) -> Result<Ending> {
     cfg.validate()?;
     let device = device_from(&cfg.device)?;
@@ -155,14 +162,18 @@ fn pretrain(
         trainable_parameters: opt.parameter_count(),
         ..started(cfg, ctx, &lm.report)
     };
-    sink.emit(&TrainEvent::Started(announced))?;
+    announce(sink, announced, resume.as_ref())?;
     let mut task = MaskedLmTask::new(cfg, ctx, &lm, (&examples, &held), opt, Keeps::BestModel)?;
+    if let Some(saved) = resume {
+        task.resume(&saved)?;
+    }
     let plan = Plan {
         epochs: m.epochs,
         examples_per_step,
         schedule: LinearSchedule::new(m.lr.unwrap_or(t.lr), t.warmup_ratio, total_steps),
         eval_every: t.eval_every,
         patience: t.patience.map(|p| (p, "held-out masked-LM loss")),
+        save_every: t.save_every,
         total_steps,
     };
     let ending = train_epochs(&mut task, &plan, progress, sink, commands)?;
@@ -224,7 +235,8 @@ impl StageData {
 /// The masked-LM stage of a fine-tuning run (domain adaptation): `epochs` of masked-LM on the
 /// stage's data with the classifier's encoder, before the classification head trains. It
 /// shares the encoder's parameters; the masked-LM head lives only for the stage. Its steps go
-/// on from `progress` and count towards the run's `total_steps`.
+/// on from `progress` and count towards the run's `total_steps`; a resumed run's stage goes on
+/// from its saved state (`resume`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn adapt(
     cfg: &RunConfig,
@@ -235,6 +247,7 @@ pub(crate) fn adapt(
     data: StageData,
     progress: &mut Progress,
     total_steps: usize,
+    resume: Option<Saved>,
 ) -> Result<Ending> {
     let lm = MaskedLm::sharing(clf, cfg.train.seed)?;
     let encoder_and_head = sorted_vars(&lm.varmap).into_iter().filter(|(n, _)| !n.starts_with("classifier."));
@@ -249,9 +262,13 @@ pub(crate) fn adapt(
         eval_every: t.eval_every,
         // Early stopping is about the task the run fine-tunes for, not this stage.
         patience: None,
+        save_every: t.save_every,
         total_steps,
     };
     let mut task = MaskedLmTask::new(cfg, ctx, &lm, (&data.examples, &data.held), opt, Keeps::Stage(clf))?;
+    if let Some(saved) = resume {
+        task.resume(&saved)?;
+    }
     // The run's speed figures and epochs are fine-tuning's: the stage's steps and held-out
     // scoring stay out of them (its steps still count towards the run's).
     let speed = std::mem::take(&mut progress.speed);
@@ -362,6 +379,27 @@ impl<'a> MaskedLmTask<'a> {
         }))
     }
 
+    fn phase(&self) -> Phase {
+        match self.keeps {
+            Keeps::BestModel => Phase::Pretrain,
+            Keeps::Stage(_) => Phase::MaskedLmStage,
+        }
+    }
+
+    /// Goes on from a state saved in this task.
+    fn resume(&mut self, saved: &Saved) -> Result<()> {
+        let memory = saved.restore(RestoreInto {
+            phase: self.phase(),
+            vars: sorted_vars(&self.lm.varmap),
+            optimizer: &mut self.opt,
+            streams: vec![("dropout", training_generator(&mut self.dropout)?), ("masking", &mut self.rng)],
+        })?;
+        let memory: Memory = serde_json::from_value(memory)
+            .map_err(|e| Error::Run(format!("the saved state's masked-LM memory is unreadable: {e}")))?;
+        (self.best, self.last) = (memory.best, memory.last);
+        Ok(())
+    }
+
     /// Saves the model as the run's `model/` (a pretraining run only).
     fn save(&self, progress: &mut Progress, sink: &mut dyn EventSink, metric: f64) -> Result<()> {
         match self.keeps {
@@ -429,4 +467,24 @@ impl Task for MaskedLmTask<'_> {
             Keeps::Stage(clf) => clf.save(dir),
         })
     }
+
+    fn save_state(&mut self, progress: &Progress, sink: &mut dyn EventSink) -> Result<()> {
+        let phase = self.phase();
+        save_state(self.ctx, progress, sink, || {
+            Ok(Parts {
+                phase,
+                vars: sorted_vars(&self.lm.varmap),
+                optimizer: &self.opt,
+                streams: vec![("dropout", training_generator(&mut self.dropout)?), ("masking", &self.rng)],
+                memory: serde_json::json!({ "best": self.best, "last": self.last }),
+            })
+        })
+    }
+}
+
+/// What a masked-LM task remembers in its resumable state besides tensors and generators.
+#[derive(serde::Deserialize)]
+struct Memory {
+    best: Option<MlmReport>,
+    last: Option<MlmReport>,
 }

@@ -6,14 +6,18 @@
 use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
+use serde::{Deserialize, Serialize};
+
 use super::epochs::{Ending, Plan, Progress, Task, Verdict, train_epochs};
 use super::event::{Command, EventSink, RunStarted, TrainEvent};
 use super::lifecycle::{
-    RunContext, check_max_len, conclude, device_from, keep_checkpoint, model_dir, save_snapshot, started,
+    RunContext, announce, check_max_len, conclude, device_from, keep_checkpoint, model_dir, save_snapshot,
+    save_state, started,
 };
 use super::optim::AdamW;
 use super::pretrain::{StageData, adapt};
 use super::schedule::LinearSchedule;
+use super::state::{Parts, Phase, RestoreInto, Saved};
 use super::step::{Accumulation, StepOutcome, StepSettings, optimizer_step};
 use crate::config::HeadKind;
 use crate::config::RunConfig;
@@ -29,20 +33,25 @@ use crate::model::heads::{Freeze, TargetScale};
 use crate::model::params::sorted_vars;
 use crate::report::{EvalReport, Prediction, RunSummary, SplitSummary};
 
-/// Runs a whole fine-tuning run and returns its summary. Errors and panics inside become a
-/// `failed` summary; the `Finished` event is always the last one emitted. The outer `Err` is
-/// only for a sink that could not take that final event (e.g. the disk is full).
+/// Runs a whole fine-tuning run, or goes on with one from its saved state (`resume`), and
+/// returns its summary. Errors and panics inside become a `failed` summary; the `Finished`
+/// event is always the last one emitted. The outer `Err` is only for a sink that could not
+/// take that final event (e.g. the disk is full).
 pub fn run(
     config: &RunConfig,
     ctx: &RunContext,
     sink: &mut dyn EventSink,
     commands: &Receiver<Command>,
+    resume: Option<Saved>,
 ) -> Result<RunSummary> {
-    conclude(ctx, sink, |sink, progress| fine_tune(config, ctx, sink, commands, progress))
+    let progress = resume.as_ref().map_or_else(Progress::new, Saved::progress);
+    conclude(ctx, sink, progress, |sink, progress| fine_tune(config, ctx, sink, commands, progress, resume))
 }
 
 /// The validation with the best value of the chosen metric so far.
+#[derive(Serialize, Deserialize)]
 struct BestValidation {
+    #[serde(deserialize_with = "crate::report::nullable_f64")]
     value: f64,
     report: EvalReport,
     /// Kept so that, when this checkpoint is the final model, validation needs no second pass.
@@ -65,12 +74,20 @@ struct FineTune<'a> {
     best: Option<BestValidation>,
 }
 
+/// What fine-tuning remembers in its resumable state besides tensors and generators.
+#[derive(Deserialize)]
+struct Memory {
+    best: Option<BestValidation>,
+    threshold: f64,
+}
+
 fn fine_tune(
     cfg: &RunConfig,
     ctx: &RunContext,
     sink: &mut dyn EventSink,
     commands: &Receiver<Command>,
     progress: &mut Progress,
+    mut resume: Option<Saved>,
 ) -> Result<Ending> {
     cfg.validate()?;
     let device = device_from(&cfg.device)?;
@@ -151,7 +168,7 @@ fn fine_tune(
         trainable_parameters: opt.parameter_count(),
         ..started(cfg, ctx, &clf.report)
     };
-    sink.emit(&TrainEvent::Started(announced))?;
+    announce(sink, announced, resume.as_ref())?;
     let mut task = FineTune {
         cfg,
         ctx,
@@ -164,11 +181,16 @@ fn fine_tune(
         lengths: train_set.seqs.iter().map(|s| s.ids.len()).collect(),
         best: None,
     };
+    // A state saved while fine-tuning has the masked-LM stage behind it.
+    let stage = stage.filter(|_| resume.as_ref().is_none_or(|s| s.meta.phase != Phase::FineTune));
     if let Some(data) = stage {
-        let ending = adapt(cfg, ctx, sink, commands, &task.clf, data, progress, total_steps)?;
+        let ending = adapt(cfg, ctx, sink, commands, &task.clf, data, progress, total_steps, resume.take())?;
         if matches!(ending, Ending::Cancelled) {
             return task.finish(ending, test_set.as_ref(), progress, sink);
         }
+    }
+    if let Some(saved) = resume.take() {
+        task.resume(&saved)?;
     }
     let metric = t.metric.resolve(cfg.head);
     let plan = Plan {
@@ -177,6 +199,7 @@ fn fine_tune(
         schedule: LinearSchedule::new(t.lr, t.warmup_ratio, fine_tune_steps),
         eval_every: t.eval_every,
         patience: t.patience.map(|p| (p, metric.as_str())),
+        save_every: t.save_every,
         total_steps,
     };
     let ending = train_epochs(&mut task, &plan, progress, sink, commands)?;
@@ -241,9 +264,41 @@ impl Task for FineTune<'_> {
     fn snapshot(&mut self, progress: &Progress, sink: &mut dyn EventSink) -> Result<()> {
         save_snapshot(self.ctx, progress, sink, |dir| self.clf.save(dir))
     }
+
+    fn save_state(&mut self, progress: &Progress, sink: &mut dyn EventSink) -> Result<()> {
+        save_state(self.ctx, progress, sink, || {
+            Ok(Parts {
+                phase: Phase::FineTune,
+                vars: sorted_vars(&self.clf.varmap),
+                optimizer: &self.opt,
+                streams: vec![("dropout", training_generator(&mut self.dropout)?)],
+                memory: serde_json::json!({ "best": self.best, "threshold": self.clf.threshold }),
+            })
+        })
+    }
+}
+
+/// The generator of training-mode dropout (saved with the state).
+pub(crate) fn training_generator(dropout: &mut Dropout) -> Result<&mut rand_chacha::ChaCha8Rng> {
+    dropout.generator().ok_or_else(|| Error::Run("dropout is off while training".into()))
 }
 
 impl FineTune<'_> {
+    /// Goes on from a state saved while fine-tuning.
+    fn resume(&mut self, saved: &Saved) -> Result<()> {
+        let memory = saved.restore(RestoreInto {
+            phase: Phase::FineTune,
+            vars: sorted_vars(&self.clf.varmap),
+            optimizer: &mut self.opt,
+            streams: vec![("dropout", training_generator(&mut self.dropout)?)],
+        })?;
+        let memory: Memory = serde_json::from_value(memory)
+            .map_err(|e| Error::Run(format!("the saved state's fine-tuning memory is unreadable: {e}")))?;
+        self.best = memory.best;
+        self.clf.threshold = memory.threshold;
+        Ok(())
+    }
+
     fn save_checkpoint(&self, progress: &mut Progress, sink: &mut dyn EventSink, metric: f64) -> Result<()> {
         keep_checkpoint(self.ctx, progress, sink, metric, |dir| self.clf.save(dir))
     }

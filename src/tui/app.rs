@@ -82,6 +82,8 @@ impl LiveState {
 pub struct LiveRun {
     pub key: RunKey,
     pub config: RunConfig,
+    /// The record it goes on with (`r` on the Runs screen); `None`: a new run.
+    pub resumes: Option<PathBuf>,
     pub state: LiveState,
     pub started: Option<RunStarted>,
     pub last_step: Option<StepMetrics>,
@@ -107,10 +109,19 @@ pub struct LiveRun {
 }
 
 impl LiveRun {
+    /// What launching it starts: its config anew, or the record it resumes.
+    pub fn start(&self) -> crate::runs::Start {
+        match &self.resumes {
+            Some(dir) => crate::runs::Start::Resume(dir.clone()),
+            None => crate::runs::Start::New(Box::new(self.config.clone())),
+        }
+    }
+
     pub fn new(key: RunKey, config: RunConfig) -> Self {
         Self {
             key,
             config,
+            resumes: None,
             state: LiveState::Queued,
             started: None,
             last_step: None,

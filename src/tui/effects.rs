@@ -17,7 +17,7 @@ use crate::error::Result;
 use crate::model::scratch::Preset;
 use crate::model::source::cached_hub_models;
 use crate::runs::store::load_run;
-use crate::runs::{read_history, read_predictions};
+use crate::runs::{Start, read_history, read_predictions};
 use crate::train::{Command, EventSink, Flow, TrainEvent};
 
 /// What the effects need to know: where things are, and the UI's inbox.
@@ -42,9 +42,9 @@ impl Effects {
     /// Carries out an effect; returns the messages it produced right away.
     pub fn run(&mut self, effect: Effect) -> Vec<Msg> {
         match effect {
-            Effect::StartRun(key, config) => {
+            Effect::StartRun(key, start) => {
                 let (tx, rx) = mpsc::channel();
-                if let Err(e) = spawn_run(key, *config, rx, self.inbox.clone()) {
+                if let Err(e) = spawn_run(key, start, rx, self.inbox.clone()) {
                     return vec![Msg::TrainerExited { run: key, error: Some(e.to_string()) }];
                 }
                 self.trainers.insert(key, tx);
@@ -111,14 +111,9 @@ impl EventSink for Forward {
 
 /// Launches the run on a thread of its own. The run record is written on that thread, so it
 /// is complete whatever the UI does; a panic ends the run, never the UI.
-fn spawn_run(
-    key: RunKey,
-    config: RunConfig,
-    commands: mpsc::Receiver<Command>,
-    inbox: Sender<Msg>,
-) -> Result<()> {
+fn spawn_run(key: RunKey, start: Start, commands: mpsc::Receiver<Command>, inbox: Sender<Msg>) -> Result<()> {
     let forward = Forward { key, inbox: inbox.clone() };
-    crate::runs::launch::spawn(config, forward, commands, format!("trainer {key}"), move |launched| {
+    crate::runs::launch::spawn(start, forward, commands, move |launched| {
         let error = launched.err().map(|e| e.to_string());
         let _ = inbox.send(Msg::TrainerExited { run: key, error });
     })?;

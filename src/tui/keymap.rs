@@ -27,6 +27,8 @@ pub enum Action {
     SaveRecipe,
     PauseResume,
     StopRun,
+    /// Go on with an interrupted, cancelled or failed run from its saved state.
+    ResumeRun,
     SaveCheckpoint,
     ToggleNormalised,
     CycleFilter,
@@ -102,6 +104,7 @@ pub const BINDINGS: &[Binding] = &[
     bind(On(Runs), &[Char(' ')], "Space", Action::Mark, "mark or unmark for comparison"),
     bind(On(Runs), &[Char('c')], "c", Action::CompareMarked, "compare the marked runs"),
     bind(On(Runs), &[Char('d'), Del], "d", Action::Delete, "delete the run (asks first)"),
+    bind(On(Runs), &[Char('r')], "r", Action::ResumeRun, "resume an interrupted, cancelled or failed run"),
     bind(On(Runs), &[Char('u')], "u", Action::Refresh, "re-read the runs folder"),
     bind(On(Runs), &[Char('x')], "x", Action::Export, "export plots of the marked runs"),
     bind(

@@ -15,6 +15,7 @@ use super::form::{Changed, DatasetChoice, DatasetPreview, ModelChoice};
 use super::keymap::{Action, lookup};
 use crate::config::{HeadKind, RunConfig};
 use crate::report::RunStatus;
+use crate::runs::Start;
 use crate::train::{Command, TrainEvent};
 
 /// Signals closer together than this are one event delivered twice.
@@ -71,7 +72,7 @@ pub struct PreviewColumns {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    StartRun(RunKey, Box<RunConfig>),
+    StartRun(RunKey, Start),
     Send(RunKey, Command),
     Preview { id: PreviewId, path: PathBuf, columns: PreviewColumns, head: HeadKind },
     ListRuns,
@@ -337,9 +338,16 @@ fn start_run(app: &mut App) -> Vec<Effect> {
             return Vec::new();
         }
     };
+    launch_run(app, config, None)
+}
+
+/// Starts a run (`resumes`: going on with that record), or queues it behind the active one,
+/// and shows it.
+fn launch_run(app: &mut App, config: RunConfig, resumes: Option<PathBuf>) -> Vec<Effect> {
     let key = app.next_key;
     app.next_key += 1;
-    let mut run = LiveRun::new(key, config.clone());
+    let mut run = LiveRun::new(key, config);
+    run.resumes = resumes;
     let busy = app.active_run().map(LiveRun::name);
     let effects = if let Some(ahead) = busy {
         app.queue.push_back(key);
@@ -347,8 +355,12 @@ fn start_run(app: &mut App) -> Vec<Effect> {
         Vec::new()
     } else {
         run.state = LiveState::Preparing;
-        app.info("starting: resolving the model and reading the data");
-        vec![Effect::StartRun(key, Box::new(config))]
+        app.info(if run.resumes.is_some() {
+            "resuming: checking the record and reading its saved state"
+        } else {
+            "starting: resolving the model and reading the data"
+        });
+        vec![Effect::StartRun(key, run.start())]
     };
     app.live.push(run);
     app.shown_live = app.live.len() - 1;
@@ -461,6 +473,20 @@ fn runs_action(app: &mut App, action: Action) -> Vec<Effect> {
             } else {
                 Effect::LoadCompare(dirs)
             }];
+        }
+        Action::ResumeRun => {
+            let Some(row) = runs.current() else { return Vec::new() };
+            let (id, dir, status) = (row.id.clone(), row.dir.clone(), row.status);
+            if !matches!(status, RunStatus::Interrupted | RunStatus::Cancelled | RunStatus::Failed) {
+                app.info(format!(
+                    "{id} is {}: only an interrupted, cancelled or failed run resumes",
+                    status.as_str()
+                ));
+            } else if let Some(config) = row.config.clone() {
+                return launch_run(app, config, Some(dir));
+            } else {
+                app.error(format!("{id}: its config.toml does not read, so it cannot be resumed"));
+            }
         }
         Action::Delete => {
             if let Some(row) = runs.current() {
@@ -625,15 +651,24 @@ fn on_train_event(app: &mut App, key: RunKey, event: TrainEvent) -> Vec<Effect> 
             }
         }
         // A pause or resume that arrives after Stop was sent does not undo the stop.
-        TrainEvent::Paused { .. } | TrainEvent::Resumed { .. } if run.state == LiveState::Stopping => {}
+        TrainEvent::Paused { .. } | TrainEvent::Unpaused { .. } if run.state == LiveState::Stopping => {}
         TrainEvent::Paused { .. } => run.state = LiveState::Paused,
-        TrainEvent::Resumed { .. } => run.state = LiveState::Training,
+        TrainEvent::Unpaused { .. } => run.state = LiveState::Training,
         TrainEvent::MlmEvaluated(r) => {
             run.mlm_loss.push((r.step as f64, r.loss));
             run.mlm_accuracy.push((r.step as f64, r.accuracy));
             run.latest_mlm = Some(r);
         }
         TrainEvent::MaskProbe { step, probes } => run.probes = Some((step, probes)),
+        TrainEvent::StateSaved { .. } => {}
+        TrainEvent::RunResumed { step } => {
+            // Its history (from `Started` on) came first, replayed from its record.
+            if run.state == LiveState::Preparing {
+                run.state = LiveState::Training;
+            }
+            let name = run.name();
+            app.info(format!("{name} goes on from its state saved at step {step}"));
+        }
         TrainEvent::Finished(summary) => {
             run.state = LiveState::Ended(summary.status);
             if summary.status == RunStatus::Failed {
@@ -680,7 +715,7 @@ fn on_trainer_exit(app: &mut App, key: RunKey, error: Option<String>) -> Vec<Eff
         && let Some(run) = app.live_run_mut(next)
     {
         run.state = LiveState::Preparing;
-        effects.push(Effect::StartRun(next, Box::new(run.config.clone())));
+        effects.push(Effect::StartRun(next, run.start()));
     }
     effects
 }

@@ -99,7 +99,7 @@ fn hints(app: &App) -> &'static str {
         Screen::Setup => "↑↓ field · ←→ change · Enter edit · s start · w save recipe · ? help · q quit",
         Screen::Train => "Space pause · s stop · c checkpoint · ←→ other run · 3 evaluation · q quit",
         Screen::Eval => "arrows cell · Enter drill in · f filter · o sort · m normalise · v split · x export",
-        Screen::Runs => "↑↓ select · Enter open · Space mark · c compare · d delete · x export",
+        Screen::Runs => "↑↓ move · Enter open · Space mark · c compare · r resume · d delete · x export",
         Screen::Compare => "m metric · a align step/epoch · ↑↓ scroll diff · x export · 4 runs",
     }
 }

@@ -165,7 +165,9 @@ pub fn run_recorded(
 ) -> (bertbench::report::RunSummary, Vec<bertbench::train::TrainEvent>, PathBuf) {
     let (_tx, rx) = std::sync::mpsc::channel();
     let mut collect = bertbench::train::event::Collect::default();
-    let launched = bertbench::runs::launch(config, &mut collect, &rx, |_| {}).expect("run");
+    let launched =
+        bertbench::runs::launch(bertbench::runs::Start::New(Box::new(config)), &mut collect, &rx, |_| {})
+            .expect("run");
     (launched.summary, collect.0, launched.dir)
 }
 
