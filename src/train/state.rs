@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::{DType, Tensor, Var};
+use candle_core::{CpuStorage, DType, Tensor, Var};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use safetensors::{Dtype, SafeTensors, View};
@@ -152,8 +152,9 @@ impl View for Entry<'_> {
 
     fn data(&self) -> Cow<'_, [u8]> {
         match self {
-            Self::Tensor(t) => View::data(t),
-            Self::Values(values, _) => Cow::Owned(values.iter().flat_map(|v| v.to_le_bytes()).collect()),
+            Self::Tensor(t) => Cow::Owned(tensor_bytes(t)),
+            // Moments are written straight from the optimiser's memory.
+            Self::Values(values, _) => Cow::Borrowed(bytemuck::cast_slice(values)),
         }
     }
 
@@ -163,6 +164,20 @@ impl View for Entry<'_> {
             Self::Values(values, _) => values.len() * 4,
         }
     }
+}
+
+/// A tensor's bytes (little-endian, as safetensors stores them): one copy of a contiguous f32
+/// tensor on the CPU; through candle's conversion otherwise.
+fn tensor_bytes(t: &Tensor) -> Vec<u8> {
+    if t.is_contiguous() && t.dtype() == DType::F32 {
+        let (storage, layout) = t.storage_and_layout();
+        if let (candle_core::Storage::Cpu(CpuStorage::F32(values)), Some((from, to))) =
+            (&*storage, layout.contiguous_offsets())
+        {
+            return bytemuck::cast_slice(&values[from..to]).to_vec();
+        }
+    }
+    View::data(t).into_owned()
 }
 
 fn param_key(name: &str) -> String {
@@ -323,7 +338,7 @@ impl Saved {
         }
         let values = |key: &str| -> Result<Vec<f32>> {
             let view = st.tensor(key).map_err(|_| refuse(format!("it has no tensor {key}")))?;
-            Ok(view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+            Ok(bytemuck::pod_collect_to_vec(view.data()))
         };
         for (name, var) in &targets.vars {
             let restored = Tensor::from_vec(values(&param_key(name))?, var.dims(), var.device())?;
