@@ -108,6 +108,15 @@ impl<T> IoContext<T> for std::io::Result<T> {
     }
 }
 
+/// The message a panic was raised with (`"panic"` when it carries none).
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -205,11 +205,24 @@ pub fn load_texts(path: &Path, text_column: Option<&str>) -> Result<Vec<String>>
         .collect())
 }
 
+/// Reads the Parquet file `file` (opened from `path`). polars' reader panics on some damaged
+/// files (tests/fuzz.rs found one: a byte flipped in the footer's thrift metadata gives "thrift
+/// bool field"), so its panic becomes this file's error.
+pub fn read_parquet(path: &Path, file: std::fs::File) -> Result<DataFrame> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ParquetReader::new(file).finish())) {
+        Ok(Ok(frame)) => Ok(frame),
+        Ok(Err(e)) => Err(Error::data(path, format!("cannot be parsed: {e}"))),
+        Err(panic) => Err(Error::data(
+            path,
+            format!("is a damaged Parquet file ({})", crate::error::panic_message(&*panic)),
+        )),
+    }
+}
+
 fn read_frame(path: &Path, format: Format) -> Result<DataFrame> {
     let polars_error = |e: PolarsError| Error::data(path, format!("cannot be parsed: {e}"));
     if format == Format::Parquet {
-        let file = std::fs::File::open(path).at(path)?;
-        return ParquetReader::new(file).finish().map_err(polars_error);
+        return read_parquet(path, std::fs::File::open(path).at(path)?);
     }
     let bytes = std::fs::read(path).at(path)?;
     check_utf8(path, &bytes)?;

@@ -70,7 +70,7 @@ pub fn read_predictions(dir: &Path) -> Result<BTreeMap<String, Vec<Prediction>>>
         Err(e) if e.is_not_found() => return Ok(BTreeMap::new()),
         opened => opened?,
     };
-    let frame = ParquetReader::new(file).finish().map_err(|e| Error::data(&path, e.to_string()))?;
+    let frame = crate::data::load::read_parquet(&path, file)?;
     predictions_from_frame(&frame).map_err(|e| Error::data(&path, e.to_string()))
 }
 

@@ -210,13 +210,6 @@ pub fn guarded<T>(work: impl FnOnce() -> Result<T>) -> std::result::Result<T, St
     match catch_unwind(AssertUnwindSafe(work)) {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => Err(e.to_string()),
-        Err(panic) => {
-            let text = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "panic".to_owned());
-            Err(format!("internal error: {text}"))
-        }
+        Err(panic) => Err(format!("internal error: {}", crate::error::panic_message(&*panic))),
     }
 }
