@@ -200,26 +200,11 @@ pub(crate) fn train_epochs(
     sink: &mut dyn EventSink,
     commands: &Receiver<Command>,
 ) -> Result<Ending> {
-    let ending = run_loop(task, plan, progress, sink, commands)?;
-    if !matches!(ending, Ending::Cancelled) {
-        // The next loop (fine-tuning after a masked-LM stage) starts at its beginning.
-        progress.position = Position::default();
-    }
-    Ok(ending)
-}
-
-fn run_loop(
-    task: &mut dyn Task,
-    plan: &Plan,
-    progress: &mut Progress,
-    sink: &mut dyn EventSink,
-    commands: &Receiver<Command>,
-) -> Result<Ending> {
     let start = progress.position;
     let first_step = progress.step - start.steps;
     // A state saved at the evaluation that ran out of patience resumes into the same ending.
     if let Some(ending) = out_of_patience(plan, progress) {
-        return Ok(ending);
+        return Ok(loop_ended(progress, ending));
     }
     let per_step = plan.examples_per_step.max(1);
     let mut last_save = Instant::now();
@@ -289,11 +274,18 @@ fn run_loop(
                 last_save = Instant::now();
             }
             if let Some(ending) = out_of_patience(plan, progress) {
-                return Ok(ending);
+                return Ok(loop_ended(progress, ending));
             }
         }
     }
-    Ok(Ending::Completed)
+    Ok(loop_ended(progress, Ending::Completed))
+}
+
+/// A loop that ran to its end leaves the next one (fine-tuning after a masked-LM stage) to
+/// start at its beginning; a stopped one keeps its position, saved with its state.
+fn loop_ended(progress: &mut Progress, ending: Ending) -> Ending {
+    progress.position = Position::default();
+    ending
 }
 
 /// Early stopping: the ending once `plan.patience` evaluations in a row were no better.

@@ -403,6 +403,23 @@ mod tests {
         vars.iter().map(|(_, v)| v.flatten_all().expect("flat").to_vec1::<f32>().expect("values")).collect()
     }
 
+    /// Restores `saved` into `vars` (with a fresh optimiser and generator) as `phase`.
+    fn restore_into(
+        saved: &Saved,
+        phase: Phase,
+        vars: &[(String, Var)],
+    ) -> Result<(serde_json::Value, AdamW, ChaCha8Rng)> {
+        let mut opt = AdamW::new(vars.to_vec(), 0.01)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let memory = saved.restore(RestoreInto {
+            phase,
+            vars: vars.to_vec(),
+            optimizer: &mut opt,
+            streams: vec![("dropout", &mut rng)],
+        })?;
+        Ok((memory, opt, rng))
+    }
+
     fn saved_in(dir: &Path) -> (StateFile, Vec<(String, Var)>, AdamW, ChaCha8Rng) {
         let file = StateFile::in_record(dir, "seed = 1\n");
         let params = vars((3, 4), 1.0);
@@ -426,17 +443,9 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tmp");
         let (file, params, opt, mut rng) = saved_in(tmp.path());
         let fresh = vars((3, 4), -5.0);
-        let mut fresh_opt = AdamW::new(fresh.clone(), 0.01).expect("opt");
-        let mut fresh_rng = ChaCha8Rng::seed_from_u64(1);
         let saved = Saved::read(&file).expect("read").expect("a state");
-        let memory = saved
-            .restore(RestoreInto {
-                phase: Phase::FineTune,
-                vars: fresh.clone(),
-                optimizer: &mut fresh_opt,
-                streams: vec![("dropout", &mut fresh_rng)],
-            })
-            .expect("restore");
+        let (memory, mut fresh_opt, mut fresh_rng) =
+            restore_into(&saved, Phase::FineTune, &fresh).expect("restore");
         assert_eq!(memory, serde_json::json!({ "best": 0.75 }));
         assert_eq!(values(&fresh), values(&params));
         assert_eq!(fresh_opt.steps(), 2);
@@ -461,29 +470,14 @@ mod tests {
         let saved = Saved::read(&file).expect("read").expect("a state");
         let other = vars((3, 5), -5.0);
         let before = values(&other);
-        let mut opt = AdamW::new(other.clone(), 0.01).expect("opt");
-        let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let error = saved
-            .restore(RestoreInto {
-                phase: Phase::FineTune,
-                vars: other.clone(),
-                optimizer: &mut opt,
-                streams: vec![("dropout", &mut rng)],
-            })
-            .expect_err("another shape");
+        let error = restore_into(&saved, Phase::FineTune, &other).map(|_| ()).expect_err("another shape");
         assert!(
             error.to_string().contains("param/layer.weight is F32 [3, 4], the model's is F32 [3, 5]"),
             "{error}"
         );
         assert_eq!(values(&other), before, "nothing was loaded");
-        let error = saved
-            .restore(RestoreInto {
-                phase: Phase::MaskedLmStage,
-                vars: other,
-                optimizer: &mut opt,
-                streams: vec![("dropout", &mut rng)],
-            })
-            .expect_err("another phase");
+        let error =
+            restore_into(&saved, Phase::MaskedLmStage, &other).map(|_| ()).expect_err("another phase");
         assert!(
             error.to_string().contains("saved in fine-tuning, but the run resumes in the masked-LM stage")
         );
