@@ -516,6 +516,34 @@ fn a_queued_run_can_be_dropped_and_late_pauses_do_not_undo_a_stop() {
 }
 
 #[test]
+fn a_prediction_opens_whole_with_every_class_probability() {
+    let mut app = finished_app();
+    keys(&mut app, "3");
+    // The arrows move in the matrix until p gives the predictions the focus.
+    keys(&mut app, "f");
+    keys(&mut app, "pjj");
+    let view = app.eval.as_ref().expect("view");
+    assert_eq!((view.selected, view.cell), (2, (0, 0)), "j moved the prediction, not the cell");
+    let chosen = view.selected_prediction().expect("a prediction").clone();
+    key(&mut app, KeyCode::Enter);
+    assert!(app.eval.as_ref().is_some_and(|v| v.detail));
+    let screen = screen_text(&app, 100, 30);
+    assert!(screen.contains("Prediction 3 of 12 (test)"), "{screen}");
+    assert!(screen.contains(&chosen.text), "the whole text: {screen}");
+    assert!(screen.contains("probability of each class"), "{screen}");
+    assert!(screen.contains("← gold"), "{screen}");
+    snap("eval-detail", &app);
+    // Another prediction while the details are open; Esc goes back to the list.
+    keys(&mut app, "j");
+    assert!(screen_text(&app, 100, 30).contains("Prediction 4 of 12"));
+    key(&mut app, KeyCode::Esc);
+    assert!(app.eval.as_ref().is_some_and(|v| !v.detail && v.selected == 3));
+    // A new filter starts the list over.
+    keys(&mut app, "f");
+    assert_eq!(app.eval.as_ref().map(|v| v.selected), Some(0));
+}
+
+#[test]
 fn evaluation_screen_filters_and_sorts_predictions() {
     let mut app = finished_app();
     keys(&mut app, "3");

@@ -212,8 +212,21 @@ pub struct EvalView {
     pub cell: (usize, usize),
     pub filter: PredictionFilter,
     pub sort: PredictionSort,
-    /// First visible row of the predictions table.
+    /// First visible row of the predictions table (at most: it follows the selection).
     pub scroll: usize,
+    /// What the arrows and Enter work on.
+    pub focus: EvalFocus,
+    /// The selected prediction, as an index into `rows()`.
+    pub selected: usize,
+    /// The selected prediction is shown whole, in place of the table.
+    pub detail: bool,
+}
+
+/// The part of the Evaluation screen the arrows move in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalFocus {
+    Matrix,
+    Predictions,
 }
 
 impl EvalView {
@@ -228,7 +241,20 @@ impl EvalView {
             filter: PredictionFilter::Errors,
             sort: PredictionSort::Confidence,
             scroll: 0,
+            focus: EvalFocus::Matrix,
+            selected: 0,
+            detail: false,
         }
+    }
+
+    /// The selected prediction (when the filter leaves any).
+    pub fn selected_prediction(&self) -> Option<&Prediction> {
+        self.rows().get(self.selected).copied()
+    }
+
+    /// Starts the predictions list over (a new filter, split or sort).
+    pub fn reset_selection(&mut self) {
+        (self.scroll, self.selected, self.detail) = (0, 0, false);
     }
 
     pub fn report(&self) -> Option<&EvalReport> {

@@ -35,6 +35,10 @@ pub enum Action {
     CycleSort,
     ToggleSplit,
     Export,
+    /// Evaluation: move between the confusion matrix and the predictions.
+    ToggleFocus,
+    /// Close a detail view.
+    Close,
     Mark,
     CompareMarked,
     Delete,
@@ -68,7 +72,7 @@ const fn bind(
     Binding { scope, codes, keys, action, help }
 }
 
-use KeyCode::{BackTab, Char, Delete as Del, Down, Enter, Left, PageDown, PageUp, Right, Tab, Up};
+use KeyCode::{BackTab, Char, Delete as Del, Down, Enter, Esc, Left, PageDown, PageUp, Right, Tab, Up};
 use Scope::{Global, On};
 use Screen::{Compare, Eval, Runs, Setup, Train};
 
@@ -86,11 +90,19 @@ pub const BINDINGS: &[Binding] = &[
     bind(On(Train), &[Left], "← →", Action::Left, "show another run of this session"),
     bind(On(Train), &[Right], "", Action::Right, ""),
     bind(On(Train), &[Char('n')], "n", Action::Goto(Setup), "set up another run (it queues)"),
-    bind(On(Eval), &[Up], "arrows", Action::Up, "select a confusion-matrix cell"),
-    bind(On(Eval), &[Down], "", Action::Down, ""),
+    bind(On(Eval), &[Up, Char('k')], "arrows", Action::Up, "select a matrix cell, or a prediction"),
+    bind(On(Eval), &[Down, Char('j')], "", Action::Down, ""),
     bind(On(Eval), &[Left], "", Action::Left, ""),
     bind(On(Eval), &[Right], "", Action::Right, ""),
-    bind(On(Eval), &[Enter], "Enter", Action::Activate, "show only the selected cell's examples"),
+    bind(On(Eval), &[Char('p')], "p", Action::ToggleFocus, "move between the matrix and the predictions"),
+    bind(
+        On(Eval),
+        &[Enter],
+        "Enter",
+        Action::Activate,
+        "matrix: show only the cell's examples; predictions: the whole prediction",
+    ),
+    bind(On(Eval), &[Esc], "Esc", Action::Close, "close the prediction's details"),
     bind(On(Eval), &[Char('f')], "f", Action::CycleFilter, "predictions: errors / all / selected cell"),
     bind(On(Eval), &[Char('o')], "o", Action::CycleSort, "sort by confidence (confident mistakes first)"),
     bind(On(Eval), &[Char('m')], "m", Action::ToggleNormalised, "counts or row-normalised matrix"),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 
 use super::app::{
-    Align, App, Confirm, EvalData, EvalView, Leaving, Lifecycle, LiveRun, LiveState, Overlay,
+    Align, App, Confirm, EvalData, EvalFocus, EvalView, Leaving, Lifecycle, LiveRun, LiveState, Overlay,
     PredictionFilter, PreviewId, RecordView, RunKey, RunRow, Screen,
 };
 use super::form::{Changed, DatasetChoice, DatasetPreview, ModelChoice};
@@ -192,8 +192,8 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         return edit_key(app, key);
     }
     if key.code == KeyCode::Esc {
+        // Esc dismisses the message, and closes what it closes on the screen.
         app.notice = None;
-        return Vec::new();
     }
     match lookup(app.screen, &key) {
         Some(action) => on_action(app, action),
@@ -404,38 +404,54 @@ fn eval_action(app: &mut App, action: Action) -> Vec<Effect> {
     let k = view.report().map_or(0, |r| r.labels.len());
     let (g, p) = view.cell;
     let last = k.saturating_sub(1);
+    let n = view.rows().len();
+    let on_predictions = view.focus == EvalFocus::Predictions;
     match action {
+        Action::Up if on_predictions => view.selected = view.selected.saturating_sub(1),
+        Action::Down if on_predictions => view.selected = (view.selected + 1).min(n.saturating_sub(1)),
         Action::Up => view.cell = (g.saturating_sub(1), p),
         Action::Down => view.cell = ((g + 1).min(last), p),
         Action::Left => view.cell = (g, p.saturating_sub(1)),
         Action::Right => view.cell = (g, (p + 1).min(last)),
+        Action::ToggleFocus => {
+            view.focus = if on_predictions { EvalFocus::Matrix } else { EvalFocus::Predictions };
+            view.detail = false;
+        }
+        Action::Activate if on_predictions => view.detail = !view.detail && n > 0,
         Action::Activate => {
             view.filter = PredictionFilter::Cell(g, p);
-            view.scroll = 0;
+            view.reset_selection();
         }
+        Action::Close => view.detail = false,
         Action::CycleFilter => {
             view.filter = match view.filter {
                 PredictionFilter::Errors => PredictionFilter::All,
                 PredictionFilter::All => PredictionFilter::Cell(g, p),
                 PredictionFilter::Cell(..) => PredictionFilter::Errors,
             };
-            view.scroll = 0;
+            view.reset_selection();
         }
-        Action::CycleSort => view.sort = view.sort.next(),
+        Action::CycleSort => {
+            view.sort = view.sort.next();
+            view.reset_selection();
+        }
         Action::ToggleNormalised => view.normalised = !view.normalised,
         Action::ToggleSplit => {
             let splits: Vec<&String> = view.data.reports.keys().collect();
             if let Some(i) = splits.iter().position(|s| **s == view.split) {
                 view.split = splits[(i + 1) % splits.len()].clone();
-                view.scroll = 0;
+                view.reset_selection();
                 view.cell = (0, 0);
             }
         }
         Action::PageDown => {
-            let n = view.rows().len();
             view.scroll = (view.scroll + PAGE).min(n.saturating_sub(1));
+            view.selected = (view.selected + PAGE).min(n.saturating_sub(1));
         }
-        Action::PageUp => view.scroll = view.scroll.saturating_sub(PAGE),
+        Action::PageUp => {
+            view.scroll = view.scroll.saturating_sub(PAGE);
+            view.selected = view.selected.saturating_sub(PAGE);
+        }
         Action::Export => return vec![Effect::Export(vec![runs_dir.join(&view.data.run_id)])],
         _ => {}
     }

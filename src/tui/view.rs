@@ -15,7 +15,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
-use super::app::{App, NoticeKind, Overlay, Screen};
+use super::app::{App, EvalFocus, NoticeKind, Overlay, Screen};
 use super::theme::Theme;
 
 /// Below this the layouts cannot say anything useful; the screen says so instead.
@@ -98,7 +98,13 @@ fn hints(app: &App) -> &'static str {
         Screen::Setup if app.setup.editing.is_some() => "type a value · Enter keep · Esc cancel",
         Screen::Setup => "↑↓ field · ←→ change · Enter edit · s start · w save recipe · ? help · q quit",
         Screen::Train => "Space pause · s stop · c checkpoint · ←→ other run · 3 evaluation · q quit",
-        Screen::Eval => "arrows cell · Enter drill in · f filter · o sort · m normalise · v split · x export",
+        Screen::Eval => match app.eval.as_ref().map(|v| (v.focus, v.detail)) {
+            Some((EvalFocus::Predictions, true)) => "↑↓ another prediction · Esc back · p matrix · x export",
+            Some((EvalFocus::Predictions, false)) => {
+                "↑↓ prediction · Enter whole · p matrix · f filter · o sort · v split"
+            }
+            _ => "arrows cell · Enter drill in · p predictions · f filter · o sort · m normalise · v split",
+        },
         Screen::Runs => "↑↓ move · Enter open · Space mark · c compare · r resume · d delete · x export",
         Screen::Compare => "m metric · a align step/epoch · ↑↓ scroll diff · x export · 4 runs",
     }

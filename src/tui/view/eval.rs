@@ -1,17 +1,17 @@
 //! Evaluation: confusion matrix (entity types for tagging, a 2×2 per label for label sets, a
-//! scatter of predicted against gold values for regression), per-class scores, and the
-//! predictions behind them.
+//! scatter of predicted against gold values for regression), per-class scores, the predictions
+//! behind them, and any one prediction whole (its text wrapped, every class's probability).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
 use super::{bold, cut, panel, placeholder};
 use crate::config::HeadKind;
 use crate::eval::entities::spans;
 use crate::report::Prediction;
-use crate::tui::app::{App, EvalView, PredictionFilter, PredictionSort};
+use crate::tui::app::{App, EvalFocus, EvalView, PredictionFilter, PredictionSort};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{Curve, Heatmap, render_scatter};
 
@@ -61,7 +61,28 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         HeadKind::Regression => draw_scatter(frame, matrix_area, view, theme),
     }
     draw_scores(frame, scores_area, view, theme);
-    draw_predictions(frame, right, view, theme);
+    match view.selected_prediction().filter(|_| view.detail) {
+        Some(p) => draw_detail(frame, right, view, p, theme),
+        None => draw_predictions(frame, right, view, theme),
+    }
+}
+
+/// The first row to show of `n` so that the selected one is visible in `visible` rows.
+fn first_visible(view: &EvalView, visible: usize) -> usize {
+    let selected = view.selected;
+    if selected < view.scroll {
+        selected
+    } else if selected >= view.scroll + visible.max(1) {
+        selected + 1 - visible.max(1)
+    } else {
+        view.scroll
+    }
+}
+
+/// Whether row `i` of the predictions is the selected one (shown only while the predictions
+/// have the focus).
+fn is_selected(view: &EvalView, i: usize) -> bool {
+    view.focus == EvalFocus::Predictions && i == view.selected
 }
 
 fn draw_scores(frame: &mut Frame, area: Rect, view: &EvalView, theme: &Theme) {
@@ -189,18 +210,20 @@ fn draw_predictions(frame: &mut Frame, area: Rect, view: &EvalView, theme: &Them
         .max(4);
     let text_w = (inner.width as usize).saturating_sub(2 * label_w + 13);
     let visible = inner.height.saturating_sub(1) as usize;
+    let top = first_visible(view, visible);
     let table_rows: Vec<Row> = rows
         .iter()
-        .skip(view.scroll)
+        .enumerate()
+        .skip(top)
         .take(visible)
-        .map(|p| {
+        .map(|(i, p)| {
             let ok = p.gold == p.predicted;
             let mark = if ok {
                 Span::styled("✓", theme.base.fg(theme.good))
             } else {
                 Span::styled("✗", theme.base.fg(theme.bad))
             };
-            Row::new(vec![
+            let row = Row::new(vec![
                 Cell::from(mark),
                 Cell::from(format!("{:.2}", p.confidence)),
                 Cell::from(cut(none_if_empty(&p.gold), label_w)),
@@ -209,7 +232,8 @@ fn draw_predictions(frame: &mut Frame, area: Rect, view: &EvalView, theme: &Them
                     if ok { theme.base } else { theme.base.fg(theme.bad) },
                 )),
                 Cell::from(cut(&p.text, text_w)),
-            ])
+            ]);
+            if is_selected(view, i) { row.style(theme.highlight) } else { row }
         })
         .collect();
     let header = Row::new(["", "conf", "gold", "predicted", "text"]).style(theme.dimmed());
@@ -275,11 +299,13 @@ fn draw_scatter(frame: &mut Frame, area: Rect, view: &EvalView, theme: &Theme) {
 }
 
 /// Token classification: each sentence twice, gold entities then predicted ones, each entity
-/// in brackets with its type, green when the other side has it exactly, red when not.
+/// in brackets with its type, green when the other side has it exactly, red when not; the
+/// sentence's confidence (its least sure word's) before it.
 fn draw_tagged(frame: &mut Frame, area: Rect, view: &EvalView, rows: &[&Prediction], theme: &Theme) {
-    let width = (area.width as usize).saturating_sub(7);
+    let width = (area.width as usize).saturating_sub(12);
     let mut lines: Vec<Line> = Vec::new();
-    for p in rows.iter().skip(view.scroll) {
+    let top = first_visible(view, (area.height / 2) as usize);
+    for (i, p) in rows.iter().enumerate().skip(top) {
         if lines.len() + 2 > area.height as usize {
             break;
         }
@@ -291,14 +317,161 @@ fn draw_tagged(frame: &mut Frame, area: Rect, view: &EvalView, rows: &[&Predicti
         } else {
             Span::styled("✗ ", theme.base.fg(theme.bad))
         };
-        let mut first = vec![mark, Span::styled("gold ", theme.dimmed())];
+        let label = if is_selected(view, i) { theme.highlight } else { theme.dimmed() };
+        let mut first = vec![mark, Span::styled(format!("{:.2} ", p.confidence), label)];
+        first.push(Span::styled("gold ", label));
         first.extend(entity_spans(&words, &gold, &predicted, theme, width));
         lines.push(Line::from(first));
-        let mut second = vec![Span::raw("  "), Span::styled("pred ", theme.dimmed())];
+        let mut second = vec![Span::raw("       "), Span::styled("pred ", label)];
         second.extend(entity_spans(&words, &predicted, &gold, theme, width));
         lines.push(Line::from(second));
     }
     frame.render_widget(Paragraph::new(lines), area);
+}
+
+/// One prediction whole: its text wrapped, gold and predicted, and every class's probability
+/// as a bar (classification); the tagged sentence with gold and predicted entities and each
+/// word's tags and confidence (token classification); the values and residual (regression).
+fn draw_detail(frame: &mut Frame, area: Rect, view: &EvalView, p: &Prediction, theme: &Theme) {
+    let n = view.rows().len();
+    let title = format!("Prediction {} of {n} ({}) · ↑↓ another · Esc back", view.selected + 1, view.split);
+    let block = panel(title, theme);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let Some(report) = view.report() else { return };
+    let head = report.head();
+    let ok = p.gold == p.predicted;
+    let verdict = if ok {
+        Span::styled("✓ right", bold(theme.base.fg(theme.good)))
+    } else {
+        Span::styled("✗ wrong", bold(theme.base.fg(theme.bad)))
+    };
+    let confidence = match head {
+        HeadKind::Regression | HeadKind::TokenCls => String::new(),
+        HeadKind::MultiLabel => format!("   (its least sure label decided at {:.2})", p.confidence),
+        HeadKind::SeqCls => format!("   with probability {:.3}", p.confidence),
+    };
+    let mut lines = vec![Line::from(verdict)];
+    if head == HeadKind::TokenCls {
+        lines[0]
+            .spans
+            .push(Span::styled(format!("   its least sure word at {:.2}", p.confidence), theme.dimmed()));
+    }
+    if head != HeadKind::TokenCls {
+        // A sentence's tags are read below, as entities and word by word.
+        lines.push(Line::from(vec![
+            Span::styled("gold       ", theme.dimmed()),
+            Span::styled(none_if_empty(&p.gold).to_owned(), bold(theme.base)),
+        ]));
+        lines.push(Line::from(vec![
+            Span::styled("predicted  ", theme.dimmed()),
+            Span::styled(
+                none_if_empty(&p.predicted).to_owned(),
+                bold(theme.base.fg(if ok { theme.good } else { theme.bad })),
+            ),
+            Span::styled(confidence, theme.dimmed()),
+        ]));
+    }
+    match head {
+        HeadKind::Regression => {
+            let residual = p.residual().map_or_else(|| "?".to_owned(), |r| format!("{r:+.3}"));
+            lines.push(Line::styled(format!("residual (predicted − gold) {residual}"), theme.base));
+            lines.push(Line::raw(""));
+            lines.push(Line::styled(p.text.clone(), theme.base));
+        }
+        HeadKind::TokenCls => {
+            let words: Vec<&str> = p.text.split(' ').collect();
+            let gold: Vec<&str> = p.gold.split_whitespace().collect();
+            let predicted: Vec<&str> = p.predicted.split_whitespace().collect();
+            lines.push(Line::raw(""));
+            let mut g = vec![Span::styled("gold  ", theme.dimmed())];
+            g.extend(entity_spans(&words, &gold, &predicted, theme, usize::MAX));
+            lines.push(Line::from(g));
+            let mut q = vec![Span::styled("pred  ", theme.dimmed())];
+            q.extend(entity_spans(&words, &predicted, &gold, theme, usize::MAX));
+            lines.push(Line::from(q));
+            lines.push(Line::raw(""));
+            // Per-word confidences come with a live run; the record keeps only the sentence's.
+            let per_word = p.probabilities.len() == words.len();
+            let header = if per_word {
+                "word            gold      predicted  confidence"
+            } else {
+                "word            gold      predicted"
+            };
+            lines.push(Line::styled(header, theme.dimmed()));
+            for (i, word) in words.iter().enumerate() {
+                let (gt, pt) =
+                    (gold.get(i).copied().unwrap_or("?"), predicted.get(i).copied().unwrap_or("?"));
+                let conf = p.probabilities.get(i).map_or_else(String::new, |c| format!("{c:.2}"));
+                let style = if gt == pt { theme.base } else { theme.base.fg(theme.bad) };
+                lines.push(Line::styled(format!("{:<15} {gt:<9} {pt:<10} {conf}", cut(word, 15)), style));
+            }
+        }
+        HeadKind::SeqCls | HeadKind::MultiLabel => {
+            lines.push(Line::raw(""));
+            lines.push(Line::styled(p.text.clone(), theme.base));
+            lines.push(Line::raw(""));
+            lines.extend(probability_bars(report, p, inner.width, theme));
+        }
+    }
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+}
+
+/// Every class's probability, highest first, as a bar: the predicted classes bold, the gold
+/// ones marked. Multi-label: each label's own probability, with the threshold that decides it.
+fn probability_bars<'a>(
+    report: &crate::report::EvalReport,
+    p: &Prediction,
+    width: u16,
+    theme: &Theme,
+) -> Vec<Line<'a>> {
+    let gold: Vec<&str> = p.gold.split('|').collect();
+    let predicted: Vec<&str> = p.predicted.split('|').collect();
+    let mut classes: Vec<(&String, f32)> =
+        report.labels.iter().zip(p.probabilities.iter().copied()).collect();
+    classes.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let name_w = classes
+        .iter()
+        .map(|(l, _)| l.chars().count())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, (width / 2).max(4) as usize);
+    let bar_w = (width as usize).saturating_sub(name_w + 16).max(4);
+    let what = match &report.scores.multi_label {
+        Some(m) => format!("probability of each label (predicted at {:.2} or more)", m.threshold),
+        None => "probability of each class".to_owned(),
+    };
+    let mut lines = vec![Line::styled(what, theme.dimmed())];
+    for (label, prob) in classes {
+        let filled = f64::from(prob.clamp(0.0, 1.0)) * bar_w as f64;
+        let style =
+            if predicted.contains(&label.as_str()) { bold(theme.base.fg(theme.accent)) } else { theme.base };
+        let mark = if gold.contains(&label.as_str()) { " ← gold" } else { "" };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{:<name_w$} ", cut(label, name_w)), style),
+            Span::styled(bar(filled), style),
+            Span::styled(
+                format!(
+                    "{:>width$} {prob:.3}{mark}",
+                    "",
+                    width = bar_w.saturating_sub(filled.ceil() as usize)
+                ),
+                style,
+            ),
+        ]));
+    }
+    lines
+}
+
+/// A horizontal bar `length` cells long, in eighths of a cell.
+fn bar(length: f64) -> String {
+    const PARTS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+    let eighths = (length * 8.0).round() as usize;
+    let mut s = "█".repeat(eighths / 8);
+    if !eighths.is_multiple_of(8) {
+        s.push(PARTS[eighths % 8]);
+    }
+    s
 }
 
 /// A sentence's words with the entities of `tags` in brackets, green when `other` has the same
@@ -334,17 +507,20 @@ fn entity_spans<'a>(
 fn draw_values(frame: &mut Frame, area: Rect, view: &EvalView, rows: &[&Prediction], theme: &Theme) {
     let visible = area.height.saturating_sub(1) as usize;
     let text_w = (area.width as usize).saturating_sub(32);
+    let top = first_visible(view, visible);
     let table_rows: Vec<Row> = rows
         .iter()
-        .skip(view.scroll)
+        .enumerate()
+        .skip(top)
         .take(visible)
-        .map(|p| {
-            Row::new(vec![
+        .map(|(i, p)| {
+            let row = Row::new(vec![
                 Cell::from(cut(&p.gold, 9)),
                 Cell::from(cut(&p.predicted, 10)),
                 Cell::from(p.residual().map_or_else(|| "?".to_owned(), |r| format!("{r:+.2}"))),
                 Cell::from(cut(&p.text, text_w)),
-            ])
+            ]);
+            if is_selected(view, i) { row.style(theme.highlight) } else { row }
         })
         .collect();
     let header = Row::new(["gold", "predicted", "residual", "text"]).style(theme.dimmed());
