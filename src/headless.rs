@@ -10,6 +10,16 @@ use crate::error::Result;
 use crate::report::{EvalReport, MlmReport};
 use crate::train::{EventSink, Flow, TrainEvent};
 
+/// `eprintln!` that never panics: after a dropped SSH session (SIGHUP) stderr is gone, and a
+/// message nobody can read must not end the run or spoil its record.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub struct ConsoleSink {
     json: bool,
     bar: Option<ProgressBar>,
@@ -23,9 +33,10 @@ impl ConsoleSink {
     }
 
     fn line(&self, text: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(text),
-            None => eprintln!("{text}"),
+        if let Some(bar) = &self.bar {
+            bar.println(text);
+        } else {
+            say!("{text}");
         }
     }
 }
@@ -64,7 +75,7 @@ impl EventSink for ConsoleSink {
         }
         match event {
             TrainEvent::Started(s) => {
-                eprintln!(
+                say!(
                     "run {}: {} on {} train / {} valid / {} test examples, {} labels, {} steps",
                     s.run_id,
                     s.model,
@@ -75,10 +86,10 @@ impl EventSink for ConsoleSink {
                     s.total_steps
                 );
                 if !s.initialised.is_empty() {
-                    eprintln!("newly initialised: {}", s.initialised.join(", "));
+                    say!("newly initialised: {}", s.initialised.join(", "));
                 }
                 if !s.unused.is_empty() {
-                    eprintln!("not used from the checkpoint: {}", s.unused.join(", "));
+                    say!("not used from the checkpoint: {}", s.unused.join(", "));
                 }
                 if std::io::stderr().is_terminal() {
                     let bar = ProgressBar::new(s.total_steps as u64);
@@ -94,9 +105,13 @@ impl EventSink for ConsoleSink {
                     bar.set_message(format!("loss {:.4}  {:.1} ex/s", m.loss, m.examples_per_sec));
                 }
                 None if m.step % 50 == 0 || m.step == m.total_steps => {
-                    eprintln!(
+                    say!(
                         "step {}/{}  loss {:.4}  lr {:.2e}  {:.1} ex/s",
-                        m.step, m.total_steps, m.loss, m.lr, m.examples_per_sec
+                        m.step,
+                        m.total_steps,
+                        m.loss,
+                        m.lr,
+                        m.examples_per_sec
                     );
                 }
                 None => {}
@@ -118,7 +133,7 @@ impl EventSink for ConsoleSink {
                     bar.finish_and_clear();
                 }
                 let reason = s.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
-                eprintln!("run {} {}{reason}", s.run_id, s.status.as_str());
+                say!("run {} {}{reason}", s.run_id, s.status.as_str());
             }
             TrainEvent::MlmEvaluated(r) => self.line(&describe_mlm(r)),
             TrainEvent::MaskProbe { probes, .. } => {

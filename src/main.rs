@@ -25,6 +25,7 @@ use bertbench::runs::safe::printable;
 use bertbench::runs::store::find_run;
 use bertbench::runs::writer::{write_predictions, write_status};
 use bertbench::runs::{Launched, Start, launch};
+use bertbench::say;
 use bertbench::train::{Command as TrainCommand, device_from};
 use bertbench::tui::{Ending, TuiError};
 use clap::parser::ValueSource;
@@ -51,7 +52,7 @@ fn main() -> ExitCode {
         None => workbench(&cli.workbench),
     };
     result.unwrap_or_else(|e| {
-        eprintln!("error: {e:#}");
+        say!("error: {e:#}");
         ExitCode::FAILURE
     })
 }
@@ -68,7 +69,7 @@ fn workbench(args: &WorkbenchArgs) -> anyhow::Result<ExitCode> {
         Ok(Ending::Quit) => Ok(ExitCode::SUCCESS),
         Ok(Ending::Interrupted) => Ok(ExitCode::from(130)),
         Err(e @ TuiError::NotATerminal) => {
-            eprintln!("{e}\n");
+            say!("{e}\n");
             let _ = Cli::command().print_help();
             Ok(ExitCode::from(2))
         }
@@ -124,14 +125,15 @@ fn headless(start: Start, json: bool) -> anyhow::Result<ExitCode> {
     ctrlc::set_handler(move || {
         if handler_dir.get().is_none() {
             // Still resolving the model or reading the data: nothing to stop cleanly, no record.
-            eprintln!("stopped before the run started");
+            say!("stopped before the run started");
             std::process::exit(130);
         }
         if presses.fetch_add(1, Ordering::SeqCst) == 0 {
             // The first Ctrl-C (or SIGTERM/SIGHUP) stops cleanly after the current step, with
-            // the state saved. After a SIGHUP the terminal is gone: printing may fail, unseen.
-            eprintln!("stopping after the current step, saving its state (Ctrl-C again to quit at once)");
+            // the state saved. After a SIGHUP the terminal is gone: the stop is sent first, and
+            // the message may go nowhere.
             let _ = commands.send(TrainCommand::Stop);
+            say!("stopping after the current step, saving its state (Ctrl-C again to quit at once)");
         } else {
             if let Some(dir) = handler_dir.get() {
                 let _ = write_status(
@@ -148,15 +150,15 @@ fn headless(start: Start, json: bool) -> anyhow::Result<ExitCode> {
     let Launched { dir, summary } = launch(start, &mut console, &inbox, |dir| {
         let _ = run_dir.set(dir.to_path_buf());
     })?;
-    eprintln!("run record: {}", dir.display());
+    say!("run record: {}", dir.display());
     Ok(match summary.status {
         RunStatus::Finished => ExitCode::SUCCESS,
         RunStatus::Cancelled => {
-            eprintln!("go on with it: bertbench {} --resume {}", command_of(&dir), summary.run_id);
+            say!("go on with it: bertbench {} --resume {}", command_of(&dir), dir.display());
             ExitCode::from(130)
         }
         _ => {
-            eprintln!("error: {}", summary.reason.as_deref().unwrap_or("the run failed"));
+            say!("error: {}", summary.reason.as_deref().unwrap_or("the run failed"));
             ExitCode::FAILURE
         }
     })

@@ -15,6 +15,16 @@ pub(crate) fn nullable_f64<'de, D: serde::Deserializer<'de>>(d: D) -> std::resul
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
+/// `nullable_f64` for an `f32`.
+fn nullable_f32<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f32, D::Error> {
+    Ok(Option::<f32>::deserialize(d)?.unwrap_or(f32::NAN))
+}
+
+/// `nullable_f64` for each of a list of `f32`s.
+fn nullable_f32s<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<f32>, D::Error> {
+    Ok(Vec::<Option<f32>>::deserialize(d)?.into_iter().map(|v| v.unwrap_or(f32::NAN)).collect())
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
     /// `valid` or `test`.
@@ -114,9 +124,11 @@ pub struct Prediction {
     pub text: String,
     pub gold: String,
     pub predicted: String,
-    /// Probability of the predicted class.
+    /// Probability of the predicted class (NaN for regression).
+    #[serde(deserialize_with = "nullable_f32")]
     pub confidence: f32,
-    /// Probability of each class, in label order.
+    /// Probability of each class, in label order (a word cut off by `max-len`: NaN).
+    #[serde(deserialize_with = "nullable_f32s")]
     pub probabilities: Vec<f32>,
 }
 
@@ -271,4 +283,27 @@ pub struct RunSummary {
     pub peak_rss_mib: f64,
     pub time_to_first_step_s: Option<f64>,
     pub duration_s: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Prediction;
+
+    #[test]
+    fn a_prediction_with_nan_figures_reads_back() {
+        // Regression rows have no confidence, and a word cut off by max-len no probability:
+        // JSON writes both as null, and a resumed run reads its best validation back from it.
+        let row = Prediction {
+            text: "a b".into(),
+            gold: "1.5".into(),
+            predicted: "1.25".into(),
+            confidence: f32::NAN,
+            probabilities: vec![0.5, f32::NAN],
+        };
+        let json = serde_json::to_string(&row).expect("json");
+        let back: Prediction = serde_json::from_str(&json).expect("reads back");
+        assert!(back.confidence.is_nan());
+        assert_eq!(back.probabilities[0], 0.5);
+        assert!(back.probabilities[1].is_nan());
+    }
 }

@@ -448,6 +448,32 @@ fn runs_killed_or_hung_up_at_a_random_step_resume_to_the_losses_and_metrics_of_o
     child.wait().expect("wait");
     // Killed before its first save (step 3), it has no state and starts over in its record.
     let run = only_run(&killed);
+    // While another process holds the run (here: its lock), it is not resumed.
+    let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(run.join(".lock"))
+        .expect("lock");
+    lock.try_lock().expect("the killed run's lock is free");
+    let refused = resume(&killed, &run);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("another bertbench process is running it"),
+        "{refused:?}"
+    );
+    drop(lock);
+    let state = run.join("state.safetensors");
+    if state.is_file() {
+        // A state that went missing is not a reason to start over silently.
+        let aside = run.join("state.aside");
+        std::fs::rename(&state, &aside).expect("move the state away");
+        let refused = resume(&killed, &run);
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains("is gone, though the run saved one"),
+            "{refused:?}"
+        );
+        std::fs::rename(&aside, &state).expect("put it back");
+    }
     // Its data changed since: refused, and the record is left as it was.
     let train = killed.join("train.csv");
     let original = std::fs::read(&train).expect("train.csv");
@@ -467,7 +493,7 @@ fn runs_killed_or_hung_up_at_a_random_step_resume_to_the_losses_and_metrics_of_o
     assert_eq!(log.matches("\"event\":\"started\"").count(), 1, "one run: {log}");
     assert_eq!(log.matches("\"event\":\"resumed\"").count(), 1);
 
-    // A dropped SSH session: SIGHUP stops the run with its state saved.
+    // A dropped SSH session: SIGHUP (its stderr gone) stops the run with its state saved.
     let (hung_up, hup_at) = (tmp.path().join("hung-up"), draw());
     let mut child = start_until_step(&args(&hung_up), hup_at);
     signal(&child, "HUP");

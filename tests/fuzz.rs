@@ -11,8 +11,8 @@
 //! PROPTEST_CASES=20000 cargo test --test fuzz
 //! ```
 //!
-//! A failing case is shrunk and saved under `proptest-regressions/` (commit it: it is replayed
-//! first on every run).
+//! A failing case is shrunk and saved in `tests/fuzz.proptest-regressions` (commit it: it is
+//! replayed first on every run).
 
 use std::path::Path;
 

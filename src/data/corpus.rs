@@ -18,22 +18,11 @@ use crate::error::{Error, IoContext, Result};
 /// files, or the text column of a `.csv`/`.tsv`/`.jsonl`/`.parquet` file (one document a row).
 pub fn read_documents(paths: &[PathBuf], text_column: Option<&str>) -> Result<Vec<String>> {
     let mut docs = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-                .at(path)?
-                .filter_map(std::result::Result::ok)
-                .map(|e| e.path())
-                .filter(|p| is_text_file(p))
-                .collect();
-            files.sort();
-            for f in files {
-                docs.extend(text_documents(&f)?);
-            }
-        } else if is_text_file(path) {
-            docs.extend(text_documents(path)?);
+    for path in corpus_files(paths)? {
+        if is_text_file(&path) {
+            docs.extend(text_documents(&path)?);
         } else {
-            docs.extend(load_texts(path, text_column)?);
+            docs.extend(load_texts(&path, text_column)?);
         }
     }
     if docs.is_empty() {
@@ -44,6 +33,26 @@ pub fn read_documents(paths: &[PathBuf], text_column: Option<&str>) -> Result<Ve
 }
 
 /// `.txt`, or `.txt.gz` (the shipped corpus is compressed).
+/// The files a corpus of `paths` is read from, in reading order: a folder's text files by name.
+pub fn corpus_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut all = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+                .at(path)?
+                .filter_map(std::result::Result::ok)
+                .map(|e| e.path())
+                .filter(|p| is_text_file(p))
+                .collect();
+            files.sort();
+            all.extend(files);
+        } else {
+            all.push(path.clone());
+        }
+    }
+    Ok(all)
+}
+
 fn is_text_file(path: &Path) -> bool {
     let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
     std::path::Path::new(name.trim_end_matches(".gz")).extension().is_some_and(|e| e == "txt")

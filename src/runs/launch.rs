@@ -6,6 +6,7 @@
 //! sure the record ends with a final status, and hands the memory the run freed back to the
 //! system, so that an idle workbench does not keep a finished run's high-water mark.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
@@ -15,7 +16,7 @@ use super::safe::{SMALL_FILE, read_record_text};
 use super::store::load_run;
 use super::writer::write_status;
 use crate::config::{RunConfig, RunKind};
-use crate::error::{Error, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::report::{RunStatus, RunSummary};
 use crate::train::event::{ChannelSink, Tee};
 use crate::train::lifecycle::guarded;
@@ -63,12 +64,13 @@ pub fn launch(
     on_record: impl FnOnce(&Path),
 ) -> Result<Launched> {
     let launched = (|| {
-        let (config, mut writer, resume) = match start {
+        let (config, mut writer, resume, _lock) = match start {
             Start::New(config) => {
                 let mut config = *config;
                 prepare(&mut config)?;
                 let writer = RunWriter::create(&config)?;
-                (config, writer, None)
+                let lock = lock_record(&writer.dir)?;
+                (config, writer, None, lock)
             }
             Start::Resume(dir) => reopen(&dir, sink)?,
         };
@@ -82,6 +84,10 @@ pub fn launch(
         match guarded(|| run(&config, &ctx, &mut Tee(vec![&mut writer, sink]), commands, resume)) {
             Ok(summary) => Ok(Launched { dir, summary }),
             Err(message) => {
+                if let Some(summary) = writer.ended().cloned() {
+                    // The record has the run's end; what failed came after it (the console).
+                    return Ok(Launched { dir, summary });
+                }
                 // The record could not take the end of the run: say so in what can still be
                 // written.
                 let _ = write_status(&dir, RunStatus::Failed, Some(&message));
@@ -96,8 +102,9 @@ pub fn launch(
 /// Checks that the run recorded in `dir` can go on — not running, not finished, its data
 /// unchanged, its saved state whole and made for its settings — then reopens its record and
 /// replays its history to `sink`. Nothing in the record changes when a check fails.
-fn reopen(dir: &Path, sink: &mut dyn EventSink) -> Result<(RunConfig, RunWriter, Option<Saved>)> {
+fn reopen(dir: &Path, sink: &mut dyn EventSink) -> Result<(RunConfig, RunWriter, Option<Saved>, File)> {
     let refuse = |why: String| Error::Config(format!("cannot resume {}: {why}", dir.display()));
+    let lock = lock_record(dir)?;
     let info = load_run(dir);
     match info.status {
         RunStatus::Running => return Err(refuse("it is running".into())),
@@ -109,24 +116,65 @@ fn reopen(dir: &Path, sink: &mut dyn EventSink) -> Result<(RunConfig, RunWriter,
         toml::from_str(&toml).map_err(|e| refuse(format!("its config.toml does not read: {e}")))?;
     let resolved =
         config.resolved.as_ref().ok_or_else(|| refuse("its config.toml has no [resolved] table".into()))?;
-    let d = &config.data;
-    for (split, path) in [("train", Some(&d.train)), ("valid", d.valid.as_ref()), ("test", d.test.as_ref())] {
-        let (Some(path), Some(recorded)) = (path, resolved.dataset_sha256.get(split)) else { continue };
-        let now = crate::data::load::sha256_file(path)?;
-        if &now != recorded {
+    let now = crate::train::lifecycle::data_fingerprints(&config)?;
+    if now != resolved.dataset_sha256 {
+        let changed: std::collections::BTreeSet<String> = now
+            .keys()
+            .chain(resolved.dataset_sha256.keys())
+            .filter(|role| now.get(*role) != resolved.dataset_sha256.get(*role))
+            .map(|role| data_file(&config, role))
+            .collect();
+        let changed: Vec<String> = changed.into_iter().collect();
+        return Err(refuse(format!("{} changed since the run started (SHA-256)", changed.join(", "))));
+    }
+    let saved = Saved::read(&StateFile::in_record(dir, &toml)).map_err(|e| refuse(e.to_string()))?;
+    if saved.is_none() {
+        // Starting over is right for a run killed before its first save, not for one whose
+        // saved state went missing.
+        let log = read_record_text(dir, "events.jsonl", super::safe::EVENT_LOG).unwrap_or_default();
+        if log.contains("\"event\":\"state_saved\"") {
             return Err(refuse(format!(
-                "{} changed since the run started (SHA-256 {now}, recorded {recorded})",
-                path.display()
+                "its state file {} is gone, though the run saved one; start a new run",
+                crate::train::state::STATE_FILE
             )));
         }
     }
-    let saved = Saved::read(&StateFile::in_record(dir, &toml)).map_err(|e| refuse(e.to_string()))?;
     let (writer, history) =
         RunWriter::reopen(dir, &config, &toml, saved.as_ref().map(|s| s.meta.progress.step))?;
     for event in &history {
         sink.emit(event)?;
     }
-    Ok((config, writer, saved))
+    Ok((config, writer, saved, lock))
+}
+
+/// The file that plays `role` in `config`'s run (as `data_fingerprints` names them).
+fn data_file(config: &RunConfig, role: &str) -> String {
+    let d = &config.data;
+    let path = match role {
+        "train" => Some(d.train.clone()),
+        "valid" => d.valid.clone(),
+        "test" => d.test.clone(),
+        _ => {
+            let n = role.strip_prefix("corpus-").and_then(|n| n.parse::<usize>().ok()).unwrap_or(1);
+            crate::data::corpus::corpus_files(&config.mlm.corpus).ok().and_then(|f| f.get(n - 1).cloned())
+        }
+    };
+    path.map_or_else(|| format!("the {role} file"), |p| p.display().to_string())
+}
+
+/// Takes the run record's lock (`<run>/.lock`), held while the run goes on, so that no second
+/// process resumes a run that is running or being resumed.
+fn lock_record(dir: &Path) -> Result<File> {
+    let path = dir.join(".lock");
+    let file = File::options().create(true).truncate(false).write(true).open(&path).at(&path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Config(format!(
+            "cannot resume {}: another bertbench process is running it",
+            dir.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
+    }
 }
 
 /// `launch` on a thread of its own; `then` receives how it went, on that thread.

@@ -28,6 +28,8 @@ pub struct RunWriter {
     predictions: BTreeMap<String, Vec<Prediction>>,
     labels: Vec<String>,
     head: HeadKind,
+    /// The summary of how the run ended, once recorded.
+    ended: Option<crate::report::RunSummary>,
 }
 
 impl RunWriter {
@@ -78,6 +80,7 @@ impl RunWriter {
             predictions: BTreeMap::new(),
             labels: Vec::new(),
             head: config.head,
+            ended: None,
         })
     }
 
@@ -122,12 +125,18 @@ impl RunWriter {
             predictions: BTreeMap::new(),
             labels,
             head: config.head,
+            ended: None,
         };
         Ok((writer, history))
     }
 
     /// Where the trainer reports this run, keeps its best checkpoint (`model/`) and its
     /// resumable state.
+    /// How the run ended, once its end is recorded.
+    pub fn ended(&self) -> Option<&crate::report::RunSummary> {
+        self.ended.as_ref()
+    }
+
     pub fn context(&self) -> RunContext {
         RunContext {
             run_id: self.run_id.clone(),
@@ -244,6 +253,7 @@ impl EventSink for RunWriter {
                     // optimiser together.
                     let _ = std::fs::remove_file(&self.state.path);
                 }
+                self.ended = Some(summary.clone());
             }
             _ => {}
         }
@@ -275,10 +285,13 @@ pub fn write_status(dir: &Path, status: RunStatus, reason: Option<&str>) -> Resu
 }
 
 /// The events of the log `text` up to the run's state at `step`, and the length of their lines:
-/// everything before the first step past `step` (or the end of the run, or a torn line).
+/// everything up to the `state_saved` line of that step — what came after it (evaluations, a
+/// snapshot, the end of the run) is redone. Without that line (killed between writing the state
+/// and logging it), everything before the first step past `step`, the end of the run or a torn
+/// line.
 fn history_until(text: &str, step: usize) -> (usize, Vec<TrainEvent>) {
     let mut history = Vec::new();
-    let mut kept = 0;
+    let (mut kept, mut at_state) = (0, None);
     for line in text.split_inclusive('\n') {
         let event = match serde_json::from_str::<TrainEvent>(line) {
             Ok(event) if line.ends_with('\n') => event,
@@ -290,7 +303,15 @@ fn history_until(text: &str, step: usize) -> (usize, Vec<TrainEvent>) {
             _ => {}
         }
         kept += line.len();
+        let saved_here = matches!(event, TrainEvent::StateSaved { step: s, .. } if s == step);
         history.push(event);
+        if saved_here {
+            at_state = Some((kept, history.len()));
+        }
+    }
+    if let Some((bytes, events)) = at_state {
+        history.truncate(events);
+        return (bytes, history);
     }
     (kept, history)
 }
@@ -349,10 +370,14 @@ mod tests {
         };
         let saved = serde_json::to_string(&TrainEvent::StateSaved { step: 2, bytes: 10, seconds: 0.1 })
             .expect("json");
-        let log = format!("{}\n{}\n{saved}\n{}\n{}\n", step(1), step(2), step(3), step(4));
+        let paused = serde_json::to_string(&TrainEvent::Paused { step: 2 }).expect("json");
+        let log = format!("{}\n{}\n{saved}\n{paused}\n{}\n{}\n", step(1), step(2), step(3), step(4));
         let (kept, history) = history_until(&log, 2);
-        assert_eq!(&log[..kept], format!("{}\n{}\n{saved}\n", step(1), step(2)));
+        assert_eq!(&log[..kept], format!("{}\n{}\n{saved}\n", step(1), step(2)), "cut at the state's line");
         assert_eq!(history.len(), 3);
+        // Without its line (killed between saving and logging): before the next step.
+        let log = format!("{}\n{}\n{paused}\n{}\n", step(1), step(2), step(3));
+        assert_eq!(history_until(&log, 2).1.len(), 3);
         // A torn last line ends the history too.
         let torn = format!("{}\n{}", step(1), &step(2)[..20]);
         assert_eq!(history_until(&torn, 5).0, step(1).len() + 1);

@@ -253,10 +253,8 @@ pub(crate) fn train_epochs(
                 examples_per_sec: indices.len() as f64 / took.as_secs_f64().max(1e-9),
                 elapsed_s: progress.started.elapsed().as_secs_f64(),
             }))?;
-            if flow == Flow::Stop {
-                task.save_state(progress, sink)?;
-                return Ok(Ending::Cancelled);
-            }
+            // An evaluation due at this step comes first even when nobody listens any more:
+            // the state saved after it must not skip it.
             let evaluate = epoch_end || plan.eval_every.is_some_and(|n| steps.is_multiple_of(n));
             if evaluate {
                 match task.evaluate(progress, sink)? {
@@ -264,6 +262,10 @@ pub(crate) fn train_epochs(
                     Verdict::NoBetter => progress.stale_evals += 1,
                     Verdict::Unjudged => {}
                 }
+            }
+            if flow == Flow::Stop {
+                task.save_state(progress, sink)?;
+                return Ok(Ending::Cancelled);
             }
             let save_due = match plan.save_every {
                 Some(n) => steps.is_multiple_of(n),

@@ -57,15 +57,7 @@ pub fn prepare(cfg: &mut RunConfig) -> Result<()> {
         let files = source::resolve(&cfg.model.source, &cfg.model.revision)?;
         (files.dir, files.revision)
     };
-    let mut dataset_sha256 = std::collections::BTreeMap::new();
-    let d = &cfg.data;
-    // A pretraining run reads its corpus, not the data splits.
-    let train = (cfg.kind == RunKind::FineTune).then_some(&d.train);
-    for (split, path) in [("train", train), ("valid", d.valid.as_ref()), ("test", d.test.as_ref())] {
-        if let Some(p) = path {
-            dataset_sha256.insert(split.to_owned(), crate::data::load::sha256_file(p)?);
-        }
-    }
+    let dataset_sha256 = data_fingerprints(cfg)?;
     cfg.resolved = Some(crate::config::Resolved {
         bertbench_version: env!("CARGO_PKG_VERSION").to_owned(),
         model_dir,
@@ -73,6 +65,29 @@ pub fn prepare(cfg: &mut RunConfig) -> Result<()> {
         dataset_sha256,
     });
     Ok(())
+}
+
+/// The SHA-256 of each data file the run reads, by role: `train`, `valid`, `test`, and
+/// `corpus`, `corpus-2`, … for the files of a masked-LM corpus. A resumed run checks its data
+/// against them.
+pub fn data_fingerprints(cfg: &RunConfig) -> Result<std::collections::BTreeMap<String, String>> {
+    use crate::data::load::sha256_file;
+    let mut sha = std::collections::BTreeMap::new();
+    let d = &cfg.data;
+    // A pretraining run reads its corpus, not the data splits.
+    let train = (cfg.kind == RunKind::FineTune).then_some(&d.train);
+    for (split, path) in [("train", train), ("valid", d.valid.as_ref()), ("test", d.test.as_ref())] {
+        if let Some(p) = path {
+            sha.insert(split.to_owned(), sha256_file(p)?);
+        }
+    }
+    let reads_corpus = cfg.kind == RunKind::Pretrain || cfg.mlm.mask_ratio > 0.0;
+    let corpus = if reads_corpus { crate::data::corpus::corpus_files(&cfg.mlm.corpus)? } else { Vec::new() };
+    for (i, file) in corpus.iter().enumerate() {
+        let role = if i == 0 { "corpus".to_owned() } else { format!("corpus-{}", i + 1) };
+        sha.insert(role, sha256_file(file)?);
+    }
+    Ok(sha)
 }
 
 /// The directory holding the model's files. A `scratch:` model (its tokenizer trained on `texts`,

@@ -12,7 +12,7 @@ use candle_core::{Device, Tensor};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::epochs::{Ending, Plan, Progress, Task, Verdict, train_epochs};
+use super::epochs::{Ending, Plan, Progress, Task, Throughput, Verdict, train_epochs};
 use super::event::{Command, EventSink, RunStarted, TrainEvent};
 use super::lifecycle::{
     RunContext, announce, check_max_len, conclude, device_from, keep_checkpoint, model_dir, save_snapshot,
@@ -269,11 +269,11 @@ pub(crate) fn adapt(
     if let Some(saved) = resume {
         task.resume(&saved)?;
     }
-    // The run's speed figures and epochs are fine-tuning's: the stage's steps and held-out
-    // scoring stay out of them (its steps still count towards the run's).
-    let speed = std::mem::take(&mut progress.speed);
     let ending = train_epochs(&mut task, &plan, progress, sink, commands);
-    (progress.speed, progress.epoch) = (speed, 0.0);
+    // The run's speed figures and epochs are fine-tuning's, which starts after the stage: the
+    // stage's steps and held-out scoring stay out of them (its steps still count towards the
+    // run's). Nothing comes before the stage, so fine-tuning starts from nothing.
+    (progress.speed, progress.epoch) = (Throughput::default(), 0.0);
     drop(task);
     lm.release_heads();
     ending
