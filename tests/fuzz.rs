@@ -1,5 +1,5 @@
 //! Fuzzing the readers of untrusted input: dataset files (CSV, TSV, JSON Lines, Parquet,
-//! IOB2/CoNLL), run configs and run records. Whatever the bytes, a reader gives a value or an
+//! IOB2/CoNLL), run configs, run records and resumable state files. Whatever the bytes, a reader gives a value or an
 //! error that names the file — never a panic.
 //!
 //! Inputs are built from fragments of the formats (delimiters, quotes, keys, labels, tags,
@@ -20,7 +20,11 @@ use bertbench::config::{DataConfig, HeadKind, RunConfig};
 use bertbench::data::read_split;
 use bertbench::runs::store::load_run;
 use bertbench::runs::{read_history, read_predictions};
+use bertbench::train::state::{Saved, StateFile};
 use proptest::prelude::*;
+
+/// The settings fingerprint the fuzzed state files claim (and are read under).
+const FINGERPRINT: &str = "5eed";
 
 /// Pieces of the text formats, joined at random into files.
 const FRAGMENTS: &[&str] = &[
@@ -170,6 +174,30 @@ proptest! {
         let path = tmp.path().join("data.parquet");
         std::fs::write(&path, &bytes).expect("write");
         read_with_every_head(&path);
+    }
+
+    #[test]
+    fn resumable_states_read_or_are_refused_with_the_reason(
+        meta in text_file(),
+        flips in proptest::collection::vec((0usize..600, any::<u8>()), 0..4),
+        cut in proptest::option::of(0usize..600),
+    ) {
+        // A state file's layout: safetensors with the state as JSON in its metadata.
+        let tensor = candle_core::Tensor::new(&[1f32, 2.0, 3.0], &candle_core::Device::Cpu).expect("tensor");
+        let json = format!(r#"{{"format":1,"fingerprint":"{FINGERPRINT}","phase":"fine-tune",{meta}}}"#);
+        let mut bytes = safetensors::serialize(
+            [("param/w", &tensor)],
+            Some(std::collections::HashMap::from([("bertbench_state".to_owned(), json)])),
+        )
+        .expect("serialize");
+        damage(&mut bytes, 0, &flips, cut);
+        let tmp = tempfile::tempdir().expect("tmp");
+        let file = StateFile::in_record(tmp.path(), "x");
+        let file = StateFile { fingerprint: FINGERPRINT.to_owned(), ..file };
+        std::fs::write(&file.path, &bytes).expect("write");
+        if let Err(e) = Saved::read(&file) {
+            prop_assert!(e.to_string().contains("state.safetensors"), "{}", e);
+        }
     }
 
     #[test]
