@@ -320,6 +320,27 @@ fn setup_refuses_a_bad_value_in_place() {
 }
 
 #[test]
+fn editing_a_number_starts_from_the_number_and_typing_replaces_it() {
+    let mut app = app();
+    let field = bertbench::tui::form::Field::MaskRatio;
+    app.setup.cursor = app.setup.fields().iter().position(|f| *f == field).expect("field");
+    assert!(screen_text(&app, 100, 30).contains("0 (no masked-LM stage)"), "read as words");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.setup.editing.as_ref().map(|e| e.buffer.as_str()), Some("0"), "edited as the number");
+    keys(&mut app, "0.15");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.setup.draft.mlm.mask_ratio, 0.15, "typing replaced the 0, not appended to it");
+    // Ctrl-U clears what is typed.
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Backspace);
+    assert_eq!(app.setup.editing.as_ref().map(|e| e.buffer.as_str()), Some("0.1"), "Backspace edits");
+    send(&mut app, Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
+    keys(&mut app, "0.3");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.setup.draft.mlm.mask_ratio, 0.3);
+}
+
+#[test]
 fn choosing_another_dataset_asks_for_its_preview_and_ignores_stale_ones() {
     let mut app = app();
     let before = app.preview_request;
@@ -626,8 +647,11 @@ fn runs_screen_marks_opens_and_deletes_with_confirmation() {
     snap("runs-empty", &app);
     send(&mut app, Msg::RunsListed(Ok(run_rows())));
     keys(&mut app, "j ");
-    keys(&mut app, " ");
+    keys(&mut app, "j ");
     assert_eq!(app.runs.marked.len(), 2);
+    keys(&mut app, " ");
+    assert_eq!(app.runs.marked.len(), 1, "Space on a marked row unmarks it, where the cursor is");
+    keys(&mut app, " ");
     snap("runs", &app);
     let effects = keys(&mut app, "c");
     let Effect::LoadCompare(dirs) = &effects[0] else { panic!("{effects:?}") };

@@ -179,6 +179,24 @@ impl Field {
 pub struct Editing {
     pub field: Field,
     pub buffer: String,
+    /// Nothing typed yet: the first character replaces the value (as in a selected field);
+    /// Backspace edits it instead.
+    pub fresh: bool,
+}
+
+impl Editing {
+    /// A typed character.
+    pub fn type_char(&mut self, c: char) {
+        if std::mem::take(&mut self.fresh) {
+            self.buffer.clear();
+        }
+        self.buffer.push(c);
+    }
+
+    pub fn backspace(&mut self) {
+        self.fresh = false;
+        self.buffer.pop();
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -438,7 +456,7 @@ impl SetupForm {
     pub fn activate(&mut self) -> Changed {
         let field = self.current();
         if field.spec().entry == Entry::Typed {
-            self.editing = Some(Editing { field, buffer: self.value(field) });
+            self.editing = Some(Editing { field, buffer: self.raw_value(field), fresh: true });
             self.error = None;
             Changed::Nothing
         } else {
@@ -448,7 +466,7 @@ impl SetupForm {
 
     /// Ends editing, keeping the value if it is valid; a bad value is refused with the reason.
     pub fn commit(&mut self) -> Changed {
-        let Some(Editing { field, buffer }) = self.editing.take() else { return Changed::Nothing };
+        let Some(Editing { field, buffer, .. }) = self.editing.take() else { return Changed::Nothing };
         match self.apply(field, buffer.trim()) {
             Ok(changed) => changed,
             Err(reason) => {
@@ -553,6 +571,15 @@ impl SetupForm {
             Field::Metric => t.metric.as_str().to_owned(),
             Field::EvalEvery => t.eval_every.map_or_else(String::new, |n| n.to_string()),
             Field::Name => self.draft.name.clone().unwrap_or_default(),
+        }
+    }
+
+    /// A typed field's value as the editor starts from: the number alone, without the words
+    /// `value` adds for reading.
+    fn raw_value(&self, field: Field) -> String {
+        match field {
+            Field::MaskRatio => self.draft.mlm.mask_ratio.to_string(),
+            _ => self.value(field),
         }
     }
 

@@ -201,7 +201,8 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     }
 }
 
-/// Keys while a text field is being edited: they type, except Enter, Esc and Backspace.
+/// Keys while a text field is being edited: they type, except Enter, Esc, Backspace and Ctrl-U
+/// (clear).
 fn edit_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     let control = key.modifiers.contains(crossterm::event::KeyModifiers::CONTROL);
     match key.code {
@@ -209,12 +210,17 @@ fn edit_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         KeyCode::Esc => app.setup.editing = None,
         KeyCode::Backspace => {
             if let Some(e) = app.setup.editing.as_mut() {
-                e.buffer.pop();
+                e.backspace();
+            }
+        }
+        KeyCode::Char('u') if control => {
+            if let Some(e) = app.setup.editing.as_mut() {
+                e.buffer.clear();
             }
         }
         KeyCode::Char(c) if !control => {
             if let Some(e) = app.setup.editing.as_mut() {
-                e.buffer.push(c);
+                e.type_char(c);
             }
         }
         // Ctrl-C (and Ctrl-Q) quit while typing too, as everywhere: the key table says which.
@@ -373,7 +379,7 @@ fn train_action(app: &mut App, action: Action) -> Vec<Effect> {
         app.info("no run yet: set one up on the New run screen (1)");
         return Vec::new();
     };
-    let (key, state) = (run.key, run.state);
+    let (key, state, name) = (run.key, run.state, run.name());
     match action {
         Action::Left | Action::Right => {
             let n = app.live.len();
@@ -393,6 +399,10 @@ fn train_action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::SaveCheckpoint if matches!(state, LiveState::Training | LiveState::Paused) => {
             app.info("saving a checkpoint after the current step");
             vec![Effect::Send(key, Command::SaveCheckpoint)]
+        }
+        Action::StopRun if matches!(state, LiveState::Ended(_)) => {
+            app.info(format!("{name} has ended: there is nothing to stop"));
+            Vec::new()
         }
         _ => Vec::new(),
     }
@@ -472,10 +482,10 @@ fn runs_action(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::Mark => {
             if let Some(id) = runs.current().map(|r| r.id.clone()) {
+                // The cursor stays: Space, ↓, Space marks two rows next to each other.
                 if !runs.marked.remove(&id) {
                     runs.marked.insert(id);
                 }
-                runs.cursor = (runs.cursor + 1).min(n.saturating_sub(1));
             }
         }
         Action::CompareMarked | Action::Export => {

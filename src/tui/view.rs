@@ -95,7 +95,9 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 /// The few keys that matter most on each screen.
 fn hints(app: &App) -> &'static str {
     match app.screen {
-        Screen::Setup if app.setup.editing.is_some() => "type a value · Enter keep · Esc cancel",
+        Screen::Setup if app.setup.editing.is_some() => {
+            "type to replace · Backspace edit · Ctrl-U clear · Enter keep · Esc cancel"
+        }
         Screen::Setup => "↑↓ field · ←→ change · Enter edit · s start · w save recipe · ? help · q quit",
         Screen::Train => "Space pause · s stop · c checkpoint · ←→ other run · 3 evaluation · q quit",
         Screen::Eval => match app.eval.as_ref().map(|v| (v.focus, v.detail)) {
@@ -182,6 +184,8 @@ pub fn kv<'a>(
 ) -> Vec<Line<'a>> {
     rows.into_iter()
         .map(|(k, v)| {
+            // A name as long as the column still gets a space before its value.
+            let width = width.max(k.chars().count() + 1);
             Line::from(vec![
                 Span::styled(format!("{k:<width$}"), theme.dimmed()),
                 Span::styled(v, theme.base),
