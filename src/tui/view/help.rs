@@ -30,6 +30,12 @@ pub const GLOSSARY: &[(&str, &str)] = &[
     ("MAE / MSE", "regression: mean absolute / squared error, in target units"),
     ("learning rate", "size of each update; warms up, then decays to 0"),
     ("grad norm", "size of the gradient; spikes mean unstable training"),
+    ("examples/s", "training speed: examples per second in the latest step"),
+    ("ETA", "time left at the speed so far"),
+    ("@ step 57", "when a figure was measured: after that many updates"),
+    ("best: … @ N", "best validation so far and its step: the model kept"),
+    ("test @ step N", "at the end: the kept (best) model on the test split"),
+    ("confidence", "probability of the predicted class (tagging: least sure word)"),
     ("masking ratio", "share of tokens hidden in masked-LM pretraining"),
     ("valid / test", "held out: valid picks the checkpoint, test is final"),
 ];
