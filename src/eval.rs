@@ -1,6 +1,7 @@
 //! Evaluation: running a model over a split, and the metrics of each head (classes, label sets,
 //! entities, values).
 
+pub mod calibration;
 pub mod entities;
 pub mod evaluate;
 pub mod metrics;

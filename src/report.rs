@@ -236,6 +236,9 @@ impl From<&EvalReport> for SplitSummary {
                 ("threshold", m.threshold),
             ]);
         }
+        if let Some(c) = &s.calibration {
+            extra.insert("ece", c.ece);
+        }
         if let Some(g) = &s.regression {
             extra.extend([
                 ("mse", g.mse),

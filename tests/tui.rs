@@ -143,7 +143,12 @@ fn report(split: &str, step: usize, loss: f64, gold: &[u32], predicted: &[u32]) 
         examples: gold.len(),
         examples_per_sec: 250.0,
         labels: labels(),
-        scores: score(gold, predicted, &labels()),
+        scores: bertbench::eval::Scores {
+            calibration: Some(bertbench::eval::calibration::of_top_labels(
+                predictions(gold, predicted).iter().map(|p| (p.confidence, p.gold == p.predicted)),
+            )),
+            ..score(gold, predicted, &labels())
+        },
     }
 }
 
@@ -562,6 +567,17 @@ fn a_prediction_opens_whole_with_every_class_probability() {
     // A new filter starts the list over.
     keys(&mut app, "f");
     assert_eq!(app.eval.as_ref().map(|v| v.selected), Some(0));
+    // c: the reliability diagram in place of the list, with the ECE and the bins.
+    keys(&mut app, "c");
+    let screen = screen_text(&app, 100, 30);
+    let ece =
+        app.eval.as_ref().and_then(|v| v.report()).and_then(|r| r.scores.calibration.as_ref()).map(|c| c.ece);
+    let ece = ece.expect("the fixture's calibration");
+    assert!(screen.contains(&format!("Calibration (test): ECE {ece:.3}, 12 decisions")), "{screen}");
+    assert!(screen.contains("probability") && screen.contains("gap"), "{screen}");
+    snap("eval-calibration", &app);
+    keys(&mut app, "c");
+    assert!(!screen_text(&app, 100, 30).contains("Calibration (test)"));
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Running a model over a labelled split: loss, scores and per-example predictions, whatever
 //! the head. No dropout, and no gradient graph is kept.
 
+use super::calibration::{of_label_sets, of_top_labels};
 use std::time::Instant;
 
 use candle_core::{D, Tensor};
@@ -148,8 +149,11 @@ fn judge(
                         probabilities: p,
                     }
                 })
-                .collect();
-            (names.clone(), score(gold, &predicted, names), rows)
+                .collect::<Vec<Prediction>>();
+            let mut scores = score(gold, &predicted, names);
+            scores.calibration =
+                Some(of_top_labels(rows.iter().map(|r| (r.confidence, r.gold == r.predicted))));
+            (names.clone(), scores, rows)
         }
         Targets::Sets { sets, .. } => {
             let probs: Vec<Vec<f32>> = outputs
@@ -177,7 +181,9 @@ fn judge(
                     probabilities: p.clone(),
                 })
                 .collect();
-            (names.clone(), score_label_sets(sets, &probs, t, names), rows)
+            let mut scores = score_label_sets(sets, &probs, t, names);
+            scores.calibration = Some(of_label_sets(&probs, sets));
+            (names.clone(), scores, rows)
         }
         Targets::Values(gold) => {
             let predicted: Vec<f32> = outputs

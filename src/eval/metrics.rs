@@ -42,6 +42,9 @@ pub struct Scores {
     pub entities: Option<super::entities::EntityScores>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regression: Option<super::regression::RegressionScores>,
+    /// How far the probabilities are from how often they are right (classes and label sets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<super::calibration::Calibration>,
 }
 
 pub(crate) fn nan() -> f64 {
@@ -68,6 +71,7 @@ impl Scores {
             multi_label: None,
             entities: None,
             regression: None,
+            calibration: None,
         }
     }
 }
@@ -111,6 +115,7 @@ pub fn score(gold: &[u32], predicted: &[u32], labels: &[String]) -> Scores {
         multi_label: None,
         entities: None,
         regression: None,
+        calibration: None,
     }
 }
 

@@ -220,6 +220,8 @@ pub struct EvalView {
     pub selected: usize,
     /// The selected prediction is shown whole, in place of the table.
     pub detail: bool,
+    /// The reliability diagram is shown in place of the table.
+    pub reliability: bool,
 }
 
 /// The part of the Evaluation screen the arrows move in.
@@ -244,6 +246,7 @@ impl EvalView {
             focus: EvalFocus::Matrix,
             selected: 0,
             detail: false,
+            reliability: false,
         }
     }
 

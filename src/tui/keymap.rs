@@ -39,6 +39,8 @@ pub enum Action {
     ToggleFocus,
     /// Close a detail view.
     Close,
+    /// Evaluation: the reliability diagram (calibration) in place of the predictions.
+    ToggleReliability,
     Mark,
     CompareMarked,
     Delete,
@@ -103,6 +105,13 @@ pub const BINDINGS: &[Binding] = &[
         "matrix: show only the cell's examples; predictions: the whole prediction",
     ),
     bind(On(Eval), &[Esc], "Esc", Action::Close, "close the prediction's details"),
+    bind(
+        On(Eval),
+        &[Char('c')],
+        "c",
+        Action::ToggleReliability,
+        "calibration: how often each probability is right",
+    ),
     bind(On(Eval), &[Char('f')], "f", Action::CycleFilter, "predictions: errors / all / selected cell"),
     bind(On(Eval), &[Char('o')], "o", Action::CycleSort, "sort by confidence (confident mistakes first)"),
     bind(On(Eval), &[Char('m')], "m", Action::ToggleNormalised, "counts or row-normalised matrix"),

@@ -427,12 +427,19 @@ fn eval_action(app: &mut App, action: Action) -> Vec<Effect> {
             view.focus = if on_predictions { EvalFocus::Matrix } else { EvalFocus::Predictions };
             view.detail = false;
         }
-        Action::Activate if on_predictions => view.detail = !view.detail && n > 0,
+        Action::Activate if on_predictions => {
+            view.detail = !view.detail && n > 0;
+            view.reliability = false;
+        }
         Action::Activate => {
             view.filter = PredictionFilter::Cell(g, p);
             view.reset_selection();
         }
-        Action::Close => view.detail = false,
+        Action::Close => (view.detail, view.reliability) = (false, false),
+        Action::ToggleReliability => {
+            view.reliability = !view.reliability;
+            view.detail = false;
+        }
         Action::CycleFilter => {
             view.filter = match view.filter {
                 PredictionFilter::Errors => PredictionFilter::All,

@@ -105,7 +105,7 @@ fn hints(app: &App) -> &'static str {
             Some((EvalFocus::Predictions, false)) => {
                 "↑↓ prediction · Enter whole · p matrix · f filter · o sort · v split"
             }
-            _ => "arrows cell · Enter drill in · p predictions · f filter · o sort · m normalise · v split",
+            _ => "arrows cell · Enter drill in · p predictions · c calibration · f filter · o sort · v split",
         },
         Screen::Runs => "↑↓ move · Enter open · Space mark · c compare · r resume · d delete · x export",
         Screen::Compare => "m metric · a align step/epoch · ↑↓ scroll diff · x export · 4 runs",

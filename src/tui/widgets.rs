@@ -28,13 +28,26 @@ pub fn render_chart(
     y_range: Option<[f64; 2]>,
     theme: &Theme,
 ) {
-    draw_curves(area, buf, block, curves, (x_label, y_range), usize::MAX, theme);
+    draw_curves(area, buf, block, curves, (x_label, y_range, true), usize::MAX, theme);
 }
 
 /// A scatter plot of predicted (y) against gold (x) values: the first curve is drawn as a
 /// line (the diagonal), the others as points.
 pub fn render_scatter(area: Rect, buf: &mut Buffer, block: Block<'_>, curves: &[Curve<'_>], theme: &Theme) {
-    draw_curves(area, buf, block, curves, ("gold", None), 1, theme);
+    draw_curves(area, buf, block, curves, ("gold", None, true), 1, theme);
+}
+
+/// A reliability diagram: curves (the diagonal of a calibrated model, the model's bins) as
+/// lines over probability said (x) against share right (y), both from 0 to 1. No legend: it
+/// would sit on the curve's top row (share right 1.0); the title names the curves.
+pub fn render_reliability(
+    area: Rect,
+    buf: &mut Buffer,
+    block: Block<'_>,
+    curves: &[Curve<'_>],
+    theme: &Theme,
+) {
+    draw_curves(area, buf, block, curves, ("probability", Some([0.0, 1.0]), false), usize::MAX, theme);
 }
 
 /// Curves from index `points_from` on are drawn as points, the others as lines.
@@ -43,7 +56,7 @@ fn draw_curves(
     buf: &mut Buffer,
     block: Block<'_>,
     curves: &[Curve<'_>],
-    (x_label, y_range): (&str, Option<[f64; 2]>),
+    (x_label, y_range, legend): (&str, Option<[f64; 2]>, bool),
     points_from: usize,
     theme: &Theme,
 ) {
@@ -75,7 +88,7 @@ fn draw_curves(
     Chart::new(datasets)
         .block(block)
         .style(theme.base)
-        .legend_position(Some(LegendPosition::TopRight))
+        .legend_position(legend.then_some(LegendPosition::TopRight))
         .hidden_legend_constraints((
             ratatui::layout::Constraint::Percentage(60),
             ratatui::layout::Constraint::Percentage(60),

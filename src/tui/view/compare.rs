@@ -60,6 +60,8 @@ fn draw_metrics(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         ("test score", col(&|s| s.test.as_ref().map(|v| v.headline().1)), true),
         ("val loss", col(&|s| s.valid.as_ref().map(|v| v.loss)), false),
         ("ex/s", col(&|s| Some(s.train_examples_per_sec)), true),
+        // Calibration of the kept model on test (lower is better; classes and label sets).
+        ("test ECE", col(&|s| s.test.as_ref().and_then(|v| v.extra.get("ece").copied())), false),
     ];
     let best: Vec<Option<f64>> = columns
         .iter()

@@ -13,7 +13,7 @@ use crate::eval::entities::spans;
 use crate::report::Prediction;
 use crate::tui::app::{App, EvalFocus, EvalView, PredictionFilter, PredictionSort};
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{Curve, Heatmap, render_scatter};
+use crate::tui::widgets::{Curve, Heatmap, render_reliability, render_scatter};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let Some(view) = app.eval.as_ref() else {
@@ -63,8 +63,61 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     draw_scores(frame, scores_area, view, theme);
     match view.selected_prediction().filter(|_| view.detail) {
         Some(p) => draw_detail(frame, right, view, p, theme),
+        None if view.reliability => draw_reliability(frame, right, view, theme),
         None => draw_predictions(frame, right, view, theme),
     }
+}
+
+/// Calibration: each bin's mean probability against how often its predictions were right, the
+/// diagonal where a calibrated model sits, the ECE, and the bins as a table.
+fn draw_reliability(frame: &mut Frame, area: Rect, view: &EvalView, theme: &Theme) {
+    let Some(c) = view.report().and_then(|r| r.scores.calibration.as_ref()) else {
+        let block = panel("Calibration · c back", theme);
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        let why = "Calibration is for classes and label sets: this head has no probabilities to judge.";
+        frame.render_widget(
+            Paragraph::new(Line::styled(why, theme.dimmed())).wrap(Wrap { trim: true }),
+            inner,
+        );
+        return;
+    };
+    let table_height = (c.bins.len() as u16 + 3).min(area.height / 2);
+    let [chart, table] = Layout::vertical([Constraint::Min(0), Constraint::Length(table_height)]).areas(area);
+    let title = format!("Calibration ({}): ECE {:.3}, {} decisions · c back", view.split, c.ece, c.decisions);
+    let diagonal = [(0.0, 0.0), (1.0, 1.0)];
+    let points: Vec<(f64, f64)> = c.bins.iter().map(|b| (b.confidence, b.accuracy)).collect();
+    let curves = [
+        Curve { name: "calibrated".into(), points: &diagonal, color: theme.dim },
+        Curve { name: "bins: said → right".into(), points: &points, color: theme.accent },
+    ];
+    render_reliability(chart, frame.buffer_mut(), panel(title, theme), &curves, theme);
+    let rows: Vec<Row> = c
+        .bins
+        .iter()
+        .map(|b| {
+            let gap = b.accuracy - b.confidence;
+            let style = if gap.abs() > 0.1 { theme.base.fg(theme.bad) } else { theme.base };
+            Row::new(vec![
+                Cell::from(format!("{:.1}–{:.1}", b.lower, b.upper)),
+                Cell::from(b.count.to_string()),
+                Cell::from(format!("{:.3}", b.confidence)),
+                Cell::from(format!("{:.3}", b.accuracy)),
+                Cell::from(format!("{gap:+.3}")),
+            ])
+            .style(style)
+        })
+        .collect();
+    let header = Row::new(["probability", "n", "said", "right", "gap"]).style(theme.dimmed());
+    let widths = [
+        Constraint::Length(11),
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(7),
+    ];
+    let block = panel("Bins (gap = right − said; below 0: overconfident)", theme);
+    frame.render_widget(Table::new(rows, widths).header(header).block(block).style(theme.base), table);
 }
 
 /// The first row to show of `n` so that the selected one is visible in `visible` rows.
@@ -148,6 +201,9 @@ fn draw_scores(frame: &mut Frame, area: Rect, view: &EvalView, theme: &Theme) {
         rows.push(headline("threshold", m.threshold));
     } else if s.entities.is_none() {
         rows.push(headline("accuracy", s.accuracy));
+    }
+    if let Some(c) = &s.calibration {
+        rows.push(headline("ECE (c)", c.ece));
     }
     let first = match r.head() {
         HeadKind::TokenCls => "type",

@@ -36,6 +36,7 @@ pub const GLOSSARY: &[(&str, &str)] = &[
     ("best: … @ N", "best validation so far and its step: the model kept"),
     ("test @ step N", "at the end: the kept (best) model on the test split"),
     ("confidence", "probability of the predicted class (tagging: least sure word)"),
+    ("ECE", "calibration: how far probabilities are from how often right"),
     ("masking ratio", "share of tokens hidden in masked-LM pretraining"),
     ("valid / test", "held out: valid picks the checkpoint, test is final"),
 ];
