@@ -14,7 +14,8 @@ use crate::runs::{RunHistory, read_history, read_predictions};
 /// written. Per run `<id>` (its folder name): `<id>-loss`, `<id>-metrics` (the head's two main
 /// validation scores, when it was validated) and, from its final test evaluation (else its
 /// final valid one), `<id>-confusion` (classes, or entity types; not drawn beyond 60) or for
-/// regression `<id>-scatter` (predicted against gold values); with more than one run also
+/// regression `<id>-scatter` (predicted against gold values), and `<id>-calibration` (the
+/// reliability diagram) for classes and label sets; with more than one run also
 /// `compare-loss` and `compare-accuracy` (each run's main score, when any run was validated).
 pub fn export_runs(runs: &[&Path], format: Format, out: &Path) -> Result<Vec<PathBuf>> {
     // Every run is read before anything is written, so a bad folder leaves no partial export.
@@ -71,6 +72,17 @@ pub fn export_runs(runs: &[&Path], format: Format, out: &Path) -> Result<Vec<Pat
             let path = file(&format!("{id}-confusion"));
             let title = format!("{id}: confusion on {} (step {})", report.split, report.step);
             plot_confusion(&path, &title, &report.labels, &report.scores.confusion, true)?;
+            written.push(path);
+        }
+        if let Some((report, c)) = last.and_then(|r| r.scores.calibration.as_ref().map(|c| (r, c))) {
+            let bins: Vec<(f64, f64)> = c.bins.iter().map(|b| (b.confidence, b.accuracy)).collect();
+            let curves = [
+                Curve::new("calibrated", vec![(0.0, 0.0), (1.0, 1.0)]),
+                Curve::new(format!("this model (ECE {:.3})", c.ece), bins),
+            ];
+            let path = file(&format!("{id}-calibration"));
+            let title = format!("{id}: calibration on {} (step {})", report.split, report.step);
+            plot_curves(&path, &title, "probability said", "share right", &curves)?;
             written.push(path);
         }
     }
@@ -176,7 +188,12 @@ mod tests {
         let mut events: Vec<TrainEvent> = (1..=100).map(|s| step(s, 1.0 / s as f64)).collect();
         events.push(evaluated("valid", 50, &[0, 1, 1], &[0, 1, 0]));
         events.push(evaluated("valid", 100, &[0, 1, 1], &[0, 1, 1]));
-        events.push(evaluated("test", 100, &[0, 0, 1, 1], &[0, 1, 1, 1]));
+        let mut test = evaluated("test", 100, &[0, 0, 1, 1], &[0, 1, 1, 1]);
+        if let TrainEvent::Evaluated(r) = &mut test {
+            let said = [(0.62, false), (0.74, true), (0.91, true), (0.97, true)];
+            r.scores.calibration = Some(crate::eval::calibration::of_top_labels(said));
+        }
+        events.push(test);
         write_run(&a, &events);
         write_run(&b, &[step(1, 0.9), step(2, 0.8), step(3, 0.7), evaluated("valid", 3, &[0, 1], &[1, 1])]);
 
@@ -188,6 +205,7 @@ mod tests {
                 "run-a-loss.svg",
                 "run-a-metrics.svg",
                 "run-a-confusion.svg",
+                "run-a-calibration.svg",
                 "run-b-loss.svg",
                 "run-b-metrics.svg",
                 "run-b-confusion.svg",
@@ -209,6 +227,11 @@ mod tests {
         assert!(confusion.iter().any(|t| t.contains("test")), "{confusion:?}");
         assert!(confusion.iter().any(|t| t == "50%"), "neg row of the test split: 1 of 2 right");
         assert!(texts("run-b-confusion.svg").iter().any(|t| t.contains("valid")));
+        // Bins 0.6 (0.62 wrong), 0.7 (0.74 right), 0.9 (0.94 on average, both right):
+        // ECE 0.62/4 + 0.26/4 + 0.06/2 = 0.25.
+        let calibration = texts("run-a-calibration.svg");
+        assert!(calibration.iter().any(|t| t == "this model (ECE 0.250)"), "{calibration:?}");
+        assert!(calibration.iter().any(|t| t == "calibrated"), "{calibration:?}");
     }
 
     #[test]
