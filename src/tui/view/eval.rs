@@ -564,6 +564,12 @@ fn draw_values(frame: &mut Frame, area: Rect, view: &EvalView, rows: &[&Predicti
     let visible = area.height.saturating_sub(1) as usize;
     let text_w = (area.width as usize).saturating_sub(32);
     let top = first_visible(view, visible);
+    // Predictions as precise as the gold values are: whole years read as 1943.8, not 1943.7770.
+    let whole = rows.iter().all(|p| p.gold.parse::<f64>().is_ok_and(|g| g.fract() == 0.0));
+    let shown = |text: &str| match text.parse::<f64>() {
+        Ok(v) if whole => format!("{v:.1}"),
+        _ => text.to_owned(),
+    };
     let table_rows: Vec<Row> = rows
         .iter()
         .enumerate()
@@ -572,7 +578,7 @@ fn draw_values(frame: &mut Frame, area: Rect, view: &EvalView, rows: &[&Predicti
         .map(|(i, p)| {
             let row = Row::new(vec![
                 Cell::from(cut(&p.gold, 9)),
-                Cell::from(cut(&p.predicted, 10)),
+                Cell::from(cut(&shown(&p.predicted), 10)),
                 Cell::from(p.residual().map_or_else(|| "?".to_owned(), |r| format!("{r:+.2}"))),
                 Cell::from(cut(&p.text, text_w)),
             ]);
