@@ -237,7 +237,10 @@ impl From<&EvalReport> for SplitSummary {
             ]);
         }
         if let Some(c) = &s.calibration {
-            extra.insert("ece", c.ece);
+            // A NaN (nothing judged) would be written as null, which `extra` cannot read back.
+            if c.ece.is_finite() {
+                extra.insert("ece", c.ece);
+            }
         }
         if let Some(g) = &s.regression {
             extra.extend([

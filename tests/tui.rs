@@ -573,11 +573,15 @@ fn a_prediction_opens_whole_with_every_class_probability() {
     let ece =
         app.eval.as_ref().and_then(|v| v.report()).and_then(|r| r.scores.calibration.as_ref()).map(|c| c.ece);
     let ece = ece.expect("the fixture's calibration");
-    assert!(screen.contains(&format!("Calibration (test): ECE {ece:.3}, 12 decisions")), "{screen}");
-    assert!(screen.contains("probability") && screen.contains("gap"), "{screen}");
+    assert!(screen.contains("Reliability (test): share right"), "{screen}");
+    assert!(screen.contains(&format!("ECE {ece:.3} over 12 decisions")), "{screen}");
+    assert!(screen.contains("probability said") && screen.contains("gap"), "{screen}");
     snap("eval-calibration", &app);
     keys(&mut app, "c");
-    assert!(!screen_text(&app, 100, 30).contains("Calibration (test)"));
+    assert!(!screen_text(&app, 100, 30).contains("Reliability (test)"));
+    // p goes back to what it moves in: the list, not the diagram in its place.
+    keys(&mut app, "cp");
+    assert!(app.eval.as_ref().is_some_and(|v| !v.reliability));
 }
 
 #[test]

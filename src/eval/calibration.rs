@@ -17,7 +17,8 @@ pub const BINS: usize = 10;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Calibration {
-    /// Expected calibration error, in [0, 1].
+    /// Expected calibration error, in [0, 1] (NaN: nothing to judge).
+    #[serde(deserialize_with = "crate::report::nullable_f64")]
     pub ece: f64,
     /// Decisions judged: examples, or (label sets) examples × labels.
     pub decisions: usize,

@@ -222,6 +222,8 @@ pub struct EvalView {
     pub detail: bool,
     /// The reliability diagram is shown in place of the table.
     pub reliability: bool,
+    /// Lines scrolled in the open prediction (a long text on a small terminal).
+    pub detail_scroll: u16,
 }
 
 /// The part of the Evaluation screen the arrows move in.
@@ -247,6 +249,7 @@ impl EvalView {
             selected: 0,
             detail: false,
             reliability: false,
+            detail_scroll: 0,
         }
     }
 
@@ -257,7 +260,7 @@ impl EvalView {
 
     /// Starts the predictions list over (a new filter, split or sort).
     pub fn reset_selection(&mut self) {
-        (self.scroll, self.selected, self.detail) = (0, 0, false);
+        (self.scroll, self.selected, self.detail, self.detail_scroll) = (0, 0, false, 0);
     }
 
     pub fn report(&self) -> Option<&EvalReport> {

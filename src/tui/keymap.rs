@@ -104,7 +104,7 @@ pub const BINDINGS: &[Binding] = &[
         Action::Activate,
         "matrix: show only the cell's examples; predictions: the whole prediction",
     ),
-    bind(On(Eval), &[Esc], "Esc", Action::Close, "close the prediction's details"),
+    bind(On(Eval), &[Esc], "Esc", Action::Close, "close the prediction's details or the calibration view"),
     bind(
         On(Eval),
         &[Char('c')],

@@ -417,23 +417,36 @@ fn eval_action(app: &mut App, action: Action) -> Vec<Effect> {
     let n = view.rows().len();
     let on_predictions = view.focus == EvalFocus::Predictions;
     match action {
-        Action::Up if on_predictions => view.selected = view.selected.saturating_sub(1),
-        Action::Down if on_predictions => view.selected = (view.selected + 1).min(n.saturating_sub(1)),
+        // An open prediction scrolls; another one starts at its top.
+        Action::PageDown if view.detail => {
+            view.detail_scroll = view.detail_scroll.saturating_add(PAGE as u16);
+        }
+        Action::PageUp if view.detail => view.detail_scroll = view.detail_scroll.saturating_sub(PAGE as u16),
+        Action::Up if on_predictions => {
+            view.selected = view.selected.saturating_sub(1);
+            view.detail_scroll = 0;
+        }
+        Action::Down if on_predictions => {
+            view.selected = (view.selected + 1).min(n.saturating_sub(1));
+            view.detail_scroll = 0;
+        }
         Action::Up => view.cell = (g.saturating_sub(1), p),
         Action::Down => view.cell = ((g + 1).min(last), p),
         Action::Left => view.cell = (g, p.saturating_sub(1)),
         Action::Right => view.cell = (g, (p + 1).min(last)),
         Action::ToggleFocus => {
             view.focus = if on_predictions { EvalFocus::Matrix } else { EvalFocus::Predictions };
-            view.detail = false;
+            // What the focus moves to is on screen: the list, not a view in its place.
+            (view.detail, view.reliability) = (false, false);
         }
         Action::Activate if on_predictions => {
             view.detail = !view.detail && n > 0;
-            view.reliability = false;
+            (view.reliability, view.detail_scroll) = (false, 0);
         }
         Action::Activate => {
             view.filter = PredictionFilter::Cell(g, p);
             view.reset_selection();
+            view.reliability = false;
         }
         Action::Close => (view.detail, view.reliability) = (false, false),
         Action::ToggleReliability => {
@@ -462,7 +475,8 @@ fn eval_action(app: &mut App, action: Action) -> Vec<Effect> {
             }
         }
         Action::PageDown => {
-            view.scroll = (view.scroll + PAGE).min(n.saturating_sub(1));
+            // The last page stays full: the window stops where the last row is at its bottom.
+            view.scroll = (view.scroll + PAGE).min(n.saturating_sub(PAGE));
             view.selected = (view.selected + PAGE).min(n.saturating_sub(1));
         }
         Action::PageUp => {

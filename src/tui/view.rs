@@ -92,6 +92,24 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     frame.render_widget(Paragraph::new(line).style(theme.base), area);
 }
 
+/// The Evaluation screen's keys for what is on it: the matrix, the predictions, one
+/// prediction whole, or the reliability diagram (offered for heads that have one).
+fn eval_hints(app: &App) -> &'static str {
+    let Some(view) = app.eval.as_ref() else { return "4 runs: pick one and press Enter" };
+    let calibrated = view.report().is_some_and(|r| r.scores.calibration.is_some());
+    match (view.reliability, view.detail, view.focus) {
+        (true, _, _) => "c or Esc back · the diagonal is calibrated; below it: overconfident",
+        (_, true, _) => "↑↓ another prediction · PgUp/PgDn scroll · Esc back · p matrix",
+        (_, _, EvalFocus::Predictions) => {
+            "↑↓ prediction · Enter whole · p matrix · f filter · o sort · v split"
+        }
+        _ if calibrated => {
+            "arrows cell · Enter drill in · p predictions · c calibration · f filter · m normalise"
+        }
+        _ => "arrows cell · Enter drill in · p predictions · f filter · o sort · m normalise · v split",
+    }
+}
+
 /// The few keys that matter most on each screen.
 fn hints(app: &App) -> &'static str {
     match app.screen {
@@ -100,13 +118,7 @@ fn hints(app: &App) -> &'static str {
         }
         Screen::Setup => "↑↓ field · ←→ change · Enter edit · s start · w save recipe · ? help · q quit",
         Screen::Train => "Space pause · s stop · c checkpoint · ←→ other run · 3 evaluation · q quit",
-        Screen::Eval => match app.eval.as_ref().map(|v| (v.focus, v.detail)) {
-            Some((EvalFocus::Predictions, true)) => "↑↓ another prediction · Esc back · p matrix · x export",
-            Some((EvalFocus::Predictions, false)) => {
-                "↑↓ prediction · Enter whole · p matrix · f filter · o sort · v split"
-            }
-            _ => "arrows cell · Enter drill in · p predictions · c calibration · f filter · o sort · v split",
-        },
+        Screen::Eval => eval_hints(app),
         Screen::Runs => "↑↓ move · Enter open · Space mark · c compare · r resume · d delete · x export",
         Screen::Compare => "m metric · a align step/epoch · ↑↓ scroll diff · x export · 4 runs",
     }

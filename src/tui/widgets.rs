@@ -47,7 +47,9 @@ pub fn render_reliability(
     curves: &[Curve<'_>],
     theme: &Theme,
 ) {
-    draw_curves(area, buf, block, curves, ("probability", Some([0.0, 1.0]), false), usize::MAX, theme);
+    // A curve of one point is no line: it is drawn as a point.
+    let points_from = if curves.iter().skip(1).any(|c| c.points.len() < 2) { 1 } else { usize::MAX };
+    draw_curves(area, buf, block, curves, ("probability said", Some([0.0, 1.0]), false), points_from, theme);
 }
 
 /// Curves from index `points_from` on are drawn as points, the others as lines.

@@ -98,6 +98,7 @@ fn draw_metrics(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Constraint::Length(10),
         Constraint::Length(8),
         Constraint::Length(6),
+        Constraint::Length(8),
     ];
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(theme.dimmed()))

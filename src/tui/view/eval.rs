@@ -75,16 +75,25 @@ fn draw_reliability(frame: &mut Frame, area: Rect, view: &EvalView, theme: &Them
         let block = panel("Calibration · c back", theme);
         let inner = block.inner(area);
         frame.render_widget(block, area);
-        let why = "Calibration is for classes and label sets: this head has no probabilities to judge.";
+        let why = match view.report().map(crate::report::EvalReport::head) {
+            Some(HeadKind::SeqCls | HeadKind::MultiLabel) => {
+                "This run was recorded before bertbench measured calibration: run it again to see it."
+            }
+            Some(HeadKind::TokenCls) => {
+                "Calibration is measured for classes and label sets, not yet for tagging."
+            }
+            _ => "Regression predicts values, not probabilities: there is no calibration to judge.",
+        };
         frame.render_widget(
             Paragraph::new(Line::styled(why, theme.dimmed())).wrap(Wrap { trim: true }),
             inner,
         );
         return;
     };
-    let table_height = (c.bins.len() as u16 + 3).min(area.height / 2);
+    // Every bin's row, as long as the diagram keeps 8 rows.
+    let table_height = (c.bins.len() as u16 + 3).min(area.height.saturating_sub(8));
     let [chart, table] = Layout::vertical([Constraint::Min(0), Constraint::Length(table_height)]).areas(area);
-    let title = format!("Calibration ({}): ECE {:.3}, {} decisions · c back", view.split, c.ece, c.decisions);
+    let title = format!("Reliability ({}): share right ↑ by probability said →", view.split);
     let diagonal = [(0.0, 0.0), (1.0, 1.0)];
     let points: Vec<(f64, f64)> = c.bins.iter().map(|b| (b.confidence, b.accuracy)).collect();
     let curves = [
@@ -116,7 +125,7 @@ fn draw_reliability(frame: &mut Frame, area: Rect, view: &EvalView, theme: &Them
         Constraint::Length(6),
         Constraint::Length(7),
     ];
-    let block = panel("Bins (gap = right − said; below 0: overconfident)", theme);
+    let block = panel(format!("ECE {:.3} over {} decisions · gap = right − said", c.ece, c.decisions), theme);
     frame.render_widget(Table::new(rows, widths).header(header).block(block).style(theme.base), table);
 }
 
@@ -407,7 +416,8 @@ fn draw_detail(frame: &mut Frame, area: Rect, view: &EvalView, p: &Prediction, t
         HeadKind::MultiLabel => format!("   (its least sure label decided at {:.2})", p.confidence),
         HeadKind::SeqCls => format!("   with probability {:.3}", p.confidence),
     };
-    let mut lines = vec![Line::from(verdict)];
+    // A value is never exactly right: regression shows its residual instead of a verdict.
+    let mut lines = if head == HeadKind::Regression { Vec::new() } else { vec![Line::from(verdict)] };
     if head == HeadKind::TokenCls {
         lines[0]
             .spans
@@ -470,7 +480,11 @@ fn draw_detail(frame: &mut Frame, area: Rect, view: &EvalView, p: &Prediction, t
             lines.extend(probability_bars(report, p, inner.width, theme));
         }
     }
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+    // Scrolled (PgUp/PgDn) no further than its last line at the bottom.
+    let width = usize::from(inner.width.max(1));
+    let total: usize = lines.iter().map(|l| l.width().div_ceil(width).max(1)).sum();
+    let scroll = view.detail_scroll.min(total.saturating_sub(usize::from(inner.height)) as u16);
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((scroll, 0)), inner);
 }
 
 /// Every class's probability, highest first, as a bar: the predicted classes bold, the gold
