@@ -432,8 +432,16 @@ fn draw_detail(frame: &mut Frame, area: Rect, view: &EvalView, p: &Prediction, t
         lines.push(Line::from(vec![
             Span::styled("predicted  ", theme.dimmed()),
             Span::styled(
-                none_if_empty(&p.predicted).to_owned(),
-                bold(theme.base.fg(if ok { theme.good } else { theme.bad })),
+                match (head, p.values()) {
+                    // As precise as the gold value: a year reads 1916.6, not 1916.6343.
+                    (HeadKind::Regression, Some((gold, v))) if gold.fract() == 0.0 => format!("{v:.1}"),
+                    _ => none_if_empty(&p.predicted).to_owned(),
+                },
+                match (head, ok) {
+                    (HeadKind::Regression, _) => bold(theme.base),
+                    (_, true) => bold(theme.base.fg(theme.good)),
+                    (_, false) => bold(theme.base.fg(theme.bad)),
+                },
             ),
             Span::styled(confidence, theme.dimmed()),
         ]));
