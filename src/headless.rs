@@ -46,8 +46,10 @@ pub fn describe_eval(r: &EvalReport) -> String {
         let _ = write!(s, "  {name} {v:.4}");
         s
     });
+    let ece = r.scores.calibration.as_ref().filter(|c| c.ece.is_finite());
+    let ece = ece.map(|c| format!("  ECE {:.3}", c.ece)).unwrap_or_default();
     format!(
-        "{} @ step {} (epoch {:.2}): loss {:.4}{figures}  ({} examples, {:.0}/s)",
+        "{} @ step {} (epoch {:.2}): loss {:.4}{figures}{ece}  ({} examples, {:.0}/s)",
         r.split, r.step, r.epoch, r.loss, r.examples, r.examples_per_sec
     )
 }

@@ -94,8 +94,8 @@ pub const BINDINGS: &[Binding] = &[
     bind(On(Train), &[Char('n')], "n", Action::Goto(Setup), "set up another run (it queues)"),
     bind(On(Eval), &[Up, Char('k')], "arrows", Action::Up, "select a matrix cell, or a prediction"),
     bind(On(Eval), &[Down, Char('j')], "", Action::Down, ""),
-    bind(On(Eval), &[Left], "", Action::Left, ""),
-    bind(On(Eval), &[Right], "", Action::Right, ""),
+    bind(On(Eval), &[Left, Char('h')], "", Action::Left, ""),
+    bind(On(Eval), &[Right, Char('l')], "", Action::Right, ""),
     bind(On(Eval), &[Char('p')], "p", Action::ToggleFocus, "move between the matrix and the predictions"),
     bind(
         On(Eval),
