@@ -103,10 +103,8 @@ fn eval_hints(app: &App) -> &'static str {
         (_, _, EvalFocus::Predictions) => {
             "↑↓ prediction · Enter whole · p matrix · f filter · o sort · v split"
         }
-        _ if calibrated => {
-            "arrows cell · Enter drill in · p predictions · c calibration · f filter · m normalise"
-        }
-        _ => "arrows cell · Enter drill in · p predictions · f filter · o sort · m normalise · v split",
+        _ if calibrated => "arrows cell · Enter drill in · p list · c calibration · f filter · m normalise",
+        _ => "arrows cell · Enter drill · p list · f filter · o sort · m normalise · v split",
     }
 }
 
