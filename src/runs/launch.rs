@@ -116,50 +116,28 @@ fn reopen(dir: &Path, sink: &mut dyn EventSink) -> Result<(RunConfig, RunWriter,
         toml::from_str(&toml).map_err(|e| refuse(format!("its config.toml does not read: {e}")))?;
     let resolved =
         config.resolved.as_ref().ok_or_else(|| refuse("its config.toml has no [resolved] table".into()))?;
+    let files = crate::train::lifecycle::data_files(&config)?;
     let now = crate::train::lifecycle::data_fingerprints(&config)?;
     if now != resolved.dataset_sha256 {
-        let changed: std::collections::BTreeSet<String> = now
-            .keys()
-            .chain(resolved.dataset_sha256.keys())
+        let roles: std::collections::BTreeSet<&String> =
+            now.keys().chain(resolved.dataset_sha256.keys()).collect();
+        let changed: Vec<String> = roles
+            .into_iter()
             .filter(|role| now.get(*role) != resolved.dataset_sha256.get(*role))
-            .map(|role| data_file(&config, role))
+            .map(|role| {
+                let path = files.iter().find(|(r, _)| r == role).map(|(_, p)| p.display().to_string());
+                path.unwrap_or_else(|| format!("the {role} file"))
+            })
             .collect();
-        let changed: Vec<String> = changed.into_iter().collect();
         return Err(refuse(format!("{} changed since the run started (SHA-256)", changed.join(", "))));
     }
     let saved = Saved::read(&StateFile::in_record(dir, &toml)).map_err(|e| refuse(e.to_string()))?;
-    if saved.is_none() {
-        // Starting over is right for a run killed before its first save, not for one whose
-        // saved state went missing.
-        let log = read_record_text(dir, "events.jsonl", super::safe::EVENT_LOG).unwrap_or_default();
-        if log.contains("\"event\":\"state_saved\"") {
-            return Err(refuse(format!(
-                "its state file {} is gone, though the run saved one; start a new run",
-                crate::train::state::STATE_FILE
-            )));
-        }
-    }
     let (writer, history) =
         RunWriter::reopen(dir, &config, &toml, saved.as_ref().map(|s| s.meta.progress.step))?;
     for event in &history {
         sink.emit(event)?;
     }
     Ok((config, writer, saved, lock))
-}
-
-/// The file that plays `role` in `config`'s run (as `data_fingerprints` names them).
-fn data_file(config: &RunConfig, role: &str) -> String {
-    let d = &config.data;
-    let path = match role {
-        "train" => Some(d.train.clone()),
-        "valid" => d.valid.clone(),
-        "test" => d.test.clone(),
-        _ => {
-            let n = role.strip_prefix("corpus-").and_then(|n| n.parse::<usize>().ok()).unwrap_or(1);
-            crate::data::corpus::corpus_files(&config.mlm.corpus).ok().and_then(|f| f.get(n - 1).cloned())
-        }
-    };
-    path.map_or_else(|| format!("the {role} file"), |p| p.display().to_string())
 }
 
 /// Takes the run record's lock (`<run>/.lock`), held while the run goes on, so that no second

@@ -85,7 +85,8 @@ impl RunWriter {
     }
 
     /// Reopens the record in `dir` (recorded with `config`, whose text is `toml`) to go on
-    /// from its state saved at `step` (`None`: it saved none, and starts over). The event log
+    /// from its state saved at `step` (`None`: it saved none, and starts over; refused when its
+    /// log says it did save one). The event log
     /// is cut back to the run's history up to that step — what comes after it is redone — and
     /// that history is returned; the status says `running` again.
     pub fn reopen(
@@ -100,6 +101,15 @@ impl RunWriter {
             Err(e) if e.is_not_found() => String::new(),
             Err(e) => return Err(e),
         };
+        if step.is_none() && text.contains("\"event\":\"state_saved\"") {
+            // Starting over is right for a run killed before its first save, not for one whose
+            // saved state went missing. Refused before anything in the record changes.
+            return Err(Error::Config(format!(
+                "cannot resume {}: its state file {} is gone, though the run saved one; start a new run",
+                dir.display(),
+                crate::train::state::STATE_FILE
+            )));
+        }
         let (kept, history) = step.map_or((0, Vec::new()), |s| history_until(&text, s));
         let events = File::options().create(true).append(true).open(&path).at(&path)?;
         events.set_len(kept as u64).at(&path)?;

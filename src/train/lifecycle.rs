@@ -67,27 +67,32 @@ pub fn prepare(cfg: &mut RunConfig) -> Result<()> {
     Ok(())
 }
 
-/// The SHA-256 of each data file the run reads, by role: `train`, `valid`, `test`, and
-/// `corpus`, `corpus-2`, … for the files of a masked-LM corpus. A resumed run checks its data
-/// against them.
-pub fn data_fingerprints(cfg: &RunConfig) -> Result<std::collections::BTreeMap<String, String>> {
-    use crate::data::load::sha256_file;
-    let mut sha = std::collections::BTreeMap::new();
+/// The data files the run reads, by role: `train`, `valid`, `test`, and `corpus`, `corpus-2`,
+/// … for the files of a masked-LM corpus.
+pub fn data_files(cfg: &RunConfig) -> Result<Vec<(String, PathBuf)>> {
     let d = &cfg.data;
     // A pretraining run reads its corpus, not the data splits.
     let train = (cfg.kind == RunKind::FineTune).then_some(&d.train);
-    for (split, path) in [("train", train), ("valid", d.valid.as_ref()), ("test", d.test.as_ref())] {
-        if let Some(p) = path {
-            sha.insert(split.to_owned(), sha256_file(p)?);
-        }
-    }
+    let mut files: Vec<(String, PathBuf)> =
+        [("train", train), ("valid", d.valid.as_ref()), ("test", d.test.as_ref())]
+            .into_iter()
+            .filter_map(|(role, path)| Some((role.to_owned(), path?.clone())))
+            .collect();
     let reads_corpus = cfg.kind == RunKind::Pretrain || cfg.mlm.mask_ratio > 0.0;
     let corpus = if reads_corpus { crate::data::corpus::corpus_files(&cfg.mlm.corpus)? } else { Vec::new() };
-    for (i, file) in corpus.iter().enumerate() {
+    for (i, file) in corpus.into_iter().enumerate() {
         let role = if i == 0 { "corpus".to_owned() } else { format!("corpus-{}", i + 1) };
-        sha.insert(role, sha256_file(file)?);
+        files.push((role, file));
     }
-    Ok(sha)
+    Ok(files)
+}
+
+/// The SHA-256 of each of `data_files`, by role; a resumed run checks its data against them.
+pub fn data_fingerprints(cfg: &RunConfig) -> Result<std::collections::BTreeMap<String, String>> {
+    data_files(cfg)?
+        .into_iter()
+        .map(|(role, path)| Ok((role, crate::data::load::sha256_file(&path)?)))
+        .collect()
 }
 
 /// The directory holding the model's files. A `scratch:` model (its tokenizer trained on `texts`,
