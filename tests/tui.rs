@@ -550,7 +550,7 @@ fn a_prediction_opens_whole_with_every_class_probability() {
     keys(&mut app, "pjj");
     let view = app.eval.as_ref().expect("view");
     assert_eq!((view.selected, view.cell), (2, (0, 0)), "j moved the prediction, not the cell");
-    let chosen = view.selected_prediction().expect("a prediction").clone();
+    let chosen = (*view.rows().get(view.selected).expect("a prediction")).clone();
     key(&mut app, KeyCode::Enter);
     assert!(app.eval.as_ref().is_some_and(|v| v.detail));
     let screen = screen_text(&app, 100, 30);

@@ -253,11 +253,6 @@ impl EvalView {
         }
     }
 
-    /// The selected prediction (when the filter leaves any).
-    pub fn selected_prediction(&self) -> Option<&Prediction> {
-        self.rows().get(self.selected).copied()
-    }
-
     /// Starts the predictions list over (a new filter, split or sort).
     pub fn reset_selection(&mut self) {
         (self.scroll, self.selected, self.detail, self.detail_scroll) = (0, 0, false, 0);

@@ -61,10 +61,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         HeadKind::Regression => draw_scatter(frame, matrix_area, view, theme),
     }
     draw_scores(frame, scores_area, view, theme);
-    match view.selected_prediction().filter(|_| view.detail) {
-        Some(p) => draw_detail(frame, right, view, p, theme),
+    // Filtered and sorted once a frame, for whichever pane shows them.
+    let rows = view.rows();
+    match rows.get(view.selected).filter(|_| view.detail) {
+        Some(p) => draw_detail(frame, right, view, (p, rows.len()), theme),
         None if view.reliability => draw_reliability(frame, right, view, theme),
-        None => draw_predictions(frame, right, view, theme),
+        None => draw_predictions(frame, right, view, &rows, theme),
     }
 }
 
@@ -230,8 +232,7 @@ fn draw_scores(frame: &mut Frame, area: Rect, view: &EvalView, theme: &Theme) {
     frame.render_widget(Table::new(rows, widths).header(header).block(block).style(theme.base), area);
 }
 
-fn draw_predictions(frame: &mut Frame, area: Rect, view: &EvalView, theme: &Theme) {
-    let rows = view.rows();
+fn draw_predictions(frame: &mut Frame, area: Rect, view: &EvalView, rows: &[&Prediction], theme: &Theme) {
     let head = view.report().map_or(HeadKind::SeqCls, crate::report::EvalReport::head);
     let labels = view.report().map(|r| r.labels.clone()).unwrap_or_default();
     let name = |i: usize| labels.get(i).cloned().unwrap_or_default();
@@ -260,8 +261,8 @@ fn draw_predictions(frame: &mut Frame, area: Rect, view: &EvalView, theme: &Them
         return;
     }
     match head {
-        HeadKind::TokenCls => return draw_tagged(frame, inner, view, &rows, theme),
-        HeadKind::Regression => return draw_values(frame, inner, view, &rows, theme),
+        HeadKind::TokenCls => return draw_tagged(frame, inner, view, rows, theme),
+        HeadKind::Regression => return draw_values(frame, inner, view, rows, theme),
         _ => {}
     }
     let label_w = rows
@@ -397,8 +398,8 @@ fn draw_tagged(frame: &mut Frame, area: Rect, view: &EvalView, rows: &[&Predicti
 /// One prediction whole: its text wrapped, gold and predicted, and every class's probability
 /// as a bar (classification); the tagged sentence with gold and predicted entities and each
 /// word's tags and confidence (token classification); the values and residual (regression).
-fn draw_detail(frame: &mut Frame, area: Rect, view: &EvalView, p: &Prediction, theme: &Theme) {
-    let n = view.rows().len();
+/// `(p, n)`: the prediction and how many the list holds.
+fn draw_detail(frame: &mut Frame, area: Rect, view: &EvalView, (p, n): (&Prediction, usize), theme: &Theme) {
     let title = format!("Prediction {} of {n} ({}) · ↑↓ another · Esc back", view.selected + 1, view.split);
     let block = panel(title, theme);
     let inner = block.inner(area);
