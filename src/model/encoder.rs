@@ -92,10 +92,14 @@ impl Embeddings {
         })
     }
 
-    fn forward(&self, ids: &Tensor, type_ids: &Tensor, drop: &mut Dropout) -> Result<Tensor> {
-        let len = ids.dim(1)?;
-        let positions = Tensor::arange(0u32, len as u32, ids.device())?;
-        let x = ops::lookup(&self.word, ids)?
+    fn forward(&self, input: Input, type_ids: &Tensor, drop: &mut Dropout) -> Result<Tensor> {
+        let words = match input {
+            Input::Ids(ids) => ops::lookup(&self.word, ids)?,
+            Input::WordVectors(vectors) => vectors.clone(),
+        };
+        let len = words.dim(1)?;
+        let positions = Tensor::arange(0u32, len as u32, words.device())?;
+        let x = words
             .broadcast_add(&ops::lookup(&self.position, &positions)?)?
             .add(&ops::lookup(&self.token_type, type_ids)?)?;
         drop.apply(&self.norm.forward(&x)?, self.dropout)
@@ -247,6 +251,22 @@ pub struct EncoderOutput {
     pub attentions: Vec<Tensor>,
 }
 
+/// What the encoder reads: token ids, or the word vectors themselves (`[B, L, H]`, in place of
+/// the word-embedding lookup), which is what gradient-based attributions differentiate by.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    Ids(&'a Tensor),
+    WordVectors(&'a Tensor),
+}
+
+impl Input<'_> {
+    fn len(&self) -> Result<usize> {
+        Ok(match self {
+            Self::Ids(t) | Self::WordVectors(t) => t.dim(1)?,
+        })
+    }
+}
+
 /// How a forward pass runs.
 pub struct Pass<'a> {
     pub dropout: &'a mut Dropout,
@@ -285,14 +305,25 @@ impl Encoder {
         attention_mask: &Tensor,
         pass: &mut Pass,
     ) -> Result<EncoderOutput> {
-        let len = ids.dim(1)?;
+        self.forward_input(Input::Ids(ids), type_ids, attention_mask, pass)
+    }
+
+    /// `forward` from ids or from word vectors.
+    pub fn forward_input(
+        &self,
+        input: Input,
+        type_ids: &Tensor,
+        attention_mask: &Tensor,
+        pass: &mut Pass,
+    ) -> Result<EncoderOutput> {
+        let len = input.len()?;
         if len > self.config.max_position_embeddings {
             return Err(Error::Config(format!(
                 "sequence of {len} tokens exceeds the model's {} positions; lower --max-len",
                 self.config.max_position_embeddings
             )));
         }
-        let mut x = self.embeddings.forward(ids, type_ids, pass.dropout)?;
+        let mut x = self.embeddings.forward(input, type_ids, pass.dropout)?;
         if pass.frozen_layers > 0 {
             x = x.detach();
         }
@@ -304,6 +335,12 @@ impl Encoder {
             attentions.extend(probs);
         }
         Ok(EncoderOutput { hidden: x, attentions })
+    }
+
+    /// The word vectors of `ids` (`[B, L]` → `[B, L, H]`), as the first step of `forward` looks
+    /// them up.
+    pub fn word_vectors(&self, ids: &Tensor) -> Result<Tensor> {
+        Ok(ops::lookup(&self.embeddings.word, ids)?)
     }
 
     /// The word-embedding matrix `[vocab, hidden]` (the masked-LM decoder is tied to it).

@@ -8,7 +8,7 @@ use candle_nn::VarBuilder;
 
 use super::bert_config::BertConfig;
 use super::dropout::Dropout;
-use super::encoder::{Encoder, Linear, Pass};
+use super::encoder::{Encoder, Input, Linear, Pass};
 use crate::config::HeadKind;
 use crate::data::batch::Batch;
 use crate::error::Result;
@@ -83,6 +83,13 @@ impl TargetScale {
     }
 }
 
+/// A head's raw scores (see `TaskModel::forward`) and, when asked for, the encoder's attention
+/// probabilities: one `[B, heads, L, L]` tensor per layer.
+pub struct Scored {
+    pub scores: Tensor,
+    pub attentions: Vec<Tensor>,
+}
+
 /// An encoder with a task head.
 pub struct TaskModel {
     pub encoder: Encoder,
@@ -120,16 +127,27 @@ impl TaskModel {
 
     /// Raw scores: `[B, K]` logits, `[B, 1]` standardised values, or `[B, L, K]` per token.
     pub fn forward(&self, batch: &Batch, dropout: &mut Dropout) -> Result<Tensor> {
-        let mut pass = Pass { dropout, frozen_layers: self.freeze.layers, keep_attentions: false };
-        let out =
-            self.encoder.forward(&batch.input_ids, &batch.type_ids, &batch.attention_mask, &mut pass)?;
+        Ok(self.forward_input(Input::Ids(&batch.input_ids), batch, dropout, false)?.scores)
+    }
+
+    /// `forward` from ids or word vectors (`batch.input_ids` is then unused); with
+    /// `keep_attentions`, the attention probabilities too.
+    pub fn forward_input(
+        &self,
+        input: Input,
+        batch: &Batch,
+        dropout: &mut Dropout,
+        keep_attentions: bool,
+    ) -> Result<Scored> {
+        let mut pass = Pass { dropout, frozen_layers: self.freeze.layers, keep_attentions };
+        let out = self.encoder.forward_input(input, &batch.type_ids, &batch.attention_mask, &mut pass)?;
         let mut features =
             if self.head == HeadKind::TokenCls { out.hidden } else { self.encoder.pool(&out.hidden)? };
         if self.freeze.encoder {
             features = features.detach();
         }
         let features = pass.dropout.apply(&features, self.dropout)?;
-        self.classifier.forward(&features)
+        Ok(Scored { scores: self.classifier.forward(&features)?, attentions: out.attentions })
     }
 
     /// The head's mean loss: cross-entropy (classes; tags, over the tagged tokens), binary
