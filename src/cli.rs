@@ -54,6 +54,9 @@ pub enum Command {
     Pretrain(Box<PretrainArgs>),
     /// Fill in the [MASK]s of sentences with a model's top guesses.
     FillMask(FillMaskArgs),
+    /// Predict texts with a finished run's model and explain each prediction: every token's
+    /// share by integrated gradients, and the attention rollout.
+    Explain(ExplainArgs),
     /// Measure training and inference throughput (examples/s), peak memory and start-up time.
     Bench(BenchArgs),
     /// The shipped datasets with their cards; `datasets show NAME` gives label distribution and
@@ -485,6 +488,26 @@ impl PretrainArgs {
         self.run.apply_to(&mut c);
         Ok(c)
     }
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A finished fine-tuning run (id, id prefix or folder).
+    pub run: String,
+    /// Texts to predict (a pair as `first [SEP] second`; for tagging, words separated by spaces).
+    #[arg(required = true)]
+    pub text: Vec<String>,
+    /// Points on the integrated-gradients path (more: attributions closer to adding up).
+    #[arg(long, default_value_t = crate::explain::predict::DEFAULT_STEPS)]
+    pub steps: usize,
+    #[arg(long, default_value = "experiments")]
+    pub runs_dir: PathBuf,
+    /// Also write each text's attributions and attention maps as PNGs into this folder.
+    #[arg(long)]
+    pub png: Option<PathBuf>,
+    /// One JSON object per text (tokens, outputs, attributions, attention maps).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

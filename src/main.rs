@@ -9,7 +9,8 @@ use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 use bertbench::cli::{
-    BenchArgs, Cli, Command, DatasetsCommand, EvalArgs, FillMaskArgs, RunFlags, RunsCommand, WorkbenchArgs,
+    BenchArgs, Cli, Command, DatasetsCommand, EvalArgs, ExplainArgs, FillMaskArgs, RunFlags, RunsCommand,
+    WorkbenchArgs,
 };
 use bertbench::config::DataConfig;
 use bertbench::config::{RunConfig, RunKind};
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
         Some(Command::Pretrain(args)) => start_of(&args.run, RunKind::Pretrain, given, || args.to_config())
             .and_then(|s| headless(s, args.run.json)),
         Some(Command::FillMask(args)) => fill_mask(&args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Explain(args)) => explain(&args).map(|()| ExitCode::SUCCESS),
         Some(Command::Eval(args)) => eval(&args).map(|()| ExitCode::SUCCESS),
         Some(Command::Bench(args)) => bench(&args).map(|()| ExitCode::SUCCESS),
         Some(Command::Runs { command }) => runs(&command).map(|()| ExitCode::SUCCESS),
@@ -324,6 +326,55 @@ fn fill_mask(args: &FillMaskArgs) -> anyhow::Result<()> {
         for (i, guesses) in result.guesses.iter().enumerate() {
             let shown: Vec<String> = guesses.iter().map(|(t, p)| format!("{t} {p:.3}")).collect();
             println!("  [MASK] {}: {}", i + 1, shown.join("  "));
+        }
+    }
+    Ok(())
+}
+
+fn explain(args: &ExplainArgs) -> anyhow::Result<()> {
+    use bertbench::plot::explain::{ExplainView, export_view, prediction_line, target_name};
+    if args.steps == 0 {
+        anyhow::bail!("--steps must be at least 1");
+    }
+    let run = find_run(&args.runs_dir, &args.run)?;
+    let explainer = bertbench::explain::Explainer::open(&run.dir)?;
+    for text in &args.text {
+        let e = explainer.explain(text, None, args.steps)?;
+        if let Some(out) = &args.png {
+            for view in [
+                ExplainView::Attributions(e.clone()),
+                ExplainView::Attention { explanation: e.clone(), layer: 0, head: 0 },
+            ] {
+                say!("wrote {}", export_view(&view, &run.id, out)?.display());
+            }
+        }
+        if args.json {
+            println!("{}", serde_json::to_string(&e)?);
+            continue;
+        }
+        let a = &e.attribution;
+        println!("{text}");
+        println!("  predicted: {}", prediction_line(&e));
+        println!(
+            "  why \"{}\" (integrated gradients, {} steps, {}): the shares add up to {:+.4} = f(text) {:.4} − f(baseline) {:.4} (gap {:.5})",
+            target_name(&e),
+            a.steps,
+            a.baseline.describe(),
+            a.total(),
+            a.at_input,
+            a.at_baseline,
+            a.completeness_gap()
+        );
+        let from = a.target.token.unwrap_or(0);
+        let rollout = e.attention.rollout();
+        println!(
+            "  {:<16} {:>8}  rollout to {}",
+            "token",
+            "share",
+            e.tokens.get(from).map_or("?", String::as_str)
+        );
+        for (i, token) in e.tokens.iter().enumerate() {
+            println!("  {token:<16} {:>+8.4}  {:.3}", a.per_token[i], rollout[from * e.attention.len + i]);
         }
     }
     Ok(())

@@ -7,6 +7,7 @@
 mod canvas;
 mod confusion;
 mod curves;
+pub mod explain;
 mod export;
 
 use std::path::Path;

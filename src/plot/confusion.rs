@@ -219,7 +219,7 @@ fn draw_colour_bar<DB: DrawingBackend>(
     root.draw_text("share of gold row", &title, (title_x, top + height / 2))
 }
 
-fn text(size: f64, colour: RGBColor, h: HPos, v: VPos) -> TextStyle<'static> {
+pub(super) fn text(size: f64, colour: RGBColor, h: HPos, v: VPos) -> TextStyle<'static> {
     (FONT, size).into_font().color(&colour).pos(Pos::new(h, v))
 }
 
@@ -229,7 +229,7 @@ fn percent(share: f64) -> String {
 }
 
 /// `ColorBrewer`'s "Blues": a single-hue ramp, ordered by lightness for every kind of colour vision.
-fn blues(share: f64) -> RGBColor {
+pub(super) fn blues(share: f64) -> RGBColor {
     const STOPS: [(u8, u8, u8); 9] = [
         (247, 251, 255),
         (222, 235, 247),
@@ -250,7 +250,7 @@ fn blues(share: f64) -> RGBColor {
 }
 
 /// Perceived brightness in 0..=1 (Rec. 709 weights), to pick black or white text on a cell.
-fn luminance(c: RGBColor) -> f64 {
+pub(super) fn luminance(c: RGBColor) -> f64 {
     (0.2126 * f64::from(c.0) + 0.7152 * f64::from(c.1) + 0.0722 * f64::from(c.2)) / 255.0
 }
 

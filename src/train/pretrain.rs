@@ -23,12 +23,13 @@ use super::schedule::LinearSchedule;
 use super::state::{Parts, Phase, RestoreInto, Saved};
 use super::step::{Accumulation, StepOutcome, accumulated_step};
 use super::trainer::training_generator;
-use crate::config::RunConfig;
+use crate::config::{RunConfig, RunKind};
 use crate::data::batch::epoch_order;
 use crate::data::corpus::{PretrainExample, build_examples, read_documents};
 use crate::data::mask::{MaskInput, MaskSplit, MaskedSequence, MaskingPolicy};
 use crate::data::tokenize::TextEncoder;
 use crate::error::{Error, Result};
+use crate::model::BertConfig;
 use crate::model::checkpoint::Classifier;
 use crate::model::dropout::Dropout;
 use crate::model::params::sorted_vars;
@@ -56,19 +57,74 @@ pub fn run_pretraining(
     conclude(ctx, sink, progress, |sink, progress| pretrain(config, ctx, sink, commands, progress, resume))
 }
 
-/// The masking policy of a run, for a model's tokenizer.
-pub fn masking_policy(cfg: &RunConfig, lm: &MaskedLm) -> Result<MaskingPolicy> {
+/// The masking policy of a run, for a model's tokenizer and vocabulary size.
+pub fn masking_policy(cfg: &RunConfig, tokenizer: &TextEncoder, vocab_size: usize) -> Result<MaskingPolicy> {
     let m = &cfg.mlm;
     let policy = MaskingPolicy {
         ratio: m.mask_ratio,
         split: MaskSplit { mask: m.mask_token_share, random: m.random_token_share },
         whole_word: m.whole_word,
-        mask_id: lm.tokenizer.token_to_id("[MASK]").unwrap_or_default(),
-        vocab_size: lm.config.vocab_size as u32,
-        special_ids: lm.tokenizer.special_ids(),
+        mask_id: tokenizer.token_to_id("[MASK]").unwrap_or_default(),
+        vocab_size: vocab_size as u32,
+        special_ids: tokenizer.special_ids(),
     };
     policy.validate()?;
     Ok(policy)
+}
+
+/// Seeds the generator that picks the tokens to mask (xored with the run's seed).
+const MASKING_STREAM: u64 = 0x0000_4D4C_4D00;
+
+/// The first micro-batch a masked-LM run (or the masked-LM stage of a fine-tuning run) trains
+/// on, masked exactly as its first step masks it: what the masking inspector shows.
+pub struct FirstBatch {
+    pub tokenizer: TextEncoder,
+    pub policy: MaskingPolicy,
+    pub examples: Vec<PretrainExample>,
+    pub masked: Vec<MaskedSequence>,
+}
+
+/// Builds the run's masked-LM inputs as the run does (same corpus, tokenizer, held-out share
+/// and order) and masks the first batch with the run's generator.
+pub fn first_masked_batch(cfg: &RunConfig) -> Result<FirstBatch> {
+    cfg.validate()?;
+    let (t, m) = (&cfg.train, &cfg.mlm);
+    if cfg.kind == RunKind::FineTune && m.mask_ratio <= 0.0 {
+        return Err(Error::Config(
+            "this run has no masked-LM stage (masking ratio 0): nothing is masked".into(),
+        ));
+    }
+    // A scratch model's directory (its trained vocabulary) lives while the inputs are built.
+    let (dir, _scratch, texts) = if cfg.kind == RunKind::Pretrain {
+        let docs = read_documents(&m.corpus, m.text_column.as_deref())?;
+        let (dir, scratch) = model_dir(cfg, &docs)?;
+        (dir, scratch, docs)
+    } else {
+        let splits = crate::data::Splits::load(&cfg.data, cfg.head, t.seed)?;
+        let (dir, scratch) = model_dir(cfg, &splits.train.texts)?;
+        let texts = if m.corpus.is_empty() {
+            splits.train.texts
+        } else {
+            read_documents(&m.corpus, m.text_column.as_deref())?
+        };
+        (dir, scratch, texts)
+    };
+    let tokenizer = TextEncoder::from_model_dir(&dir)?;
+    let vocab_size = BertConfig::from_file(&dir.join("config.json"))?.vocab_size;
+    let examples = if cfg.kind == RunKind::Pretrain {
+        let mut examples = build_examples(&texts, &tokenizer, t.max_len, m.nsp, t.seed)?;
+        hold_out(&mut examples, m.held_out, t.seed);
+        examples
+    } else {
+        StageData::new(cfg, &tokenizer, &texts)?.examples
+    };
+    let policy = masking_policy(cfg, &tokenizer, vocab_size)?;
+    let order = epoch_order(examples.len(), t.seed, 0);
+    let first: Vec<&PretrainExample> = order.iter().take(t.batch_size).map(|&i| &examples[i]).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(t.seed ^ MASKING_STREAM);
+    let masked = mask_examples(&policy, &first, &mut rng);
+    let examples = first.into_iter().cloned().collect();
+    Ok(FirstBatch { tokenizer, policy, examples, masked })
 }
 
 /// Pads masked inputs into a batch. Positions are flattened to `row * L + column`.
@@ -322,13 +378,13 @@ impl<'a> MaskedLmTask<'a> {
             cfg,
             ctx,
             lm,
-            policy: masking_policy(cfg, lm)?,
+            policy: masking_policy(cfg, &lm.tokenizer, lm.config.vocab_size)?,
             examples,
             held,
             probes: probe_sentences(cfg),
             opt,
             dropout: Dropout::seeded(seed ^ 0x5EED_D809),
-            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x0000_4D4C_4D00),
+            rng: ChaCha8Rng::seed_from_u64(seed ^ MASKING_STREAM),
             device: lm.model.encoder.word_embeddings().device().clone(),
             keeps,
             best: None,
