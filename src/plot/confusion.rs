@@ -17,8 +17,10 @@ const TICK_FONT: f64 = 18.0;
 const BAR_WIDTH: i32 = 18;
 /// More classes than this would make an image too large to hold in memory and too dense to read.
 pub(super) const MAX_CLASSES: usize = 60;
-/// Class names longer than this are cut (with an ellipsis) so the tick labels stay compact.
-const MAX_NAME_CHARS: usize = 14;
+/// Class names longer than this are cut (with an ellipsis). Room for names such as
+/// "1933-1980 new deal and cold war" whole: the predicted axis turns its names upright when
+/// they are wider than a cell, so only truly long names are cut.
+const MAX_NAME_CHARS: usize = 32;
 const GRID_LINE: RGBColor = RGBColor(210, 210, 210);
 const FRAME: RGBColor = RGBColor(90, 90, 90);
 const ZERO_INK: RGBColor = RGBColor(150, 150, 150);
@@ -311,20 +313,40 @@ mod tests {
     #[test]
     fn long_class_names_are_cut_where_they_differ() {
         let short = |list: &[&str]| short_names(&names(list));
-        assert_eq!(short(&["short", "a-very-long-class-name"]), ["short", "a-very-long-c…"]);
-        let intents = short(&["intent_2_request", "intent_12_request", "intent_27_request"]);
-        assert_eq!(intents, ["…ent_2_request", "…nt_12_request", "…nt_27_request"]);
-        let middle = short(&["shared-prefix-alpha-and-a-long-tail", "shared-prefix-beta-and-a-long-tail"]);
-        assert_eq!(middle, ["…ix-alpha-and…", "…ix-beta-and-…"]);
+        let era = "1933-1980 new deal and cold war";
+        assert_eq!(short(&["1790-1860 founding", era]), ["1790-1860 founding", era], "kept whole");
+        assert_eq!(
+            short(&["short", "a-very-long-class-name-that-goes-on-and-on"]),
+            ["short", "a-very-long-class-name-that-goe…"]
+        );
+        let intents = short(&[
+            "customer_intent_number_2_request_a",
+            "customer_intent_number_12_request_a",
+            "customer_intent_number_27_request_a",
+        ]);
+        assert_eq!(
+            intents,
+            [
+                "…tomer_intent_number_2_request_a",
+                "…omer_intent_number_12_request_a",
+                "…omer_intent_number_27_request_a"
+            ]
+        );
+        let middle = short(&[
+            "shared-prefix-of-some-length-alpha-and-then-a-really-long-tail",
+            "shared-prefix-of-some-length-beta-and-then-a-really-long-tail",
+        ]);
+        assert_eq!(middle, ["…th-alpha-and-then-a-really-lon…", "…th-beta-and-then-a-really-long…"]);
         assert!(middle.iter().chain(&intents).all(|n| n.chars().count() == MAX_NAME_CHARS));
 
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("long.svg");
-        let labels = names(&["category-number-3", "category-number-4"]);
+        let labels = names(&["a-long-category-name-of-number-3", "a-long-category-name-of-number-4x"]);
         plot_confusion(&path, "c", &labels, &[vec![1, 0], vec![0, 1]], true).expect("plot");
         let texts = svg_texts(&std::fs::read_to_string(&path).expect("read"));
         assert!(
-            texts.iter().any(|t| t == "…gory-number-3") && texts.iter().any(|t| t == "…gory-number-4"),
+            texts.iter().any(|t| t == "a-long-category-name-of-number-3")
+                && texts.iter().any(|t| t == "…long-category-name-of-number-4x"),
             "{texts:?}"
         );
     }
