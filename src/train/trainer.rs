@@ -197,7 +197,7 @@ fn fine_tune(
         epochs: t.epochs,
         examples_per_step,
         schedule: LinearSchedule::new(t.lr, t.warmup_ratio, fine_tune_steps),
-        eval_every: t.eval_every,
+        eval_every: evaluation_interval(t.eval_every, steps_per_epoch, t.epochs, valid_set.is_some()),
         patience: t.patience.map(|p| (p, metric.as_str())),
         save_every: t.save_every,
         total_steps,
@@ -206,6 +206,25 @@ fn fine_tune(
     let ending = task.finish(ending, test_set.as_ref(), progress, sink);
     drop(scratch_dir);
     ending
+}
+
+/// Evaluations a fine-tuning run gets at least when no `eval-every` is set.
+const MIN_EVALUATIONS: usize = 8;
+
+/// How often the validation split is evaluated: every `eval-every` steps as set; unset, a run
+/// of fewer than `MIN_EVALUATIONS` epochs is also evaluated within its epochs, about that many
+/// times in all (so that a one-epoch run's validation curve is a curve, not a dot); longer
+/// runs at each epoch's end.
+fn evaluation_interval(
+    eval_every: Option<usize>,
+    steps_per_epoch: usize,
+    epochs: usize,
+    validated: bool,
+) -> Option<usize> {
+    eval_every.or_else(|| {
+        let short = validated && epochs < MIN_EVALUATIONS && steps_per_epoch > 1;
+        short.then(|| (steps_per_epoch * epochs).div_ceil(MIN_EVALUATIONS).max(1))
+    })
 }
 
 impl Task for FineTune<'_> {
@@ -371,5 +390,25 @@ impl FineTune<'_> {
             sink.emit(&TrainEvent::Predictions { split: split.to_owned(), rows })?;
         }
         Ok(ending)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_runs_are_evaluated_within_their_epochs() {
+        // One epoch of 40 steps: 8 evaluations, every 5 steps.
+        assert_eq!(evaluation_interval(None, 40, 1, true), Some(5));
+        // Three epochs of 15 steps: every 6 steps (and at each epoch's end).
+        assert_eq!(evaluation_interval(None, 15, 3, true), Some(6));
+        // Eight epochs or more: at each epoch's end is enough.
+        assert_eq!(evaluation_interval(None, 15, 8, true), None);
+        // Nothing to evaluate on, or a step per epoch: no interval.
+        assert_eq!(evaluation_interval(None, 40, 1, false), None);
+        assert_eq!(evaluation_interval(None, 1, 3, true), None);
+        // A setting is kept as it is.
+        assert_eq!(evaluation_interval(Some(7), 40, 1, true), Some(7));
     }
 }
