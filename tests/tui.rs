@@ -6,14 +6,20 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bertbench::config::RunConfig;
+use bertbench::data::mask::MaskSplit;
 use bertbench::eval::score;
+use bertbench::explain::masking::{Counts, Fate, InspectedToken, MaskingSample};
+use bertbench::explain::representations::{Representations, Scatter};
+use bertbench::explain::{AttentionMaps, Attribution, Baseline, Explanation, Outputs, Target};
+use bertbench::plot::explain::ExplainView;
 use bertbench::report::{EvalReport, Prediction, RunStatus, RunSummary, SplitSummary};
 use bertbench::runs::listing::{Figure, Split};
 use bertbench::runs::{RunHistory, Start};
 use bertbench::train::event::{RunStarted, StepMetrics};
 use bertbench::train::{Command, TrainEvent};
 use bertbench::tui::app::{
-    App, Leaving, Lifecycle, LiveState, Overlay, PredictionFilter, RecordView, RunRow, Screen, Settings,
+    App, EvalPane, Leaving, Lifecycle, LiveState, Overlay, PredictionFilter, RecordView, RunRow, Screen,
+    Settings,
 };
 use bertbench::tui::form::{DatasetChoice, DatasetPreview, ModelChoice};
 use bertbench::tui::theme::ThemeKind;
@@ -552,7 +558,7 @@ fn a_prediction_opens_whole_with_every_class_probability() {
     assert_eq!((view.selected, view.cell), (2, (0, 0)), "j moved the prediction, not the cell");
     let chosen = (*view.rows().get(view.selected).expect("a prediction")).clone();
     key(&mut app, KeyCode::Enter);
-    assert!(app.eval.as_ref().is_some_and(|v| v.detail));
+    assert!(app.eval.as_ref().is_some_and(|v| v.pane == EvalPane::Detail));
     let screen = screen_text(&app, 100, 30);
     assert!(screen.contains("Prediction 3 of 12 (test)"), "{screen}");
     assert!(screen.contains(&chosen.text), "the whole text: {screen}");
@@ -563,7 +569,7 @@ fn a_prediction_opens_whole_with_every_class_probability() {
     keys(&mut app, "j");
     assert!(screen_text(&app, 100, 30).contains("Prediction 4 of 12"));
     key(&mut app, KeyCode::Esc);
-    assert!(app.eval.as_ref().is_some_and(|v| !v.detail && v.selected == 3));
+    assert!(app.eval.as_ref().is_some_and(|v| v.pane == EvalPane::Predictions && v.selected == 3));
     // A new filter starts the list over.
     keys(&mut app, "f");
     assert_eq!(app.eval.as_ref().map(|v| v.selected), Some(0));
@@ -581,7 +587,7 @@ fn a_prediction_opens_whole_with_every_class_probability() {
     assert!(!screen_text(&app, 100, 30).contains("Reliability (test)"));
     // p goes back to what it moves in: the list, not the diagram in its place.
     keys(&mut app, "cp");
-    assert!(app.eval.as_ref().is_some_and(|v| !v.reliability));
+    assert!(app.eval.as_ref().is_some_and(|v| v.pane == EvalPane::Predictions));
 }
 
 #[test]
@@ -922,4 +928,237 @@ fn evaluation_views_follow_the_head() {
     snap("eval-regression", &app);
     let text = screen_text(&app, 100, 30);
     assert!(text.contains("Pearson") && text.contains("largest error first"), "{text}");
+}
+
+/// An explanation as the explainer would send it: tokens of `text`, attention that looks at
+/// the next token (and at [CLS] in the last layer), and shares that favour `favoured`.
+fn explanation(text: &str, favoured: &str) -> Explanation {
+    let mut tokens = vec!["[CLS]".to_owned()];
+    tokens.extend(text.to_lowercase().split_whitespace().map(str::to_owned));
+    tokens.push("[SEP]".into());
+    let n = tokens.len();
+    let mut probs = Vec::new();
+    for layer in 0..2 {
+        for head in 0..2 {
+            for q in 0..n {
+                for k in 0..n {
+                    let to = if layer == 1 && head == 1 { 0 } else { (q + 1).min(n - 1) };
+                    probs.push(if k == to { 0.7 } else { 0.3 / (n - 1) as f32 });
+                }
+            }
+        }
+    }
+    let shares: Vec<f64> = tokens
+        .iter()
+        .map(|t| match t.as_str() {
+            "[CLS]" | "[SEP]" => 0.0,
+            t if t.contains(favoured) => 0.41,
+            t if t.len() > 5 => -0.12,
+            _ => 0.02,
+        })
+        .collect();
+    let total: f64 = shares.iter().sum();
+    Explanation {
+        text: text.into(),
+        head: bertbench::config::HeadKind::SeqCls,
+        labels: labels(),
+        words: vec![None; n],
+        outputs: Outputs::Classes(vec![0.1, 0.15, 0.75]),
+        predicted: "positive".into(),
+        attention: AttentionMaps::new(2, 2, n, probs).expect("maps"),
+        attribution: Attribution {
+            target: Target { class: 2, token: None },
+            baseline: Baseline::Pad,
+            steps: 32,
+            per_token: shares,
+            at_input: 0.75,
+            at_baseline: 0.75 - total - 0.0004,
+        },
+        tokens,
+    }
+}
+
+#[test]
+fn an_open_prediction_is_explained_and_its_attention_shown() {
+    let mut app = finished_app();
+    keys(&mut app, "3fp");
+    let effects = key(&mut app, KeyCode::Enter);
+    let text = app.eval.as_ref().and_then(|v| v.open_prediction()).map(|p| p.text.clone()).expect("open");
+    let run = PathBuf::from("runs/20261128-101500-reviews");
+    assert_eq!(effects, vec![Effect::Explain { run: run.clone(), text: text.clone(), target: None }]);
+    let screen = screen_text(&app, 100, 30);
+    assert!(screen.contains("explaining…"), "{screen}");
+    // An answer for another text (the selection moved on since) is not shown.
+    let stale = explanation(&format!("{text} (another)"), "another");
+    send(&mut app, Msg::Explained { text: stale.text.clone(), target: None, result: Ok(Box::new(stale)) });
+    assert!(screen_text(&app, 100, 30).contains("explaining…"));
+    let first = text.split_whitespace().next().expect("a word").to_lowercase();
+    let e = explanation(&text, &first);
+    send(&mut app, Msg::Explained { text: text.clone(), target: None, result: Ok(Box::new(e)) });
+    let screen = screen_text(&app, 100, 30);
+    assert!(screen.contains("Why \"positive\""), "{screen}");
+    snap("eval-explained", &app);
+    keys(&mut app, "J");
+    let scrolled = screen_text(&app, 100, 30);
+    assert!(scrolled.contains("share: the token's part of the change"), "{scrolled}");
+    assert!(scrolled.contains("+0.410"), "the favoured token's share: {scrolled}");
+    // g: the next class's attributions are asked for.
+    let effects = keys(&mut app, "g");
+    let next = Some(Target { class: 0, token: None });
+    assert_eq!(effects, vec![Effect::Explain { run: run.clone(), text: text.clone(), target: next }]);
+    let mut e = explanation(&text, &first);
+    e.attribution.target = Target { class: 0, token: None };
+    send(&mut app, Msg::Explained { text: text.clone(), target: next, result: Ok(Box::new(e)) });
+    assert!(screen_text(&app, 100, 30).contains("Why \"negative\""));
+    // a: the attention maps; the arrows pick one; x exports it; Esc goes back.
+    keys(&mut app, "a");
+    let screen = screen_text(&app, 100, 30);
+    assert!(screen.contains("Attention · layer 1 of 2, head 1 of 2"), "{screen}");
+    assert!(screen.contains("rollout to [CLS]"), "{screen}");
+    snap("eval-attention", &app);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Right);
+    assert_eq!(app.eval.as_ref().map(|v| v.attention_pick), Some((1, 1)));
+    assert!(screen_text(&app, 100, 30).contains("layer 2 of 2, head 2 of 2"));
+    let effects = keys(&mut app, "x");
+    assert!(
+        matches!(&effects[..], [Effect::ExportView { view, .. }] if matches!(**view, ExplainView::Attention { layer: 1, head: 1, .. })),
+        "{effects:?}"
+    );
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.eval.as_ref().map(|v| v.pane), Some(EvalPane::Detail));
+    // Another prediction asks for its own explanation.
+    let effects = keys(&mut app, "j");
+    assert!(matches!(&effects[..], [Effect::Explain { text: t, .. }] if *t != text), "{effects:?}");
+    // A failure is said in place.
+    let open = app.eval.as_ref().and_then(|v| v.open_prediction()).map(|p| p.text.clone()).expect("open");
+    send(
+        &mut app,
+        Msg::Explained { text: open, target: None, result: Err("run x has no saved model".into()) },
+    );
+    assert!(screen_text(&app, 100, 30).contains("cannot explain it: run x has no saved model"));
+}
+
+#[test]
+fn a_typed_sentence_is_predicted_and_explained() {
+    let mut app = finished_app();
+    keys(&mut app, "3e");
+    assert!(app.eval.as_ref().is_some_and(|v| v.typing));
+    // While typing, keys type: q and 3 are letters here, not quit and a screen.
+    assert!(keys(&mut app, "q3 wonderful").is_empty());
+    key(&mut app, KeyCode::Backspace);
+    keys(&mut app, "l film");
+    let screen = screen_text(&app, 100, 30);
+    assert!(screen.contains("sentence ▸ q3 wonderful film▏"), "{screen}");
+    snap("eval-typing", &app);
+    let effects = key(&mut app, KeyCode::Enter);
+    let text = "q3 wonderful film".to_owned();
+    let run = PathBuf::from("runs/20261128-101500-reviews");
+    assert_eq!(effects, vec![Effect::Explain { run, text: text.clone(), target: None }]);
+    let e = explanation(&text, "wonderful");
+    send(&mut app, Msg::Explained { text, target: None, result: Ok(Box::new(e)) });
+    let screen = screen_text(&app, 100, 30);
+    assert!(screen.contains("predicted  positive (probability 0.750)"), "{screen}");
+    assert!(screen.contains("Why \"positive\""), "{screen}");
+    snap("eval-sentence", &app);
+    // Esc back to the list; e again edits the same sentence.
+    key(&mut app, KeyCode::Esc);
+    keys(&mut app, "e");
+    assert!(app.eval.as_ref().is_some_and(|v| v.typing && v.sentence == "q3 wonderful film"));
+    key(&mut app, KeyCode::Esc);
+    assert!(app.eval.as_ref().is_some_and(|v| !v.typing));
+}
+
+#[test]
+fn representations_before_and_after_fine_tuning_side_by_side() {
+    let mut app = finished_app();
+    keys(&mut app, "3");
+    assert_eq!(keys(&mut app, "r"), vec![Effect::Represent(PathBuf::from("runs/20261128-101500-reviews"))]);
+    assert!(screen_text(&app, 100, 30).contains("Computing the vectors"));
+    let point = |i: usize, spread: f64| {
+        let g = (i % 3) as f64;
+        [g * spread + (i as f64 * 0.37).sin(), (i as f64 * 0.71).cos() + g * spread * 0.5]
+    };
+    let scatter = |spread: f64, separation: f64| Scatter {
+        points: (0..60).map(|i| point(i, spread)).collect(),
+        explained: [0.41, 0.17],
+        separation,
+    };
+    let r = Representations {
+        split: "valid".into(),
+        groups: labels(),
+        group_of: (0..60).map(|i| i % 3).collect(),
+        before: scatter(0.3, 0.08),
+        before_name: "pretrained embedded".into(),
+        after: scatter(4.0, 0.71),
+    };
+    send(
+        &mut app,
+        Msg::Represented { run_id: "20261128-101500-reviews".into(), result: Ok(Box::new(r.clone())) },
+    );
+    let screen = screen_text(&app, 100, 30);
+    assert!(screen.contains("before: pretrained embedded · apart 8 %"), "{screen}");
+    assert!(screen.contains("after fine-tuning · apart 71 %"), "{screen}");
+    snap("eval-representations", &app);
+    let effects = keys(&mut app, "x");
+    assert!(
+        matches!(&effects[..], [Effect::ExportView { view, .. }] if **view == ExplainView::Representations(r))
+    );
+    // r again: back to the evaluation; a failure is shown in place.
+    keys(&mut app, "r");
+    assert_eq!(app.eval.as_ref().map(|v| v.pane), Some(EvalPane::Predictions));
+    // Asked again after a failure, which is shown in place.
+    assert_eq!(keys(&mut app, "r"), Vec::new(), "computed once per run");
+    app.eval.as_mut().expect("view").representations = Some(Err("old".into()));
+    keys(&mut app, "rr");
+    assert_eq!(app.eval.as_ref().map(|v| v.representations.is_none()), Some(true), "a failure is retried");
+    let failed = Err("a tagging run: its vectors are per word".into());
+    send(&mut app, Msg::Represented { run_id: "20261128-101500-reviews".into(), result: failed });
+    assert!(screen_text(&app, 100, 30).contains("cannot show the representations"));
+}
+
+#[test]
+fn the_masking_inspector_opens_from_the_new_run_screen() {
+    let mut app = app();
+    assert!(keys(&mut app, "i").is_empty(), "no masked-LM stage at ratio 0");
+    assert!(screen_text(&app, 100, 30).contains("set a masking ratio above 0 first"));
+    app.setup.draft.mlm.mask_ratio = 0.15;
+    let effects = keys(&mut app, "i");
+    assert!(matches!(&effects[..], [Effect::InspectMasking(c)] if c.mlm.mask_ratio == 0.15), "{effects:?}");
+    assert!(screen_text(&app, 100, 30).contains("masking the first batch"));
+    let token = |t: &str, fate: Fate| InspectedToken { token: t.into(), fate };
+    let sequence = |words: &[&str], hidden: usize| {
+        let mut seq = vec![token("[CLS]", Fate::Special)];
+        for (i, w) in words.iter().enumerate() {
+            let fate = match (i == hidden, i % 5) {
+                (true, _) => Fate::Masked,
+                (_, 3) if i == hidden + 3 => Fate::Random("bank".into()),
+                _ => Fate::Unselected,
+            };
+            seq.push(token(w, fate));
+        }
+        seq.push(token("[SEP]", Fate::Special));
+        seq
+    };
+    let words = ["the", "plot", "never", "goes", "anywhere", "and", "the", "acting", "is", "wooden", "."];
+    let mut sequences: Vec<_> = (0..6).map(|i| sequence(&words, i)).collect();
+    sequences[2][5] = token("anywhere", Fate::Kept);
+    let sample = MaskingSample {
+        sequences,
+        counts: Counts { eligible: 66, masked: 6, random: 3, kept: 1 },
+        ratio: 0.15,
+        split: MaskSplit { mask: 0.8, random: 0.1 },
+        whole_word: false,
+    };
+    send(&mut app, Msg::MaskingInspected(Ok(Box::new(sample.clone()))));
+    let screen = screen_text(&app, 100, 30);
+    assert!(screen.contains("selected 10 of 66 ordinary tokens = 15.2 %"), "{screen}");
+    assert!(screen.contains("[MASK]←the") && screen.contains("bank→"), "{screen}");
+    snap("masking", &app);
+    let effects = keys(&mut app, "x");
+    assert!(
+        matches!(&effects[..], [Effect::ExportView { view, .. }] if **view == ExplainView::Masking(sample))
+    );
+    key(&mut app, KeyCode::Esc);
+    assert!(app.overlay.is_none());
 }

@@ -11,6 +11,9 @@ use super::series::Series;
 use super::theme::ThemeKind;
 use crate::config::{HeadKind, RunConfig};
 use crate::eval::entities::{confusion_cells, spans};
+use crate::explain::masking::MaskingSample;
+use crate::explain::representations::Representations;
+use crate::explain::{Explanation, Target};
 use crate::report::{EvalReport, MlmReport, Prediction, ProbeResult, RunStatus, RunSummary};
 use crate::runs::RunHistory;
 pub use crate::runs::compare::{Align, CurveMetric};
@@ -218,12 +221,61 @@ pub struct EvalView {
     pub focus: EvalFocus,
     /// The selected prediction, as an index into `rows()`.
     pub selected: usize,
-    /// The selected prediction is shown whole, in place of the table.
-    pub detail: bool,
-    /// The reliability diagram is shown in place of the table.
-    pub reliability: bool,
+    /// What the right half shows.
+    pub pane: EvalPane,
     /// Lines scrolled in the open prediction (a long text on a small terminal).
     pub detail_scroll: u16,
+    /// The explanation of the open prediction (or the typed sentence), once asked for.
+    pub explanation: Option<ExplainState>,
+    /// The attention map shown large: (layer, head).
+    pub attention_pick: (usize, usize),
+    /// "Try a sentence": the text typed, and whether it is being typed now.
+    pub sentence: String,
+    pub typing: bool,
+    /// The sentence vectors before and after fine-tuning (`None` while they are computed).
+    pub representations: Option<Result<Box<Representations>, String>>,
+}
+
+/// What the right half of the Evaluation screen shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalPane {
+    /// The predictions table.
+    Predictions,
+    /// The selected prediction whole, with its explanation.
+    Detail,
+    /// The typed sentence's prediction and explanation.
+    Sentence,
+    /// The attention maps of what `Detail` or `Sentence` shows (`from`: which, for Esc).
+    Attention { from: Explaining },
+    /// The reliability diagram.
+    Reliability,
+    /// The sentence vectors before and after fine-tuning.
+    Representations,
+}
+
+/// Whose explanation is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Explaining {
+    Prediction,
+    Sentence,
+}
+
+/// An explanation asked for, and its answer when it has come.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExplainState {
+    pub text: String,
+    /// `None`: the prediction.
+    pub target: Option<Target>,
+    pub result: Option<Result<Box<Explanation>, String>>,
+}
+
+impl ExplainState {
+    pub fn ready(&self) -> Option<&Explanation> {
+        match &self.result {
+            Some(Ok(e)) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 /// The part of the Evaluation screen the arrows move in.
@@ -247,15 +299,29 @@ impl EvalView {
             scroll: 0,
             focus: EvalFocus::Matrix,
             selected: 0,
-            detail: false,
-            reliability: false,
+            pane: EvalPane::Predictions,
             detail_scroll: 0,
+            explanation: None,
+            attention_pick: (0, 0),
+            sentence: String::new(),
+            typing: false,
+            representations: None,
         }
     }
 
     /// Starts the predictions list over (a new filter, split or sort).
     pub fn reset_selection(&mut self) {
-        (self.scroll, self.selected, self.detail, self.detail_scroll) = (0, 0, false, 0);
+        (self.scroll, self.selected, self.detail_scroll) = (0, 0, 0);
+        if self.pane == EvalPane::Detail {
+            self.pane = EvalPane::Predictions;
+        }
+    }
+
+    /// The open prediction, when one is open (itself or its attention maps).
+    pub fn open_prediction(&self) -> Option<&Prediction> {
+        let open =
+            matches!(self.pane, EvalPane::Detail | EvalPane::Attention { from: Explaining::Prediction });
+        if open { self.rows().get(self.selected).copied() } else { None }
     }
 
     pub fn report(&self) -> Option<&EvalReport> {
@@ -454,6 +520,9 @@ impl Confirm {
 pub enum Overlay {
     Help,
     Confirm(Confirm),
+    /// The masking inspector: the first masked-LM batch of the form's settings (`None` while it
+    /// is built).
+    Masking(Option<Result<Box<MaskingSample>, String>>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -536,8 +605,8 @@ pub struct App {
     pub compare: CompareView,
     pub notice: Option<Notice>,
     pub lifecycle: Lifecycle,
-    /// First visible line of the help overlay.
-    pub help_scroll: u16,
+    /// First visible line of the help overlay or the masking inspector.
+    pub overlay_scroll: u16,
 }
 
 impl App {
@@ -558,7 +627,7 @@ impl App {
             compare: CompareView::default(),
             notice: None,
             lifecycle: Lifecycle::Working,
-            help_scroll: 0,
+            overlay_scroll: 0,
         }
     }
 

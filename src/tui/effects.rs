@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::app::{EvalData, RecordView, RunKey};
 use super::form::{DatasetChoice, DatasetPreview, ModelChoice};
@@ -14,6 +15,9 @@ use crate::data::load::{Inspection, inspect};
 use crate::data::stats::label_counts;
 use crate::data::{Columns, Examples, read_split};
 use crate::error::Result;
+use crate::explain::predict::DEFAULT_STEPS;
+use crate::explain::representations::MAX_EXAMPLES;
+use crate::explain::{Explainer, Explanation, Target};
 use crate::model::scratch::Preset;
 use crate::model::source::cached_hub_models;
 use crate::runs::store::load_run;
@@ -27,11 +31,20 @@ pub struct Effects {
     pub recipes_dir: PathBuf,
     pub datasets_dir: PathBuf,
     trainers: HashMap<RunKey, Sender<Command>>,
+    /// The model of the run last explained: the next sentence of the same run needs no load.
+    explainer: Arc<Mutex<Option<Arc<Explainer>>>>,
 }
 
 impl Effects {
     pub fn new(inbox: Sender<Msg>, runs_dir: PathBuf, recipes_dir: PathBuf, datasets_dir: PathBuf) -> Self {
-        Self { inbox, runs_dir, recipes_dir, datasets_dir, trainers: HashMap::new() }
+        Self {
+            inbox,
+            runs_dir,
+            recipes_dir,
+            datasets_dir,
+            trainers: HashMap::new(),
+            explainer: Arc::default(),
+        }
     }
 
     /// The messages the workbench starts from: shipped datasets and usable models.
@@ -79,6 +92,37 @@ impl Effects {
                 let out = self.runs_dir.join("plots");
                 self.background(move || Msg::Done(export(&dirs, &out)))
             }
+            Effect::Explain { run, text, target } => {
+                let explainers = Arc::clone(&self.explainer);
+                self.background(move || {
+                    let result =
+                        explain(&explainers, &run, &text, target).map(Box::new).map_err(|e| e.to_string());
+                    Msg::Explained { text, target, result }
+                })
+            }
+            Effect::Represent(dir) => self.background(move || {
+                let run_id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let result = crate::explain::representations::representations(&dir, MAX_EXAMPLES)
+                    .map(Box::new)
+                    .map_err(|e| e.to_string());
+                Msg::Represented { run_id, result }
+            }),
+            Effect::InspectMasking(config) => self.background(move || {
+                let result = crate::explain::masking::inspect_masking(&config)
+                    .map(Box::new)
+                    .map_err(|e| e.to_string());
+                Msg::MaskingInspected(result)
+            }),
+            Effect::ExportView { run_id, view } => {
+                let out = self.runs_dir.join("plots");
+                self.background(move || {
+                    Msg::Done(
+                        crate::plot::explain::export_view(&view, &run_id, &out)
+                            .map(|path| format!("wrote {}", path.display()))
+                            .map_err(|e| e.to_string()),
+                    )
+                })
+            }
         }
     }
 
@@ -94,6 +138,24 @@ impl Effects {
             Err(e) => vec![Msg::Done(Err(format!("cannot start a worker thread: {e}")))],
         }
     }
+}
+
+/// Explains `text` with the model of `run`, loading it unless it is the one held.
+fn explain(
+    held: &Mutex<Option<Arc<Explainer>>>,
+    run: &Path,
+    text: &str,
+    target: Option<Target>,
+) -> Result<Explanation> {
+    let cached = held.lock().unwrap_or_else(PoisonError::into_inner).clone().filter(|e| e.run_dir == run);
+    let explainer = if let Some(e) = cached {
+        e
+    } else {
+        let loaded = Arc::new(Explainer::open(run)?);
+        *held.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&loaded));
+        loaded
+    };
+    explainer.explain(text, target, DEFAULT_STEPS)
 }
 
 /// Forwards a run's events to the UI; a closed UI stops the run.

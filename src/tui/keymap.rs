@@ -41,6 +41,16 @@ pub enum Action {
     Close,
     /// Evaluation: the reliability diagram (calibration) in place of the predictions.
     ToggleReliability,
+    /// Evaluation: type a sentence and see the model's prediction and its explanation.
+    TrySentence,
+    /// Evaluation: the attention maps of the open prediction.
+    ShowAttention,
+    /// Evaluation: attribute the open prediction to another class (label, tag).
+    NextTarget,
+    /// Evaluation: the sentence vectors before and after fine-tuning.
+    ShowRepresentations,
+    /// New run: the first masked-LM batch of these settings, token by token.
+    InspectMasking,
     Mark,
     CompareMarked,
     Delete,
@@ -86,6 +96,13 @@ pub const BINDINGS: &[Binding] = &[
     bind(On(Setup), &[Enter], "Enter", Action::Activate, "edit a value (Enter keeps it, Esc cancels)"),
     bind(On(Setup), &[Char('s')], "s", Action::StartRun, "start the run (queued if one is training)"),
     bind(On(Setup), &[Char('w')], "w", Action::SaveRecipe, "write the settings as a recipe TOML"),
+    bind(
+        On(Setup),
+        &[Char('i')],
+        "i",
+        Action::InspectMasking,
+        "inspect the masking: the first masked-LM batch, each hidden token and what replaced it",
+    ),
     bind(On(Train), &[Char(' '), Char('p')], "Space p", Action::PauseResume, "pause or resume training"),
     bind(On(Train), &[Char('s')], "s", Action::StopRun, "stop the run (asks first; recorded as cancelled)"),
     bind(On(Train), &[Char('c')], "c", Action::SaveCheckpoint, "save a checkpoint now"),
@@ -118,7 +135,35 @@ pub const BINDINGS: &[Binding] = &[
     bind(On(Eval), &[Char('v')], "v", Action::ToggleSplit, "switch between test and validation"),
     bind(On(Eval), &[PageUp, Char('K')], "PgUp PgDn", Action::PageUp, "scroll the predictions"),
     bind(On(Eval), &[PageDown, Char('J')], "", Action::PageDown, ""),
-    bind(On(Eval), &[Char('x')], "x", Action::Export, "export plots (PNG) of this run"),
+    bind(On(Eval), &[Char('x')], "x", Action::Export, "export the open view as a PNG, else the run's plots"),
+    bind(
+        On(Eval),
+        &[Char('e')],
+        "e",
+        Action::TrySentence,
+        "try a sentence: type one, Enter predicts and explains it",
+    ),
+    bind(
+        On(Eval),
+        &[Char('a')],
+        "a",
+        Action::ShowAttention,
+        "open prediction: its attention maps (layer × head; arrows pick one) and back",
+    ),
+    bind(
+        On(Eval),
+        &[Char('g')],
+        "g",
+        Action::NextTarget,
+        "open prediction: attribute it to the next class (tagging: next tag, then next word)",
+    ),
+    bind(
+        On(Eval),
+        &[Char('r')],
+        "r",
+        Action::ShowRepresentations,
+        "representations: [CLS] vectors before and after fine-tuning, in 2-D (PCA)",
+    ),
     bind(On(Runs), &[Up, Char('k')], "↑ ↓", Action::Up, "select a run"),
     bind(On(Runs), &[Down, Char('j')], "", Action::Down, ""),
     bind(On(Runs), &[Enter], "Enter", Action::Activate, "open the run's evaluation"),

@@ -8,12 +8,17 @@ use std::time::{Duration, Instant};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 
 use super::app::{
-    Align, App, Confirm, EvalData, EvalFocus, EvalView, Leaving, Lifecycle, LiveRun, LiveState, Overlay,
-    PredictionFilter, PreviewId, RecordView, RunKey, RunRow, Screen,
+    Align, App, Confirm, EvalData, EvalFocus, EvalPane, EvalView, ExplainState, Explaining, Leaving,
+    Lifecycle, LiveRun, LiveState, NoticeKind, Overlay, PredictionFilter, PreviewId, RecordView, RunKey,
+    RunRow, Screen,
 };
 use super::form::{Changed, DatasetChoice, DatasetPreview, ModelChoice};
 use super::keymap::{Action, lookup};
 use crate::config::{HeadKind, RunConfig};
+use crate::explain::masking::MaskingSample;
+use crate::explain::representations::Representations;
+use crate::explain::{Explanation, Outputs, Target};
+use crate::plot::explain::ExplainView;
 use crate::report::RunStatus;
 use crate::runs::Start;
 use crate::train::{Command, TrainEvent};
@@ -49,6 +54,19 @@ pub enum Msg {
     RunsListed(Result<Vec<RunRow>, String>),
     EvalLoaded(Result<EvalData, String>),
     CompareLoaded(Result<Vec<RecordView>, String>),
+    /// The explanation of `text` for `target` (`None`: the prediction).
+    Explained {
+        text: String,
+        target: Option<Target>,
+        result: Result<Box<Explanation>, String>,
+    },
+    /// Run `run_id`'s sentence vectors before and after fine-tuning.
+    Represented {
+        run_id: String,
+        result: Result<Box<Representations>, String>,
+    },
+    /// The masking inspector's batch.
+    MaskingInspected(Result<Box<MaskingSample>, String>),
     /// The outcome of an action (saved, exported, deleted), for the footer.
     Done(Result<String, String>),
     /// SIGTERM, SIGHUP (the SSH connection dropped) or SIGINT from outside, and when it
@@ -74,13 +92,33 @@ pub struct PreviewColumns {
 pub enum Effect {
     StartRun(RunKey, Start),
     Send(RunKey, Command),
-    Preview { id: PreviewId, path: PathBuf, columns: PreviewColumns, head: HeadKind },
+    Preview {
+        id: PreviewId,
+        path: PathBuf,
+        columns: PreviewColumns,
+        head: HeadKind,
+    },
     ListRuns,
     LoadEval(PathBuf),
     LoadCompare(Vec<PathBuf>),
     Delete(PathBuf),
     SaveRecipe(Box<RunConfig>),
     Export(Vec<PathBuf>),
+    /// Predict and explain `text` with the model of the run in `run`.
+    Explain {
+        run: PathBuf,
+        text: String,
+        target: Option<Target>,
+    },
+    /// The sentence vectors of the run in `run`, before and after fine-tuning.
+    Represent(PathBuf),
+    /// The first masked-LM batch of these settings.
+    InspectMasking(Box<RunConfig>),
+    /// One explanation view as a PNG, named after the run.
+    ExportView {
+        run_id: String,
+        view: Box<ExplainView>,
+    },
 }
 
 const PAGE: usize = 10;
@@ -130,6 +168,26 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             app.screen = Screen::Compare;
             Vec::new()
         }
+        Msg::Explained { text, target, result } => {
+            // Only the answer to what is open now: the selection may have moved on.
+            let open = app.eval.as_mut().and_then(|v| v.explanation.as_mut());
+            if let Some(state) = open.filter(|e| e.text == text && e.target == target) {
+                state.result = Some(result);
+            }
+            Vec::new()
+        }
+        Msg::Represented { run_id, result } => {
+            if let Some(view) = app.eval.as_mut().filter(|v| v.data.run_id == run_id) {
+                view.representations = Some(result);
+            }
+            Vec::new()
+        }
+        Msg::MaskingInspected(result) => {
+            if let Some(Overlay::Masking(sample)) = app.overlay.as_mut() {
+                *sample = Some(result);
+            }
+            Vec::new()
+        }
         Msg::Done(Ok(text)) => {
             app.info(text);
             Vec::new()
@@ -171,14 +229,36 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                 _ => Vec::new(),
             };
         }
+        Some(Overlay::Masking(sample)) => {
+            let export = match (key.code, sample) {
+                (KeyCode::Char('x'), Some(Ok(sample))) => Some(Effect::ExportView {
+                    run_id: "masking".into(),
+                    view: Box::new(ExplainView::Masking((**sample).clone())),
+                }),
+                _ => None,
+            };
+            match key.code {
+                KeyCode::Up | KeyCode::Char('k') => app.overlay_scroll = app.overlay_scroll.saturating_sub(1),
+                KeyCode::Down | KeyCode::Char('j') => {
+                    app.overlay_scroll = app.overlay_scroll.saturating_add(1);
+                }
+                KeyCode::PageUp => app.overlay_scroll = app.overlay_scroll.saturating_sub(PAGE as u16),
+                KeyCode::PageDown => app.overlay_scroll = app.overlay_scroll.saturating_add(PAGE as u16),
+                KeyCode::Esc | KeyCode::Char('i' | 'q') | KeyCode::Enter => app.overlay = None,
+                _ => {}
+            }
+            return export.into_iter().collect();
+        }
         Some(Overlay::Help) => {
             match key.code {
-                KeyCode::Up | KeyCode::Char('k') => app.help_scroll = app.help_scroll.saturating_sub(1),
+                KeyCode::Up | KeyCode::Char('k') => app.overlay_scroll = app.overlay_scroll.saturating_sub(1),
                 KeyCode::Down | KeyCode::Char('j') => {
-                    app.help_scroll = (app.help_scroll + 1).min(HELP_SCROLL_MAX);
+                    app.overlay_scroll = (app.overlay_scroll + 1).min(HELP_SCROLL_MAX);
                 }
-                KeyCode::PageUp => app.help_scroll = app.help_scroll.saturating_sub(PAGE as u16),
-                KeyCode::PageDown => app.help_scroll = (app.help_scroll + PAGE as u16).min(HELP_SCROLL_MAX),
+                KeyCode::PageUp => app.overlay_scroll = app.overlay_scroll.saturating_sub(PAGE as u16),
+                KeyCode::PageDown => {
+                    app.overlay_scroll = (app.overlay_scroll + PAGE as u16).min(HELP_SCROLL_MAX);
+                }
                 KeyCode::Esc | KeyCode::Char('?' | 'q') | KeyCode::Enter | KeyCode::F(1) => {
                     app.overlay = None;
                 }
@@ -190,6 +270,9 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     }
     if app.screen == Screen::Setup && app.setup.editing.is_some() {
         return edit_key(app, key);
+    }
+    if app.screen == Screen::Eval && app.eval.as_ref().is_some_and(|v| v.typing) {
+        return sentence_key(app, key);
     }
     if key.code == KeyCode::Esc {
         // Esc dismisses the message, and closes what it closes on the screen.
@@ -232,6 +315,78 @@ fn edit_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     Vec::new()
 }
 
+/// Keys while a sentence is typed on the Evaluation screen: Enter predicts it, Esc leaves it.
+fn sentence_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
+    let control = key.modifiers.contains(crossterm::event::KeyModifiers::CONTROL);
+    let runs_dir = app.settings.runs_dir.clone();
+    let Some(view) = app.eval.as_mut() else { return Vec::new() };
+    match key.code {
+        KeyCode::Enter if view.sentence.trim().is_empty() => view.typing = false,
+        KeyCode::Enter => {
+            view.typing = false;
+            view.pane = EvalPane::Sentence;
+            view.detail_scroll = 0;
+            let text = view.sentence.trim().to_owned();
+            return ask_explanation(view, &runs_dir, text, None);
+        }
+        KeyCode::Esc => view.typing = false,
+        KeyCode::Backspace => {
+            view.sentence.pop();
+        }
+        KeyCode::Char('u') if control => view.sentence.clear(),
+        KeyCode::Char(c) if !control => view.sentence.push(c),
+        _ if control && lookup(app.screen, &key) == Some(Action::Quit) => {
+            return on_action(app, Action::Quit);
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+/// Asks for the explanation of `text` unless it is the one open (or on its way).
+fn ask_explanation(
+    view: &mut EvalView,
+    runs_dir: &std::path::Path,
+    text: String,
+    target: Option<Target>,
+) -> Vec<Effect> {
+    if view.explanation.as_ref().is_some_and(|e| e.text == text && e.target == target) {
+        return Vec::new();
+    }
+    view.explanation = Some(ExplainState { text: text.clone(), target, result: None });
+    vec![Effect::Explain { run: runs_dir.join(&view.data.run_id), text, target }]
+}
+
+/// The open prediction's explanation, asked for when it is not the one held.
+fn explain_open_prediction(view: &mut EvalView, runs_dir: &std::path::Path) -> Vec<Effect> {
+    match view.open_prediction().map(|p| p.text.clone()) {
+        Some(text) => ask_explanation(view, runs_dir, text, None),
+        None => Vec::new(),
+    }
+}
+
+/// The next output to attribute: the next class (label, tag), and for tagging after the last
+/// tag the next word.
+fn next_target(explanation: &Explanation) -> Target {
+    let current = explanation.attribution.target;
+    let classes = explanation.labels.len().max(1);
+    match (&explanation.outputs, current.token) {
+        (Outputs::Tags(_), Some(token)) => {
+            let firsts = crate::explain::predict::first_tokens(&explanation.words);
+            let at = firsts.iter().position(|&t| t == token).unwrap_or(0);
+            if current.class + 1 < classes {
+                Target { class: current.class + 1, token: Some(token) }
+            } else {
+                Target {
+                    class: 0,
+                    token: firsts.get((at + 1) % firsts.len().max(1)).copied().or(Some(token)),
+                }
+            }
+        }
+        _ => Target { class: (current.class + 1) % classes, token: None },
+    }
+}
+
 fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
     match action {
         Action::Quit => {
@@ -244,7 +399,7 @@ fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::Help => {
             app.overlay = Some(Overlay::Help);
-            app.help_scroll = 0;
+            app.overlay_scroll = 0;
             Vec::new()
         }
         Action::CycleTheme => {
@@ -329,9 +484,34 @@ fn setup_action(app: &mut App, action: Action) -> Vec<Effect> {
                 }
             };
         }
+        Action::InspectMasking => return inspect_masking(app),
         _ => Changed::Nothing,
     };
+    // An error about the settings is stale once they change.
+    if changed != Changed::Nothing && app.notice.as_ref().is_some_and(|n| n.kind == NoticeKind::Error) {
+        app.notice = None;
+    }
     if changed == Changed::Data { preview(app) } else { Vec::new() }
+}
+
+/// The masking inspector for the form's settings: what their first masked-LM step hides.
+fn inspect_masking(app: &mut App) -> Vec<Effect> {
+    match app.setup.to_config(&app.settings.runs_dir, &app.settings.device) {
+        Ok(config) if config.mlm.mask_ratio <= 0.0 => {
+            app.info("set a masking ratio above 0 first: with 0 there is no masked-LM stage to inspect");
+            Vec::new()
+        }
+        Ok(config) => {
+            app.notice = None;
+            app.overlay = Some(Overlay::Masking(None));
+            app.overlay_scroll = 0;
+            vec![Effect::InspectMasking(Box::new(config))]
+        }
+        Err(why) => {
+            app.error(format!("cannot inspect the masking: {why}"));
+            Vec::new()
+        }
+    }
 }
 
 /// Starts the form's run, or queues it behind the active one (one run trains at a time, so
@@ -416,44 +596,87 @@ fn eval_action(app: &mut App, action: Action) -> Vec<Effect> {
     let last = k.saturating_sub(1);
     let n = view.rows().len();
     let on_predictions = view.focus == EvalFocus::Predictions;
-    match action {
+    let explained = view.explanation.as_ref().and_then(ExplainState::ready).cloned();
+    match (action, view.pane) {
+        // The attention maps: the arrows pick the map shown large.
+        (Action::Up | Action::Down | Action::Left | Action::Right, EvalPane::Attention { .. }) => {
+            let Some(e) = explained else { return Vec::new() };
+            let (layer, head) = view.attention_pick;
+            let (layers, heads) = (e.attention.layers.max(1), e.attention.heads.max(1));
+            view.attention_pick = match action {
+                Action::Up => ((layer + layers - 1) % layers, head),
+                Action::Down => ((layer + 1) % layers, head),
+                Action::Left => (layer, (head + heads - 1) % heads),
+                _ => (layer, (head + 1) % heads),
+            };
+        }
+        (Action::ShowAttention, EvalPane::Detail | EvalPane::Sentence) => {
+            let from =
+                if view.pane == EvalPane::Sentence { Explaining::Sentence } else { Explaining::Prediction };
+            view.pane = EvalPane::Attention { from };
+        }
+        (Action::ShowAttention | Action::Close, EvalPane::Attention { from }) => {
+            view.pane = if from == Explaining::Sentence { EvalPane::Sentence } else { EvalPane::Detail };
+        }
+        (Action::NextTarget, EvalPane::Detail | EvalPane::Sentence) => {
+            if let (Some(e), Some(state)) = (explained, view.explanation.as_ref()) {
+                let text = state.text.clone();
+                return ask_explanation(view, &runs_dir, text, Some(next_target(&e)));
+            }
+        }
+        (Action::TrySentence, _) => {
+            view.typing = true;
+        }
+        (Action::ShowRepresentations, pane) if pane != EvalPane::Representations => {
+            view.pane = EvalPane::Representations;
+            if view.representations.as_ref().is_none_or(Result::is_err) {
+                view.representations = None;
+                return vec![Effect::Represent(runs_dir.join(&view.data.run_id))];
+            }
+        }
         // An open prediction scrolls; another one starts at its top.
-        Action::PageDown if view.detail => {
+        (Action::PageDown, EvalPane::Detail | EvalPane::Sentence) => {
             view.detail_scroll = view.detail_scroll.saturating_add(PAGE as u16);
         }
-        Action::PageUp if view.detail => view.detail_scroll = view.detail_scroll.saturating_sub(PAGE as u16),
-        Action::Up if on_predictions => {
+        (Action::PageUp, EvalPane::Detail | EvalPane::Sentence) => {
+            view.detail_scroll = view.detail_scroll.saturating_sub(PAGE as u16);
+        }
+        (Action::Up, _) if on_predictions => {
             view.selected = view.selected.saturating_sub(1);
             view.detail_scroll = 0;
+            return explain_open_prediction(view, &runs_dir);
         }
-        Action::Down if on_predictions => {
+        (Action::Down, _) if on_predictions => {
             view.selected = (view.selected + 1).min(n.saturating_sub(1));
             view.detail_scroll = 0;
+            return explain_open_prediction(view, &runs_dir);
         }
-        Action::Up => view.cell = (g.saturating_sub(1), p),
-        Action::Down => view.cell = ((g + 1).min(last), p),
-        Action::Left => view.cell = (g, p.saturating_sub(1)),
-        Action::Right => view.cell = (g, (p + 1).min(last)),
-        Action::ToggleFocus => {
+        (Action::Up, _) => view.cell = (g.saturating_sub(1), p),
+        (Action::Down, _) => view.cell = ((g + 1).min(last), p),
+        (Action::Left, _) => view.cell = (g, p.saturating_sub(1)),
+        (Action::Right, _) => view.cell = (g, (p + 1).min(last)),
+        (Action::ToggleFocus, _) => {
             view.focus = if on_predictions { EvalFocus::Matrix } else { EvalFocus::Predictions };
             // What the focus moves to is on screen: the list, not a view in its place.
-            (view.detail, view.reliability) = (false, false);
+            view.pane = EvalPane::Predictions;
         }
-        Action::Activate if on_predictions => {
-            view.detail = !view.detail && n > 0;
-            (view.reliability, view.detail_scroll) = (false, 0);
+        (Action::Activate, EvalPane::Detail) if on_predictions => view.pane = EvalPane::Predictions,
+        (Action::Activate, _) if on_predictions && n > 0 => {
+            view.pane = EvalPane::Detail;
+            view.detail_scroll = 0;
+            return explain_open_prediction(view, &runs_dir);
         }
-        Action::Activate => {
+        (Action::Activate, _) if on_predictions => {}
+        (Action::Activate, _) => {
             view.filter = PredictionFilter::Cell(g, p);
             view.reset_selection();
-            view.reliability = false;
+            view.pane = EvalPane::Predictions;
         }
-        Action::Close => (view.detail, view.reliability) = (false, false),
-        Action::ToggleReliability => {
-            view.reliability = !view.reliability;
-            view.detail = false;
-        }
-        Action::CycleFilter => {
+        (Action::Close, _)
+        | (Action::ToggleReliability, EvalPane::Reliability)
+        | (Action::ShowRepresentations, EvalPane::Representations) => view.pane = EvalPane::Predictions,
+        (Action::ToggleReliability, _) => view.pane = EvalPane::Reliability,
+        (Action::CycleFilter, _) => {
             view.filter = match view.filter {
                 PredictionFilter::Errors => PredictionFilter::All,
                 PredictionFilter::All => PredictionFilter::Cell(g, p),
@@ -461,12 +684,12 @@ fn eval_action(app: &mut App, action: Action) -> Vec<Effect> {
             };
             view.reset_selection();
         }
-        Action::CycleSort => {
+        (Action::CycleSort, _) => {
             view.sort = view.sort.next();
             view.reset_selection();
         }
-        Action::ToggleNormalised => view.normalised = !view.normalised,
-        Action::ToggleSplit => {
+        (Action::ToggleNormalised, _) => view.normalised = !view.normalised,
+        (Action::ToggleSplit, _) => {
             let splits: Vec<&String> = view.data.reports.keys().collect();
             if let Some(i) = splits.iter().position(|s| **s == view.split) {
                 view.split = splits[(i + 1) % splits.len()].clone();
@@ -474,16 +697,34 @@ fn eval_action(app: &mut App, action: Action) -> Vec<Effect> {
                 view.cell = (0, 0);
             }
         }
-        Action::PageDown => {
+        (Action::PageDown, _) => {
             // The last page stays full: the window stops where the last row is at its bottom.
             view.scroll = (view.scroll + PAGE).min(n.saturating_sub(PAGE));
             view.selected = (view.selected + PAGE).min(n.saturating_sub(1));
         }
-        Action::PageUp => {
+        (Action::PageUp, _) => {
             view.scroll = view.scroll.saturating_sub(PAGE);
             view.selected = view.selected.saturating_sub(PAGE);
         }
-        Action::Export => return vec![Effect::Export(vec![runs_dir.join(&view.data.run_id)])],
+        (Action::Export, pane) => {
+            let run_id = view.data.run_id.clone();
+            let shown = match (pane, explained) {
+                (EvalPane::Detail | EvalPane::Sentence, Some(e)) => Some(ExplainView::Attributions(e)),
+                (EvalPane::Attention { .. }, Some(e)) => {
+                    let (layer, head) = view.attention_pick;
+                    Some(ExplainView::Attention { explanation: e, layer, head })
+                }
+                (EvalPane::Representations, _) => match &view.representations {
+                    Some(Ok(r)) => Some(ExplainView::Representations((**r).clone())),
+                    _ => None,
+                },
+                _ => None,
+            };
+            return vec![match shown {
+                Some(view) => Effect::ExportView { run_id, view: Box::new(view) },
+                None => Effect::Export(vec![runs_dir.join(run_id)]),
+            }];
+        }
         _ => {}
     }
     Vec::new()

@@ -3,6 +3,7 @@
 
 mod compare;
 mod eval;
+mod explain;
 mod help;
 pub use help::GLOSSARY;
 mod runs;
@@ -15,7 +16,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
-use super::app::{App, EvalFocus, NoticeKind, Overlay, Screen};
+use super::app::{App, EvalFocus, EvalPane, NoticeKind, Overlay, Screen};
 use super::theme::Theme;
 
 /// Below this the layouts cannot say anything useful; the screen says so instead.
@@ -52,6 +53,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
     match &app.overlay {
         Some(Overlay::Help) => help::draw(frame, body, app, &theme),
         Some(Overlay::Confirm(c)) => draw_confirm(frame, body, &c.question(app), &theme),
+        Some(Overlay::Masking(sample)) => {
+            explain::draw_masking(frame, body, sample.as_ref(), app.overlay_scroll, &theme);
+        }
         None => {}
     }
 }
@@ -97,14 +101,22 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 fn eval_hints(app: &App) -> &'static str {
     let Some(view) = app.eval.as_ref() else { return "4 runs: pick one and press Enter" };
     let calibrated = view.report().is_some_and(|r| r.scores.calibration.is_some());
-    match (view.reliability, view.detail, view.focus) {
-        (true, _, _) => "c or Esc back · the diagonal is calibrated; below it: overconfident",
-        (_, true, _) => "↑↓ another prediction · PgUp/PgDn scroll · Esc back · p matrix",
-        (_, _, EvalFocus::Predictions) => {
-            "↑↓ prediction · Enter whole · p matrix · f filter · o sort · v split"
+    if view.typing {
+        return "type a sentence · Enter predict and explain · Esc leave · Ctrl-U clear";
+    }
+    match (view.pane, view.focus) {
+        (EvalPane::Reliability, _) => "c or Esc back · the diagonal is calibrated; below it: overconfident",
+        (EvalPane::Detail, _) => "↑↓ another · a attention · g other class · PgDn scroll · x PNG · Esc back",
+        (EvalPane::Sentence, _) => "e edit · a attention · g other class · PgDn scroll · x PNG · Esc back",
+        (EvalPane::Attention { .. }, _) => "↑↓ layer · ←→ head · a or Esc back · x export PNG",
+        (EvalPane::Representations, _) => {
+            "r or Esc back · x export PNG · apart: class means' share of variance"
         }
-        _ if calibrated => "arrows cell · Enter drill in · p list · c calibration · f filter · m normalise",
-        _ => "arrows cell · Enter drill · p list · f filter · o sort · m normalise · v split",
+        (EvalPane::Predictions, EvalFocus::Predictions) => {
+            "↑↓ prediction · Enter whole · e try a sentence · r vectors · f filter · o sort"
+        }
+        _ if calibrated => "arrows cell · Enter drill · p list · c calibration · e try · r vectors",
+        _ => "arrows cell · Enter drill · p list · f filter · e try a sentence · r vectors",
     }
 }
 
@@ -114,7 +126,7 @@ fn hints(app: &App) -> &'static str {
         Screen::Setup if app.setup.editing.is_some() => {
             "type to replace · Backspace edit · Ctrl-U clear · Enter keep · Esc cancel"
         }
-        Screen::Setup => "↑↓ field · ←→ change · Enter edit · s start · w save recipe · ? help · q quit",
+        Screen::Setup => "↑↓ field · ←→ change · Enter edit · s start · w recipe · i masking · ? help",
         Screen::Train => "Space pause · s stop · c checkpoint · ←→ other run · 3 evaluation · q quit",
         Screen::Eval => eval_hints(app),
         Screen::Runs => "↑↓ move · Enter open · Space mark · c compare · r resume · d delete · x export",

@@ -7,11 +7,12 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
+use super::explain::{draw_attention, draw_representations, draw_sentence, explanation_lines, sentence_box};
 use super::{bold, cut, panel, placeholder};
 use crate::config::HeadKind;
 use crate::eval::entities::spans;
 use crate::report::Prediction;
-use crate::tui::app::{App, EvalFocus, EvalView, PredictionFilter, PredictionSort};
+use crate::tui::app::{App, EvalFocus, EvalPane, EvalView, PredictionFilter, PredictionSort};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{Curve, Heatmap, render_reliability, render_scatter};
 
@@ -29,6 +30,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         placeholder(frame, area, "This run has no evaluation.", theme);
         return;
     };
+    match view.pane {
+        EvalPane::Attention { .. } => return draw_attention(frame, area, view, theme),
+        EvalPane::Representations => return draw_representations(frame, area, view, theme),
+        _ => {}
+    }
     let head = report.head();
     let k = report.labels.len() as u16;
     let left_width = (area.width * 2 / 5).max(34);
@@ -63,10 +69,22 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     draw_scores(frame, scores_area, view, theme);
     // Filtered and sorted once a frame, for whichever pane shows them.
     let rows = view.rows();
-    match rows.get(view.selected).filter(|_| view.detail) {
-        Some(p) => draw_detail(frame, right, view, (p, rows.len()), theme),
-        None if view.reliability => draw_reliability(frame, right, view, theme),
-        None => draw_predictions(frame, right, view, &rows, theme),
+    // The box for a sentence being typed sits over the list until Enter.
+    let right = if view.typing && view.pane != EvalPane::Sentence {
+        let [typing, rest] = Layout::vertical([Constraint::Length(3), Constraint::Min(0)]).areas(right);
+        let block = panel("Try a sentence", theme);
+        let inner = block.inner(typing);
+        frame.render_widget(block, typing);
+        frame.render_widget(Paragraph::new(sentence_box(view, theme)), inner);
+        rest
+    } else {
+        right
+    };
+    match (view.pane, rows.get(view.selected)) {
+        (EvalPane::Detail, Some(p)) => draw_detail(frame, right, view, (p, rows.len()), theme),
+        (EvalPane::Sentence, _) => draw_sentence(frame, right, view, theme),
+        (EvalPane::Reliability, _) => draw_reliability(frame, right, view, theme),
+        _ => draw_predictions(frame, right, view, &rows, theme),
     }
 }
 
@@ -489,6 +507,11 @@ fn draw_detail(frame: &mut Frame, area: Rect, view: &EvalView, (p, n): (&Predict
             lines.extend(probability_bars(report, p, inner.width, theme));
         }
     }
+    lines.extend(explanation_lines(
+        view.explanation.as_ref().filter(|e| e.text == p.text),
+        inner.width,
+        theme,
+    ));
     // Scrolled (PgUp/PgDn) no further than its last line at the bottom.
     let width = usize::from(inner.width.max(1));
     let total: usize = lines.iter().map(|l| l.width().div_ceil(width).max(1)).sum();
@@ -526,17 +549,13 @@ fn probability_bars<'a>(
         let style =
             if predicted.contains(&label.as_str()) { bold(theme.base.fg(theme.accent)) } else { theme.base };
         let mark = if gold.contains(&label.as_str()) { " ← gold" } else { "" };
+        let drawn = bar(filled);
+        // Padded by the cells the bar takes as drawn (it is rounded to eighths of a cell).
+        let pad = bar_w.saturating_sub(drawn.chars().count());
         lines.push(Line::from(vec![
             Span::styled(format!("{:<name_w$} ", cut(label, name_w)), style),
-            Span::styled(bar(filled), style),
-            Span::styled(
-                format!(
-                    "{:>width$} {prob:.3}{mark}",
-                    "",
-                    width = bar_w.saturating_sub(filled.ceil() as usize)
-                ),
-                style,
-            ),
+            Span::styled(drawn, style),
+            Span::styled(format!("{:>pad$} {prob:.3}{mark}", ""), style),
         ]));
     }
     lines

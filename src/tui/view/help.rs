@@ -38,6 +38,12 @@ pub const GLOSSARY: &[(&str, &str)] = &[
     ("confidence", "probability of the predicted class (tagging: least sure word)"),
     ("ECE", "calibration: how far probabilities are from how often right"),
     ("masking ratio", "share of tokens hidden in masked-LM pretraining"),
+    ("share", "a token's part of the output's change from the baseline (IG)"),
+    ("IG", "integrated gradients: shares sum to f(text) − f(baseline)"),
+    ("attention", "a row: how one token splits its attention (the row sums to 1)"),
+    ("rollout", "attention through the layers: how much [CLS] owes each token"),
+    ("apart", "vectors: share of their variance lying between class means"),
+    ("PCA axes", "the two directions of largest spread; % = variance shown"),
     ("valid / test", "held out: valid picks the checkpoint, test is final"),
 ];
 
@@ -62,7 +68,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     // Lines are short enough not to wrap, so their count is the height of the text.
     let visible = popup.height.saturating_sub(2);
     let total = lines.len() as u16;
-    let scroll = app.help_scroll.min(total.saturating_sub(visible));
+    let scroll = app.overlay_scroll.min(total.saturating_sub(visible));
     let more = if total > visible { " · ↑↓ scroll" } else { "" };
     let block = panel(format!("Help: {} (Esc closes{more})", app.screen.title()), theme);
     frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)).block(block), popup);
