@@ -141,7 +141,8 @@ impl Tokens {
             .collect();
         Self {
             title: format!(
-                "masking inspector: the first batch ({} sequences), ratio {}, split {:.0}/{:.0}/{:.0}",
+                "masking inspector: the first batch ({} of its {} sequences shown), ratio {}, split {:.0}/{:.0}/{:.0}",
+                m.sequences.len().min(8),
                 m.sequences.len(),
                 m.ratio,
                 m.split.mask * 100.0,
