@@ -197,6 +197,57 @@ impl Editing {
         self.fresh = false;
         self.buffer.pop();
     }
+
+    /// Tab in a path field: completes the path as far as it is unambiguous (a folder gets its
+    /// `/`). Returns the names it could still be when more than one fits (none: nothing to say).
+    pub fn complete_path(&mut self) -> Vec<String> {
+        if !matches!(self.field, Field::File | Field::ModelPath) {
+            return Vec::new();
+        }
+        self.fresh = false;
+        let (completed, candidates) = complete_path(&self.buffer);
+        self.buffer = completed;
+        candidates
+    }
+}
+
+/// The completion of `typed` among the entries of its folder: the longest common start of the
+/// names that fit, and those names when more than one does (sorted; hidden files only when
+/// asked for with a leading dot).
+pub fn complete_path(typed: &str) -> (String, Vec<String>) {
+    let (dir, prefix) = match typed.rfind('/') {
+        Some(at) => (&typed[..=at], &typed[at + 1..]),
+        None => ("", typed),
+    };
+    let folder = if dir.is_empty() { std::path::Path::new(".") } else { std::path::Path::new(dir) };
+    let Ok(entries) = std::fs::read_dir(folder) else { return (typed.to_owned(), Vec::new()) };
+    let mut names: Vec<(String, bool)> = entries
+        .filter_map(std::result::Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let shown = name.starts_with(prefix) && (prefix.starts_with('.') || !name.starts_with('.'));
+            shown.then(|| (name, e.path().is_dir()))
+        })
+        .collect();
+    names.sort();
+    match names.as_slice() {
+        [] => (typed.to_owned(), Vec::new()),
+        [(name, is_dir)] => (format!("{dir}{name}{}", if *is_dir { "/" } else { "" }), Vec::new()),
+        many => {
+            let first = &many[0].0;
+            let common = many.iter().fold(first.len(), |n, (name, _)| {
+                first
+                    .char_indices()
+                    .zip(name.chars())
+                    .take_while(|((_, a), b)| a == b)
+                    .last()
+                    .map_or(0, |((i, a), _)| i + a.len_utf8())
+                    .min(n)
+            });
+            let shown = many.iter().map(|(n, d)| if *d { format!("{n}/") } else { n.clone() }).collect();
+            (format!("{dir}{}", &first[..common]), shown)
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -642,6 +693,32 @@ fn number<T: std::str::FromStr>(text: &str) -> Result<T, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tab_completes_a_path_as_far_as_it_is_unambiguous() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        for f in ["train.csv", "test.csv", ".hidden"] {
+            std::fs::write(tmp.path().join(f), "").expect("file");
+        }
+        std::fs::create_dir(tmp.path().join("sub")).expect("dir");
+        let at = |rest: &str| format!("{}/{rest}", tmp.path().display());
+        assert_eq!(complete_path(&at("tr")), (at("train.csv"), Vec::new()));
+        assert_eq!(complete_path(&at("s")), (at("sub/"), Vec::new()), "a folder gets its /");
+        let (common, fits) = complete_path(&at("t"));
+        assert_eq!((common, fits), (at("t"), vec!["test.csv".to_owned(), "train.csv".to_owned()]));
+        let (all, fits) = complete_path(&at(""));
+        assert_eq!(all, at(""));
+        assert_eq!(fits, ["sub/", "test.csv", "train.csv"], "hidden files only when asked for");
+        assert_eq!(complete_path(&at(".h")).0, at(".hidden"));
+        assert_eq!(complete_path(&at("nothing")), (at("nothing"), Vec::new()));
+        // Only the path fields complete.
+        let mut e = Editing { field: Field::Epochs, buffer: at("tr"), fresh: true };
+        assert!(e.complete_path().is_empty());
+        assert_eq!(e.buffer, at("tr"));
+        let mut e = Editing { field: Field::File, buffer: at("tr"), fresh: true };
+        assert!(e.complete_path().is_empty());
+        assert_eq!(e.buffer, at("train.csv"));
+    }
 
     fn form() -> SetupForm {
         let mut f = SetupForm::default();

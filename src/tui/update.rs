@@ -296,6 +296,13 @@ fn edit_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                 e.backspace();
             }
         }
+        KeyCode::Tab => {
+            let candidates =
+                app.setup.editing.as_mut().map(super::form::Editing::complete_path).unwrap_or_default();
+            if !candidates.is_empty() {
+                app.info(format!("{} fit: {}", candidates.len(), candidates.join("  ")));
+            }
+        }
         KeyCode::Char('u') if control => {
             if let Some(e) = app.setup.editing.as_mut() {
                 e.buffer.clear();

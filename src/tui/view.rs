@@ -124,7 +124,7 @@ fn eval_hints(app: &App) -> &'static str {
 fn hints(app: &App) -> &'static str {
     match app.screen {
         Screen::Setup if app.setup.editing.is_some() => {
-            "type to replace · Backspace edit · Ctrl-U clear · Enter keep · Esc cancel"
+            "type to replace · Tab complete a path · Ctrl-U clear · Enter keep · Esc cancel"
         }
         Screen::Setup => "↑↓ field · ←→ change · Enter edit · s start · w recipe · i masking · ? help",
         Screen::Train => "Space pause · s stop · c checkpoint · ←→ other run · 3 evaluation · q quit",
