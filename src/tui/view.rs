@@ -216,6 +216,15 @@ pub fn kv<'a>(
         .collect()
 }
 
+/// `lines` wrapped into `area`, scrolled down by `scroll` lines but no further than the last
+/// line at the bottom (the count is of lines as wrapped, estimated by width).
+pub fn scrolled_text(frame: &mut Frame, area: Rect, lines: Vec<Line<'_>>, scroll: u16) {
+    let width = usize::from(area.width.max(1));
+    let total: usize = lines.iter().map(|l| l.width().div_ceil(width).max(1)).sum();
+    let scroll = scroll.min(total.saturating_sub(usize::from(area.height)) as u16);
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((scroll, 0)), area);
+}
+
 pub fn bold(style: Style) -> Style {
     style.add_modifier(Modifier::BOLD)
 }

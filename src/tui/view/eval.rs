@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
 use super::explain::{draw_attention, draw_representations, draw_sentence, explanation_lines, sentence_box};
-use super::{bold, cut, panel, placeholder};
+use super::{bold, cut, panel, placeholder, scrolled_text};
 use crate::config::HeadKind;
 use crate::eval::entities::spans;
 use crate::report::Prediction;
@@ -512,11 +512,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, view: &EvalView, (p, n): (&Predict
         inner.width,
         theme,
     ));
-    // Scrolled (PgUp/PgDn) no further than its last line at the bottom.
-    let width = usize::from(inner.width.max(1));
-    let total: usize = lines.iter().map(|l| l.width().div_ceil(width).max(1)).sum();
-    let scroll = view.detail_scroll.min(total.saturating_sub(usize::from(inner.height)) as u16);
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((scroll, 0)), inner);
+    scrolled_text(frame, inner, lines, view.detail_scroll);
 }
 
 /// Every class's probability, highest first, as a bar: the predicted classes bold, the gold

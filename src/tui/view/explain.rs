@@ -10,9 +10,9 @@ use ratatui::style::{Color, Style};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::canvas::{Canvas, Points};
-use ratatui::widgets::{Clear, Paragraph, Wrap};
+use ratatui::widgets::{Clear, Paragraph};
 
-use super::{bold, cut, panel, placeholder};
+use super::{bold, cut, panel, placeholder, scrolled_text};
 use crate::explain::masking::{Fate, MaskingSample};
 use crate::explain::representations::{Representations, Scatter};
 use crate::explain::{Explanation, Outputs};
@@ -135,10 +135,7 @@ pub fn draw_sentence(frame: &mut Frame, area: Rect, view: &EvalView, theme: &The
         lines.extend(output_bars(e, inner.width, theme));
     }
     lines.extend(explanation_lines(view.explanation.as_ref(), inner.width, theme));
-    let width = usize::from(inner.width.max(1));
-    let total: usize = lines.iter().map(|l| l.width().div_ceil(width).max(1)).sum();
-    let scroll = view.detail_scroll.min(total.saturating_sub(usize::from(inner.height)) as u16);
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((scroll, 0)), inner);
+    scrolled_text(frame, inner, lines, view.detail_scroll);
 }
 
 /// The sentence being typed (with a cursor), or the one last typed.
@@ -466,8 +463,5 @@ pub fn draw_masking(
         }
         lines.push(Line::from(spans));
     }
-    let width = usize::from(inner.width.max(1));
-    let total: usize = lines.iter().map(|l| l.width().div_ceil(width).max(1)).sum();
-    let scroll = scroll.min(total.saturating_sub(usize::from(inner.height)) as u16);
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((scroll, 0)), inner);
+    scrolled_text(frame, inner, lines, scroll);
 }
