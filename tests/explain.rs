@@ -153,8 +153,8 @@ fn the_masking_inspector_shows_the_first_batch_with_the_configured_shares() {
     assert_eq!(inspect_masking(&cfg).expect("again"), sample);
     cfg.train.seed += 1;
     assert_ne!(inspect_masking(&cfg).expect("other seed"), sample);
-    let path = export_view(&ExplainView::Masking(sample), "toy", &tmp.path().join("plots")).expect("export");
-    assert!(is_png(&path));
+    let path = export_view(&ExplainView::Masking(sample), "", &tmp.path().join("plots")).expect("export");
+    assert!(is_png(&path) && path.ends_with("plots/masking.png"), "{}", path.display());
     // No masked-LM stage: nothing to inspect, and said why.
     cfg.mlm.mask_ratio = 0.0;
     let err = inspect_masking(&cfg).expect_err("no stage").to_string();

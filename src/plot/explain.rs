@@ -35,17 +35,15 @@ impl ExplainView {
     }
 }
 
-/// Writes `view` as `<out>/<run_id>-<view>.png` (a number added rather than overwrite an
-/// earlier export) and returns the file.
+/// Writes `view` as `<out>/<run_id>-<view>.png` (`<view>.png` without a run; a number added
+/// rather than overwrite an earlier export) and returns the file.
 pub fn export_view(view: &ExplainView, run_id: &str, out: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(out).at(out)?;
+    let stem = if run_id.is_empty() { view.name().to_owned() } else { format!("{run_id}-{}", view.name()) };
     let path = (1..10_000)
-        .map(|n| {
-            let suffix = if n == 1 { String::new() } else { format!("-{n}") };
-            out.join(format!("{run_id}-{}{suffix}.png", view.name()))
-        })
+        .map(|n| out.join(if n == 1 { format!("{stem}.png") } else { format!("{stem}-{n}.png") }))
         .find(|p| !p.exists())
-        .unwrap_or_else(|| out.join(format!("{run_id}-{}.png", view.name())));
+        .unwrap_or_else(|| out.join(format!("{stem}.png")));
     match view {
         ExplainView::Attributions(e) => render(&path, &Tokens::attributions(e, run_id))?,
         ExplainView::Attention { explanation, layer, head } => {

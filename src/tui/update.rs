@@ -232,7 +232,7 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         Some(Overlay::Masking(sample)) => {
             let export = match (key.code, sample) {
                 (KeyCode::Char('x'), Some(Ok(sample))) => Some(Effect::ExportView {
-                    run_id: "masking".into(),
+                    run_id: String::new(),
                     view: Box::new(ExplainView::Masking((**sample).clone())),
                 }),
                 _ => None,
@@ -357,7 +357,9 @@ fn ask_explanation(
     text: String,
     target: Option<Target>,
 ) -> Vec<Effect> {
-    if view.explanation.as_ref().is_some_and(|e| e.text == text && e.target == target) {
+    // The one open (or on its way) is not asked for again; a failed one is.
+    let held = view.explanation.as_ref().filter(|e| !matches!(e.result, Some(Err(_))));
+    if held.is_some_and(|e| e.text == text && e.target == target) {
         return Vec::new();
     }
     view.explanation = Some(ExplainState { text: text.clone(), target, result: None });
