@@ -17,9 +17,10 @@ use crate::model::dropout::Dropout;
 use crate::model::encoder::Input;
 use crate::model::heads::TaskModel;
 
-/// Points on the integrated-gradients path by default: the completeness gap of the shipped
-/// models is then well under 1 % of the explained change.
-pub const DEFAULT_STEPS: usize = 32;
+/// Points on the integrated-gradients path by default. Measured on the embedded model
+/// fine-tuned on sotu-era, two sentences: the completeness gap (in probability) is 1.6 / 0.31
+/// at 8 points, 0.013 / 0.011 at 32, 0.0009 / 0.00003 at 64 and 0.00004 / 0.000002 at 128.
+pub const DEFAULT_STEPS: usize = 64;
 
 /// A finished run's model, loaded once for any number of texts.
 pub struct Explainer {

@@ -439,7 +439,7 @@ const PANEL: i32 = 520;
 impl Chart for ScatterPair<'_> {
     fn size(&self) -> (u32, u32) {
         let legend = px(self.r.groups.len()) * 26;
-        ((PAD * 3 + PANEL * 2).unsigned_abs(), (PAD * 2 + 90 + PANEL + 40 + legend).unsigned_abs())
+        ((PAD * 3 + PANEL * 2).unsigned_abs(), (PAD * 2 + 110 + PANEL + 40 + legend).unsigned_abs())
     }
 
     fn draw<DB: DrawingBackend>(
@@ -448,36 +448,38 @@ impl Chart for ScatterPair<'_> {
     ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
         let r = self.r;
         root.fill(&WHITE)?;
-        let title = format!(
-            "{}: {} [CLS] vectors of the {} split, before and after fine-tuning (PCA to 2-D)",
-            self.run_id,
-            r.group_of.len(),
-            r.split
-        );
+        let title = format!("{}: [CLS] vectors before and after fine-tuning", self.run_id);
         root.draw_text(
             &fit(&title, 2 * PANEL + PAD, TITLE),
             &text(TITLE, BLACK, HPos::Left, VPos::Top),
             (PAD, PAD),
         )?;
+        let subtitle = format!(
+            "{} examples of the {} split; each side projected to its own first two principal axes (PCA)",
+            r.group_of.len(),
+            r.split
+        );
+        root.draw_text(&subtitle, &text(SMALL, GREY, HPos::Left, VPos::Top), (PAD, PAD + 34))?;
         let sides =
             [(&r.before, format!("before: {}", r.before_name)), (&r.after, "after fine-tuning".to_owned())];
         for (i, (scatter, name)) in sides.iter().enumerate() {
             let x = PAD + px(i) * (PANEL + PAD);
-            let y = PAD + 90;
-            let caption = format!(
-                "{name}: classes apart {:.0} % (axes {:.0} % + {:.0} % of the variance)",
+            let y = PAD + 110;
+            let figures = format!(
+                "classes apart {:.0} % · axes {:.0} % + {:.0} % of the variance",
                 100.0 * scatter.separation,
                 100.0 * scatter.explained[0],
                 100.0 * scatter.explained[1]
             );
             root.draw_text(
-                &fit(&caption, PANEL, SMALL),
-                &text(SMALL, BLACK, HPos::Left, VPos::Bottom),
-                (x, y - 8),
+                &fit(name, PANEL, BODY),
+                &text(BODY, BLACK, HPos::Left, VPos::Bottom),
+                (x, y - 26),
             )?;
+            root.draw_text(&figures, &text(SMALL, BLACK, HPos::Left, VPos::Bottom), (x, y - 6))?;
             draw_scatter(root, scatter, &r.group_of, (x, y))?;
         }
-        let mut y = PAD + 90 + PANEL + 24;
+        let mut y = PAD + 110 + PANEL + 24;
         for (g, name) in r.groups.iter().enumerate() {
             let colour = PALETTE[g % PALETTE.len()];
             root.draw(&Circle::new((PAD + 8, y + 8), 6, colour.filled()))?;
