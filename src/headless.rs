@@ -146,7 +146,8 @@ impl EventSink for ConsoleSink {
                         .filter_map(|g| g.first())
                         .map(|(t, prob)| format!("{t} ({prob:.2})"))
                         .collect();
-                    self.line(&format!("  {} → {}", p.text, best.join(", ")));
+                    let was = p.answer.as_ref().map(|a| format!("   (the word: {a})")).unwrap_or_default();
+                    self.line(&format!("  {} → {}{was}", p.text, best.join(", ")));
                 }
             }
             TrainEvent::Predictions { .. } | TrainEvent::StateSaved { .. } => {}

@@ -117,6 +117,10 @@ pub struct MlmReport {
 pub struct ProbeResult {
     pub text: String,
     pub guesses: Vec<Vec<(String, f32)>>,
+    /// The word the `[MASK]` hides, for a probe cut from held-out text (none for probes the
+    /// run was given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -87,6 +87,30 @@ fn the_loss_falls_and_sentence_endings_are_learned() {
 }
 
 #[test]
+fn without_probes_of_its_own_a_run_probes_its_held_out_text() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut c = config(tmp.path(), 2);
+    c.mlm.probes.clear();
+    let (events, _) = pretrain(&c);
+    let probes: Vec<&bertbench::report::ProbeResult> = events
+        .iter()
+        .filter_map(|e| if let TrainEvent::MaskProbe { probes, .. } = e { Some(probes) } else { None })
+        .flatten()
+        .collect();
+    assert!(!probes.is_empty(), "probes were filled");
+    let words: Vec<&str> = SENTENCES.iter().flat_map(|s| s.split(' ')).collect();
+    for p in &probes {
+        // A content word of the corpus is hidden, in its own context.
+        let answer = p.answer.as_deref().expect("the hidden word is known");
+        assert!(answer.len() >= 4 && words.contains(&answer), "{answer:?} in {:?}", p.text);
+        assert_eq!(p.text.matches("[MASK]").count(), 1, "{}", p.text);
+        assert!(!p.text.contains("movie"), "probes follow the corpus: {}", p.text);
+        let around: Vec<&str> = p.text.split(' ').filter(|w| *w != "[MASK]").collect();
+        assert!(around.iter().all(|w| words.contains(w)), "{}", p.text);
+    }
+}
+
+#[test]
 fn a_memorised_sentence_is_filled_in() {
     let tmp = tempfile::tempdir().expect("tmp");
     let mut c = config(tmp.path(), 6);

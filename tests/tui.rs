@@ -813,11 +813,13 @@ fn a_masked_lm_stage_shows_its_epochs_metrics_and_probe_guesses() {
     let probes = vec![bertbench::report::ProbeResult {
         text: "the movie was [MASK] .".into(),
         guesses: vec![vec![("great".into(), 0.31), ("good".into(), 0.22), ("bad".into(), 0.1)]],
+        answer: Some("superb".into()),
     }];
     send(&mut app, Msg::Train { run: 1, event: Box::new(TrainEvent::MaskProbe { step: 10, probes }) });
     let text = screen_text(&app, 100, 30);
     assert!(text.contains("masked-LM epoch 1.20 / 1"), "{text}");
     assert!(text.contains("great 31%") && text.contains("perplexity"), "{text}");
+    assert!(text.contains("(the word: superb)"), "a probe from held-out text says its word: {text}");
     snap("train-mlm", &app);
 }
 

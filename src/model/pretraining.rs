@@ -249,6 +249,6 @@ impl MaskedLm {
                     .collect()
             })
             .collect();
-        Ok(ProbeResult { text: text.to_owned(), guesses })
+        Ok(ProbeResult { text: text.to_owned(), guesses, answer: None })
     }
 }

@@ -256,17 +256,111 @@ fn hold_out(examples: &mut Vec<PretrainExample>, share: f64, seed: u64) -> Vec<P
     held
 }
 
-fn probe_sentences(cfg: &RunConfig) -> Vec<String> {
-    if cfg.mlm.probes.is_empty() {
+/// A fill-mask probe, with the hidden word when it is known.
+struct Probe {
+    text: String,
+    answer: Option<String>,
+}
+
+/// Probes cut from the held-out text when the run names none: what a probe asks then follows
+/// the corpus (a State of the Union corpus is not probed about movies).
+const CORPUS_PROBES: usize = 4;
+
+/// The run's probes; without any, probes cut from `held` (falling back to
+/// `assets/probes.txt` when the held-out text has no word to hide).
+fn probe_sentences(cfg: &RunConfig, held: &[PretrainExample], tokenizer: &TextEncoder) -> Vec<Probe> {
+    let given = |texts: Vec<String>| texts.into_iter().map(|text| Probe { text, answer: None }).collect();
+    if !cfg.mlm.probes.is_empty() {
+        return given(cfg.mlm.probes.clone());
+    }
+    let cut = corpus_probes(held, tokenizer, CORPUS_PROBES);
+    if !cut.is_empty() {
+        return cut;
+    }
+    given(
         DEFAULT_PROBES
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .map(str::to_owned)
-            .collect()
-    } else {
-        cfg.mlm.probes.clone()
+            .collect(),
+    )
+}
+
+/// Words this common are not hidden: a probe should ask for a content word, not "the".
+const COMMON_WORDS: usize = 100;
+/// Words of context before and after the hidden one.
+const CONTEXT: (usize, usize) = (10, 4);
+
+/// Up to `n` probes from held-out examples spread over them: in each, the word nearest the
+/// middle that is one token of at least four letters and not among the `COMMON_WORDS` most
+/// frequent tokens of the held-out text, hidden in a window of its context.
+fn corpus_probes(held: &[PretrainExample], tokenizer: &TextEncoder, n: usize) -> Vec<Probe> {
+    let specials = tokenizer.special_ids();
+    let mut counts: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+    for id in held.iter().flat_map(|e| &e.ids) {
+        *counts.entry(*id).or_default() += 1;
     }
+    let mut by_count: Vec<(u32, usize)> = counts.into_iter().collect();
+    by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    // A small vocabulary keeps its top quarter out (a toy corpus has no hundred words).
+    let common: Vec<u32> =
+        by_count.iter().take(COMMON_WORDS.min(by_count.len() / 4)).map(|(id, _)| *id).collect();
+    let token = |id: u32| tokenizer.id_to_token(id).unwrap_or_default();
+    let mut probes = Vec::new();
+    for k in 0..n.min(held.len()) {
+        let e = &held[k * held.len() / n.min(held.len())];
+        let whole = |i: usize| {
+            let w = e.word_ids[i];
+            w.is_some() && (i == 0 || e.word_ids[i - 1] != w) && e.word_ids.get(i + 1).is_none_or(|n| *n != w)
+        };
+        let content = |i: usize| {
+            let t = token(e.ids[i]);
+            whole(i)
+                && !specials.contains(&e.ids[i])
+                && !common.contains(&e.ids[i])
+                && t.chars().count() >= 4
+                && t.chars().all(char::is_alphabetic)
+        };
+        let middle = e.ids.len() / 2;
+        let Some(at) = (0..e.ids.len()).filter(|&i| content(i)).min_by_key(|&i| i.abs_diff(middle)) else {
+            continue;
+        };
+        // The window starts and ends at word boundaries, inside the specials.
+        let word_start = |mut i: usize| {
+            while i > 1 && e.word_ids[i].is_some() && e.word_ids[i - 1] == e.word_ids[i] {
+                i -= 1;
+            }
+            i
+        };
+        let words_before: Vec<usize> = (1..at).filter(|&i| word_start(i) == i).collect();
+        let start = words_before.len().checked_sub(CONTEXT.0).map_or(1, |s| words_before[s]);
+        let words_after: Vec<usize> = (at + 1..e.ids.len()).filter(|&i| word_start(i) == i).collect();
+        let end = words_after.get(CONTEXT.1).copied().unwrap_or(e.ids.len().saturating_sub(1)).max(at + 1);
+        let text = |range: std::ops::Range<usize>| {
+            join_pieces(e.ids[range].iter().filter(|id| !specials.contains(id)).map(|&id| token(id)))
+        };
+        let answer = token(e.ids[at]);
+        let sentence = format!("{} [MASK] {}", text(start..at), text(at + 1..end));
+        probes.push(Probe { text: sentence.trim().to_owned(), answer: Some(answer) });
+    }
+    probes
+}
+
+/// WordPiece tokens back into words: a `##` piece joins the one before it.
+fn join_pieces(tokens: impl Iterator<Item = String>) -> String {
+    let mut out = String::new();
+    for t in tokens {
+        if let Some(rest) = t.strip_prefix("##") {
+            out.push_str(rest);
+        } else {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(&t);
+        }
+    }
+    out
 }
 
 /// The inputs of a masked-LM stage inside a fine-tuning run, built once.
@@ -352,7 +446,7 @@ struct MaskedLmTask<'a> {
     policy: MaskingPolicy,
     examples: &'a [PretrainExample],
     held: &'a [PretrainExample],
-    probes: Vec<String>,
+    probes: Vec<Probe>,
     opt: AdamW,
     dropout: Dropout,
     /// Draws the tokens to mask at each step.
@@ -381,7 +475,7 @@ impl<'a> MaskedLmTask<'a> {
             policy: masking_policy(cfg, &lm.tokenizer, lm.config.vocab_size)?,
             examples,
             held,
-            probes: probe_sentences(cfg),
+            probes: probe_sentences(cfg, held, &lm.tokenizer),
             opt,
             dropout: Dropout::seeded(seed ^ 0x5EED_D809),
             rng: ChaCha8Rng::seed_from_u64(seed ^ MASKING_STREAM),
@@ -509,8 +603,14 @@ impl Task for MaskedLmTask<'_> {
             Verdict::Unjudged
         };
         progress.pretrain = self.best.clone().or_else(|| self.last.clone());
-        let probes =
-            self.probes.iter().filter_map(|p| self.lm.fill_mask(p, PROBE_TOP_K).ok()).collect::<Vec<_>>();
+        let probes = self
+            .probes
+            .iter()
+            .filter_map(|p| {
+                let filled = self.lm.fill_mask(&p.text, PROBE_TOP_K).ok()?;
+                Some(crate::report::ProbeResult { answer: p.answer.clone(), ..filled })
+            })
+            .collect::<Vec<_>>();
         if !probes.is_empty() {
             sink.emit(&TrainEvent::MaskProbe { step: progress.step, probes })?;
         }

@@ -82,7 +82,8 @@ fn draw_probes(frame: &mut Frame, area: Rect, step: usize, probes: &[ProbeResult
         for guesses in &p.guesses {
             let text: Vec<String> =
                 guesses.iter().take(3).map(|(t, prob)| format!("{t} {:.0}%", prob * 100.0)).collect();
-            let line = super::cut(&format!(" → {}", text.join("  ")), width);
+            let was = p.answer.as_ref().map(|a| format!("  (the word: {a})")).unwrap_or_default();
+            let line = super::cut(&format!(" → {}{was}", text.join("  ")), width);
             lines.push(Line::styled(line, theme.base.fg(theme.accent)));
         }
     }
