@@ -82,9 +82,14 @@ fn draw_probes(frame: &mut Frame, area: Rect, step: usize, probes: &[ProbeResult
         for guesses in &p.guesses {
             let text: Vec<String> =
                 guesses.iter().take(3).map(|(t, prob)| format!("{t} {:.0}%", prob * 100.0)).collect();
-            let was = p.answer.as_ref().map(|a| format!("  (the word: {a})")).unwrap_or_default();
-            let line = super::cut(&format!(" → {}{was}", text.join("  ")), width);
+            let line = super::cut(&format!(" → {}", text.join("  ")), width);
             lines.push(Line::styled(line, theme.base.fg(theme.accent)));
+            // A probe cut from held-out text knows the word it hides.
+            if let Some(answer) = &p.answer {
+                let found = guesses.iter().take(3).any(|(t, _)| t == answer);
+                let said = format!("   the word: {answer}{}", if found { " ✓" } else { "" });
+                lines.push(Line::styled(super::cut(&said, width), theme.dimmed()));
+            }
         }
     }
     frame.render_widget(Paragraph::new(lines).block(block), area);
