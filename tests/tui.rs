@@ -18,8 +18,8 @@ use bertbench::runs::{RunHistory, Start};
 use bertbench::train::event::{RunStarted, StepMetrics};
 use bertbench::train::{Command, TrainEvent};
 use bertbench::tui::app::{
-    App, EvalPane, Leaving, Lifecycle, LiveState, Overlay, PredictionFilter, RecordView, RunRow, Screen,
-    Settings,
+    App, Asked, EvalPane, Leaving, Lifecycle, LiveState, Overlay, PredictionFilter, RecordView, RunRow,
+    Screen, Settings,
 };
 use bertbench::tui::form::{DatasetChoice, DatasetPreview, ModelChoice};
 use bertbench::tui::theme::ThemeKind;
@@ -992,11 +992,30 @@ fn an_open_prediction_is_explained_and_its_attention_shown() {
     assert!(screen.contains("explaining…"), "{screen}");
     // An answer for another text (the selection moved on since) is not shown.
     let stale = explanation(&format!("{text} (another)"), "another");
-    send(&mut app, Msg::Explained { text: stale.text.clone(), target: None, result: Ok(Box::new(stale)) });
+    send(
+        &mut app,
+        Msg::Explained {
+            run: run.clone(),
+            text: stale.text.clone(),
+            target: None,
+            result: Ok(Box::new(stale)),
+        },
+    );
+    assert!(screen_text(&app, 100, 30).contains("explaining…"));
+    // Nor is one for the same text from another run's model.
+    let other = explanation(&text, "another");
+    let from = PathBuf::from("runs/another-run");
+    send(
+        &mut app,
+        Msg::Explained { run: from, text: text.clone(), target: None, result: Ok(Box::new(other)) },
+    );
     assert!(screen_text(&app, 100, 30).contains("explaining…"));
     let first = text.split_whitespace().next().expect("a word").to_lowercase();
     let e = explanation(&text, &first);
-    send(&mut app, Msg::Explained { text: text.clone(), target: None, result: Ok(Box::new(e)) });
+    send(
+        &mut app,
+        Msg::Explained { run: run.clone(), text: text.clone(), target: None, result: Ok(Box::new(e)) },
+    );
     let screen = screen_text(&app, 100, 30);
     assert!(screen.contains("Why \"positive\""), "{screen}");
     snap("eval-explained", &app);
@@ -1010,7 +1029,10 @@ fn an_open_prediction_is_explained_and_its_attention_shown() {
     assert_eq!(effects, vec![Effect::Explain { run: run.clone(), text: text.clone(), target: next }]);
     let mut e = explanation(&text, &first);
     e.attribution.target = Target { class: 0, token: None };
-    send(&mut app, Msg::Explained { text: text.clone(), target: next, result: Ok(Box::new(e)) });
+    send(
+        &mut app,
+        Msg::Explained { run: run.clone(), text: text.clone(), target: next, result: Ok(Box::new(e)) },
+    );
     assert!(screen_text(&app, 100, 30).contains("Why \"negative\""));
     // a: the attention maps; the arrows pick one; x exports it; Esc goes back.
     keys(&mut app, "a");
@@ -1036,7 +1058,12 @@ fn an_open_prediction_is_explained_and_its_attention_shown() {
     let open = app.eval.as_ref().and_then(|v| v.open_prediction()).map(|p| p.text.clone()).expect("open");
     send(
         &mut app,
-        Msg::Explained { text: open, target: None, result: Err("run x has no saved model".into()) },
+        Msg::Explained {
+            run: run.clone(),
+            text: open,
+            target: None,
+            result: Err("run x has no saved model".into()),
+        },
     );
     assert!(screen_text(&app, 100, 30).contains("cannot explain it: run x has no saved model"));
 }
@@ -1056,9 +1083,9 @@ fn a_typed_sentence_is_predicted_and_explained() {
     let effects = key(&mut app, KeyCode::Enter);
     let text = "q3 wonderful film".to_owned();
     let run = PathBuf::from("runs/20261128-101500-reviews");
-    assert_eq!(effects, vec![Effect::Explain { run, text: text.clone(), target: None }]);
+    assert_eq!(effects, vec![Effect::Explain { run: run.clone(), text: text.clone(), target: None }]);
     let e = explanation(&text, "wonderful");
-    send(&mut app, Msg::Explained { text, target: None, result: Ok(Box::new(e)) });
+    send(&mut app, Msg::Explained { run: run.clone(), text, target: None, result: Ok(Box::new(e)) });
     let screen = screen_text(&app, 100, 30);
     assert!(screen.contains("predicted  positive (probability 0.750)"), "{screen}");
     assert!(screen.contains("Why \"positive\""), "{screen}");
@@ -1109,11 +1136,14 @@ fn representations_before_and_after_fine_tuning_side_by_side() {
     // r again: back to the evaluation; a failure is shown in place.
     keys(&mut app, "r");
     assert_eq!(app.eval.as_ref().map(|v| v.pane), Some(EvalPane::Predictions));
-    // Asked again after a failure, which is shown in place.
+    // Computed once per run; never asked again while on its way; asked again after a failure,
+    // which is shown in place.
     assert_eq!(keys(&mut app, "r"), Vec::new(), "computed once per run");
-    app.eval.as_mut().expect("view").representations = Some(Err("old".into()));
-    keys(&mut app, "rr");
-    assert_eq!(app.eval.as_ref().map(|v| v.representations.is_none()), Some(true), "a failure is retried");
+    keys(&mut app, "r");
+    app.eval.as_mut().expect("view").representations = Some(Asked::Pending);
+    assert_eq!(keys(&mut app, "rr"), Vec::new(), "on its way: not asked twice");
+    app.eval.as_mut().expect("view").representations = Some(Asked::Done(Err("old".into())));
+    assert_eq!(keys(&mut app, "r").len(), 1, "a failure is asked for again");
     let failed = Err("a tagging run: its vectors are per word".into());
     send(&mut app, Msg::Represented { run_id: "20261128-101500-reviews".into(), result: failed });
     assert!(screen_text(&app, 100, 30).contains("cannot show the representations"));
@@ -1126,7 +1156,9 @@ fn the_masking_inspector_opens_from_the_new_run_screen() {
     assert!(screen_text(&app, 100, 30).contains("set a masking ratio above 0 first"));
     app.setup.draft.mlm.mask_ratio = 0.15;
     let effects = keys(&mut app, "i");
-    assert!(matches!(&effects[..], [Effect::InspectMasking(c)] if c.mlm.mask_ratio == 0.15), "{effects:?}");
+    let [Effect::InspectMasking { id, config }] = &effects[..] else { panic!("{effects:?}") };
+    assert_eq!(config.mlm.mask_ratio, 0.15);
+    let id = *id;
     assert!(screen_text(&app, 100, 30).contains("masking the first batch"));
     let token = |t: &str, fate: Fate| InspectedToken { token: t.into(), fate };
     let sequence = |words: &[&str], hidden: usize| {
@@ -1152,10 +1184,13 @@ fn the_masking_inspector_opens_from_the_new_run_screen() {
         split: MaskSplit { mask: 0.8, random: 0.1 },
         whole_word: false,
     };
-    send(&mut app, Msg::MaskingInspected(Ok(Box::new(sample.clone()))));
+    // An earlier request's answer (other settings) is not shown.
+    send(&mut app, Msg::MaskingInspected { id: id - 1, result: Err("stale".into()) });
+    assert!(!screen_text(&app, 100, 30).contains("stale"));
+    send(&mut app, Msg::MaskingInspected { id, result: Ok(Box::new(sample.clone())) });
     let screen = screen_text(&app, 100, 30);
     assert!(screen.contains("selected 10 of 66 ordinary tokens = 15.2 %"), "{screen}");
-    assert!(screen.contains("[MASK]←the") && screen.contains("bank→"), "{screen}");
+    assert!(screen.contains("[MASK]←the") && screen.contains("bank←"), "{screen}");
     snap("masking", &app);
     let effects = keys(&mut app, "x");
     assert!(

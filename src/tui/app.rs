@@ -232,8 +232,9 @@ pub struct EvalView {
     /// "Try a sentence": the text typed, and whether it is being typed now.
     pub sentence: String,
     pub typing: bool,
-    /// The sentence vectors before and after fine-tuning (`None` while they are computed).
-    pub representations: Option<Result<Box<Representations>, String>>,
+    /// The sentence vectors before and after fine-tuning, once asked for (`Pending` while
+    /// they are computed).
+    pub representations: Option<Asked<Representations>>,
 }
 
 /// What the right half of the Evaluation screen shows.
@@ -253,6 +254,13 @@ pub enum EvalPane {
     Representations,
 }
 
+/// Work asked of a worker: on its way, or its answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Asked<T> {
+    Pending,
+    Done(Result<Box<T>, String>),
+}
+
 /// Whose explanation is open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Explaining {
@@ -263,6 +271,8 @@ pub enum Explaining {
 /// An explanation asked for, and its answer when it has come.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExplainState {
+    /// The run whose model explains (two runs on one dataset have the same texts).
+    pub run: PathBuf,
     pub text: String,
     /// `None`: the prediction.
     pub target: Option<Target>,
@@ -309,10 +319,11 @@ impl EvalView {
         }
     }
 
-    /// Starts the predictions list over (a new filter, split or sort).
+    /// Starts the predictions list over (a new filter, split or sort): an open prediction
+    /// (or its attention maps) closes, as it is no longer the selected one.
     pub fn reset_selection(&mut self) {
         (self.scroll, self.selected, self.detail_scroll) = (0, 0, 0);
-        if self.pane == EvalPane::Detail {
+        if matches!(self.pane, EvalPane::Detail | EvalPane::Attention { from: Explaining::Prediction }) {
             self.pane = EvalPane::Predictions;
         }
     }
@@ -520,9 +531,12 @@ impl Confirm {
 pub enum Overlay {
     Help,
     Confirm(Confirm),
-    /// The masking inspector: the first masked-LM batch of the form's settings (`None` while it
-    /// is built).
-    Masking(Option<Result<Box<MaskingSample>, String>>),
+    /// The masking inspector: the first masked-LM batch of the form's settings, for request
+    /// `id` (only its answer is shown: the settings may have changed since an earlier one).
+    Masking {
+        id: u64,
+        sample: Asked<MaskingSample>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -605,6 +619,8 @@ pub struct App {
     pub compare: CompareView,
     pub notice: Option<Notice>,
     pub lifecycle: Lifecycle,
+    /// The latest masking-inspector request.
+    pub masking_request: u64,
     /// First visible line of the help overlay or the masking inspector.
     pub overlay_scroll: u16,
 }
@@ -627,6 +643,7 @@ impl App {
             compare: CompareView::default(),
             notice: None,
             lifecycle: Lifecycle::Working,
+            masking_request: 0,
             overlay_scroll: 0,
         }
     }

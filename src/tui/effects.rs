@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex, PoisonError};
 
 use super::app::{EvalData, RecordView, RunKey};
 use super::form::{DatasetChoice, DatasetPreview, ModelChoice};
@@ -31,20 +30,13 @@ pub struct Effects {
     pub recipes_dir: PathBuf,
     pub datasets_dir: PathBuf,
     trainers: HashMap<RunKey, Sender<Command>>,
-    /// The model of the run last explained: the next sentence of the same run needs no load.
-    explainer: Arc<Mutex<Option<Arc<Explainer>>>>,
+    /// The explanation worker's inbox (started on first use).
+    explainer: Option<Sender<ExplainRequest>>,
 }
 
 impl Effects {
     pub fn new(inbox: Sender<Msg>, runs_dir: PathBuf, recipes_dir: PathBuf, datasets_dir: PathBuf) -> Self {
-        Self {
-            inbox,
-            runs_dir,
-            recipes_dir,
-            datasets_dir,
-            trainers: HashMap::new(),
-            explainer: Arc::default(),
-        }
+        Self { inbox, runs_dir, recipes_dir, datasets_dir, trainers: HashMap::new(), explainer: None }
     }
 
     /// The messages the workbench starts from: shipped datasets and usable models.
@@ -93,12 +85,22 @@ impl Effects {
                 self.background(move || Msg::Done(export(&dirs, &out)))
             }
             Effect::Explain { run, text, target } => {
-                let explainers = Arc::clone(&self.explainer);
-                self.background(move || {
-                    let result =
-                        explain(&explainers, &run, &text, target).map(Box::new).map_err(|e| e.to_string());
-                    Msg::Explained { text, target, result }
-                })
+                let mut request = ExplainRequest { run, text, target };
+                if let Some(tx) = &self.explainer {
+                    match tx.send(request) {
+                        Ok(()) => return Vec::new(),
+                        Err(mpsc::SendError(back)) => request = back,
+                    }
+                }
+                // No worker yet (or it ended): one is started with this request.
+                match start_explainer(self.inbox.clone()) {
+                    Ok(tx) => {
+                        let _ = tx.send(request);
+                        self.explainer = Some(tx);
+                        Vec::new()
+                    }
+                    Err(e) => vec![Msg::Done(Err(format!("cannot start a worker thread: {e}")))],
+                }
             }
             Effect::Represent(dir) => self.background(move || {
                 let run_id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -107,11 +109,11 @@ impl Effects {
                     .map_err(|e| e.to_string());
                 Msg::Represented { run_id, result }
             }),
-            Effect::InspectMasking(config) => self.background(move || {
+            Effect::InspectMasking { id, config } => self.background(move || {
                 let result = crate::explain::masking::inspect_masking(&config)
                     .map(Box::new)
                     .map_err(|e| e.to_string());
-                Msg::MaskingInspected(result)
+                Msg::MaskingInspected { id, result }
             }),
             Effect::ExportView { run_id, view } => {
                 let out = self.runs_dir.join("plots");
@@ -140,21 +142,51 @@ impl Effects {
     }
 }
 
+/// A text to explain with the model of a run.
+pub struct ExplainRequest {
+    run: PathBuf,
+    text: String,
+    target: Option<Target>,
+}
+
+/// The explanation worker: one thread, so that explanations never pile up on the cores a run
+/// trains on. Requests that queued while it worked are skipped for the latest (the selection
+/// has moved on); the model of the run last explained stays loaded for the next text.
+fn start_explainer(inbox: Sender<Msg>) -> std::io::Result<Sender<ExplainRequest>> {
+    let (tx, rx) = mpsc::channel::<ExplainRequest>();
+    std::thread::Builder::new().name("explainer".into()).spawn(move || {
+        let mut loaded: Option<Explainer> = None;
+        while let Ok(mut request) = rx.recv() {
+            while let Ok(newer) = rx.try_recv() {
+                request = newer;
+            }
+            let ExplainRequest { run, text, target } = request;
+            let work = std::panic::AssertUnwindSafe(|| explain(&mut loaded, &run, &text, target));
+            let result = if let Ok(result) = std::panic::catch_unwind(work) {
+                result.map(Box::new).map_err(|e| e.to_string())
+            } else {
+                loaded = None;
+                Err("the explanation failed (a bug: please report it)".into())
+            };
+            if inbox.send(Msg::Explained { run, text, target, result }).is_err() {
+                break;
+            }
+        }
+    })?;
+    Ok(tx)
+}
+
 /// Explains `text` with the model of `run`, loading it unless it is the one held.
 fn explain(
-    held: &Mutex<Option<Arc<Explainer>>>,
+    loaded: &mut Option<Explainer>,
     run: &Path,
     text: &str,
     target: Option<Target>,
 ) -> Result<Explanation> {
-    let cached = held.lock().unwrap_or_else(PoisonError::into_inner).clone().filter(|e| e.run_dir == run);
-    let explainer = if let Some(e) = cached {
-        e
-    } else {
-        let loaded = Arc::new(Explainer::open(run)?);
-        *held.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&loaded));
-        loaded
-    };
+    if loaded.as_ref().is_none_or(|e| e.run_dir != run) {
+        *loaded = Some(Explainer::open(run)?);
+    }
+    let explainer = loaded.as_ref().ok_or_else(|| crate::Error::Config("no model loaded".into()))?;
     explainer.explain(text, target, DEFAULT_STEPS)
 }
 

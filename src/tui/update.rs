@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 
 use super::app::{
-    Align, App, Confirm, EvalData, EvalFocus, EvalPane, EvalView, ExplainState, Explaining, Leaving,
+    Align, App, Asked, Confirm, EvalData, EvalFocus, EvalPane, EvalView, ExplainState, Explaining, Leaving,
     Lifecycle, LiveRun, LiveState, NoticeKind, Overlay, PredictionFilter, PreviewId, RecordView, RunKey,
     RunRow, Screen,
 };
@@ -56,6 +56,7 @@ pub enum Msg {
     CompareLoaded(Result<Vec<RecordView>, String>),
     /// The explanation of `text` for `target` (`None`: the prediction).
     Explained {
+        run: PathBuf,
         text: String,
         target: Option<Target>,
         result: Result<Box<Explanation>, String>,
@@ -66,7 +67,10 @@ pub enum Msg {
         result: Result<Box<Representations>, String>,
     },
     /// The masking inspector's batch.
-    MaskingInspected(Result<Box<MaskingSample>, String>),
+    MaskingInspected {
+        id: u64,
+        result: Result<Box<MaskingSample>, String>,
+    },
     /// The outcome of an action (saved, exported, deleted), for the footer.
     Done(Result<String, String>),
     /// SIGTERM, SIGHUP (the SSH connection dropped) or SIGINT from outside, and when it
@@ -113,7 +117,10 @@ pub enum Effect {
     /// The sentence vectors of the run in `run`, before and after fine-tuning.
     Represent(PathBuf),
     /// The first masked-LM batch of these settings.
-    InspectMasking(Box<RunConfig>),
+    InspectMasking {
+        id: u64,
+        config: Box<RunConfig>,
+    },
     /// One explanation view as a PNG, named after the run.
     ExportView {
         run_id: String,
@@ -124,6 +131,8 @@ pub enum Effect {
 const PAGE: usize = 10;
 /// The help overlay is short; the view clamps what it cannot show.
 const HELP_SCROLL_MAX: u16 = 40;
+/// A batch of 64 long sequences wraps to a few hundred lines at most.
+const MASKING_SCROLL_MAX: u16 = 600;
 
 pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
     // The loop ends with this batch of messages: what is still queued behind the exit (a key,
@@ -168,23 +177,25 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             app.screen = Screen::Compare;
             Vec::new()
         }
-        Msg::Explained { text, target, result } => {
-            // Only the answer to what is open now: the selection may have moved on.
+        Msg::Explained { run, text, target, result } => {
+            // Only the answer to what is open now: the selection (or the run) may have moved on.
             let open = app.eval.as_mut().and_then(|v| v.explanation.as_mut());
-            if let Some(state) = open.filter(|e| e.text == text && e.target == target) {
+            if let Some(state) = open.filter(|e| e.run == run && e.text == text && e.target == target) {
                 state.result = Some(result);
             }
             Vec::new()
         }
         Msg::Represented { run_id, result } => {
             if let Some(view) = app.eval.as_mut().filter(|v| v.data.run_id == run_id) {
-                view.representations = Some(result);
+                view.representations = Some(Asked::Done(result));
             }
             Vec::new()
         }
-        Msg::MaskingInspected(result) => {
-            if let Some(Overlay::Masking(sample)) = app.overlay.as_mut() {
-                *sample = Some(result);
+        Msg::MaskingInspected { id, result } => {
+            if let Some(Overlay::Masking { id: shown, sample }) = app.overlay.as_mut()
+                && *shown == id
+            {
+                *sample = Asked::Done(result);
             }
             Vec::new()
         }
@@ -229,9 +240,9 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                 _ => Vec::new(),
             };
         }
-        Some(Overlay::Masking(sample)) => {
+        Some(Overlay::Masking { sample, .. }) => {
             let export = match (key.code, sample) {
-                (KeyCode::Char('x'), Some(Ok(sample))) => Some(Effect::ExportView {
+                (KeyCode::Char('x'), Asked::Done(Ok(sample))) => Some(Effect::ExportView {
                     run_id: String::new(),
                     view: Box::new(ExplainView::Masking((**sample).clone())),
                 }),
@@ -240,10 +251,12 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             match key.code {
                 KeyCode::Up | KeyCode::Char('k') => app.overlay_scroll = app.overlay_scroll.saturating_sub(1),
                 KeyCode::Down | KeyCode::Char('j') => {
-                    app.overlay_scroll = app.overlay_scroll.saturating_add(1);
+                    app.overlay_scroll = (app.overlay_scroll + 1).min(MASKING_SCROLL_MAX);
                 }
                 KeyCode::PageUp => app.overlay_scroll = app.overlay_scroll.saturating_sub(PAGE as u16),
-                KeyCode::PageDown => app.overlay_scroll = app.overlay_scroll.saturating_add(PAGE as u16),
+                KeyCode::PageDown => {
+                    app.overlay_scroll = (app.overlay_scroll + PAGE as u16).min(MASKING_SCROLL_MAX);
+                }
                 KeyCode::Esc | KeyCode::Char('i' | 'q') | KeyCode::Enter => app.overlay = None,
                 _ => {}
             }
@@ -357,13 +370,14 @@ fn ask_explanation(
     text: String,
     target: Option<Target>,
 ) -> Vec<Effect> {
+    let run = runs_dir.join(&view.data.run_id);
     // The one open (or on its way) is not asked for again; a failed one is.
     let held = view.explanation.as_ref().filter(|e| !matches!(e.result, Some(Err(_))));
-    if held.is_some_and(|e| e.text == text && e.target == target) {
+    if held.is_some_and(|e| e.run == run && e.text == text && e.target == target) {
         return Vec::new();
     }
-    view.explanation = Some(ExplainState { text: text.clone(), target, result: None });
-    vec![Effect::Explain { run: runs_dir.join(&view.data.run_id), text, target }]
+    view.explanation = Some(ExplainState { run: run.clone(), text: text.clone(), target, result: None });
+    vec![Effect::Explain { run, text, target }]
 }
 
 /// The open prediction's explanation, asked for when it is not the one held.
@@ -375,11 +389,12 @@ fn explain_open_prediction(view: &mut EvalView, runs_dir: &std::path::Path) -> V
 }
 
 /// The next output to attribute: the next class (label, tag), and for tagging after the last
-/// tag the next word.
-fn next_target(explanation: &Explanation) -> Target {
+/// tag the next word; none for a regression's one value.
+fn next_target(explanation: &Explanation) -> Option<Target> {
     let current = explanation.attribution.target;
     let classes = explanation.labels.len().max(1);
-    match (&explanation.outputs, current.token) {
+    Some(match (&explanation.outputs, current.token) {
+        (Outputs::Value(_), _) => return None,
         (Outputs::Tags(_), Some(token)) => {
             let firsts = crate::explain::predict::first_tokens(&explanation.words);
             let at = firsts.iter().position(|&t| t == token).unwrap_or(0);
@@ -393,7 +408,7 @@ fn next_target(explanation: &Explanation) -> Target {
             }
         }
         _ => Target { class: (current.class + 1) % classes, token: None },
-    }
+    })
 }
 
 fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
@@ -512,9 +527,10 @@ fn inspect_masking(app: &mut App) -> Vec<Effect> {
         }
         Ok(config) => {
             app.notice = None;
-            app.overlay = Some(Overlay::Masking(None));
+            app.masking_request += 1;
+            app.overlay = Some(Overlay::Masking { id: app.masking_request, sample: Asked::Pending });
             app.overlay_scroll = 0;
-            vec![Effect::InspectMasking(Box::new(config))]
+            vec![Effect::InspectMasking { id: app.masking_request, config: Box::new(config) }]
         }
         Err(why) => {
             app.error(format!("cannot inspect the masking: {why}"));
@@ -605,13 +621,15 @@ fn eval_action(app: &mut App, action: Action) -> Vec<Effect> {
     let last = k.saturating_sub(1);
     let n = view.rows().len();
     let on_predictions = view.focus == EvalFocus::Predictions;
-    let explained = view.explanation.as_ref().and_then(ExplainState::ready).cloned();
+    let explained = view.explanation.as_ref().and_then(ExplainState::ready);
+    // What the keys below need of it (the whole explanation is copied only to export it).
+    let maps = explained.map(|e| (e.attention.layers.max(1), e.attention.heads.max(1)));
+    let next = explained.and_then(next_target);
     match (action, view.pane) {
-        // The attention maps: the arrows pick the map shown large.
+        // The attention maps: the arrows pick the map shown large; paging does not apply.
         (Action::Up | Action::Down | Action::Left | Action::Right, EvalPane::Attention { .. }) => {
-            let Some(e) = explained else { return Vec::new() };
+            let Some((layers, heads)) = maps else { return Vec::new() };
             let (layer, head) = view.attention_pick;
-            let (layers, heads) = (e.attention.layers.max(1), e.attention.heads.max(1));
             view.attention_pick = match action {
                 Action::Up => ((layer + layers - 1) % layers, head),
                 Action::Down => ((layer + 1) % layers, head),
@@ -627,19 +645,31 @@ fn eval_action(app: &mut App, action: Action) -> Vec<Effect> {
         (Action::ShowAttention | Action::Close, EvalPane::Attention { from }) => {
             view.pane = if from == Explaining::Sentence { EvalPane::Sentence } else { EvalPane::Detail };
         }
+        (Action::PageUp | Action::PageDown, EvalPane::Attention { .. }) => {}
         (Action::NextTarget, EvalPane::Detail | EvalPane::Sentence) => {
-            if let (Some(e), Some(state)) = (explained, view.explanation.as_ref()) {
-                let text = state.text.clone();
-                return ask_explanation(view, &runs_dir, text, Some(next_target(&e)));
+            match (next, view.explanation.as_ref()) {
+                (Some(target), Some(state)) => {
+                    let text = state.text.clone();
+                    return ask_explanation(view, &runs_dir, text, Some(target));
+                }
+                (None, Some(_)) if maps.is_some() => {
+                    app.info("a regression has one output: there is no other class to explain");
+                }
+                _ => {}
             }
         }
-        (Action::TrySentence, _) => {
+        (Action::TrySentence, pane) => {
             view.typing = true;
+            // The box is drawn over the predictions' half: panes that take the screen close.
+            if matches!(pane, EvalPane::Attention { .. } | EvalPane::Representations) {
+                view.pane = EvalPane::Predictions;
+            }
         }
         (Action::ShowRepresentations, pane) if pane != EvalPane::Representations => {
             view.pane = EvalPane::Representations;
-            if view.representations.as_ref().is_none_or(Result::is_err) {
-                view.representations = None;
+            // Asked once per run; again after a failure, never while on its way.
+            if matches!(view.representations, None | Some(Asked::Done(Err(_)))) {
+                view.representations = Some(Asked::Pending);
                 return vec![Effect::Represent(runs_dir.join(&view.data.run_id))];
             }
         }
@@ -717,14 +747,14 @@ fn eval_action(app: &mut App, action: Action) -> Vec<Effect> {
         }
         (Action::Export, pane) => {
             let run_id = view.data.run_id.clone();
-            let shown = match (pane, explained) {
+            let shown = match (pane, explained.cloned()) {
                 (EvalPane::Detail | EvalPane::Sentence, Some(e)) => Some(ExplainView::Attributions(e)),
                 (EvalPane::Attention { .. }, Some(e)) => {
                     let (layer, head) = view.attention_pick;
                     Some(ExplainView::Attention { explanation: e, layer, head })
                 }
                 (EvalPane::Representations, _) => match &view.representations {
-                    Some(Ok(r)) => Some(ExplainView::Representations((**r).clone())),
+                    Some(Asked::Done(Ok(r))) => Some(ExplainView::Representations((**r).clone())),
                     _ => None,
                 },
                 _ => None,

@@ -53,8 +53,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
     match &app.overlay {
         Some(Overlay::Help) => help::draw(frame, body, app, &theme),
         Some(Overlay::Confirm(c)) => draw_confirm(frame, body, &c.question(app), &theme),
-        Some(Overlay::Masking(sample)) => {
-            explain::draw_masking(frame, body, sample.as_ref(), app.overlay_scroll, &theme);
+        Some(Overlay::Masking { sample, .. }) => {
+            explain::draw_masking(frame, body, sample, app.overlay_scroll, &theme);
         }
         None => {}
     }

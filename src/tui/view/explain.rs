@@ -17,7 +17,7 @@ use crate::explain::masking::{Fate, MaskingSample};
 use crate::explain::representations::{Representations, Scatter};
 use crate::explain::{Explanation, Outputs};
 use crate::plot::explain::{prediction_line, target_name};
-use crate::tui::app::{EvalView, ExplainState};
+use crate::tui::app::{Asked, EvalView, ExplainState};
 use crate::tui::theme::Theme;
 
 /// The explanation of the open prediction, as lines under it: the text with each token
@@ -316,7 +316,7 @@ pub fn draw_representations(frame: &mut Frame, area: Rect, view: &EvalView, them
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let r = match &view.representations {
-        None => {
+        None | Some(Asked::Pending) => {
             return placeholder(
                 frame,
                 inner,
@@ -324,10 +324,10 @@ pub fn draw_representations(frame: &mut Frame, area: Rect, view: &EvalView, them
                 theme,
             );
         }
-        Some(Err(why)) => {
+        Some(Asked::Done(Err(why))) => {
             return placeholder(frame, inner, &format!("cannot show the representations: {why}"), theme);
         }
-        Some(Ok(r)) => r,
+        Some(Asked::Done(Ok(r))) => r,
     };
     let [plots, legend] = Layout::vertical([Constraint::Min(6), Constraint::Length(2)]).areas(inner);
     let [left, right] = Layout::horizontal([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)]).areas(plots);
@@ -383,7 +383,7 @@ fn scatter(frame: &mut Frame, area: Rect, s: &Scatter, name: &str, r: &Represent
 pub fn draw_masking(
     frame: &mut Frame,
     area: Rect,
-    sample: Option<&Result<Box<MaskingSample>, String>>,
+    sample: &Asked<MaskingSample>,
     scroll: u16,
     theme: &Theme,
 ) {
@@ -393,11 +393,13 @@ pub fn draw_masking(
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let m = match sample {
-        None => return placeholder(frame, inner, "Tokenizing the data and masking the first batch…", theme),
-        Some(Err(why)) => {
+        Asked::Pending => {
+            return placeholder(frame, inner, "Tokenizing the data and masking the first batch…", theme);
+        }
+        Asked::Done(Err(why)) => {
             return placeholder(frame, inner, &format!("cannot inspect the masking: {why}"), theme);
         }
-        Some(Ok(m)) => m,
+        Asked::Done(Ok(m)) => m,
     };
     let c = m.counts;
     let pct = |n: usize, of: usize| if of == 0 { 0.0 } else { 100.0 * n as f64 / of as f64 };
@@ -440,7 +442,7 @@ pub fn draw_masking(
             ),
         ]),
         Line::styled(
-            "Each selected token is one the model must guess; [MASK]←word: shown as [MASK]; rand→word: a random token shown; underlined: kept as it is.",
+            "Each selected token is one the model must guess: X←word means it reads X in place of word ([MASK], or a random token); underlined: kept as it is.",
             theme.dimmed(),
         ),
         Line::raw(""),
@@ -452,7 +454,7 @@ pub fn draw_masking(
                 Fate::Unselected => (t.token.clone(), theme.base),
                 Fate::Special => (t.token.clone(), theme.dimmed()),
                 Fate::Masked => (format!("[MASK]←{}", t.token), bold(theme.base.fg(theme.warn))),
-                Fate::Random(shown) => (format!("{shown}→{}", t.token), bold(theme.base.fg(theme.bad))),
+                Fate::Random(shown) => (format!("{shown}←{}", t.token), bold(theme.base.fg(theme.bad))),
                 Fate::Kept => (
                     t.token.clone(),
                     bold(theme.base.fg(theme.good)).add_modifier(ratatui::style::Modifier::UNDERLINED),
