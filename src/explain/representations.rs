@@ -71,7 +71,13 @@ pub fn representations(run_dir: &Path, max_examples: usize) -> Result<Representa
         (None, Some(t)) => ("test", t),
         (None, None) => return Err(Error::model(&name, "has neither a validation nor a test split")),
     };
-    examples.truncate(max_examples);
+    // A seeded sample, not the file's first rows (a file sorted by label would give one class).
+    if examples.len() > max_examples {
+        let mut rows = crate::data::batch::epoch_order(examples.len(), cfg.train.seed, 0);
+        rows.truncate(max_examples);
+        rows.sort_unstable();
+        examples = examples.select(&rows);
+    }
     if examples.len() < 3 {
         return Err(Error::data(&examples.path, "needs at least 3 examples to project"));
     }
@@ -86,14 +92,17 @@ pub fn representations(run_dir: &Path, max_examples: usize) -> Result<Representa
     } else {
         format!("pretrained {}", short_model_name(&cfg))
     };
-    let (groups, group_of) = grouping(cfg.head, &examples);
+    let (groups, group_of) = grouping(cfg.head, &examples, MAX_GROUPS);
+    // Separation is of the true classes (label sets, quartiles), however many: only the
+    // colours are capped.
+    let (_, class_of) = grouping(cfg.head, &examples, usize::MAX);
     let side = |clf: &Classifier| -> Result<Scatter> {
         let vectors = cls_vectors(clf, &examples, &cfg)?;
         let pca = Pca::fit(&vectors);
         Ok(Scatter {
             points: vectors.iter().map(|v| pca.project(v)).collect(),
             explained: pca.explained,
-            separation: separation(&vectors, &group_of),
+            separation: separation(&vectors, &class_of),
         })
     };
     Ok(Representations {
@@ -138,9 +147,9 @@ fn cls_vectors(clf: &Classifier, examples: &Examples, cfg: &RunConfig) -> Result
     Ok(out)
 }
 
-/// What colours the points: gold classes; the most common label sets (the rest as "other");
-/// value quartiles.
-fn grouping(head: HeadKind, examples: &Examples) -> (Vec<String>, Vec<usize>) {
+/// What colours the points: gold classes or label sets, the most common first, at most `cap`
+/// groups (the rarest share the last, "other"); value quartiles.
+fn grouping(head: HeadKind, examples: &Examples, cap: usize) -> (Vec<String>, Vec<usize>) {
     let labels: Vec<&str> = examples.labels.iter().map(|l| l.trim()).collect();
     if head == HeadKind::Regression {
         let mut values: Vec<f64> = labels.iter().filter_map(|l| l.parse().ok()).collect();
@@ -167,21 +176,20 @@ fn grouping(head: HeadKind, examples: &Examples) -> (Vec<String>, Vec<usize>) {
     for l in &labels {
         *counts.entry(l).or_default() += 1;
     }
+    // Most common first (ties in name order): the rarest are the ones merged.
     let mut names: Vec<&str> = counts.keys().copied().collect();
-    if head == HeadKind::MultiLabel {
-        names.sort_by_key(|n| std::cmp::Reverse(counts[n]));
-    }
-    let mut groups: Vec<String> = names.iter().take(MAX_GROUPS).map(|n| display_group(n)).collect();
-    let other = names.len() > MAX_GROUPS;
+    names.sort_by_key(|n| std::cmp::Reverse(counts[n]));
+    let mut groups: Vec<String> = names.iter().take(cap).map(|n| display_group(n)).collect();
+    let other = names.len() > cap;
     if other {
-        groups.truncate(MAX_GROUPS - 1);
+        groups.truncate(cap - 1);
         groups.push("other".into());
     }
     let of = labels
         .iter()
         .map(|l| {
             let at = names.iter().position(|n| n == l).unwrap_or(0);
-            if other { at.min(MAX_GROUPS - 1) } else { at }
+            if other { at.min(cap - 1) } else { at }
         })
         .collect();
     (groups, of)
@@ -248,16 +256,21 @@ mod tests {
             texts: vec![String::new(); labels.len()],
             ..Examples::default()
         };
-        let (names, of) = grouping(HeadKind::Regression, &ex(&["1", "2", "3", "4", "5", "6", "7", "8"]));
+        let (names, of) =
+            grouping(HeadKind::Regression, &ex(&["1", "2", "3", "4", "5", "6", "7", "8"]), MAX_GROUPS);
         assert_eq!(names.len(), 4);
         assert_eq!(of, vec![0, 0, 1, 1, 2, 2, 3, 3], "{names:?}");
         let sets: Vec<String> = (0..9).map(|i| format!("l{i}")).collect();
         let mut labels: Vec<&str> = sets.iter().map(String::as_str).collect();
         labels.extend(["l0", "l0", "l1"]);
-        let (names, of) = grouping(HeadKind::MultiLabel, &ex(&labels));
+        let (names, of) = grouping(HeadKind::MultiLabel, &ex(&labels), MAX_GROUPS);
         assert_eq!(names.len(), MAX_GROUPS);
-        assert_eq!(names[0], "l0");
+        assert_eq!((names[0].as_str(), names[1].as_str()), ("l0", "l1"), "most common first");
         assert_eq!(names[MAX_GROUPS - 1], "other");
         assert!(of.iter().all(|&g| g < MAX_GROUPS));
+        // Uncapped (for the separation), every set is its own class.
+        let (all, of) = grouping(HeadKind::SeqCls, &ex(&labels), usize::MAX);
+        assert_eq!(all.len(), 9);
+        assert_eq!(of.iter().max(), Some(&8));
     }
 }
