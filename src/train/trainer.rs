@@ -197,7 +197,13 @@ fn fine_tune(
         epochs: t.epochs,
         examples_per_step,
         schedule: LinearSchedule::new(t.lr, t.warmup_ratio, fine_tune_steps),
-        eval_every: evaluation_interval(t.eval_every, steps_per_epoch, t.epochs, valid_set.is_some()),
+        // Patience counts evaluations: a run that sets it keeps the cadence it asked for.
+        eval_every: evaluation_interval(
+            t.eval_every,
+            steps_per_epoch,
+            t.epochs,
+            valid_set.is_some() && t.patience.is_none(),
+        ),
         patience: t.patience.map(|p| (p, metric.as_str())),
         save_every: t.save_every,
         total_steps,
@@ -214,15 +220,16 @@ const MIN_EVALUATIONS: usize = 8;
 /// How often the validation split is evaluated: every `eval-every` steps as set; unset, a run
 /// of fewer than `MIN_EVALUATIONS` epochs is also evaluated within its epochs, about that many
 /// times in all (so that a one-epoch run's validation curve is a curve, not a dot); longer
-/// runs at each epoch's end.
+/// runs at each epoch's end. `automatic`: whether the extra evaluations may be added (there is
+/// a validation split, and no early stopping whose patience counts evaluations).
 fn evaluation_interval(
     eval_every: Option<usize>,
     steps_per_epoch: usize,
     epochs: usize,
-    validated: bool,
+    automatic: bool,
 ) -> Option<usize> {
     eval_every.or_else(|| {
-        let short = validated && epochs < MIN_EVALUATIONS && steps_per_epoch > 1;
+        let short = automatic && epochs < MIN_EVALUATIONS && steps_per_epoch > 1;
         short.then(|| (steps_per_epoch * epochs).div_ceil(MIN_EVALUATIONS).max(1))
     })
 }
@@ -405,7 +412,7 @@ mod tests {
         assert_eq!(evaluation_interval(None, 15, 3, true), Some(6));
         // Eight epochs or more: at each epoch's end is enough.
         assert_eq!(evaluation_interval(None, 15, 8, true), None);
-        // Nothing to evaluate on, or a step per epoch: no interval.
+        // Nothing to evaluate on (or early stopping), or a step per epoch: no interval.
         assert_eq!(evaluation_interval(None, 40, 1, false), None);
         assert_eq!(evaluation_interval(None, 1, 3, true), None);
         // A setting is kept as it is.
