@@ -110,7 +110,9 @@ pub fn first_masked_batch(cfg: &RunConfig) -> Result<FirstBatch> {
         (dir, scratch, texts)
     };
     let tokenizer = TextEncoder::from_model_dir(&dir)?;
-    let vocab_size = BertConfig::from_file(&dir.join("config.json"))?.vocab_size;
+    let config = BertConfig::from_file(&dir.join("config.json"))?;
+    check_max_len(t.max_len, config.max_position_embeddings)?;
+    let vocab_size = config.vocab_size;
     let examples = if cfg.kind == RunKind::Pretrain {
         let mut examples = build_examples(&texts, &tokenizer, t.max_len, m.nsp, t.seed)?;
         hold_out(&mut examples, m.held_out, t.seed);
@@ -118,6 +120,9 @@ pub fn first_masked_batch(cfg: &RunConfig) -> Result<FirstBatch> {
     } else {
         StageData::new(cfg, &tokenizer, &texts)?.examples
     };
+    if examples.is_empty() {
+        return Err(Error::Config("the corpus is too small: nothing is left to train on".into()));
+    }
     let policy = masking_policy(cfg, &tokenizer, vocab_size)?;
     let order = epoch_order(examples.len(), t.seed, 0);
     let first: Vec<&PretrainExample> = order.iter().take(t.batch_size).map(|&i| &examples[i]).collect();
@@ -333,10 +338,14 @@ fn corpus_probes(held: &[PretrainExample], tokenizer: &TextEncoder, n: usize) ->
             }
             i
         };
-        let words_before: Vec<usize> = (1..at).filter(|&i| word_start(i) == i).collect();
-        let start = words_before.len().checked_sub(CONTEXT.0).map_or(1, |s| words_before[s]);
-        let words_after: Vec<usize> = (at + 1..e.ids.len()).filter(|&i| word_start(i) == i).collect();
-        let end = words_after.get(CONTEXT.1).copied().unwrap_or(e.ids.len().saturating_sub(1)).max(at + 1);
+        // Within the hidden word's segment: a pair's other half may be another document.
+        let is_special = |i: usize| specials.contains(&e.ids[i]);
+        let first = (0..at).rev().find(|&i| is_special(i)).map_or(0, |i| i + 1);
+        let last = (at + 1..e.ids.len()).find(|&i| is_special(i)).unwrap_or(e.ids.len());
+        let words_before: Vec<usize> = (first..at).filter(|&i| word_start(i) == i).collect();
+        let start = words_before.len().checked_sub(CONTEXT.0).map_or(first, |s| words_before[s]);
+        let words_after: Vec<usize> = (at + 1..last).filter(|&i| word_start(i) == i).collect();
+        let end = words_after.get(CONTEXT.1).copied().unwrap_or(last).max(at + 1);
         let text = |range: std::ops::Range<usize>| {
             join_pieces(e.ids[range].iter().filter(|id| !specials.contains(id)).map(|&id| token(id)))
         };
