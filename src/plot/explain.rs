@@ -354,8 +354,7 @@ impl Chart for AttentionChart<'_> {
             &text(TITLE, BLACK, HPos::Left, VPos::Top),
             (PAD, PAD),
         )?;
-        let note =
-            "each map: rows are query tokens, columns the tokens they attend to; darker = more attention";
+        let note = "each map: rows are query tokens, columns the tokens they attend to; darkest = the map's largest probability";
         root.draw_text(note, &text(SMALL, GREY, HPos::Left, VPos::Top), (PAD, PAD + 36))?;
         let top = PAD + 80;
         for layer in 0..a.layers {
