@@ -248,34 +248,21 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                 }),
                 _ => None,
             };
-            match key.code {
-                KeyCode::Up | KeyCode::Char('k') => app.overlay_scroll = app.overlay_scroll.saturating_sub(1),
-                KeyCode::Down | KeyCode::Char('j') => {
-                    app.overlay_scroll = (app.overlay_scroll + 1).min(MASKING_SCROLL_MAX);
-                }
-                KeyCode::PageUp => app.overlay_scroll = app.overlay_scroll.saturating_sub(PAGE as u16),
-                KeyCode::PageDown => {
-                    app.overlay_scroll = (app.overlay_scroll + PAGE as u16).min(MASKING_SCROLL_MAX);
-                }
-                KeyCode::Esc | KeyCode::Char('i' | 'q') | KeyCode::Enter => app.overlay = None,
-                _ => {}
+            if !scroll_overlay(app, key.code, MASKING_SCROLL_MAX)
+                && matches!(key.code, KeyCode::Esc | KeyCode::Char('i' | 'q') | KeyCode::Enter)
+            {
+                app.overlay = None;
             }
             return export.into_iter().collect();
         }
         Some(Overlay::Help) => {
-            match key.code {
-                KeyCode::Up | KeyCode::Char('k') => app.overlay_scroll = app.overlay_scroll.saturating_sub(1),
-                KeyCode::Down | KeyCode::Char('j') => {
-                    app.overlay_scroll = (app.overlay_scroll + 1).min(HELP_SCROLL_MAX);
-                }
-                KeyCode::PageUp => app.overlay_scroll = app.overlay_scroll.saturating_sub(PAGE as u16),
-                KeyCode::PageDown => {
-                    app.overlay_scroll = (app.overlay_scroll + PAGE as u16).min(HELP_SCROLL_MAX);
-                }
-                KeyCode::Esc | KeyCode::Char('?' | 'q') | KeyCode::Enter | KeyCode::F(1) => {
-                    app.overlay = None;
-                }
-                _ => {}
+            if !scroll_overlay(app, key.code, HELP_SCROLL_MAX)
+                && matches!(
+                    key.code,
+                    KeyCode::Esc | KeyCode::Char('?' | 'q') | KeyCode::Enter | KeyCode::F(1)
+                )
+            {
+                app.overlay = None;
             }
             return Vec::new();
         }
@@ -295,6 +282,20 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         Some(action) => on_action(app, action),
         None => Vec::new(),
     }
+}
+
+/// The arrows (and j/k) and PgUp/PgDn scroll an overlay, up to `max` lines down; whether the
+/// key was one of them.
+fn scroll_overlay(app: &mut App, code: KeyCode, max: u16) -> bool {
+    let scroll = app.overlay_scroll;
+    app.overlay_scroll = match code {
+        KeyCode::Up | KeyCode::Char('k') => scroll.saturating_sub(1),
+        KeyCode::Down | KeyCode::Char('j') => (scroll + 1).min(max),
+        KeyCode::PageUp => scroll.saturating_sub(PAGE as u16),
+        KeyCode::PageDown => (scroll + PAGE as u16).min(max),
+        _ => return false,
+    };
+    true
 }
 
 /// Keys while a text field is being edited: they type, except Enter, Esc, Backspace and Ctrl-U
