@@ -366,7 +366,7 @@ fn explain(args: &ExplainArgs) -> anyhow::Result<()> {
             a.completeness_gap()
         );
         let from = a.target.token.unwrap_or(0);
-        let rollout = e.attention.rollout();
+        let rollout = &e.rollout;
         println!(
             "  {:<16} {:>8}  rollout to {}",
             "token",

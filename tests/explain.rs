@@ -160,3 +160,51 @@ fn the_masking_inspector_shows_the_first_batch_with_the_configured_shares() {
     let err = inspect_masking(&cfg).expect_err("no stage").to_string();
     assert!(err.contains("masking ratio 0"), "{err}");
 }
+
+/// A tagging toy set: fillers with one sentiment word tagged B-POS or B-NEG.
+fn write_tags(path: &Path, n: usize) -> PathBuf {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    for (text, label) in toy_rows(n, 5) {
+        let kind = if label == "pos" { "B-POS" } else { "B-NEG" };
+        for word in text.split(' ') {
+            let tag =
+                if common::POSITIVE.contains(&word) || common::NEGATIVE.contains(&word) { kind } else { "O" };
+            let _ = writeln!(s, "{word}\t{tag}");
+        }
+        s.push('\n');
+    }
+    std::fs::write(path, s).expect("iob2");
+    path.to_path_buf()
+}
+
+#[test]
+fn a_tagged_word_is_explained_at_its_own_token() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let train = write_tags(&tmp.path().join("train.iob2"), 160);
+    let valid = write_tags(&tmp.path().join("valid.iob2"), 40);
+    let mut cfg = tiny_run(tmp.path(), train, valid);
+    cfg.head = bertbench::config::HeadKind::TokenCls;
+    let (summary, _, run) = run_recorded(cfg);
+    assert_eq!(summary.status, bertbench::report::RunStatus::Finished);
+    let explainer = Explainer::open(&run).expect("explainer");
+    let text = "the plot was awful and the acting very boring .";
+    let e = explainer.explain(text, None, 64).expect("explained");
+    let Outputs::Tags(p) = &e.outputs else { panic!("tags: {:?}", e.outputs) };
+    assert_eq!(p.len(), e.tokens.len());
+    assert!(p.iter().all(|row| (row.iter().sum::<f32>() - 1.0).abs() < 1e-4));
+    // One tag per word, as the run's predictions write them.
+    let tags: Vec<&str> = e.predicted.split(' ').collect();
+    assert_eq!(tags.len(), text.split(' ').count(), "{}", e.predicted);
+    // The attributions explain a tag at a word's first token: the first entity found.
+    let token = e.attribution.target.token.expect("a token");
+    let word = e.words[token].expect("a word's token") as usize;
+    assert_eq!(e.words.iter().position(|w| *w == Some(word as u32)), Some(token), "its first token");
+    let first_entity = tags.iter().position(|t| *t != "O");
+    assert_eq!(first_entity, Some(3), "the model tags 'awful' first: {tags:?}");
+    assert_eq!(word, 3, "{tags:?}");
+    assert_eq!(e.labels[e.attribution.target.class], tags[3]);
+    let a = &e.attribution;
+    let change = (a.at_input - a.at_baseline).abs();
+    assert!(a.completeness_gap() < 0.01 * change.max(0.01), "{} vs {change}", a.completeness_gap());
+}

@@ -967,6 +967,7 @@ fn explanation(text: &str, favoured: &str) -> Explanation {
         words: vec![None; n],
         outputs: Outputs::Classes(vec![0.1, 0.15, 0.75]),
         predicted: "positive".into(),
+        rollout: AttentionMaps::new(2, 2, n, probs.clone()).expect("maps").rollout(),
         attention: AttentionMaps::new(2, 2, n, probs).expect("maps"),
         attribution: Attribution {
             target: Target { class: 2, token: None },

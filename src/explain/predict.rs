@@ -46,6 +46,8 @@ pub struct Explanation {
     /// word.
     pub predicted: String,
     pub attention: AttentionMaps,
+    /// `attention.rollout()`, worked out once (`len × len`, row-major).
+    pub rollout: Vec<f64>,
     pub attribution: Attribution,
 }
 
@@ -156,6 +158,7 @@ impl Explainer {
             words,
             outputs,
             predicted,
+            rollout: attention.rollout(),
             attention,
             attribution,
         })

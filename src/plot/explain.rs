@@ -77,7 +77,7 @@ impl Tokens {
     fn attributions(e: &Explanation, run_id: &str) -> Self {
         let a = &e.attribution;
         let largest = a.per_token.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-12);
-        let rollout = e.attention.rollout();
+        let rollout = &e.rollout;
         let from = a.target.token.unwrap_or(0);
         let tokens = e
             .tokens

@@ -73,7 +73,7 @@ fn attribution_lines(e: &Explanation, width: u16, theme: &Theme) -> Vec<Line<'st
     lines.push(Line::from(sentence));
     lines.push(Line::raw(""));
     let from = a.target.token.unwrap_or(0);
-    let rollout = e.attention.rollout();
+    let rollout = &e.rollout;
     let flows: Vec<f64> = (0..e.tokens.len())
         .map(|k| rollout.get(from * e.attention.len + k).copied().unwrap_or(0.0))
         .collect();
@@ -274,7 +274,7 @@ pub fn draw_attention(frame: &mut Frame, area: Rect, view: &EvalView, theme: &Th
     }
     // Rollout: how much of the explained token's final vector flows from each input token.
     let from = e.attribution.target.token.unwrap_or(0);
-    let rollout = a.rollout();
+    let rollout = &e.rollout;
     let row: Vec<f64> = (0..a.len).map(|k| rollout[from * a.len + k]).collect();
     let top = row.iter().copied().fold(0.0f64, f64::max).max(1e-12);
     let mut lines = vec![Line::styled(
