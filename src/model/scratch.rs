@@ -100,15 +100,25 @@ pub fn train_wordpiece(texts: &[String], vocab_size: usize) -> Result<Tokenizer>
 }
 
 /// Writes `config.json`, `tokenizer.json` and `vocab.txt` of a fresh `preset` model into `dir`.
+///
+/// The trainer numbers its tokens in an order that changes from one training to the next (its
+/// hash maps), and a model's weights are rows by token id: a resumed run, or the masking
+/// inspector, would read the same text as other ids. WordPiece needs only the set of tokens,
+/// so the ids follow a fixed order instead: the specials, then the rest by (continuation
+/// piece, length, text).
 pub fn write_scratch_model(dir: &Path, preset: Preset, texts: &[String], vocab_size: usize) -> Result<()> {
-    let tok = train_wordpiece(texts, vocab_size)?;
+    let trained = train_wordpiece(texts, vocab_size)?;
     std::fs::create_dir_all(dir).at(dir)?;
+    let mut tokens: Vec<String> =
+        trained.get_vocab(true).into_keys().filter(|t| !SPECIAL_TOKENS.contains(&t.as_str())).collect();
+    tokens.sort_by_cached_key(|t| (t.starts_with("##"), t.chars().count(), t.clone()));
+    let vocab: Vec<String> = SPECIAL_TOKENS.iter().map(|t| (*t).to_owned()).chain(tokens).collect();
+    let lines: String = vocab.iter().flat_map(|t| [t.as_str(), "\n"]).collect();
+    let vocab_path = dir.join("vocab.txt");
+    std::fs::write(&vocab_path, lines).at(&vocab_path)?;
+    let tok = crate::data::tokenize::wordpiece_from_vocab(&vocab_path, true)?;
     let json = dir.join("tokenizer.json");
     tok.save(&json, false).map_err(|e| Error::Tokenizer { path: json.clone(), message: e.to_string() })?;
-    let mut vocab: Vec<(String, u32)> = tok.get_vocab(true).into_iter().collect();
-    vocab.sort_by_key(|(_, id)| *id);
-    let lines: String = vocab.iter().flat_map(|(t, _)| [t.as_str(), "\n"]).collect();
-    std::fs::write(dir.join("vocab.txt"), lines).at(dir.join("vocab.txt"))?;
     let (layers, hidden, heads) = preset.dims();
     let config = BertConfig::tiny(vocab.len(), hidden, layers, heads);
     let text = serde_json::to_string_pretty(&config).map_err(|e| Error::Config(e.to_string()))?;
@@ -119,6 +129,22 @@ pub fn write_scratch_model(dir: &Path, preset: Preset, texts: &[String], vocab_s
 mod tests {
     use super::*;
     use crate::data::tokenize::TextEncoder;
+
+    #[test]
+    fn the_same_texts_train_the_same_vocabulary() {
+        let texts: Vec<String> = (0..40)
+            .map(|d| format!("the cat number {d} sat on the mat . the dog slept in the barn by the river ."))
+            .collect();
+        let vocab = |_: usize| {
+            let dir = tempfile::tempdir().expect("tmp");
+            write_scratch_model(dir.path(), Preset::Tiny, &texts, 120).expect("build");
+            std::fs::read_to_string(dir.path().join("vocab.txt")).expect("vocab")
+        };
+        let first = vocab(0);
+        for i in 1..6 {
+            assert_eq!(vocab(i), first, "training {i} gave another vocabulary");
+        }
+    }
 
     #[test]
     fn trained_vocabulary_has_the_specials_first_and_tokenizes_its_corpus() {
