@@ -111,6 +111,9 @@ pub(crate) fn model_dir(cfg: &RunConfig, texts: &[String]) -> Result<(PathBuf, O
     Ok((dir, None))
 }
 
+/// Seeds a run's dropout generator (xored with the run's seed).
+pub(crate) const DROPOUT_STREAM: u64 = 0x5EED_D809;
+
 /// Refuses a `max-len` longer than the model has positions for.
 pub(crate) fn check_max_len(max_len: usize, positions: usize) -> Result<()> {
     if max_len > positions {

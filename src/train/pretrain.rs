@@ -15,8 +15,8 @@ use rand_chacha::ChaCha8Rng;
 use super::epochs::{Ending, Plan, Progress, Task, Throughput, Verdict, train_epochs};
 use super::event::{Command, EventSink, RunStarted, TrainEvent};
 use super::lifecycle::{
-    RunContext, announce, check_max_len, conclude, device_from, keep_checkpoint, model_dir, save_snapshot,
-    save_state, started,
+    DROPOUT_STREAM, RunContext, announce, check_max_len, conclude, device_from, keep_checkpoint, model_dir,
+    save_snapshot, save_state, started,
 };
 use super::optim::AdamW;
 use super::schedule::LinearSchedule;
@@ -486,7 +486,7 @@ impl<'a> MaskedLmTask<'a> {
             held,
             probes: probe_sentences(cfg, held, &lm.tokenizer),
             opt,
-            dropout: Dropout::seeded(seed ^ 0x5EED_D809),
+            dropout: Dropout::seeded(seed ^ DROPOUT_STREAM),
             rng: ChaCha8Rng::seed_from_u64(seed ^ MASKING_STREAM),
             device: lm.model.encoder.word_embeddings().device().clone(),
             keeps,
@@ -652,4 +652,54 @@ impl Task for MaskedLmTask<'_> {
 struct Memory {
     best: Option<MlmReport>,
     last: Option<MlmReport>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The masking inspector shows what the run trains on: the first step's loss, recomputed
+    /// from `first_masked_batch` with the run's initial model and dropout, is the run's own.
+    #[test]
+    fn the_inspected_batch_is_the_first_step_of_the_run() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let corpus = tmp.path().join("corpus.txt");
+        let docs: Vec<String> = (0..40)
+            .map(|d| format!("the cat number {d} sat on the mat . the dog slept in the barn by the river ."))
+            .collect();
+        std::fs::write(&corpus, docs.join("\n\n")).expect("corpus");
+        let mut cfg = RunConfig { kind: RunKind::Pretrain, ..RunConfig::default() };
+        // A scratch: preset trains its vocabulary anew for the run and for the inspector: the
+        // ids must come out the same.
+        cfg.model.source = "scratch:tiny".into();
+        cfg.mlm.corpus = vec![corpus];
+        (cfg.mlm.mask_ratio, cfg.mlm.epochs, cfg.mlm.vocab_size, cfg.mlm.held_out) = (0.3, 1, 120, 0.1);
+        (cfg.train.batch_size, cfg.train.max_len) = (4, 16);
+        cfg.runs_dir = tmp.path().join("runs");
+        let (_commands, inbox) = std::sync::mpsc::channel();
+        let mut events = crate::train::event::Collect::default();
+        crate::runs::launch(crate::runs::Start::New(Box::new(cfg.clone())), &mut events, &inbox, |_| {})
+            .expect("run");
+        let first_loss = events
+            .0
+            .iter()
+            .find_map(|e| if let TrainEvent::Step(s) = e { Some(s.loss) } else { None })
+            .expect("a step");
+
+        let inspected = first_masked_batch(&cfg).expect("first batch");
+        assert!(inspected.masked.iter().any(|m| !m.positions.is_empty()), "something is masked");
+        let (model, _scratch) = model_dir(&cfg, &docs).expect("model");
+        let lm = MaskedLm::from_dir(&model, &cfg.model.source, false, cfg.train.seed, true, &Device::Cpu)
+            .expect("the run's initial model");
+        let examples: Vec<&PretrainExample> = inspected.examples.iter().collect();
+        let batch =
+            collate(&examples, &inspected.masked, inspected.tokenizer.pad_id, &Device::Cpu).expect("batch");
+        let mut dropout = Dropout::seeded(cfg.train.seed ^ DROPOUT_STREAM);
+        let out = lm.model.forward(&batch, &mut dropout).expect("forward");
+        let loss = PretrainingModel::loss(&out, &batch).expect("loss").0.to_scalar::<f32>().expect("f32");
+        assert!(
+            (f64::from(loss) - first_loss).abs() < 1e-6 * first_loss.abs().max(1.0),
+            "inspected batch's loss {loss} vs the run's first step {first_loss}"
+        );
+    }
 }

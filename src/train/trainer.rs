@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use super::epochs::{Ending, Plan, Progress, Task, Verdict, train_epochs};
 use super::event::{Command, EventSink, RunStarted, TrainEvent};
 use super::lifecycle::{
-    RunContext, announce, check_max_len, conclude, device_from, keep_checkpoint, model_dir, save_snapshot,
-    save_state, started,
+    DROPOUT_STREAM, RunContext, announce, check_max_len, conclude, device_from, keep_checkpoint, model_dir,
+    save_snapshot, save_state, started,
 };
 use super::optim::AdamW;
 use super::pretrain::{StageData, adapt};
@@ -175,7 +175,7 @@ fn fine_tune(
         batcher: Batcher::new(clf.tokenizer.pad_id, &device),
         clf,
         opt,
-        dropout: Dropout::seeded(t.seed ^ 0x5EED_D809),
+        dropout: Dropout::seeded(t.seed ^ DROPOUT_STREAM),
         train_set: &train_set,
         valid_set: valid_set.as_ref(),
         lengths: train_set.seqs.iter().map(|s| s.ids.len()).collect(),
