@@ -33,7 +33,7 @@ pub fn export_runs(runs: &[&Path], format: Format, out: &Path) -> Result<Vec<Pat
     let mut written = Vec::new();
 
     for ((id, history), dir) in runs.iter().zip(dirs) {
-        let valid: Vec<&EvalReport> = history.evals.iter().filter(|r| r.split == "valid").collect();
+        let valid = history.validations();
         let loss = [train_loss("train", history), evals_curve("valid", &valid, |r| r.loss)];
         let path = file(&format!("{id}-loss"));
         plot_curves(&path, &format!("{id}: loss"), "step", "loss", &loss)?;
@@ -96,8 +96,7 @@ pub fn export_runs(runs: &[&Path], format: Format, out: &Path) -> Result<Vec<Pat
         let accuracies: Vec<Curve> = runs
             .iter()
             .map(|(id, h)| {
-                let valid: Vec<&EvalReport> = h.evals.iter().filter(|r| r.split == "valid").collect();
-                evals_curve(id, &valid, |r| r.headline().first().map_or(f64::NAN, |h| h.1))
+                evals_curve(id, &h.validations(), |r| r.headline().first().map_or(f64::NAN, |h| h.1))
             })
             .collect();
         if accuracies.iter().any(|c| !c.points.is_empty()) {

@@ -68,12 +68,7 @@ pub fn curve(history: &RunHistory, metric: CurveMetric, align: Align) -> Vec<(f6
             .collect();
     }
     let mut points: Vec<(f64, f64)> = Vec::new();
-    let mut seen = Vec::new();
-    for r in history.evals.iter().filter(|r| r.split == "valid") {
-        if seen.contains(&r.step) {
-            continue;
-        }
-        seen.push(r.step);
+    for r in history.validations() {
         let y = match metric {
             CurveMetric::ValidLoss => r.loss,
             CurveMetric::Accuracy => r.headline().first().map_or(f64::NAN, |h| h.1),
@@ -194,6 +189,15 @@ mod tests {
         };
         assert_eq!(curve(&history, CurveMetric::Accuracy, Align::Step), vec![(2.0, 0.5), (4.0, 1.0)]);
         assert_eq!(curve(&history, CurveMetric::TrainLoss, Align::Epoch)[1], (1.0, 0.5));
+        // The best checkpoint was the earlier one: its final report (step 2 again, after step 4)
+        // is no point going back in time, here nor in the exported plots.
+        let back = RunHistory {
+            evals: vec![eval(2, 1.0, true), eval(4, 2.0, false), eval(2, 1.0, true)],
+            ..history.clone()
+        };
+        let steps: Vec<usize> = back.validations().iter().map(|r| r.step).collect();
+        assert_eq!(steps, [2, 4]);
+        assert_eq!(curve(&back, CurveMetric::Accuracy, Align::Step), vec![(2.0, 1.0), (4.0, 0.5)]);
         let mlm = |step: usize, loss: f64| crate::report::MlmReport {
             step,
             epoch: step as f64 / 4.0,

@@ -36,6 +36,22 @@ impl RunHistory {
         }
     }
 
+    /// The validations in the order they were made, each step once: the final report of the
+    /// best checkpoint repeats an earlier step and is left out (drawn, it would send a curve
+    /// back in time).
+    pub fn validations(&self) -> Vec<&EvalReport> {
+        let mut seen = Vec::new();
+        self.evals
+            .iter()
+            .filter(|r| r.split == "valid")
+            .filter(|r| {
+                let first = !seen.contains(&r.step);
+                seen.push(r.step);
+                first
+            })
+            .collect()
+    }
+
     /// The evaluation to show for a finished run: the last of `split`.
     pub fn final_eval(&self, split: &str) -> Option<&EvalReport> {
         self.evals.iter().rev().find(|r| r.split == split)
