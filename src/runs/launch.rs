@@ -117,18 +117,19 @@ fn reopen(dir: &Path, sink: &mut dyn EventSink) -> Result<(RunConfig, RunWriter,
     let resolved =
         config.resolved.as_ref().ok_or_else(|| refuse("its config.toml has no [resolved] table".into()))?;
     let files = crate::train::lifecycle::data_files(&config)?;
-    let now = crate::train::lifecycle::data_fingerprints(&config)?;
-    if now != resolved.dataset_sha256 {
-        let roles: std::collections::BTreeSet<&String> =
-            now.keys().chain(resolved.dataset_sha256.keys()).collect();
-        let changed: Vec<String> = roles
-            .into_iter()
-            .filter(|role| now.get(*role) != resolved.dataset_sha256.get(*role))
-            .map(|role| {
-                let path = files.iter().find(|(r, _)| r == role).map(|(_, p)| p.display().to_string());
-                path.unwrap_or_else(|| format!("the {role} file"))
-            })
-            .collect();
+    let now = crate::train::lifecycle::data_fingerprints(&files)?;
+    // Every file the record fingerprinted must be unchanged. A role the record lacks is not
+    // compared: records made before corpus files were fingerprinted have none for them.
+    let recorded = &resolved.dataset_sha256;
+    let changed: Vec<String> = recorded
+        .keys()
+        .filter(|role| now.get(*role) != recorded.get(*role))
+        .map(|role| {
+            let path = files.iter().find(|(r, _)| r == role).map(|(_, p)| p.display().to_string());
+            path.unwrap_or_else(|| format!("the {role} file"))
+        })
+        .collect();
+    if !changed.is_empty() {
         return Err(refuse(format!("{} changed since the run started (SHA-256)", changed.join(", "))));
     }
     let saved = Saved::read(&StateFile::in_record(dir, &toml)).map_err(|e| refuse(e.to_string()))?;

@@ -57,7 +57,7 @@ pub fn prepare(cfg: &mut RunConfig) -> Result<()> {
         let files = source::resolve(&cfg.model.source, &cfg.model.revision)?;
         (files.dir, files.revision)
     };
-    let dataset_sha256 = data_fingerprints(cfg)?;
+    let dataset_sha256 = data_fingerprints(&data_files(cfg)?)?;
     cfg.resolved = Some(crate::config::Resolved {
         bertbench_version: env!("CARGO_PKG_VERSION").to_owned(),
         model_dir,
@@ -87,12 +87,10 @@ pub fn data_files(cfg: &RunConfig) -> Result<Vec<(String, PathBuf)>> {
     Ok(files)
 }
 
-/// The SHA-256 of each of `data_files`, by role; a resumed run checks its data against them.
-pub fn data_fingerprints(cfg: &RunConfig) -> Result<std::collections::BTreeMap<String, String>> {
-    data_files(cfg)?
-        .into_iter()
-        .map(|(role, path)| Ok((role, crate::data::load::sha256_file(&path)?)))
-        .collect()
+/// The SHA-256 of each of `files` (`data_files`), by role; a resumed run checks its data
+/// against them.
+pub fn data_fingerprints(files: &[(String, PathBuf)]) -> Result<std::collections::BTreeMap<String, String>> {
+    files.iter().map(|(role, path)| Ok((role.clone(), crate::data::load::sha256_file(path)?))).collect()
 }
 
 /// The directory holding the model's files. A `scratch:` model (its tokenizer trained on `texts`,
