@@ -40,16 +40,8 @@ impl RunHistory {
     /// best checkpoint repeats an earlier step and is left out (drawn, it would send a curve
     /// back in time).
     pub fn validations(&self) -> Vec<&EvalReport> {
-        let mut seen = Vec::new();
-        self.evals
-            .iter()
-            .filter(|r| r.split == "valid")
-            .filter(|r| {
-                let first = !seen.contains(&r.step);
-                seen.push(r.step);
-                first
-            })
-            .collect()
+        let mut seen = std::collections::BTreeSet::new();
+        self.evals.iter().filter(|r| r.split == "valid" && seen.insert(r.step)).collect()
     }
 
     /// The evaluation to show for a finished run: the last of `split`.

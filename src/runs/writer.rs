@@ -101,7 +101,9 @@ impl RunWriter {
             Err(e) if e.is_not_found() => String::new(),
             Err(e) => return Err(e),
         };
-        if step.is_none() && text.contains("\"event\":\"state_saved\"") {
+        let saved_once =
+            || text.lines().any(|l| matches!(serde_json::from_str(l), Ok(TrainEvent::StateSaved { .. })));
+        if step.is_none() && saved_once() {
             // Starting over is right for a run killed before its first save, not for one whose
             // saved state went missing. Refused before anything in the record changes.
             return Err(Error::Config(format!(
@@ -140,13 +142,13 @@ impl RunWriter {
         Ok((writer, history))
     }
 
-    /// Where the trainer reports this run, keeps its best checkpoint (`model/`) and its
-    /// resumable state.
     /// How the run ended, once its end is recorded.
     pub fn ended(&self) -> Option<&crate::report::RunSummary> {
         self.ended.as_ref()
     }
 
+    /// Where the trainer reports this run, keeps its best checkpoint (`model/`) and its
+    /// resumable state.
     pub fn context(&self) -> RunContext {
         RunContext {
             run_id: self.run_id.clone(),
