@@ -32,7 +32,6 @@ pub fn read_documents(paths: &[PathBuf], text_column: Option<&str>) -> Result<Ve
     Ok(docs)
 }
 
-/// `.txt`, or `.txt.gz` (the shipped corpus is compressed).
 /// The files a corpus of `paths` is read from, in reading order: a folder's text files by name.
 pub fn corpus_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut all = Vec::new();
@@ -53,6 +52,7 @@ pub fn corpus_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(all)
 }
 
+/// `.txt`, or `.txt.gz` (the shipped corpus is compressed).
 fn is_text_file(path: &Path) -> bool {
     let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
     std::path::Path::new(name.trim_end_matches(".gz")).extension().is_some_and(|e| e == "txt")
