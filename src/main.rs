@@ -332,7 +332,7 @@ fn fill_mask(args: &FillMaskArgs) -> anyhow::Result<()> {
 }
 
 fn explain(args: &ExplainArgs) -> anyhow::Result<()> {
-    use bertbench::plot::explain::{ExplainView, export_view, prediction_line, target_name};
+    use bertbench::plot::explain::{ExplainView, export_view};
     if args.steps == 0 {
         anyhow::bail!("--steps must be at least 1");
     }
@@ -354,10 +354,10 @@ fn explain(args: &ExplainArgs) -> anyhow::Result<()> {
         }
         let a = &e.attribution;
         println!("{text}");
-        println!("  predicted: {}", prediction_line(&e));
+        println!("  predicted: {}", e.prediction_line());
         println!(
             "  why \"{}\" (integrated gradients, {} steps, {}): the shares add up to {:+.4} = f(text) {:.4} − f(baseline) {:.4} (gap {:.5})",
-            target_name(&e),
+            e.target_name(),
             a.steps,
             a.baseline.describe(),
             a.total(),
@@ -366,7 +366,7 @@ fn explain(args: &ExplainArgs) -> anyhow::Result<()> {
             a.completeness_gap()
         );
         let from = a.target.token.unwrap_or(0);
-        let rollout = &e.rollout;
+        let rollout = e.rollout_row();
         println!(
             "  {:<16} {:>8}  rollout to {}",
             "token",
@@ -374,7 +374,7 @@ fn explain(args: &ExplainArgs) -> anyhow::Result<()> {
             e.tokens.get(from).map_or("?", String::as_str)
         );
         for (i, token) in e.tokens.iter().enumerate() {
-            println!("  {token:<16} {:>+8.4}  {:.3}", a.per_token[i], rollout[from * e.attention.len + i]);
+            println!("  {token:<16} {:>+8.4}  {:.3}", a.per_token[i], rollout[i]);
         }
     }
     Ok(())

@@ -51,6 +51,45 @@ pub struct Explanation {
     pub attribution: Attribution,
 }
 
+impl Explanation {
+    /// The rollout to the explained token (`[CLS]`, or the tagged one): how much of its final
+    /// vector flows from each input token.
+    pub fn rollout_row(&self) -> &[f64] {
+        let n = self.attention.len;
+        let from = self.attribution.target.token.unwrap_or(0);
+        self.rollout.get(from * n..(from + 1) * n).unwrap_or(&[])
+    }
+
+    /// The output the attributions explain, by name.
+    pub fn target_name(&self) -> String {
+        let t = self.attribution.target;
+        let class = self.labels.get(t.class).cloned().unwrap_or_default();
+        match (&self.outputs, t.token) {
+            (Outputs::Value(_), _) => "the value".to_owned(),
+            (Outputs::Tags(_), Some(token)) => {
+                format!("{class} at {}", self.tokens.get(token).map_or("?", String::as_str))
+            }
+            _ => class,
+        }
+    }
+
+    /// The prediction in a few words.
+    pub fn prediction_line(&self) -> String {
+        match &self.outputs {
+            Outputs::Classes(p) => {
+                let best = p.iter().copied().fold(0.0f32, f32::max);
+                format!("{} (probability {best:.3})", self.predicted)
+            }
+            Outputs::Labels { threshold, .. } => {
+                let set = if self.predicted.is_empty() { "no label" } else { &self.predicted };
+                format!("{set} (labels at {threshold:.2} or more)")
+            }
+            Outputs::Value(v) => format!("{v:.3}"),
+            Outputs::Tags(_) => self.predicted.clone(),
+        }
+    }
+}
+
 /// The head's outputs for the text.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -83,14 +122,6 @@ impl Explainer {
         let model = clf.inference_model()?;
         let max_len = config.map_or(128, |c| c.train.max_len);
         Ok(Self { run_dir: run_dir.to_path_buf(), clf, model, max_len })
-    }
-
-    pub fn head(&self) -> HeadKind {
-        self.model.head
-    }
-
-    pub fn labels(&self) -> &[String] {
-        &self.clf.labels
     }
 
     /// Predicts and explains `text` (as the run's predictions show it: a pair as `a [SEP] b`,

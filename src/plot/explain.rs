@@ -11,9 +11,9 @@ use plotters::style::text_anchor::{HPos, VPos};
 use super::canvas::{Chart, PALETTE, render, text_size};
 use super::confusion::{blues, luminance, text};
 use crate::error::{IoContext, Result};
+use crate::explain::Explanation;
 use crate::explain::masking::{Fate, MaskingSample};
 use crate::explain::representations::{Representations, Scatter};
-use crate::explain::{Explanation, Outputs};
 
 /// What an explanation view exports.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,24 +77,24 @@ impl Tokens {
     fn attributions(e: &Explanation, run_id: &str) -> Self {
         let a = &e.attribution;
         let largest = a.per_token.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-12);
-        let rollout = &e.rollout;
         let from = a.target.token.unwrap_or(0);
+        let rollout = e.rollout_row();
         let tokens = e
             .tokens
             .iter()
             .enumerate()
             .map(|(i, t)| {
                 let share = a.per_token.get(i).copied().unwrap_or(0.0);
-                let flow = rollout.get(from * e.attention.len + i).copied().unwrap_or(0.0);
+                let flow = rollout.get(i).copied().unwrap_or(0.0);
                 (t.clone(), diverging(share / largest), format!("{share:+.3}  ·  {flow:.2}"))
             })
             .collect();
-        let target = target_name(e);
+        let target = e.target_name();
         Self {
             title: format!("{run_id}: why \"{target}\""),
             lines: vec![
                 format!("text: {}", e.text),
-                format!("prediction: {}", prediction_line(e)),
+                format!("prediction: {}", e.prediction_line()),
                 format!(
                     "integrated gradients ({} steps, {}): the tokens' shares add up to {:+.3}; \
                      f(text) − f(baseline) = {:.3} − {:.3} = {:+.3}",
@@ -280,35 +280,6 @@ fn fit(line: &str, width: i32, size: f64) -> String {
         chars.pop();
     }
     chars.into_iter().collect::<String>() + "…"
-}
-
-/// The output the attributions explain, by name.
-pub fn target_name(e: &Explanation) -> String {
-    let t = e.attribution.target;
-    let class = e.labels.get(t.class).cloned().unwrap_or_default();
-    match (&e.outputs, t.token) {
-        (Outputs::Value(_), _) => "the value".to_owned(),
-        (Outputs::Tags(_), Some(token)) => {
-            format!("{class} at {}", e.tokens.get(token).map_or("?", String::as_str))
-        }
-        _ => class,
-    }
-}
-
-/// The prediction in a few words.
-pub fn prediction_line(e: &Explanation) -> String {
-    match &e.outputs {
-        Outputs::Classes(p) => {
-            let best = p.iter().copied().fold(0.0f32, f32::max);
-            format!("{} (probability {best:.3})", e.predicted)
-        }
-        Outputs::Labels { threshold, .. } => {
-            let set = if e.predicted.is_empty() { "no label" } else { &e.predicted };
-            format!("{set} (labels at {threshold:.2} or more)")
-        }
-        Outputs::Value(v) => format!("{v:.3}"),
-        Outputs::Tags(_) => e.predicted.clone(),
-    }
 }
 
 /// Every layer × head map small, and the chosen one large with its tokens.

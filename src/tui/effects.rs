@@ -183,10 +183,10 @@ fn explain(
     text: &str,
     target: Option<Target>,
 ) -> Result<Explanation> {
-    if loaded.as_ref().is_none_or(|e| e.run_dir != run) {
-        *loaded = Some(Explainer::open(run)?);
-    }
-    let explainer = loaded.as_ref().ok_or_else(|| crate::Error::Config("no model loaded".into()))?;
+    let explainer = match loaded {
+        Some(e) if e.run_dir == run => e,
+        _ => loaded.insert(Explainer::open(run)?),
+    };
     explainer.explain(text, target, DEFAULT_STEPS)
 }
 

@@ -16,7 +16,6 @@ use super::{bold, cut, panel, placeholder, scrolled_text};
 use crate::explain::masking::{Fate, MaskingSample};
 use crate::explain::representations::{Representations, Scatter};
 use crate::explain::{Explanation, Outputs};
-use crate::plot::explain::{prediction_line, target_name};
 use crate::tui::app::{Asked, EvalView, ExplainState};
 use crate::tui::theme::Theme;
 
@@ -36,7 +35,7 @@ pub fn explanation_lines(state: Option<&ExplainState>, width: u16, theme: &Theme
 
 fn attribution_lines(e: &Explanation, width: u16, theme: &Theme) -> Vec<Line<'static>> {
     let a = &e.attribution;
-    let target = target_name(e);
+    let target = e.target_name();
     let largest = a.per_token.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-12);
     let colour = |share: f64| if share >= 0.0 { theme.good } else { theme.bad };
     let mut lines = vec![
@@ -73,10 +72,8 @@ fn attribution_lines(e: &Explanation, width: u16, theme: &Theme) -> Vec<Line<'st
     lines.push(Line::from(sentence));
     lines.push(Line::raw(""));
     let from = a.target.token.unwrap_or(0);
-    let rollout = &e.rollout;
-    let flows: Vec<f64> = (0..e.tokens.len())
-        .map(|k| rollout.get(from * e.attention.len + k).copied().unwrap_or(0.0))
-        .collect();
+    let flows: Vec<f64> =
+        (0..e.tokens.len()).map(|k| e.rollout_row().get(k).copied().unwrap_or(0.0)).collect();
     let biggest_flow = flows.iter().copied().fold(0.0f64, f64::max).max(1e-12);
     let name_w = 12usize;
     // Enough decimals for the largest share to show three significant digits.
@@ -130,7 +127,7 @@ pub fn draw_sentence(frame: &mut Frame, area: Rect, view: &EvalView, theme: &The
     if let Some(e) = view.explanation.as_ref().and_then(ExplainState::ready) {
         lines.push(Line::from(vec![
             Span::styled("predicted  ", theme.dimmed()),
-            Span::styled(prediction_line(e), bold(theme.base.fg(theme.accent))),
+            Span::styled(e.prediction_line(), bold(theme.base.fg(theme.accent))),
         ]));
         lines.extend(output_bars(e, inner.width, theme));
     }
@@ -274,8 +271,7 @@ pub fn draw_attention(frame: &mut Frame, area: Rect, view: &EvalView, theme: &Th
     }
     // Rollout: how much of the explained token's final vector flows from each input token.
     let from = e.attribution.target.token.unwrap_or(0);
-    let rollout = &e.rollout;
-    let row: Vec<f64> = (0..a.len).map(|k| rollout[from * a.len + k]).collect();
+    let row = e.rollout_row();
     let top = row.iter().copied().fold(0.0f64, f64::max).max(1e-12);
     let mut lines = vec![Line::styled(
         format!("rollout to {}", cut(e.tokens.get(from).map_or("?", String::as_str), 10)),
