@@ -102,27 +102,17 @@ pub fn first_masked_batch(cfg: &RunConfig) -> Result<FirstBatch> {
     } else {
         let splits = crate::data::Splits::load(&cfg.data, cfg.head, t.seed)?;
         let (dir, scratch) = model_dir(cfg, &splits.train.texts)?;
-        let texts = if m.corpus.is_empty() {
-            splits.train.texts
-        } else {
-            read_documents(&m.corpus, m.text_column.as_deref())?
-        };
-        (dir, scratch, texts)
+        (dir, scratch, stage_texts(cfg, &splits.train.texts)?)
     };
     let tokenizer = TextEncoder::from_model_dir(&dir)?;
     let config = BertConfig::from_file(&dir.join("config.json"))?;
     check_max_len(t.max_len, config.max_position_embeddings)?;
     let vocab_size = config.vocab_size;
     let examples = if cfg.kind == RunKind::Pretrain {
-        let mut examples = build_examples(&texts, &tokenizer, t.max_len, m.nsp, t.seed)?;
-        hold_out(&mut examples, m.held_out, t.seed);
-        examples
+        pretraining_examples(cfg, &texts, &tokenizer)?.0
     } else {
         StageData::new(cfg, &tokenizer, &texts)?.examples
     };
-    if examples.is_empty() {
-        return Err(Error::Config("the corpus is too small: nothing is left to train on".into()));
-    }
     let policy = masking_policy(cfg, &tokenizer, vocab_size)?;
     let order = epoch_order(examples.len(), t.seed, 0);
     let first: Vec<&PretrainExample> = order.iter().take(t.batch_size).map(|&i| &examples[i]).collect();
@@ -130,6 +120,31 @@ pub fn first_masked_batch(cfg: &RunConfig) -> Result<FirstBatch> {
     let masked = mask_examples(&policy, &first, &mut rng);
     let examples = first.into_iter().cloned().collect();
     Ok(FirstBatch { tokenizer, policy, examples, masked })
+}
+
+/// A pretraining run's inputs: the corpus cut into examples, less the held-out share, and
+/// that share.
+fn pretraining_examples(
+    cfg: &RunConfig,
+    docs: &[String],
+    tokenizer: &TextEncoder,
+) -> Result<(Vec<PretrainExample>, Vec<PretrainExample>)> {
+    let (t, m) = (&cfg.train, &cfg.mlm);
+    let mut examples = build_examples(docs, tokenizer, t.max_len, m.nsp, t.seed)?;
+    let held = hold_out(&mut examples, m.held_out, t.seed);
+    if examples.is_empty() {
+        return Err(Error::Config("the corpus is too small: nothing is left to train on".into()));
+    }
+    Ok((examples, held))
+}
+
+/// What a fine-tuning run's masked-LM stage reads: its corpus, or else the training texts.
+pub(crate) fn stage_texts(cfg: &RunConfig, train_texts: &[String]) -> Result<Vec<String>> {
+    if cfg.mlm.corpus.is_empty() {
+        Ok(train_texts.to_vec())
+    } else {
+        read_documents(&cfg.mlm.corpus, cfg.mlm.text_column.as_deref())
+    }
 }
 
 /// Pads masked inputs into a batch. Positions are flattened to `row * L + column`.
@@ -202,11 +217,7 @@ fn pretrain(
         &device,
     )?;
     check_max_len(t.max_len, lm.config.max_position_embeddings)?;
-    let mut examples = build_examples(&docs, &lm.tokenizer, t.max_len, m.nsp, t.seed)?;
-    let held = hold_out(&mut examples, m.held_out, t.seed);
-    if examples.is_empty() {
-        return Err(Error::Config("the corpus is too small: nothing is left to train on".into()));
-    }
+    let (examples, held) = pretraining_examples(cfg, &docs, &lm.tokenizer)?;
     let opt = AdamW::new(sorted_vars(&lm.varmap), t.weight_decay)?;
     let examples_per_step = t.examples_per_step();
     let steps_per_epoch = examples.len().div_ceil(examples_per_step);

@@ -15,14 +15,13 @@ use super::lifecycle::{
     save_snapshot, save_state, started,
 };
 use super::optim::AdamW;
-use super::pretrain::{StageData, adapt};
+use super::pretrain::{StageData, adapt, stage_texts};
 use super::schedule::LinearSchedule;
 use super::state::{Parts, Phase, RestoreInto, Saved};
 use super::step::{Accumulation, StepOutcome, StepSettings, optimizer_step};
 use crate::config::HeadKind;
 use crate::config::RunConfig;
 use crate::data::batch::{Batcher, epoch_order, length_grouped_order};
-use crate::data::corpus::read_documents;
 use crate::data::{Encoded, Encoding, Examples, Splits, Targets};
 use crate::error::{Error, Result};
 use crate::eval::evaluate;
@@ -117,11 +116,7 @@ fn fine_tune(
     // the encoder adapts to the domain before the head learns the task. Its inputs are built
     // once, here, while the training texts are still at hand.
     let stage = if cfg.mlm.mask_ratio > 0.0 {
-        let texts = if cfg.mlm.corpus.is_empty() {
-            splits.train.texts.clone()
-        } else {
-            read_documents(&cfg.mlm.corpus, cfg.mlm.text_column.as_deref())?
-        };
+        let texts = stage_texts(cfg, &splits.train.texts)?;
         Some(StageData::new(cfg, &clf.tokenizer, &texts)?)
     } else {
         None
