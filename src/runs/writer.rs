@@ -393,5 +393,14 @@ mod tests {
         // A torn last line ends the history too.
         let torn = format!("{}\n{}", step(1), &step(2)[..20]);
         assert_eq!(history_until(&torn, 5).0, step(1).len() + 1);
+        // A record whose log says a state was saved does not start over without that state;
+        // one killed before its first save does.
+        let tmp = tempfile::tempdir().expect("tmp");
+        let config = RunConfig::default();
+        std::fs::write(tmp.path().join("events.jsonl"), format!("{}\n{saved}\n", step(1))).expect("log");
+        let refused = RunWriter::reopen(tmp.path(), &config, "", None).err().expect("refused").to_string();
+        assert!(refused.contains("is gone, though the run saved one"), "{refused}");
+        std::fs::write(tmp.path().join("events.jsonl"), format!("{}\n", step(1))).expect("log");
+        assert!(RunWriter::reopen(tmp.path(), &config, "", None).is_ok());
     }
 }
