@@ -18,6 +18,26 @@ use std::path::Path;
 
 use crate::error::{IoContext, Result};
 
+/// `<dir>/<stem>.<ext>`, or `<stem>-2.<ext>`, `-3`, … when taken: a new file never replaces an
+/// earlier one (recipes, exported views).
+pub fn free_path(dir: &Path, stem: &str, ext: &str) -> std::path::PathBuf {
+    (1..10_000)
+        .map(|n| dir.join(if n == 1 { format!("{stem}.{ext}") } else { format!("{stem}-{n}.{ext}") }))
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| dir.join(format!("{stem}.{ext}")))
+}
+
+/// A model source in a few characters: a hub id without its organisation, a folder by its
+/// name (a run's `…/<run>/model` by the run's).
+pub fn short_model_name(source: &str) -> String {
+    let mut parts = source.trim_end_matches('/').rsplit('/');
+    match (parts.next(), parts.next()) {
+        (Some("model"), Some(run)) => run.to_owned(),
+        (Some(last), _) => last.to_owned(),
+        _ => source.to_owned(),
+    }
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;

@@ -90,7 +90,7 @@ pub fn representations(run_dir: &Path, max_examples: usize) -> Result<Representa
     let before_name = if from_scratch {
         format!("random encoder (seed {}, from scratch)", cfg.train.seed)
     } else {
-        format!("pretrained {}", short_model_name(&cfg))
+        format!("pretrained {}", crate::runs::short_model_name(&cfg.model.source))
     };
     let (groups, group_of) = grouping(cfg.head, &examples, MAX_GROUPS);
     // Separation is of the true classes (label sets, quartiles), however many: only the
@@ -113,11 +113,6 @@ pub fn representations(run_dir: &Path, max_examples: usize) -> Result<Representa
         after: side(&after)?,
         group_of,
     })
-}
-
-fn short_model_name(cfg: &RunConfig) -> String {
-    let source = &cfg.model.source;
-    Path::new(source).file_name().map_or_else(|| source.clone(), |n| n.to_string_lossy().into_owned())
 }
 
 /// Final-layer `[CLS]` vectors of `examples` under `clf`'s encoder (no dropout).

@@ -40,10 +40,7 @@ impl ExplainView {
 pub fn export_view(view: &ExplainView, run_id: &str, out: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(out).at(out)?;
     let stem = if run_id.is_empty() { view.name().to_owned() } else { format!("{run_id}-{}", view.name()) };
-    let path = (1..10_000)
-        .map(|n| out.join(if n == 1 { format!("{stem}.png") } else { format!("{stem}-{n}.png") }))
-        .find(|p| !p.exists())
-        .unwrap_or_else(|| out.join(format!("{stem}.png")));
+    let path = crate::runs::free_path(out, &stem, "png");
     match view {
         ExplainView::Attributions(e) => render(&path, &Tokens::attributions(e, run_id))?,
         ExplainView::Attention { explanation, layer, head } => {

@@ -411,10 +411,7 @@ fn save_recipe(recipes_dir: &Path, config: &RunConfig) -> Result<String> {
         .or_else(|| config.data.train.file_stem().map(|s| s.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "recipe".into());
     std::fs::create_dir_all(recipes_dir).map_err(|e| crate::Error::io(recipes_dir, e))?;
-    let path = (1..1000)
-        .map(|n| recipes_dir.join(if n == 1 { format!("{base}.toml") } else { format!("{base}-{n}.toml") }))
-        .find(|p| !p.exists())
-        .unwrap_or_else(|| recipes_dir.join(format!("{base}.toml")));
+    let path = crate::runs::free_path(recipes_dir, &base, "toml");
     let text = format!(
         "# Saved from the bertbench workbench. Run it headless with:\n#   bertbench train {}\n{}",
         path.display(),

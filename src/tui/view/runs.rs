@@ -42,7 +42,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 Cell::from(r.id.clone()),
                 Cell::from(r.status.as_str()).style(theme.base.fg(status_color(r.status))),
                 Cell::from(r.dataset.clone()),
-                Cell::from(model_name(&r.model)),
+                Cell::from(crate::runs::short_model_name(&r.model)),
             ];
             if !narrow {
                 cells.push(Cell::from(r.task.clone()));
@@ -91,16 +91,5 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 .wrap(ratatui::widgets::Wrap { trim: true }),
             detail,
         );
-    }
-}
-
-/// A model source in a few characters: a hub id without its organisation, a folder by its
-/// name (a run's `…/<run>/model` by the run's).
-fn model_name(source: &str) -> String {
-    let mut parts = source.trim_end_matches('/').rsplit('/');
-    match (parts.next(), parts.next()) {
-        (Some("model"), Some(run)) => run.to_owned(),
-        (Some(last), _) => last.to_owned(),
-        _ => source.to_owned(),
     }
 }
