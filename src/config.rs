@@ -125,6 +125,10 @@ pub struct DataConfig {
     pub test_ratio: f64,
     /// Keep only the first N training examples (after the split): quick experiments.
     pub max_train: Option<usize>,
+    /// The label budget: keep this share of the labelled training examples (after the split),
+    /// stratified by class and seeded by the run's seed. Shares are nested: at one seed, the
+    /// examples of a smaller share are among those of a larger one.
+    pub train_share: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
@@ -316,6 +320,7 @@ impl Default for DataConfig {
             valid_ratio: 0.1,
             test_ratio: 0.1,
             max_train: None,
+            train_share: None,
         }
     }
 }
@@ -489,6 +494,11 @@ impl RunConfig {
         }
         if d.max_train == Some(0) {
             return bad("max-train must be at least 1".into());
+        }
+        if let Some(share) = d.train_share
+            && !(share > 0.0 && share <= 1.0)
+        {
+            return bad(format!("train-share must be in (0, 1], got {share}"));
         }
         if self.device != "cpu" && !self.device.starts_with("cuda") {
             return bad(format!("device must be cpu or cuda:N, got {:?}", self.device));

@@ -74,6 +74,14 @@ impl Splits {
             valid_file.or_else(|| part(&s.valid)),
             test_file.or_else(|| part(&s.test)),
         );
+        if let Some(share) = cfg.train_share {
+            let strata: Vec<String> = if head == HeadKind::SeqCls {
+                train.labels.clone()
+            } else {
+                vec![String::new(); train.len()]
+            };
+            train = train.select(&split::nested_share(&strata, share, seed));
+        }
         if let Some(n) = cfg.max_train {
             train.truncate(n);
         }

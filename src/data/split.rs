@@ -41,6 +41,30 @@ pub fn stratified_split(labels: &[String], valid_ratio: f64, test_ratio: f64, se
     split
 }
 
+/// Rows of a label budget: `share` of each class (rounded up, so every class keeps one),
+/// in file order. Each class's rows are ranked once by the seed and the budget takes the
+/// first ones, so at one seed a smaller share is a subset of a larger one: a label-budget
+/// curve adds examples instead of drawing new ones.
+pub fn nested_share(labels: &[String], share: f64, seed: u64) -> Vec<usize> {
+    let mut by_label: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, l) in labels.iter().enumerate() {
+        by_label.entry(l.as_str()).or_default().push(i);
+    }
+    // A stream of its own: the budget does not shift with the valid/test split's draws.
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6c61_6265_6c73);
+    let mut rows: Vec<usize> = by_label
+        .into_values()
+        .flat_map(|mut rows| {
+            rows.shuffle(&mut rng);
+            let keep = ((rows.len() as f64) * share).ceil().clamp(1.0, rows.len() as f64) as usize;
+            rows.truncate(keep);
+            rows
+        })
+        .collect();
+    rows.sort_unstable();
+    rows
+}
+
 fn share(n: usize, ratio: f64) -> usize {
     ((n as f64) * ratio).round() as usize
 }
@@ -71,6 +95,22 @@ mod tests {
         let ls = labels(&[("a", 50), ("b", 50)]);
         assert_eq!(stratified_split(&ls, 0.2, 0.0, 1), stratified_split(&ls, 0.2, 0.0, 1));
         assert_ne!(stratified_split(&ls, 0.2, 0.0, 1), stratified_split(&ls, 0.2, 0.0, 2));
+    }
+
+    #[test]
+    fn label_budgets_are_stratified_and_nested() {
+        let ls = labels(&[("a", 80), ("b", 20)]);
+        let small = nested_share(&ls, 0.1, 5);
+        let large = nested_share(&ls, 0.5, 5);
+        assert_eq!(small.len(), 10);
+        assert_eq!(small.iter().filter(|&&i| ls[i] == "b").count(), 2);
+        assert_eq!(large.len(), 50);
+        assert!(small.iter().all(|i| large.contains(i)), "{small:?} not within {large:?}");
+        assert_ne!(nested_share(&ls, 0.1, 6), small, "another seed draws other examples");
+        assert_eq!(nested_share(&ls, 1.0, 5), (0..100).collect::<Vec<_>>());
+        // A class too small for the share keeps one example.
+        let rare = labels(&[("a", 50), ("rare", 2)]);
+        assert!(nested_share(&rare, 0.1, 1).iter().any(|&i| rare[i] == "rare"));
     }
 
     #[test]
