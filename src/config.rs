@@ -14,6 +14,10 @@ use crate::error::{Error, IoContext, Result};
 pub struct RunConfig {
     /// Human-readable run name; becomes part of the run id.
     pub name: Option<String>,
+    /// What legends, titles and lists call the run ("from scratch", "lr 1e-4 · seed 2"); made
+    /// from the name and the settings that set the run apart when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     /// Fine-tuning (the default) or pretraining only.
     pub kind: RunKind,
     pub model: ModelConfig,
@@ -286,6 +290,7 @@ impl Default for RunConfig {
     fn default() -> Self {
         Self {
             name: None,
+            label: None,
             kind: RunKind::default(),
             model: ModelConfig::default(),
             data: DataConfig::default(),

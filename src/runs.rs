@@ -2,6 +2,7 @@
 //! reading records back, and listing them (`listing`).
 
 pub mod compare;
+pub mod label;
 pub mod launch;
 pub mod listing;
 pub mod record;

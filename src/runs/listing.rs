@@ -65,6 +65,7 @@ impl fmt::Display for Figure {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunRow {
     pub id: String,
+    pub label: String,
     pub dir: PathBuf,
     pub status: RunStatus,
     /// Why it failed or was interrupted, when the record says.
@@ -88,6 +89,7 @@ impl From<RunInfo> for RunRow {
             best: run.summary.as_ref().and_then(Figure::of),
             duration_s: run.summary.as_ref().map(|s| s.duration_s),
             id: run.id,
+            label: run.label,
             dir: run.dir,
             status: run.status,
             reason: run.reason,
@@ -104,12 +106,13 @@ pub fn rows(runs_dir: &std::path::Path) -> crate::error::Result<Vec<RunRow>> {
 /// The rows as `bertbench runs list` prints them: a header, then a line per run, each column
 /// as wide as its widest cell (model ids and dataset names vary from 5 to 50 characters).
 pub fn table(rows: &[RunRow]) -> String {
-    let header = ["RUN", "STATUS", "DATASET", "MODEL", "TASK", "RESULT"].map(String::from);
-    let cells: Vec<[String; 6]> = std::iter::once(header)
+    let header = ["RUN", "LABEL", "STATUS", "DATASET", "MODEL", "TASK", "RESULT"].map(String::from);
+    let cells: Vec<[String; 7]> = std::iter::once(header)
         .chain(rows.iter().map(|r| {
             let result = r.best.as_ref().map_or_else(|| "-".to_owned(), Figure::to_string);
             [
                 r.id.clone(),
+                r.label.clone(),
                 r.status.as_str().to_owned(),
                 r.dataset.clone(),
                 r.model.clone(),
@@ -119,13 +122,13 @@ pub fn table(rows: &[RunRow]) -> String {
         }))
         .collect();
     let width = |c: usize| cells.iter().map(|row| row[c].chars().count()).max().unwrap_or(0);
-    let widths: [usize; 5] = std::array::from_fn(width);
+    let widths: [usize; 6] = std::array::from_fn(width);
     let mut out = String::new();
     for row in &cells {
         for (cell, w) in row.iter().zip(widths) {
             let _ = write!(out, "{cell:<w$}  ");
         }
-        out += &row[5];
+        out += &row[6];
         out.push('\n');
     }
     out
@@ -177,6 +180,7 @@ mod tests {
         };
         RunInfo {
             id: id.into(),
+            label: "stsb".into(),
             dir: PathBuf::from("runs").join(id),
             status: RunStatus::Finished,
             reason: None,
@@ -225,7 +229,7 @@ mod tests {
         let text = table(&rows);
         let lines: Vec<&str> = text.lines().collect();
         let header: Vec<&str> = lines[0].split_whitespace().collect();
-        assert_eq!(header, ["RUN", "STATUS", "DATASET", "MODEL", "TASK", "RESULT"], "{text}");
+        assert_eq!(header, ["RUN", "LABEL", "STATUS", "DATASET", "MODEL", "TASK", "RESULT"], "{text}");
         // Every row's result starts where the header's does: the columns line up.
         let at = lines[0].find("RESULT").expect("a result column");
         let results: Vec<&str> = lines[1..].iter().map(|l| l[at..].trim_end()).collect();

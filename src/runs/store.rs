@@ -12,6 +12,8 @@ use crate::sys::process_alive;
 #[derive(Debug, Clone)]
 pub struct RunInfo {
     pub id: String,
+    /// What people call the run (`runs::label`): given, or made from its settings.
+    pub label: String,
     pub dir: PathBuf,
     pub status: RunStatus,
     pub reason: Option<String>,
@@ -65,7 +67,13 @@ pub fn load_run(dir: &Path) -> RunInfo {
     let summary = read_record_text(dir, "summary.json", SMALL_FILE)
         .ok()
         .and_then(|t| serde_json::from_str::<RunSummary>(&t).ok());
-    RunInfo { id, dir: dir.to_path_buf(), status, reason, config, summary }
+    let mut run =
+        RunInfo { id, label: String::new(), dir: dir.to_path_buf(), status, reason, config, summary };
+    run.label = super::label::read_given(dir).unwrap_or_else(|| match &run.config {
+        Some(config) => super::label::automatic(config, &run.dataset()),
+        None => run.id.clone(),
+    });
+    run
 }
 
 fn read_status(dir: &Path) -> (RunStatus, Option<String>, Option<u32>) {
