@@ -57,6 +57,11 @@ pub enum Command {
     /// Predict texts with a finished run's model and explain each prediction: every token's
     /// share by integrated gradients, and the attention rollout.
     Explain(ExplainArgs),
+    /// Run a sweep: every setting of a recipe's `[sweep]` grid at every seed, one run at a
+    /// time (or through the recipe's `command`), then the table of results: mean ± sd over
+    /// seeds, the best marked, the difference between two settings spelled out. Started again,
+    /// it goes on where it stopped: finished runs are kept, a stopped one is resumed.
+    Sweep(SweepArgs),
     /// Measure training and inference throughput (examples/s), peak memory and start-up time.
     Bench(BenchArgs),
     /// The shipped datasets with their cards; `datasets show NAME` gives label distribution and
@@ -72,6 +77,22 @@ pub enum Command {
         #[command(subcommand)]
         command: RunsCommand,
     },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SweepArgs {
+    /// A recipe with a `[sweep]` table (see `experiments/recipes/lesson-*.toml`).
+    pub file: PathBuf,
+    /// Folder of run records (the recipe's `runs-dir` otherwise).
+    #[arg(long)]
+    pub runs_dir: Option<PathBuf>,
+    /// Print the sweep's state and results without starting any run.
+    #[arg(long)]
+    pub status: bool,
+    /// On stdout, a JSON line per run as it ends and the results as JSON at the end (the
+    /// progress stays on stderr).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,9 +117,24 @@ pub enum RunsCommand {
         #[arg(long, default_value = "experiments")]
         runs_dir: PathBuf,
     },
-    /// One run's status, settings and results.
+    /// One run's status, settings and results, for people (`--json` for scripts: the
+    /// record's config and summary whole).
     Show {
         run: String,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = "experiments")]
+        runs_dir: PathBuf,
+    },
+    /// Runs side by side: their figures (the first run is the baseline of the Δ columns) and
+    /// the settings in which they differ.
+    Compare {
+        /// Run ids (or unique prefixes) or run folders; at least two.
+        #[arg(required = true, num_args = 2..)]
+        runs: Vec<String>,
+        /// Print the comparison as JSON.
+        #[arg(long)]
+        json: bool,
         #[arg(long, default_value = "experiments")]
         runs_dir: PathBuf,
     },

@@ -18,6 +18,10 @@ pub struct RunConfig {
     /// from the name and the settings that set the run apart when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// The sweep this run is one cell of (`[sweep-cell]`; a recipe's `[sweep]` table is the
+    /// sweep itself, read by `bertbench sweep`).
+    #[serde(rename = "sweep-cell", skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepCell>,
     /// Fine-tuning (the default) or pretraining only.
     pub kind: RunKind,
     pub model: ModelConfig,
@@ -34,6 +38,16 @@ pub struct RunConfig {
     /// Filled in when a run starts: what the sources resolved to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resolved: Option<Resolved>,
+}
+
+/// A run's place in a sweep: which sweep, which setting of its grid, which seed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SweepCell {
+    pub id: String,
+    /// Index of the setting in the sweep's list of settings.
+    pub setting: usize,
+    pub seed: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -291,6 +305,7 @@ impl Default for RunConfig {
         Self {
             name: None,
             label: None,
+            sweep: None,
             kind: RunKind::default(),
             model: ModelConfig::default(),
             data: DataConfig::default(),
@@ -365,9 +380,25 @@ impl TrainConfig {
 }
 
 impl RunConfig {
+    /// Reads a recipe. A sweep's recipe (one with a `[sweep]` table) is refused with the
+    /// command that runs it.
     pub fn from_toml_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).at(path)?;
-        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+        let table: toml::Table =
+            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        if table.contains_key("sweep") {
+            return Err(Error::Config(format!(
+                "{} is a sweep (it has a [sweep] table): run it with `bertbench sweep {}`",
+                path.display(),
+                path.display()
+            )));
+        }
+        Self::from_table(table).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// A config from a parsed TOML table (unknown keys refused).
+    pub fn from_table(table: toml::Table) -> std::result::Result<Self, toml::de::Error> {
+        toml::Value::Table(table).try_into()
     }
 
     pub fn to_toml(&self) -> Result<String> {

@@ -11,6 +11,7 @@ pub mod data;
 pub mod datasets;
 pub mod error;
 pub mod eval;
+pub mod experiment;
 pub mod explain;
 pub mod headless;
 pub mod model;

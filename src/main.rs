@@ -5,12 +5,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use bertbench::cli::{
     BenchArgs, Cli, Command, DatasetsCommand, EvalArgs, ExplainArgs, FillMaskArgs, RunFlags, RunsCommand,
-    WorkbenchArgs,
+    SweepArgs, WorkbenchArgs,
 };
 use bertbench::config::DataConfig;
 use bertbench::config::{RunConfig, RunKind};
@@ -18,11 +18,11 @@ use bertbench::data::batch::Batcher;
 use bertbench::data::{Encoded, Encoding, LabelSet, read_split};
 use bertbench::eval::evaluate;
 use bertbench::eval::multilabel::Threshold;
+use bertbench::experiment::Sweep;
 use bertbench::headless::{ConsoleSink, describe_eval};
 use bertbench::model::checkpoint::Classifier;
 use bertbench::model::pretraining::MaskedLm;
 use bertbench::report::RunStatus;
-use bertbench::runs::safe::printable;
 use bertbench::runs::store::find_run;
 use bertbench::runs::writer::{write_predictions, write_status};
 use bertbench::runs::{Launched, Start, launch};
@@ -46,6 +46,7 @@ fn main() -> ExitCode {
         Some(Command::FillMask(args)) => fill_mask(&args).map(|()| ExitCode::SUCCESS),
         Some(Command::Explain(args)) => explain(&args).map(|()| ExitCode::SUCCESS),
         Some(Command::Eval(args)) => eval(&args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Sweep(args)) => sweep(&args),
         Some(Command::Bench(args)) => bench(&args).map(|()| ExitCode::SUCCESS),
         Some(Command::Runs { command }) => runs(&command).map(|()| ExitCode::SUCCESS),
         Some(Command::Datasets { command, datasets_dir }) => {
@@ -116,42 +117,74 @@ fn start_of(
     Ok(Start::Resume(info.dir))
 }
 
-/// Launches `start` on this thread with the console as its sink; Ctrl-C (or SIGTERM, or the
-/// SIGHUP of a dropped SSH session) stops it cleanly, its state saved for `--resume`.
-fn headless(start: Start, json: bool) -> anyhow::Result<ExitCode> {
-    let (commands, inbox) = mpsc::channel();
-    // The handler exists before the run folder does; it learns the folder once it is created.
-    let run_dir: Arc<OnceLock<PathBuf>> = Arc::default();
-    let presses = AtomicUsize::new(0);
-    let handler_dir = Arc::clone(&run_dir);
-    ctrlc::set_handler(move || {
-        if handler_dir.get().is_none() {
-            // Still resolving the model or reading the data: nothing to stop cleanly, no record.
-            say!("stopped before the run started");
+/// What Ctrl-C (or SIGTERM, or the SIGHUP of a dropped SSH session) stops: the run training on
+/// this thread, once its record exists. One handler serves the process (a sweep's runs too).
+#[derive(Default)]
+struct Interrupts {
+    commands: Mutex<Option<mpsc::Sender<TrainCommand>>>,
+    /// The record of the run being trained, once it is created.
+    dir: Mutex<Option<PathBuf>>,
+    presses: AtomicUsize,
+}
+
+impl Interrupts {
+    fn install() -> anyhow::Result<Arc<Self>> {
+        let this = Arc::new(Self::default());
+        let handler = Arc::clone(&this);
+        ctrlc::set_handler(move || handler.pressed()).context("cannot install the Ctrl-C handler")?;
+        Ok(this)
+    }
+
+    fn pressed(&self) {
+        let dir = self.dir.lock().ok().and_then(|d| d.clone());
+        let Some(dir) = dir else {
+            // Resolving the model or reading the data, or between a sweep's runs: nothing to
+            // stop cleanly, no record half made.
+            say!("stopped before a run started");
             std::process::exit(130);
-        }
-        if presses.fetch_add(1, Ordering::SeqCst) == 0 {
-            // The first Ctrl-C (or SIGTERM/SIGHUP) stops cleanly after the current step, with
-            // the state saved. After a SIGHUP the terminal is gone: the stop is sent first, and
-            // the message may go nowhere.
-            let _ = commands.send(TrainCommand::Stop);
+        };
+        if self.presses.fetch_add(1, Ordering::SeqCst) == 0 {
+            // The first press stops cleanly after the current step, with the state saved. After
+            // a SIGHUP the terminal is gone: the stop is sent first, and the message may go
+            // nowhere.
+            if let Some(commands) = self.commands.lock().ok().and_then(|c| c.clone()) {
+                let _ = commands.send(TrainCommand::Stop);
+            }
             say!("stopping after the current step, saving its state (Ctrl-C again to quit at once)");
         } else {
-            if let Some(dir) = handler_dir.get() {
-                let _ = write_status(
-                    dir,
-                    RunStatus::Cancelled,
-                    Some("quit by a second Ctrl-C before the run ended"),
-                );
-            }
+            let _ = write_status(
+                &dir,
+                RunStatus::Cancelled,
+                Some("quit by a second Ctrl-C before the run ended"),
+            );
             std::process::exit(130);
         }
-    })
-    .context("cannot install the Ctrl-C handler")?;
-    let mut console = ConsoleSink::new(json);
-    let Launched { dir, summary } = launch(start, &mut console, &inbox, |dir| {
-        let _ = run_dir.set(dir.to_path_buf());
-    })?;
+    }
+
+    /// Launches `start` on this thread with the console (`json`: JSON lines) as its sink,
+    /// stoppable by Ctrl-C.
+    fn launch(&self, start: Start, json: bool) -> bertbench::error::Result<Launched> {
+        let (commands, inbox) = mpsc::channel();
+        if let Ok(mut slot) = self.commands.lock() {
+            *slot = Some(commands);
+        }
+        let mut console = ConsoleSink::new(json);
+        let launched = launch(start, &mut console, &inbox, |dir| {
+            if let Ok(mut slot) = self.dir.lock() {
+                *slot = Some(dir.to_path_buf());
+            }
+        });
+        if let Ok(mut slot) = self.dir.lock() {
+            *slot = None;
+        }
+        launched
+    }
+}
+
+/// Launches `start` on this thread with the console as its sink; Ctrl-C stops it cleanly, its
+/// state saved for `--resume`.
+fn headless(start: Start, json: bool) -> anyhow::Result<ExitCode> {
+    let Launched { dir, summary } = Interrupts::install()?.launch(start, json)?;
     say!("run record: {}", dir.display());
     Ok(match summary.status {
         RunStatus::Finished => ExitCode::SUCCESS,
@@ -164,6 +197,74 @@ fn headless(start: Start, json: bool) -> anyhow::Result<ExitCode> {
             ExitCode::FAILURE
         }
     })
+}
+
+/// `bertbench sweep`: the sweep's runs that still need running, then its results.
+fn sweep(args: &SweepArgs) -> anyhow::Result<ExitCode> {
+    use bertbench::experiment::drive::{Pass, Progress, drive, drive_commands};
+    use bertbench::experiment::results::refresh;
+    let sweep = Sweep::from_file(&args.file, args.runs_dir.as_deref())?;
+    sweep.save()?;
+    let total = sweep.runs()?.len();
+    say!(
+        "sweep {}: {} setting(s) x {} seed(s) = {total} runs; record {}",
+        sweep.id,
+        sweep.settings.len(),
+        sweep.seeds.len(),
+        sweep.dir().display()
+    );
+    let mut pass = Pass::Complete;
+    if !args.status {
+        let json = args.json;
+        let report = |p: Progress<'_>| match p {
+            Progress::Starting { n, total, run, resume } => {
+                let verb = if resume { "resuming" } else { "starting" };
+                say!("\n[{n}/{total}] {verb} {}", run.config.label.as_deref().unwrap_or(""));
+            }
+            Progress::Skipped { n, run, why } => {
+                say!("[{n}/{total}] {}: {why}", run.config.label.as_deref().unwrap_or(""));
+            }
+            Progress::Ended { n, run, dir, status } => {
+                let info = bertbench::runs::store::load_run(dir);
+                let figure = info.summary.as_ref().and_then(bertbench::runs::listing::Figure::of);
+                let figure = figure.map(|f| format!(": {f}")).unwrap_or_default();
+                say!(
+                    "[{n}/{total}] {} {}{figure}",
+                    run.config.label.as_deref().unwrap_or(""),
+                    status.as_str()
+                );
+                if json {
+                    let line = serde_json::json!({
+                        "sweep": sweep.id, "setting": run.setting, "seed": run.seed,
+                        "label": run.config.label, "run": info.id, "status": status.as_str(),
+                        "score": info.summary.as_ref().and_then(bertbench::runs::listing::Figure::of).map(|f| f.value),
+                    });
+                    println!("{line}");
+                }
+            }
+        };
+        pass = if let Some(template) = &sweep.spec.command {
+            drive_commands(&sweep, template, sweep.spec.parallel, report)?
+        } else {
+            let interrupts = Interrupts::install()?;
+            drive(&sweep, |start| interrupts.launch(start, false), report)?
+        };
+    }
+    let results = refresh(&sweep)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&results)?);
+    } else {
+        println!(
+            "\n{} ({}/{} runs finished, seeds {:?})",
+            results.name, results.runs_finished, results.runs_total, results.seeds
+        );
+        print!("{}", results.table());
+    }
+    if pass == Pass::Stopped {
+        say!("the sweep stopped; go on with it: bertbench sweep {}", args.file.display());
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `train` or `pretrain`: the command that resumes the run recorded in `dir`.
@@ -423,18 +524,25 @@ fn runs(command: &RunsCommand) -> anyhow::Result<()> {
                 println!("{}", file.display());
             }
         }
-        RunsCommand::Show { run, runs_dir } => {
+        RunsCommand::Show { run, runs_dir, json } => {
             let r = find_run(runs_dir, run)?;
-            let folder = printable(&r.dir.display().to_string()).into_owned();
-            println!("run:     {}\nfolder:  {folder}\nstatus:  {}", r.id, r.status.as_str());
-            if let Some(reason) = &r.reason {
-                println!("reason:  {reason}");
+            if *json {
+                let value = serde_json::json!({
+                    "id": r.id, "label": r.label, "folder": r.dir, "status": r.status.as_str(),
+                    "reason": r.reason, "config": r.config, "summary": r.summary,
+                });
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                print!("{}", bertbench::runs::show::describe(&r));
             }
-            if let Some(c) = &r.config {
-                println!("\n[config]\n{}", c.to_toml()?);
-            }
-            if let Some(s) = &r.summary {
-                println!("[summary]\n{}", serde_json::to_string_pretty(s)?);
+        }
+        RunsCommand::Compare { runs, json, runs_dir } => {
+            let infos = runs.iter().map(|r| find_run(runs_dir, r)).collect::<Result<Vec<_>, _>>()?;
+            let comparison = bertbench::runs::compare::Comparison::of(&infos);
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&comparison)?);
+            } else {
+                print!("{}", comparison.table());
             }
         }
     }

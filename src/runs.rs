@@ -7,6 +7,7 @@ pub mod launch;
 pub mod listing;
 pub mod record;
 pub mod safe;
+pub mod show;
 pub mod store;
 pub mod writer;
 

@@ -521,3 +521,167 @@ fn runs_killed_or_hung_up_at_a_random_step_resume_to_the_losses_and_metrics_of_o
     let said = String::from_utf8_lossy(&other.stderr);
     assert!(said.contains("resume it with `bertbench train --resume`"), "{said}");
 }
+
+/// A sweep recipe over pretrained/from scratch at two seeds on the tiny model and toy data.
+fn write_sweep(root: &Path, rows: usize, extra: &str) -> std::path::PathBuf {
+    let model = write_tiny_bert(&root.join("model"), Tiny::default());
+    let train = write_csv(&root.join("train.csv"), &toy_rows(rows, 1));
+    let valid = write_csv(&root.join("valid.csv"), &toy_rows(40, 2));
+    // TOML basic strings quote paths as Rust's Debug does (temp paths have no escapes).
+    let (model, train, valid) =
+        (model.display().to_string(), train.display().to_string(), valid.display().to_string());
+    let text = format!(
+        "name = \"toy-ab\"\n[model]\nsource = {model:?}\n[data]\ntrain = {train:?}\nvalid = {valid:?}\n\
+         text-column = \"text\"\nlabel-column = \"label\"\n[train]\nepochs = 3\nbatch-size = 8\nmax-len = 32\n\
+         lr = 0.002\n[sweep]\nseeds = [1, 2]\n{extra}[sweep.grid]\n\"model.from-scratch\" = [false, true]\n"
+    );
+    let path = root.join("ab.toml");
+    std::fs::write(&path, text).expect("write sweep");
+    path
+}
+
+fn sweep_command(file: &Path, root: &Path) -> Command {
+    let mut c = bertbench();
+    c.args(["sweep", &file.display().to_string(), "--runs-dir", &root.join("runs").display().to_string()]);
+    c
+}
+
+/// The sweep's final results line (`--json`).
+fn sweep_results(stdout: &[u8]) -> serde_json::Value {
+    let text = String::from_utf8_lossy(stdout);
+    let line =
+        text.lines().rev().find(|l| l.contains("\"rows\"")).unwrap_or_else(|| panic!("no results in {text}"));
+    serde_json::from_str(line).expect("results JSON")
+}
+
+#[test]
+fn a_sweep_killed_mid_way_goes_on_without_redoing_finished_runs() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    // Runs long enough (a few hundred steps) to be killed while one trains.
+    let file = write_sweep(tmp.path(), 600, "");
+    let runs_dir = tmp.path().join("runs");
+    let mut child = sweep_command(&file, tmp.path())
+        .arg("--json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = lines.by_ref().map_while(Result::ok).find(|l| l.contains("\"status\":\"finished\""));
+    let first: serde_json::Value = serde_json::from_str(&first.expect("a first run finished")).expect("json");
+    // Killed while the second run trains: once its record has logged a step.
+    let records = || bertbench::runs::list_runs(&runs_dir).expect("list");
+    let training = || {
+        records().into_iter().find(|r| r.status == bertbench::report::RunStatus::Running).filter(|r| {
+            std::fs::read_to_string(r.dir.join("events.jsonl"))
+                .is_ok_and(|e| e.contains("\"event\":\"step\""))
+        })
+    };
+    let mut second = None;
+    for _ in 0..400 {
+        second = training();
+        if second.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    signal(&child, "KILL");
+    child.wait().expect("wait");
+    std::thread::spawn(move || for _ in lines {});
+    let second = second.expect("the second run was training when the sweep was killed");
+    assert_eq!(
+        bertbench::runs::store::load_run(&second.dir).status,
+        bertbench::report::RunStatus::Interrupted
+    );
+    let first_id = first["run"].as_str().expect("run id").to_owned();
+    let first_summary =
+        std::fs::read_to_string(runs_dir.join(&first_id).join("summary.json")).expect("summary");
+
+    let out = sweep_command(&file, tmp.path()).arg("--json").output().expect("again");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("[1/4] pretrained · seed 1: finished"), "the finished run is skipped: {stderr}");
+    assert!(stderr.contains("[2/4] resuming pretrained · seed 2"), "the killed run goes on: {stderr}");
+    let results = sweep_results(&out.stdout);
+    assert_eq!(
+        (results["runs_finished"].as_u64(), results["runs_total"].as_u64()),
+        (Some(4), Some(4)),
+        "{results}"
+    );
+    // One record per run: the finished one untouched, the killed one resumed in place.
+    let all = records();
+    assert_eq!(all.len(), 4, "{:?}", all.iter().map(|r| &r.id).collect::<Vec<_>>());
+    assert!(all.iter().any(|r| r.dir == second.dir), "resumed in its own record");
+    assert!(all.iter().all(|r| r.status == bertbench::report::RunStatus::Finished));
+    let again = std::fs::read_to_string(runs_dir.join(&first_id).join("summary.json")).expect("summary");
+    assert_eq!(again, first_summary, "the finished run was not redone");
+    assert_eq!(results["rows"][0]["label"], "pretrained");
+    assert_eq!(results["rows"][0]["scored"], 2);
+    let contrast = &results["contrast"]["differences"][0];
+    assert_eq!(
+        (contrast["pairs"].as_u64(), results["contrast"]["a"].as_str()),
+        (Some(2), Some("pretrained"))
+    );
+    let sweep_dir = runs_dir.join("sweeps").join(results["sweep"].as_str().expect("id"));
+    assert!(sweep_dir.join("sweep.toml").is_file() && sweep_dir.join("results.json").is_file());
+
+    // The status alone starts nothing and prints the table with the difference spelled out.
+    let status = sweep_command(&file, tmp.path()).arg("--status").output().expect("status");
+    let table = String::from_utf8_lossy(&status.stdout);
+    assert!(table.contains("SETTING") && table.contains("from scratch  2/2"), "{table}");
+    assert!(
+        table.contains("pretrained vs from scratch: ") && table.contains("points of val acc (2 seeds"),
+        "{table}"
+    );
+    assert_eq!(records().len(), 4);
+
+    // Runs side by side, for people and for scripts.
+    let ids: Vec<String> = all.iter().map(|r| r.id.clone()).collect();
+    let compare = bertbench()
+        .args(["runs", "compare", &ids[0], &ids[1], "--runs-dir"])
+        .arg(&runs_dir)
+        .output()
+        .expect("compare");
+    let text = String::from_utf8_lossy(&compare.stdout);
+    assert!(compare.status.success(), "{}", String::from_utf8_lossy(&compare.stderr));
+    assert!(
+        text.contains("Δ vs first") && text.contains("settings that differ") && text.contains("· seed "),
+        "{text}"
+    );
+    let json = bertbench()
+        .args(["runs", "compare", &ids[0], &ids[3], "--json", "--runs-dir"])
+        .arg(&runs_dir)
+        .output()
+        .expect("json");
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("compare JSON");
+    assert_eq!(json["runs"][0]["delta"], 0.0);
+    assert!(json["settings"]["model.from-scratch"].is_array(), "{json}");
+    let show =
+        bertbench().args(["runs", "show", &ids[0], "--runs-dir"]).arg(&runs_dir).output().expect("show");
+    let shown = String::from_utf8_lossy(&show.stdout);
+    for part in ["label", "training", "results", "per class", "sweep"] {
+        assert!(shown.contains(part), "{part} missing in {shown}");
+    }
+}
+
+#[test]
+fn a_sweep_can_launch_each_run_through_a_command_several_at_once() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let file = write_sweep(
+        tmp.path(),
+        60,
+        "command = \"{bertbench} train {args} --json > /dev/null\"\nparallel = 2\n",
+    );
+    let out = sweep_command(&file, tmp.path()).output().expect("sweep");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let runs = bertbench::runs::list_runs(&tmp.path().join("runs")).expect("list");
+    assert_eq!(runs.len(), 4);
+    assert!(runs.iter().all(|r| r.status == bertbench::report::RunStatus::Finished), "{stderr}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("4/4 runs finished"), "{text}");
+    // Each run's config was written where the command could read it.
+    let configs =
+        std::fs::read_dir(runs[0].dir.parent().expect("runs").join("sweeps")).expect("sweeps").count();
+    assert_eq!(configs, 1);
+}

@@ -61,8 +61,10 @@ pub fn curve(history: &RunHistory, metric: CurveMetric, align: Align) -> Vec<(f6
             .collect();
     }
     if metric == CurveMetric::TrainLoss {
-        return history
-            .steps
+        // Fine-tuning's steps; a masked-LM stage's loss is its own curve (`MaskedLmLoss`).
+        let (mlm, fine_tuning) = history.stage_steps();
+        let steps = if fine_tuning.is_empty() { mlm } else { fine_tuning };
+        return steps
             .iter()
             .map(|s| (if align == Align::Step { s.step as f64 } else { s.epoch }, s.loss))
             .collect();
@@ -82,6 +84,132 @@ pub fn curve(history: &RunHistory, metric: CurveMetric, align: Align) -> Vec<(f6
     points
 }
 
+/// One run of a comparison: its figure and the difference from the baseline (the first run).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Compared {
+    pub id: String,
+    pub label: String,
+    pub status: String,
+    /// `test acc`, `val ent F1`; none before the run is scored.
+    pub metric: Option<String>,
+    pub score: Option<f64>,
+    /// `score` minus the baseline's, when both have the same metric.
+    pub delta: Option<f64>,
+    pub valid_loss: Option<f64>,
+    pub train_examples_per_sec: Option<f64>,
+}
+
+/// Runs side by side, as `bertbench runs compare` prints them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Comparison {
+    pub runs: Vec<Compared>,
+    /// Each setting that differs, with every run's value.
+    pub settings: BTreeMap<String, Vec<String>>,
+}
+
+impl Comparison {
+    /// `runs[0]` is the baseline of the Δ column. Equal labels are told apart (`label::distinct`).
+    pub fn of(runs: &[super::RunInfo]) -> Self {
+        use super::listing::{Figure, Split};
+        let figures: Vec<Option<Figure>> =
+            runs.iter().map(|r| r.summary.as_ref().and_then(Figure::of)).collect();
+        let name = |f: &Figure| match f.split {
+            Split::Test => format!("test {}", f.name),
+            Split::Valid => format!("val {}", f.name),
+            Split::HeldOut => format!("held-out {}", f.name),
+        };
+        let labels: Vec<String> = runs.iter().map(|r| r.label.clone()).collect();
+        let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
+        let labels = super::label::distinct(&labels, &ids);
+        let base = figures.first().cloned().flatten();
+        let compared = runs
+            .iter()
+            .zip(&figures)
+            .zip(labels)
+            .map(|((r, f), label)| Compared {
+                id: r.id.clone(),
+                label,
+                status: r.status.as_str().to_owned(),
+                metric: f.as_ref().map(name),
+                score: f.as_ref().map(|f| f.value),
+                delta: match (f, &base) {
+                    (Some(f), Some(b)) if name(f) == name(b) => Some(f.value - b.value),
+                    _ => None,
+                },
+                valid_loss: r.summary.as_ref().and_then(|s| s.valid.as_ref()).map(|v| v.loss),
+                train_examples_per_sec: r.summary.as_ref().map(|s| s.train_examples_per_sec),
+            })
+            .collect();
+        let configs: Vec<Option<&RunConfig>> = runs.iter().map(|r| r.config.as_ref()).collect();
+        Self { runs: compared, settings: config_diff(&configs).into_iter().collect() }
+    }
+
+    /// The comparison as text: a row per run (label, figure, Δ), then the settings that differ
+    /// under the runs' labels, every value whole.
+    pub fn table(&self) -> String {
+        use std::fmt::Write as _;
+        let mut cells =
+            vec![["LABEL", "RUN", "STATUS", "RESULT", "Δ vs first", "VAL LOSS", "EX/S"].map(str::to_owned)];
+        for r in &self.runs {
+            let result = match (&r.metric, r.score) {
+                (Some(m), Some(v)) => format!("{m} {v:.4}"),
+                _ => "-".into(),
+            };
+            let delta = r.delta.map_or_else(|| "-".into(), |d| format!("{:+.1} points", d * 100.0));
+            cells.push([
+                r.label.clone(),
+                r.id.clone(),
+                r.status.clone(),
+                result,
+                delta,
+                r.valid_loss.map_or_else(|| "-".into(), |l| format!("{l:.4}")),
+                r.train_examples_per_sec.map_or_else(|| "-".into(), |v| format!("{v:.1}")),
+            ]);
+        }
+        let mut out = columns(&cells);
+        if self.settings.is_empty() {
+            out += "\nthe runs share every setting\n";
+            return out;
+        }
+        let mut rows = vec![
+            std::iter::once("SETTING".to_owned())
+                .chain(self.runs.iter().map(|r| r.label.clone()))
+                .collect::<Vec<_>>(),
+        ];
+        rows.extend(
+            self.settings.iter().map(|(k, v)| std::iter::once(k.clone()).chain(v.iter().cloned()).collect()),
+        );
+        out += "\nsettings that differ:\n";
+        out += &columns(&rows);
+        let _ = write!(out, "");
+        out
+    }
+}
+
+/// Rows of cells in columns as wide as their widest cell.
+fn columns<R: AsRef<[String]>>(rows: &[R]) -> String {
+    let n = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..n)
+        .map(|c| rows.iter().filter_map(|r| r.as_ref().get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let row = row.as_ref();
+        let line: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(
+                |(c, cell)| {
+                    if c + 1 == row.len() { cell.clone() } else { format!("{cell:<w$}", w = widths[c]) }
+                },
+            )
+            .collect();
+        out += line.join("  ").trim_end();
+        out.push('\n');
+    }
+    out
+}
+
 /// Settings (as `section.key`) whose values differ between the configs, with each run's value
 /// (`-` where a run lacks the setting, `?` where its config is unreadable). Where the runs came
 /// from (`resolved`) is left out.
@@ -93,7 +221,8 @@ pub fn config_diff(configs: &[Option<&RunConfig>]) -> Vec<(String, Vec<String>)>
             let value = toml::Value::try_from((*c)?).ok()?;
             let mut out = BTreeMap::new();
             flatten("", &value, &mut out);
-            out.retain(|k, _| !k.starts_with("resolved."));
+            // Where the runs came from, what they are called and their sweep are not settings.
+            out.retain(|k, _| !k.starts_with("resolved.") && !k.starts_with("sweep-cell.") && k != "label");
             Some(out)
         })
         .collect();

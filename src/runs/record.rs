@@ -44,6 +44,15 @@ impl RunHistory {
         self.evals.iter().filter(|r| r.split == "valid" && seen.insert(r.step)).collect()
     }
 
+    /// The training steps of each stage: the masked-LM stage's (steps up to the start event's
+    /// `mlm_steps`) and fine-tuning's. Drawn as one curve, the stage's high loss would flatten
+    /// fine-tuning under a cliff at the boundary. A pretraining run is all masked-LM.
+    pub fn stage_steps(&self) -> (&[StepMetrics], &[StepMetrics]) {
+        let mlm = self.started.as_ref().map_or(0, |s| s.mlm_steps);
+        let split = self.steps.partition_point(|s| s.step <= mlm);
+        self.steps.split_at(split)
+    }
+
     /// The evaluation to show for a finished run: the last of `split`.
     pub fn final_eval(&self, split: &str) -> Option<&EvalReport> {
         self.evals.iter().rev().find(|r| r.split == split)

@@ -1,0 +1,178 @@
+//! Going through a sweep's runs: each run that has no record is started, each that stopped
+//! part-way is resumed, finished and failed ones are left as they are. Runs go one at a time
+//! in this process (`drive`, so that each gets every core and their speeds compare), or each
+//! through a shell command, several at once (`drive_commands`: a scheduler such as Slurm).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+
+use super::spec::{Next, PlannedRun, Sweep, next};
+use crate::error::{Error, IoContext, Result};
+use crate::report::RunStatus;
+use crate::runs::{Launched, Start};
+
+/// What the driver reports as it goes.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// Run `n` of `total` starts (or, `resume`, goes on).
+    Starting { n: usize, total: usize, run: &'a PlannedRun, resume: bool },
+    /// Run `n` is not started: finished, failed (with its reason) or running elsewhere.
+    Skipped { n: usize, run: &'a PlannedRun, why: String },
+    /// Run `n` ended; `dir` is its record.
+    Ended { n: usize, run: &'a PlannedRun, dir: &'a Path, status: RunStatus },
+}
+
+/// How the sweep's pass ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// Every run was tried.
+    Complete,
+    /// A run was stopped (Ctrl-C, the workbench): the sweep stops with it.
+    Stopped,
+}
+
+/// Runs the sweep's runs that still need running, in order, with `launch` (on this thread).
+/// A run that could not start (its error) is reported as failed and the sweep goes on.
+pub fn drive(
+    sweep: &Sweep,
+    mut launch: impl FnMut(Start) -> Result<Launched>,
+    mut progress: impl FnMut(Progress<'_>),
+) -> Result<Pass> {
+    let planned = work(sweep)?;
+    let total = planned.len();
+    for (i, (run, what)) in planned.iter().enumerate() {
+        let n = i + 1;
+        let start = match what {
+            Next::Start => Start::New(Box::new(run.config.clone())),
+            Next::Resume(dir) => Start::Resume(dir.clone()),
+            other => {
+                progress(Progress::Skipped { n, run, why: why_skipped(other) });
+                continue;
+            }
+        };
+        progress(Progress::Starting { n, total, run, resume: matches!(what, Next::Resume(_)) });
+        match launch(start) {
+            Ok(launched) => {
+                let status = launched.summary.status;
+                progress(Progress::Ended { n, run, dir: &launched.dir, status });
+                if status == RunStatus::Cancelled {
+                    return Ok(Pass::Stopped);
+                }
+            }
+            Err(e) => progress(Progress::Skipped { n, run, why: format!("did not start: {e}") }),
+        }
+    }
+    Ok(Pass::Complete)
+}
+
+/// Runs the sweep's runs with `template`, `parallel` at a time: `{bertbench}` becomes this
+/// program, `{args}` the run's arguments — its config (written to the sweep's `runs/` folder)
+/// or `--resume RUN`. Each command is expected to write its run's record into the sweep's runs
+/// folder and to return when the run ends (`srun …`, `sbatch --wait …`).
+pub fn drive_commands(
+    sweep: &Sweep,
+    template: &str,
+    parallel: usize,
+    mut progress: impl FnMut(Progress<'_>),
+) -> Result<Pass> {
+    let exe = std::env::current_exe().map_err(|e| Error::Run(format!("cannot find this program: {e}")))?;
+    let planned = work(sweep)?;
+    let total = planned.len();
+    let configs = sweep.dir().join("runs");
+    std::fs::create_dir_all(&configs).at(&configs)?;
+    let mut running: Vec<(usize, Child)> = Vec::new();
+    let mut failed = Vec::new();
+    for (i, (run, what)) in planned.iter().enumerate() {
+        let n = i + 1;
+        let args = match what {
+            Next::Start => {
+                let path = configs.join(format!("{}-seed{}.toml", run.setting, run.seed));
+                crate::runs::write_atomic(&path, run.config.to_toml()?.as_bytes())?;
+                quote(&path)
+            }
+            Next::Resume(dir) => format!("--resume {}", quote(dir)),
+            other => {
+                progress(Progress::Skipped { n, run, why: why_skipped(other) });
+                continue;
+            }
+        };
+        while running.len() >= parallel {
+            wait_one(&mut running, &planned, &mut failed, &mut progress)?;
+        }
+        let line = template.replace("{bertbench}", &quote(&exe)).replace("{args}", &args);
+        progress(Progress::Starting { n, total, run, resume: matches!(what, Next::Resume(_)) });
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(&line)
+            .spawn()
+            .map_err(|e| Error::Run(format!("cannot run `{line}`: {e}")))?;
+        running.push((i, child));
+    }
+    while !running.is_empty() {
+        wait_one(&mut running, &planned, &mut failed, &mut progress)?;
+    }
+    if failed.is_empty() {
+        Ok(Pass::Complete)
+    } else {
+        Err(Error::Run(format!("the sweep's command failed for {}", failed.join(", "))))
+    }
+}
+
+/// Waits for the first of `running` to end (polling: std has no wait-for-any).
+fn wait_one(
+    running: &mut Vec<(usize, Child)>,
+    planned: &[(PlannedRun, Next)],
+    failed: &mut Vec<String>,
+    progress: &mut impl FnMut(Progress<'_>),
+) -> Result<()> {
+    loop {
+        for k in 0..running.len() {
+            let (i, child) = &mut running[k];
+            let Some(exit) = child.try_wait().map_err(|e| Error::Run(format!("waiting for a run: {e}")))?
+            else {
+                continue;
+            };
+            let i = *i;
+            running.swap_remove(k);
+            let run = &planned[i].0;
+            if !exit.success() {
+                failed.push(format!("{} ({exit})", run.config.label.as_deref().unwrap_or("a run")));
+            }
+            // Its record, as the command left it.
+            let runs = crate::runs::list_runs(&run.config.runs_dir)?;
+            let record = run_record(&runs, run);
+            let (dir, status) = match record {
+                Some(r) => (r.dir.clone(), r.status),
+                None => (PathBuf::new(), RunStatus::Failed),
+            };
+            progress(Progress::Ended { n: i + 1, run, dir: &dir, status });
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+fn run_record<'a>(runs: &'a [crate::runs::RunInfo], run: &PlannedRun) -> Option<&'a crate::runs::RunInfo> {
+    runs.iter().find(|r| r.config.as_ref().and_then(|c| c.sweep.as_ref()) == run.config.sweep.as_ref())
+}
+
+/// Every run of the sweep with what it needs next, from the runs folder as it is now.
+fn work(sweep: &Sweep) -> Result<Vec<(PlannedRun, Next)>> {
+    let runs = crate::runs::list_runs(&sweep.base.runs_dir)?;
+    Ok(sweep.records(&runs).into_iter().map(|(p, record)| (p, next(record))).collect())
+}
+
+fn why_skipped(next: &Next) -> String {
+    match next {
+        Next::Finished => "finished".into(),
+        Next::Running => "running in another process".into(),
+        Next::Failed(Some(reason)) => format!("failed: {reason}"),
+        Next::Failed(None) => "failed".into(),
+        Next::Start | Next::Resume(_) => String::new(),
+    }
+}
+
+/// `path` quoted for `sh`.
+fn quote(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
+}
