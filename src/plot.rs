@@ -9,6 +9,7 @@ mod confusion;
 mod curves;
 pub mod explain;
 mod export;
+pub mod sweep;
 
 use std::path::Path;
 

@@ -32,12 +32,38 @@ pub fn export_runs(runs: &[&Path], format: Format, out: &Path) -> Result<Vec<Pat
     let file = |name: &str| out.join(format!("{name}.{}", format.extension()));
     let mut written = Vec::new();
 
-    for ((id, history), dir) in runs.iter().zip(dirs) {
+    // Titles and legends name runs by their labels, told apart where equal; files by their ids.
+    let ids: Vec<String> = runs.iter().map(|(id, _)| id.clone()).collect();
+    let given: Vec<String> = dirs.iter().map(|d| crate::runs::store::load_run(d).label).collect();
+    let labels = crate::runs::label::distinct(&given, &ids);
+    for (((id, history), dir), label) in runs.iter().zip(dirs).zip(&labels) {
         let valid = history.validations();
-        let loss = [train_loss("train", history), evals_curve("valid", &valid, |r| r.loss)];
-        let path = file(&format!("{id}-loss"));
-        plot_curves(&path, &format!("{id}: loss"), "step", "loss", &loss)?;
-        written.push(path);
+        let (mlm_steps, fine_tuning) = history.stage_steps();
+        let held_out =
+            || Curve::new("held out", history.mlm.iter().map(|r| (r.step as f64, r.loss)).collect());
+        if fine_tuning.is_empty() {
+            // A pretraining run: masked-LM all through.
+            let loss = [steps_curve("train", mlm_steps), held_out()];
+            let path = file(&format!("{id}-loss"));
+            plot_curves(&path, &format!("{label}: masked-LM loss"), "step", "loss", &loss)?;
+            written.push(path);
+        } else {
+            let loss = [steps_curve("train", fine_tuning), evals_curve("valid", &valid, |r| r.loss)];
+            let path = file(&format!("{id}-loss"));
+            let stage = if mlm_steps.is_empty() {
+                String::new()
+            } else {
+                format!(" (after {} masked-LM steps)", mlm_steps.len())
+            };
+            plot_curves(&path, &format!("{label}: fine-tuning loss{stage}"), "step", "loss", &loss)?;
+            written.push(path);
+            if !mlm_steps.is_empty() {
+                let path = file(&format!("{id}-mlm-loss"));
+                let loss = [steps_curve("train", mlm_steps), held_out()];
+                plot_curves(&path, &format!("{label}: masked-LM stage loss"), "step", "loss", &loss)?;
+                written.push(path);
+            }
+        }
 
         if let Some(first) = valid.first() {
             let scores: Vec<Curve> = first
@@ -50,7 +76,7 @@ pub fn export_runs(runs: &[&Path], format: Format, out: &Path) -> Result<Vec<Pat
                 })
                 .collect();
             let path = file(&format!("{id}-metrics"));
-            plot_curves(&path, &format!("{id}: validation scores"), "step", "score", &scores)?;
+            plot_curves(&path, &format!("{label}: validation scores"), "step", "score", &scores)?;
             written.push(path);
         }
 
@@ -63,14 +89,14 @@ pub fn export_runs(runs: &[&Path], format: Format, out: &Path) -> Result<Vec<Pat
                 .filter_map(crate::report::Prediction::values)
                 .collect();
             let path = file(&format!("{id}-scatter"));
-            let title = format!("{id}: predicted against gold on {} (step {})", report.split, report.step);
+            let title = format!("{label}: predicted against gold on {} (step {})", report.split, report.step);
             plot_scatter(&path, &title, "gold value", "predicted value", points)?;
             written.push(path);
         } else if let Some(report) =
             last.filter(|r| r.labels.len() <= MAX_CLASSES && !r.scores.confusion.is_empty())
         {
             let path = file(&format!("{id}-confusion"));
-            let title = format!("{id}: confusion on {} (step {})", report.split, report.step);
+            let title = format!("{label}: confusion on {} (step {})", report.split, report.step);
             plot_confusion(&path, &title, &report.labels, &report.scores.confusion, true)?;
             written.push(path);
         }
@@ -81,22 +107,24 @@ pub fn export_runs(runs: &[&Path], format: Format, out: &Path) -> Result<Vec<Pat
                 Curve::new(format!("this model (ECE {:.3})", c.ece), bins),
             ];
             let path = file(&format!("{id}-calibration"));
-            let title = format!("{id}: calibration on {} (step {})", report.split, report.step);
+            let title = format!("{label}: calibration on {} (step {})", report.split, report.step);
             plot_curves(&path, &title, "probability said", "share right", &curves)?;
             written.push(path);
         }
     }
 
     if runs.len() > 1 {
-        let losses: Vec<Curve> = runs.iter().map(|(id, h)| train_loss(id, h)).collect();
+        let losses: Vec<Curve> =
+            runs.iter().zip(&labels).map(|((_, h), label)| train_loss(label, h)).collect();
         let path = file("compare-loss");
-        plot_curves(&path, "training loss by run", "step", "loss", &losses)?;
+        plot_curves(&path, "training loss by run (fine-tuning steps)", "step", "loss", &losses)?;
         written.push(path);
 
         let accuracies: Vec<Curve> = runs
             .iter()
-            .map(|(id, h)| {
-                evals_curve(id, &h.validations(), |r| r.headline().first().map_or(f64::NAN, |h| h.1))
+            .zip(&labels)
+            .map(|((_, h), label)| {
+                evals_curve(label, &h.validations(), |r| r.headline().first().map_or(f64::NAN, |h| h.1))
             })
             .collect();
         if accuracies.iter().any(|c| !c.points.is_empty()) {
@@ -127,8 +155,14 @@ fn load(dir: &Path) -> Result<(String, RunHistory)> {
     Ok((id, history))
 }
 
+/// The training loss of the run's fine-tuning steps (a pretraining run: all its steps).
 fn train_loss(label: &str, history: &RunHistory) -> Curve {
-    Curve::new(label, history.steps.iter().map(|s| (s.step as f64, s.loss)).collect())
+    let (mlm, fine_tuning) = history.stage_steps();
+    steps_curve(label, if fine_tuning.is_empty() { mlm } else { fine_tuning })
+}
+
+fn steps_curve(label: &str, steps: &[crate::train::event::StepMetrics]) -> Curve {
+    Curve::new(label, steps.iter().map(|s| (s.step as f64, s.loss)).collect())
 }
 
 fn evals_curve(label: &str, reports: &[&EvalReport], value: fn(&EvalReport) -> f64) -> Curve {
@@ -178,6 +212,48 @@ mod tests {
 
     fn names(paths: &[PathBuf]) -> Vec<String> {
         paths.iter().map(|p| p.file_name().expect("name").to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn a_masked_lm_stage_is_plotted_apart_from_fine_tuning() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let run = root.path().join("staged");
+        let started = TrainEvent::Started(crate::train::event::RunStarted {
+            run_id: "staged".into(),
+            model: "tiny".into(),
+            device: "cpu".into(),
+            labels: vec!["neg".into(), "pos".into()],
+            train_examples: 10,
+            valid_examples: 3,
+            test_examples: 0,
+            epochs: 1,
+            steps_per_epoch: 60,
+            total_steps: 100,
+            mlm_steps: 40,
+            trainable_parameters: 1,
+            initialised: Vec::new(),
+            unused: Vec::new(),
+        });
+        // The stage's loss is ten times fine-tuning's.
+        let mut events = vec![started];
+        events.extend((1..=100).map(|s| step(s, if s <= 40 { 8.0 } else { 0.8 - s as f64 / 1000.0 })));
+        events.push(evaluated("valid", 100, &[0, 1, 1], &[0, 1, 1]));
+        write_run(&run, &events);
+        let out = root.path().join("plots");
+        let written = export_runs(&[&run], Format::Svg, &out).expect("export");
+        assert_eq!(names(&written)[..2], ["staged-loss.svg", "staged-mlm-loss.svg"]);
+        let svg = std::fs::read_to_string(out.join("staged-loss.svg")).expect("loss");
+        let texts = svg_texts(&svg);
+        assert!(
+            texts.iter().any(|t| t == "staged: fine-tuning loss (after 40 masked-LM steps)"),
+            "{texts:?}"
+        );
+        // The loss axis spans fine-tuning's losses, not the stage's 8.
+        let ticks: Vec<f64> =
+            texts.iter().filter(|t| t.contains('.')).filter_map(|t| t.parse().ok()).collect();
+        assert!(!ticks.is_empty() && ticks.iter().all(|&y| y < 1.0), "{texts:?}");
+        let stage = svg_texts(&std::fs::read_to_string(out.join("staged-mlm-loss.svg")).expect("mlm"));
+        assert!(stage.iter().any(|t| t == "staged: masked-LM stage loss"), "{stage:?}");
     }
 
     #[test]
