@@ -47,6 +47,7 @@ fn app() -> App {
             valid: Some("datasets/reviews/valid.csv".into()),
             test: None,
             head: bertbench::config::HeadKind::SeqCls,
+            recipe: None,
         },
         DatasetChoice {
             name: "toy-sentiment".into(),
@@ -54,6 +55,7 @@ fn app() -> App {
             valid: None,
             test: None,
             head: bertbench::config::HeadKind::SeqCls,
+            recipe: None,
         },
     ];
     let models = vec![
@@ -625,6 +627,7 @@ fn evaluation_screen_filters_and_sorts_predictions() {
 fn run_rows() -> Vec<RunRow> {
     let row = |id: &str, status: RunStatus, best: Option<f64>, reason: Option<&str>| RunRow {
         id: id.into(),
+        label: id.split('-').skip(2).collect::<Vec<_>>().join("-"),
         dir: PathBuf::from("runs").join(id),
         status,
         reason: reason.map(str::to_owned),
@@ -714,6 +717,7 @@ fn record(id: &str, lr: f64, from_scratch: bool, acc: f64) -> RecordView {
     }
     RecordView {
         id: id.into(),
+        label: if from_scratch { "reviews scratch".into() } else { "reviews".into() },
         status: RunStatus::Finished,
         config: Some(config),
         history,
@@ -1199,4 +1203,163 @@ fn the_masking_inspector_opens_from_the_new_run_screen() {
     );
     key(&mut app, KeyCode::Esc);
     assert!(app.overlay.is_none());
+}
+
+/// A sweep over pretrained/from scratch (× label budgets when `budget`) at seeds 1 and 2,
+/// its runs finished with scores that make pretraining pay, except `unfinished` of them.
+fn sweep_entry(budget: bool, unfinished: usize) -> bertbench::tui::app::SweepEntry {
+    use bertbench::experiment::{Results, Sweep, SweepSpec};
+    let mut base = RunConfig { name: Some("reviews".into()), ..RunConfig::default() };
+    base.data.train = "datasets/reviews/train.csv".into();
+    base.runs_dir = "runs".into();
+    let mut spec = SweepSpec { parallel: 1, seeds: vec![1, 2], ..SweepSpec::default() };
+    spec.grid.insert("model.from-scratch".into(), vec![false.into(), true.into()]);
+    if budget {
+        spec.grid.insert("data.train-share".into(), vec![0.1.into(), 0.3.into(), 1.0.into()]);
+    }
+    let name = if budget { "reviews-label-budget" } else { "reviews-pretrained-vs-scratch" };
+    let sweep = Sweep::new(name.into(), base, spec).expect("sweep");
+    let planned = sweep.runs().expect("runs");
+    let done = planned.len() - unfinished;
+    let runs: Vec<bertbench::runs::RunInfo> = planned[..done]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let c = &p.config;
+            let share = c.data.train_share.unwrap_or(1.0);
+            let acc = if c.model.from_scratch { 0.34 + 0.2 * share } else { 0.55 + 0.3 * share }
+                + 0.01 * p.seed as f64;
+            let id = format!("20261202-1{i:05}-{}", c.name.as_deref().unwrap_or(""));
+            bertbench::runs::RunInfo {
+                id: id.clone(),
+                label: c.label.clone().unwrap_or_default(),
+                dir: PathBuf::from("runs").join(&id),
+                status: RunStatus::Finished,
+                reason: None,
+                config: Some(c.clone()),
+                summary: Some(summary(&id, RunStatus::Finished, acc)),
+            }
+        })
+        .collect();
+    let results = Results::gather(&sweep, &runs, |r| {
+        Some((r.config.as_ref()?.data.train_share.unwrap_or(1.0) * 1200.0) as usize)
+    });
+    bertbench::tui::app::SweepEntry { sweep, results }
+}
+
+#[test]
+fn experiments_screen_fills_in_the_sweep_and_spells_out_the_difference() {
+    let mut app = app();
+    assert_eq!(keys(&mut app, "6"), vec![Effect::LoadSweeps]);
+    snap("experiments-empty", &app);
+    let sweeps = vec![sweep_entry(true, 2), sweep_entry(false, 0)];
+    send(&mut app, Msg::SweepsLoaded { sweeps, problems: Vec::new() });
+    let text = screen_text(&app, 100, 30);
+    assert!(text.contains("10% of labels · pretrained") && text.contains("10/12 runs finished"), "{text}");
+    assert!(text.contains("0/2 (2 pending)"), "the unfinished runs are counted: {text}");
+    let said = app.experiments.current().expect("shown").results.contrast_lines();
+    assert!(said[0].starts_with("pretrained vs from scratch at 10% of labels: +22.0 points"), "{said:?}");
+    assert!(text.contains("pretrained vs from scratch at 10% of"), "the difference is on screen: {text}");
+    snap("experiments", &app);
+    // Sorted by score, the best setting leads; Enter opens its first finished run.
+    keys(&mut app, "o");
+    assert!(app.experiments.rows()[0].best);
+    let effects = key(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(&effects[..], [Effect::LoadEval(dir)] if dir.to_string_lossy().contains("100-of-labels-pretrained")),
+        "{effects:?}"
+    );
+    let Effect::LoadCompare(dirs) = &keys(&mut app, "c")[0] else { panic!("compare") };
+    assert_eq!(dirs.len(), 10, "every finished run of the sweep");
+    assert!(
+        matches!(&keys(&mut app, "x")[..], [Effect::ExportSweep(r)] if r.sweep.starts_with("reviews-label-budget"))
+    );
+    assert!(matches!(&keys(&mut app, "s")[..], [Effect::RunSweep(s)] if s.settings.len() == 6));
+    // The other sweep varies no number: its settings as bars.
+    keys(&mut app, "l");
+    let text = screen_text(&app, 100, 30);
+    assert!(
+        text.contains("by setting (mean ± sd") && text.contains("pretrained vs from scratch: +31.0"),
+        "{text}"
+    );
+    snap("experiments-ab", &app);
+}
+
+#[test]
+fn b_on_new_run_queues_pretrained_and_from_scratch_and_says_what_pretraining_was_worth() {
+    let mut app = app();
+    keys(&mut app, "b");
+    let effects = keys(&mut app, "b");
+    let [Effect::RunSweep(sweep)] = &effects[..] else { panic!("{effects:?}") };
+    assert_eq!(sweep.varied(), ["model.from-scratch"]);
+    assert_eq!(sweep.seeds, vec![42]);
+    let runs: Vec<(RunConfig, Option<PathBuf>)> =
+        sweep.runs().expect("runs").into_iter().map(|p| (p.config, None)).collect();
+    let effects = send(&mut app, Msg::SweepWork { id: sweep.id.clone(), runs: runs.clone() });
+    assert!(
+        matches!(&effects[..], [Effect::StartRun(1, Start::New(c)), Effect::LoadSweeps] if !c.model.from_scratch),
+        "{effects:?}"
+    );
+    assert_eq!(app.queue.len(), 1);
+    assert_eq!(
+        app.live.iter().map(bertbench::tui::app::LiveRun::name).collect::<Vec<_>>(),
+        ["pretrained", "from scratch"]
+    );
+    // Asked again while they are queued: nothing is queued twice.
+    send(&mut app, Msg::SweepWork { id: sweep.id.clone(), runs });
+    assert_eq!(app.live.len(), 2);
+    for key in [1, 2] {
+        send(&mut app, Msg::TrainerExited { run: key, error: Some("stopped".into()) });
+    }
+    let mut entry = sweep_entry(false, 0);
+    entry.sweep.id.clone_from(&sweep.id);
+    entry.results.sweep.clone_from(&sweep.id);
+    send(&mut app, Msg::SweepsLoaded { sweeps: vec![entry], problems: Vec::new() });
+    let notice = app.notice.as_ref().map(|n| n.text.clone()).unwrap_or_default();
+    assert!(
+        notice.contains("done: pretrained vs from scratch: +31.0 points of test acc (2 seeds"),
+        "{notice}"
+    );
+    assert!(app.experiments.watching.is_empty(), "said once");
+}
+
+#[test]
+fn seeds_per_setting_turn_a_start_into_a_sweep_of_seeds() {
+    let mut app = app();
+    let at = app.setup.fields().iter().position(|f| *f == bertbench::tui::form::Field::Seeds).expect("field");
+    app.setup.cursor = at;
+    key(&mut app, KeyCode::Enter);
+    keys(&mut app, "3");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.setup.seeds, 3);
+    let effects = keys(&mut app, "s");
+    let [Effect::RunSweep(sweep)] = &effects[..] else { panic!("{effects:?}") };
+    assert_eq!((sweep.settings.len(), sweep.seeds.clone()), (1, vec![42, 43, 44]));
+    key(&mut app, KeyCode::Enter);
+    keys(&mut app, "99");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.setup.seeds, 3, "a value out of range is refused");
+    assert!(app.setup.error.as_ref().is_some_and(|e| e.1.contains("1 to 20")));
+}
+
+#[test]
+fn a_run_is_labelled_on_the_runs_screen() {
+    let mut app = app();
+    keys(&mut app, "4");
+    send(&mut app, Msg::RunsListed(Ok(run_rows())));
+    app.runs.cursor = 1;
+    keys(&mut app, "n");
+    assert_eq!(app.runs.renaming.as_ref().map(|r| r.1.as_str()), Some("reviews-scratch"));
+    send(&mut app, Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
+    keys(&mut app, "baseline, no pretraining");
+    assert!(screen_text(&app, 100, 30).contains("label: baseline, no pretraining"));
+    let effects = key(&mut app, KeyCode::Enter);
+    let dir = PathBuf::from("runs/20261128-110000-reviews-scratch");
+    assert_eq!(
+        effects,
+        vec![Effect::Rename { dir, label: "baseline, no pretraining".into() }, Effect::ListRuns]
+    );
+    keys(&mut app, "n");
+    key(&mut app, KeyCode::Esc);
+    assert!(app.runs.renaming.is_none(), "Esc leaves the label as it was");
 }

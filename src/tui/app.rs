@@ -27,10 +27,12 @@ pub enum Screen {
     Eval,
     Runs,
     Compare,
+    Experiments,
 }
 
 impl Screen {
-    pub const ALL: [Self; 5] = [Self::Setup, Self::Train, Self::Eval, Self::Runs, Self::Compare];
+    pub const ALL: [Self; 6] =
+        [Self::Setup, Self::Train, Self::Eval, Self::Runs, Self::Compare, Self::Experiments];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -39,6 +41,19 @@ impl Screen {
             Self::Eval => "Evaluation",
             Self::Runs => "Runs",
             Self::Compare => "Compare",
+            Self::Experiments => "Experiments",
+        }
+    }
+
+    /// The title where the header is narrow (80 columns).
+    pub fn short_title(self) -> &'static str {
+        match self {
+            Self::Setup => "New",
+            Self::Train => "Train",
+            Self::Eval => "Eval",
+            Self::Runs => "Runs",
+            Self::Compare => "Compare",
+            Self::Experiments => "Sweeps",
         }
     }
 }
@@ -147,7 +162,11 @@ impl LiveRun {
         self.started.as_ref().map(|s| s.run_id.as_str())
     }
 
+    /// What the screens call it: its label (a sweep's run), else its run id once it has one.
     pub fn name(&self) -> String {
+        if let Some(label) = &self.config.label {
+            return label.clone();
+        }
         self.run_id().map_or_else(
             || self.config.name.clone().unwrap_or_else(|| format!("run #{}", self.key)),
             str::to_owned,
@@ -415,6 +434,8 @@ pub struct RunsView {
     pub cursor: usize,
     /// Run ids selected for comparison.
     pub marked: BTreeSet<String>,
+    /// The run being labelled and the label typed so far.
+    pub renaming: Option<(PathBuf, String)>,
 }
 
 impl RunsView {
@@ -427,6 +448,7 @@ impl RunsView {
 #[derive(Debug, Clone)]
 pub struct RecordView {
     pub id: String,
+    pub label: String,
     pub status: RunStatus,
     pub config: Option<RunConfig>,
     pub history: RunHistory,
@@ -445,6 +467,8 @@ pub struct CompareView {
     pub curves: Vec<Vec<(f64, f64)>>,
     /// Settings that differ between the runs.
     pub diff: Vec<(String, Vec<String>)>,
+    /// The runs' labels, told apart where two are equal.
+    pub labels: Vec<String>,
 }
 
 impl Default for CompareView {
@@ -456,6 +480,7 @@ impl Default for CompareView {
             scroll: 0,
             curves: Vec::new(),
             diff: Vec::new(),
+            labels: Vec::new(),
         }
     }
 }
@@ -479,9 +504,117 @@ impl CompareView {
     pub fn set_runs(&mut self, runs: Vec<RecordView>) {
         let configs: Vec<Option<&RunConfig>> = runs.iter().map(|r| r.config.as_ref()).collect();
         self.diff = config_diff(&configs);
+        let labels: Vec<String> = runs.iter().map(|r| r.label.clone()).collect();
+        let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
+        self.labels = crate::runs::label::distinct(&labels, &ids);
         self.runs = runs;
         self.scroll = 0;
         self.refresh_curves();
+    }
+}
+
+/// One sweep of the runs folder with its results as they stand.
+#[derive(Debug, Clone)]
+pub struct SweepEntry {
+    pub sweep: crate::experiment::Sweep,
+    pub results: crate::experiment::Results,
+}
+
+/// The order of the Experiments table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepSort {
+    /// As the grid lists the settings.
+    Grid,
+    /// Best mean first.
+    Score,
+    /// Most labelled examples first.
+    Examples,
+    /// By the settings' names.
+    Setting,
+}
+
+impl SweepSort {
+    pub fn next(self) -> Self {
+        match self {
+            Self::Grid => Self::Score,
+            Self::Score => Self::Examples,
+            Self::Examples => Self::Setting,
+            Self::Setting => Self::Grid,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Grid => "grid order",
+            Self::Score => "score",
+            Self::Examples => "examples",
+            Self::Setting => "setting",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ExperimentsView {
+    pub sweeps: Vec<SweepEntry>,
+    /// Sweep records that did not read, with why.
+    pub problems: Vec<String>,
+    /// The sweep shown.
+    pub selected: usize,
+    /// The row selected, in the shown order.
+    pub cursor: usize,
+    pub sort: SweepSort,
+    /// Sweeps started in this session whose end is still to be announced.
+    pub watching: BTreeSet<String>,
+}
+
+impl Default for ExperimentsView {
+    fn default() -> Self {
+        Self {
+            sweeps: Vec::new(),
+            problems: Vec::new(),
+            selected: 0,
+            cursor: 0,
+            sort: SweepSort::Grid,
+            watching: BTreeSet::new(),
+        }
+    }
+}
+
+impl ExperimentsView {
+    pub fn current(&self) -> Option<&SweepEntry> {
+        self.sweeps.get(self.selected)
+    }
+
+    /// The shown sweep's rows in the chosen order (a row without a score sorts last).
+    pub fn rows(&self) -> Vec<&crate::experiment::Row> {
+        let Some(entry) = self.current() else { return Vec::new() };
+        let mut rows: Vec<&crate::experiment::Row> = entry.results.rows.iter().collect();
+        let desc = |a: Option<f64>, b: Option<f64>| {
+            b.unwrap_or(f64::NEG_INFINITY).total_cmp(&a.unwrap_or(f64::NEG_INFINITY))
+        };
+        match self.sort {
+            SweepSort::Grid => {}
+            SweepSort::Score => rows.sort_by(|a, b| desc(a.mean, b.mean)),
+            SweepSort::Examples => rows.sort_by(|a, b| desc(a.train_examples, b.train_examples)),
+            SweepSort::Setting => rows.sort_by(|a, b| a.label.cmp(&b.label)),
+        }
+        rows
+    }
+
+    /// Replaces the sweeps, keeping the one shown (by id) where it still exists.
+    pub fn set(&mut self, sweeps: Vec<SweepEntry>, problems: Vec<String>) {
+        let shown = self.current().map(|e| e.sweep.id.clone());
+        self.selected = shown.and_then(|id| sweeps.iter().position(|e| e.sweep.id == id)).unwrap_or(0);
+        self.sweeps = sweeps;
+        self.problems = problems;
+        self.cursor = self.cursor.min(self.rows().len().saturating_sub(1));
+    }
+
+    pub fn show(&mut self, id: &str) {
+        if let Some(i) = self.sweeps.iter().position(|e| e.sweep.id == id) {
+            self.selected = i;
+            self.cursor = 0;
+        }
     }
 }
 
@@ -617,6 +750,7 @@ pub struct App {
     pub runs: RunsView,
     pub eval: Option<EvalView>,
     pub compare: CompareView,
+    pub experiments: ExperimentsView,
     pub notice: Option<Notice>,
     pub lifecycle: Lifecycle,
     /// The latest masking-inspector request.
@@ -641,6 +775,7 @@ impl App {
             runs: RunsView::default(),
             eval: None,
             compare: CompareView::default(),
+            experiments: ExperimentsView::default(),
             notice: None,
             lifecycle: Lifecycle::Working,
             masking_request: 0,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Sender};
 
-use super::app::{EvalData, RecordView, RunKey};
+use super::app::{EvalData, RecordView, RunKey, SweepEntry};
 use super::form::{DatasetChoice, DatasetPreview, ModelChoice};
 use super::update::{Effect, Msg, PreviewColumns};
 use crate::config::{DataConfig, HeadKind, RunConfig};
@@ -41,7 +41,10 @@ impl Effects {
 
     /// The messages the workbench starts from: shipped datasets and usable models.
     pub fn startup(&self) -> Vec<Msg> {
-        vec![Msg::ModelsFound(model_choices()), Msg::DatasetsFound(shipped_datasets(&self.datasets_dir))]
+        vec![
+            Msg::ModelsFound(model_choices()),
+            Msg::DatasetsFound(shipped_datasets(&self.datasets_dir, &self.recipes_dir)),
+        ]
     }
 
     /// Carries out an effect; returns the messages it produced right away.
@@ -71,6 +74,41 @@ impl Effects {
                 self.background(move || {
                     Msg::RunsListed(crate::runs::listing::rows(&runs_dir).map_err(|e| e.to_string()))
                 })
+            }
+            Effect::LoadSweeps => {
+                let runs_dir = self.runs_dir.clone();
+                self.background(move || load_sweeps(&runs_dir))
+            }
+            Effect::RunSweep(sweep) => self.background(move || match sweep_work(&sweep) {
+                Ok(runs) => Msg::SweepWork { id: sweep.id.clone(), runs },
+                Err(e) => Msg::Done(Err(format!("sweep {}: {e}", sweep.id))),
+            }),
+            Effect::ExportSweep(results) => {
+                let out = self.runs_dir.join("plots");
+                self.background(move || {
+                    Msg::Done(
+                        crate::plot::sweep::export_sweep(&results, crate::plot::Format::Png, &out)
+                            .map(|p| format!("wrote {}", p.display()))
+                            .map_err(|e| e.to_string()),
+                    )
+                })
+            }
+            Effect::Rename { dir, label } => {
+                let said = if label.is_empty() {
+                    "back to its automatic label".to_owned()
+                } else {
+                    format!("labelled {label:?}")
+                };
+                vec![Msg::Done(
+                    crate::runs::label::rename(&dir, &label)
+                        .map(|()| {
+                            format!(
+                                "{}: {said}",
+                                dir.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+                            )
+                        })
+                        .map_err(|e| e.to_string()),
+                )]
             }
             Effect::LoadEval(dir) => self.background(move || Msg::EvalLoaded(load_eval(&dir))),
             Effect::LoadCompare(dirs) => {
@@ -215,10 +253,15 @@ fn spawn_run(key: RunKey, start: Start, commands: mpsc::Receiver<Command>, inbox
 }
 
 /// The shipped datasets as the form offers them.
-pub fn shipped_datasets(root: &Path) -> Vec<DatasetChoice> {
+/// The shipped datasets, each with its recipe (`<recipes>/<name>.toml`) when one reads.
+pub fn shipped_datasets(root: &Path, recipes: &Path) -> Vec<DatasetChoice> {
     crate::datasets::shipped(root)
         .into_iter()
-        .map(|d| DatasetChoice { name: d.name, train: d.train, valid: d.valid, test: d.test, head: d.head })
+        .map(|d| {
+            let recipe =
+                RunConfig::from_toml_file(&recipes.join(format!("{}.toml", d.name))).ok().map(Box::new);
+            DatasetChoice { name: d.name, train: d.train, valid: d.valid, test: d.test, head: d.head, recipe }
+        })
         .collect()
 }
 
@@ -381,11 +424,51 @@ fn load_eval(dir: &Path) -> std::result::Result<EvalData, String> {
     Ok(EvalData { run_id: id, reports, predictions })
 }
 
+/// The sweeps of the runs folder, each with its results as its runs' records say.
+fn load_sweeps(runs_dir: &Path) -> Msg {
+    let (sweeps, mut problems) = crate::experiment::Sweep::list(runs_dir);
+    let runs = match crate::runs::list_runs(runs_dir) {
+        Ok(runs) => runs,
+        Err(e) => {
+            problems.push(e.to_string());
+            Vec::new()
+        }
+    };
+    let sweeps = sweeps
+        .into_iter()
+        .map(|sweep| {
+            let results = crate::experiment::Results::gather(&sweep, &runs, |r| {
+                crate::experiment::results::train_examples(&r.dir)
+            });
+            SweepEntry { sweep, results }
+        })
+        .collect();
+    Msg::SweepsLoaded { sweeps, problems }
+}
+
+/// Writes the sweep's record and lists what it still has to run: each run without a record
+/// (its config), each stopped part-way (its record, to resume).
+fn sweep_work(sweep: &crate::experiment::Sweep) -> Result<Vec<(RunConfig, Option<PathBuf>)>> {
+    use crate::experiment::Next;
+    sweep.save()?;
+    let runs = crate::runs::list_runs(&sweep.base.runs_dir)?;
+    Ok(sweep
+        .records(&runs)
+        .into_iter()
+        .filter_map(|(planned, record)| match crate::experiment::spec::next(record) {
+            Next::Start => Some((planned.config, None)),
+            Next::Resume(dir) => Some((planned.config, Some(dir))),
+            Next::Running | Next::Finished | Next::Failed(_) => None,
+        })
+        .collect())
+}
+
 /// A run as the compare screen needs it; what cannot be read stays empty.
 fn load_record(dir: &Path) -> RecordView {
     let info = load_run(dir);
     RecordView {
         history: read_history(dir).unwrap_or_default(),
+        label: info.label,
         id: info.id,
         status: info.status,
         config: info.config,

@@ -16,6 +16,10 @@ pub struct DatasetChoice {
     pub test: Option<PathBuf>,
     /// The head its card names: chosen with the dataset.
     pub head: HeadKind,
+    /// Its recipe (`<recipes>/<name>.toml`), whose training and masked-LM settings come with
+    /// the dataset: one epoch at the form's default learning rate tags every word of sotu-ner
+    /// O, its recipe's 1e-3 finds the entities.
+    pub recipe: Option<Box<RunConfig>>,
 }
 
 /// A model the form offers; `unavailable` says why it cannot be picked yet.
@@ -77,6 +81,7 @@ pub enum Field {
     MaxLen,
     Warmup,
     Seed,
+    Seeds,
     FreezeEncoder,
     TuneThreshold,
     FreezeLayers,
@@ -117,9 +122,10 @@ impl Field {
     pub const fn spec(self) -> FieldSpec {
         const COLUMN: &str = "which column holds it (auto: guessed from the names)";
         match self {
-            Self::Dataset => {
-                picked("dataset", "labelled texts: a shipped dataset, or your own CSV/TSV/JSONL/Parquet file")
-            }
+            Self::Dataset => picked(
+                "dataset",
+                "labelled texts: a shipped dataset (with its recipe's settings), or your own CSV/TSV/JSONL/Parquet file",
+            ),
             Self::File => typed("  file", "path to your data file; a validation split is carved from it"),
             Self::TextColumn => picked("  text column", COLUMN),
             Self::PairColumn => picked("  second text", "the column with the second text of each pair"),
@@ -155,6 +161,10 @@ impl Field {
                 typed("warmup ratio", "fraction of steps over which the learning rate ramps up from 0")
             }
             Self::Seed => typed("seed", "same seed, same data order, same curve"),
+            Self::Seeds => typed(
+                "  seeds per setting",
+                "above 1: each run at this many seeds (seed, seed+1, …), shown as mean ± sd on screen 6",
+            ),
             Self::FreezeEncoder => {
                 picked("freeze encoder", "train only the head: fast, shows how good the features already are")
             }
@@ -280,6 +290,8 @@ pub struct SetupForm {
     pub lr_set_by_user: bool,
     /// The last refused value: which field and why.
     pub error: Option<(Field, String)>,
+    /// Seeds each setting runs at (`s` with more than one, `b`, `L`).
+    pub seeds: usize,
 }
 
 impl Default for SetupForm {
@@ -305,6 +317,7 @@ impl Default for SetupForm {
             editing: None,
             lr_set_by_user: false,
             error: None,
+            seeds: 1,
         }
     }
 }
@@ -344,6 +357,7 @@ impl SetupForm {
             F::MaxLen,
             F::Warmup,
             F::Seed,
+            F::Seeds,
             F::FreezeEncoder,
             F::FreezeLayers,
             F::Metric,
@@ -375,10 +389,17 @@ impl SetupForm {
         self.follow_dataset_head();
     }
 
-    /// A shipped dataset says which head it is for: that head is chosen with it.
+    /// A shipped dataset says which head it is for: that head is chosen with it, and its
+    /// recipe's training and masked-LM settings (the rest of the form stays as it is).
     fn follow_dataset_head(&mut self) {
-        if let Some(d) = self.datasets.get(self.dataset) {
-            self.set_head(HEADS.iter().position(|h| h.kind == d.head && !h.pair).unwrap_or(0));
+        let Some(d) = self.datasets.get(self.dataset) else { return };
+        let recipe = d.recipe.clone();
+        self.set_head(HEADS.iter().position(|h| h.kind == d.head && !h.pair).unwrap_or(0));
+        if let Some(recipe) = recipe {
+            self.draft.train = recipe.train.clone();
+            self.draft.mlm = recipe.mlm.clone();
+            // Its learning rate is for its model; another model choice suggests its own.
+            self.lr_set_by_user = false;
         }
     }
 
@@ -554,6 +575,14 @@ impl SetupForm {
             Field::MaxLen => t.max_len = number(text)?,
             Field::Warmup => t.warmup_ratio = number(text)?,
             Field::Seed => t.seed = number(text)?,
+            Field::Seeds => {
+                let n: usize = number(text)?;
+                if !(1..=20).contains(&n) {
+                    return Err(format!("seeds per setting must be 1 to 20, got {n}"));
+                }
+                self.seeds = n;
+                return Ok(Changed::Value);
+            }
             Field::FreezeLayers => t.freeze_layers = number(text)?,
             Field::EvalEvery => t.eval_every = if text.is_empty() { None } else { Some(number(text)?) },
             Field::Name => draft.name = (!text.is_empty()).then(|| text.to_owned()),
@@ -613,6 +642,7 @@ impl SetupForm {
             Field::MaxLen => t.max_len.to_string(),
             Field::Warmup => t.warmup_ratio.to_string(),
             Field::Seed => t.seed.to_string(),
+            Field::Seeds => self.seeds.to_string(),
             Field::FreezeEncoder => yes_no(t.freeze_encoder),
             Field::TuneThreshold => yes_no(t.tune_threshold),
             Field::FreezeLayers => t.freeze_layers.to_string(),
@@ -728,6 +758,7 @@ mod tests {
             valid: Some("toy/valid.csv".into()),
             test: None,
             head: HeadKind::SeqCls,
+            recipe: None,
         }]);
         f.set_models(vec![
             ModelChoice {

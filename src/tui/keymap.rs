@@ -51,6 +51,12 @@ pub enum Action {
     ShowRepresentations,
     /// New run: the first masked-LM batch of these settings, token by token.
     InspectMasking,
+    /// New run: these settings pretrained and from scratch, at each seed, compared.
+    StartComparison,
+    /// New run: the label-budget curve of these settings (shares × pretrained/scratch × seeds).
+    StartLabelBudget,
+    /// Runs: give the run a label of your own.
+    Rename,
     Mark,
     CompareMarked,
     Delete,
@@ -86,7 +92,7 @@ const fn bind(
 
 use KeyCode::{BackTab, Char, Delete as Del, Down, Enter, Esc, Left, PageDown, PageUp, Right, Tab, Up};
 use Scope::{Global, On};
-use Screen::{Compare, Eval, Runs, Setup, Train};
+use Screen::{Compare, Eval, Experiments, Runs, Setup, Train};
 
 pub const BINDINGS: &[Binding] = &[
     bind(On(Setup), &[Up, Char('k')], "↑ ↓", Action::Up, "move between fields"),
@@ -102,6 +108,20 @@ pub const BINDINGS: &[Binding] = &[
         "i",
         Action::InspectMasking,
         "inspect the masking: the first masked-LM batch, each hidden token and what replaced it",
+    ),
+    bind(
+        On(Setup),
+        &[Char('b')],
+        "b",
+        Action::StartComparison,
+        "pretrained vs from scratch: these settings twice (at each seed), compared on screen 6",
+    ),
+    bind(
+        On(Setup),
+        &[Char('L')],
+        "L",
+        Action::StartLabelBudget,
+        "label-budget curve: 5/10/30/100% of the labels, pretrained and from scratch, at each seed",
     ),
     bind(On(Train), &[Char(' '), Char('p')], "Space p", Action::PauseResume, "pause or resume training"),
     bind(On(Train), &[Char('s')], "s", Action::StopRun, "stop the run (asks first; recorded as cancelled)"),
@@ -172,6 +192,13 @@ pub const BINDINGS: &[Binding] = &[
     bind(On(Runs), &[Char('d'), Del], "d", Action::Delete, "delete the run (asks first)"),
     bind(On(Runs), &[Char('r')], "r", Action::ResumeRun, "resume an interrupted, cancelled or failed run"),
     bind(On(Runs), &[Char('u')], "u", Action::Refresh, "re-read the runs folder"),
+    bind(
+        On(Runs),
+        &[Char('n')],
+        "n",
+        Action::Rename,
+        "label the run (legends and titles use it; empty: automatic)",
+    ),
     bind(On(Runs), &[Char('x')], "x", Action::Export, "export plots of the marked runs"),
     bind(
         On(Compare),
@@ -184,17 +211,40 @@ pub const BINDINGS: &[Binding] = &[
     bind(On(Compare), &[Up, Char('k')], "↑ ↓", Action::Up, "scroll the config diff"),
     bind(On(Compare), &[Down, Char('j')], "", Action::Down, ""),
     bind(On(Compare), &[Char('x')], "x", Action::Export, "export comparison plots (PNG)"),
+    bind(On(Experiments), &[Up, Char('k')], "↑ ↓", Action::Up, "select a setting"),
+    bind(On(Experiments), &[Down, Char('j')], "", Action::Down, ""),
+    bind(On(Experiments), &[Left, Char('h')], "← →", Action::Left, "show another sweep"),
+    bind(On(Experiments), &[Right, Char('l')], "", Action::Right, ""),
+    bind(On(Experiments), &[Enter], "Enter", Action::Activate, "open the setting's first finished run"),
+    bind(On(Experiments), &[Char('o')], "o", Action::CycleSort, "sort: grid order, score, examples, setting"),
+    bind(
+        On(Experiments),
+        &[Char('c')],
+        "c",
+        Action::CompareMarked,
+        "compare the sweep's finished runs (curves, Δ)",
+    ),
+    bind(
+        On(Experiments),
+        &[Char('s')],
+        "s",
+        Action::StartRun,
+        "go on with the sweep: queue its runs not yet run, resume stopped ones",
+    ),
+    bind(On(Experiments), &[Char('x')], "x", Action::Export, "export the summary plot (PNG)"),
+    bind(On(Experiments), &[Char('u')], "u", Action::Refresh, "re-read the sweeps"),
     bind(
         Global,
         &[Char('1')],
-        "1-5",
+        "1-6",
         Action::Goto(Setup),
-        "screens: new run, training, evaluation, runs, compare",
+        "screens: new run, training, evaluation, runs, compare, experiments",
     ),
     bind(Global, &[Char('2')], "", Action::Goto(Train), ""),
     bind(Global, &[Char('3')], "", Action::Goto(Eval), ""),
     bind(Global, &[Char('4')], "", Action::Goto(Runs), ""),
     bind(Global, &[Char('5')], "", Action::Goto(Compare), ""),
+    bind(Global, &[Char('6')], "", Action::Goto(Experiments), ""),
     bind(Global, &[Tab], "Tab", Action::NextScreen, "next screen (Shift-Tab: previous)"),
     bind(Global, &[BackTab], "", Action::PrevScreen, ""),
     bind(Global, &[Char('t')], "t", Action::CycleTheme, "theme: dark / light / high contrast"),
@@ -274,6 +324,7 @@ mod tests {
             (Eval, &[Up, Down, Left, Right, PageUp, PageDown]),
             (Runs, &[Up, Down]),
             (Compare, &[Up, Down]),
+            (Experiments, &[Up, Down, Left, Right]),
         ] {
             for code in codes {
                 assert!(lookup(screen, &key(*code)).is_some(), "{code:?} on {screen:?}");

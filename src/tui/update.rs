@@ -10,7 +10,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 use super::app::{
     Align, App, Asked, Confirm, EvalData, EvalFocus, EvalPane, EvalView, ExplainState, Explaining, Leaving,
     Lifecycle, LiveRun, LiveState, NoticeKind, Overlay, PredictionFilter, PreviewId, RecordView, RunKey,
-    RunRow, Screen,
+    RunRow, Screen, SweepEntry,
 };
 use super::form::{Changed, DatasetChoice, DatasetPreview, ModelChoice};
 use super::keymap::{Action, lookup};
@@ -52,6 +52,16 @@ pub enum Msg {
         result: Result<DatasetPreview, String>,
     },
     RunsListed(Result<Vec<RunRow>, String>),
+    /// The sweeps of the runs folder with their results, and the records that did not read.
+    SweepsLoaded {
+        sweeps: Vec<SweepEntry>,
+        problems: Vec<String>,
+    },
+    /// What a sweep still has to run: new runs' configs, and the records to resume.
+    SweepWork {
+        id: String,
+        runs: Vec<(RunConfig, Option<PathBuf>)>,
+    },
     EvalLoaded(Result<EvalData, String>),
     CompareLoaded(Result<Vec<RecordView>, String>),
     /// The explanation of `text` for `target` (`None`: the prediction).
@@ -103,6 +113,17 @@ pub enum Effect {
         head: HeadKind,
     },
     ListRuns,
+    /// The sweeps of the runs folder and their results.
+    LoadSweeps,
+    /// Writes the sweep's record, then finds what it still has to run (`Msg::SweepWork`).
+    RunSweep(Box<crate::experiment::Sweep>),
+    /// The sweep's summary plot as a PNG.
+    ExportSweep(Box<crate::experiment::Results>),
+    /// Gives the run in `dir` a label (empty: back to the automatic one).
+    Rename {
+        dir: PathBuf,
+        label: String,
+    },
     LoadEval(PathBuf),
     LoadCompare(Vec<PathBuf>),
     Delete(PathBuf),
@@ -167,6 +188,12 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             app.runs.rows = rows;
             Vec::new()
         }
+        Msg::SweepsLoaded { sweeps, problems } => {
+            app.experiments.set(sweeps, problems);
+            announce_finished_sweeps(app);
+            Vec::new()
+        }
+        Msg::SweepWork { id, runs } => queue_sweep(app, &id, runs),
         Msg::EvalLoaded(Ok(data)) => {
             app.eval = Some(EvalView::new(data));
             app.screen = Screen::Eval;
@@ -274,6 +301,9 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     if app.screen == Screen::Eval && app.eval.as_ref().is_some_and(|v| v.typing) {
         return sentence_key(app, key);
     }
+    if app.screen == Screen::Runs && app.runs.renaming.is_some() {
+        return rename_key(app, key);
+    }
     if key.code == KeyCode::Esc {
         // Esc dismisses the message, and closes what it closes on the screen.
         app.notice = None;
@@ -336,30 +366,68 @@ fn edit_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     Vec::new()
 }
 
+/// What a key does to a line being typed (a sentence, a label).
+enum Typing {
+    /// Enter.
+    Submit,
+    /// Esc.
+    Cancel,
+    /// Ctrl-C (or Ctrl-Q): quit while typing too, as everywhere.
+    Quit,
+    /// A character, Backspace, Ctrl-U, or nothing.
+    Edited,
+}
+
+fn type_into(buffer: &mut String, key: &KeyEvent, screen: Screen) -> Typing {
+    let control = key.modifiers.contains(crossterm::event::KeyModifiers::CONTROL);
+    match key.code {
+        KeyCode::Enter => return Typing::Submit,
+        KeyCode::Esc => return Typing::Cancel,
+        KeyCode::Backspace => {
+            buffer.pop();
+        }
+        KeyCode::Char('u') if control => buffer.clear(),
+        KeyCode::Char(c) if !control => buffer.push(c),
+        _ if control && lookup(screen, key) == Some(Action::Quit) => return Typing::Quit,
+        _ => {}
+    }
+    Typing::Edited
+}
+
 /// Keys while a sentence is typed on the Evaluation screen: Enter predicts it, Esc leaves it.
 fn sentence_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
-    let control = key.modifiers.contains(crossterm::event::KeyModifiers::CONTROL);
     let runs_dir = app.settings.runs_dir.clone();
+    let screen = app.screen;
     let Some(view) = app.eval.as_mut() else { return Vec::new() };
-    match key.code {
-        KeyCode::Enter if view.sentence.trim().is_empty() => view.typing = false,
-        KeyCode::Enter => {
+    match type_into(&mut view.sentence, &key, screen) {
+        Typing::Submit if view.sentence.trim().is_empty() => view.typing = false,
+        Typing::Submit => {
             view.typing = false;
             view.pane = EvalPane::Sentence;
             view.detail_scroll = 0;
             let text = view.sentence.trim().to_owned();
             return ask_explanation(view, &runs_dir, text, None);
         }
-        KeyCode::Esc => view.typing = false,
-        KeyCode::Backspace => {
-            view.sentence.pop();
+        Typing::Cancel => view.typing = false,
+        Typing::Quit => return on_action(app, Action::Quit),
+        Typing::Edited => {}
+    }
+    Vec::new()
+}
+
+/// Keys while a run's label is typed on the Runs screen: Enter keeps it, Esc leaves it as it was.
+fn rename_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
+    let screen = app.screen;
+    let Some((dir, buffer)) = app.runs.renaming.as_mut() else { return Vec::new() };
+    match type_into(buffer, &key, screen) {
+        Typing::Submit => {
+            let (dir, label) = (dir.clone(), buffer.trim().to_owned());
+            app.runs.renaming = None;
+            return vec![Effect::Rename { dir, label }, Effect::ListRuns];
         }
-        KeyCode::Char('u') if control => view.sentence.clear(),
-        KeyCode::Char(c) if !control => view.sentence.push(c),
-        _ if control && lookup(app.screen, &key) == Some(Action::Quit) => {
-            return on_action(app, Action::Quit);
-        }
-        _ => {}
+        Typing::Cancel => app.runs.renaming = None,
+        Typing::Quit => return on_action(app, Action::Quit),
+        Typing::Edited => {}
     }
     Vec::new()
 }
@@ -444,6 +512,7 @@ fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
             Screen::Eval => eval_action(app, action),
             Screen::Runs => runs_action(app, action),
             Screen::Compare => compare_action(app, action),
+            Screen::Experiments => experiments_action(app, action),
         },
     }
 }
@@ -455,6 +524,7 @@ fn goto(app: &mut App, screen: Screen) -> Vec<Effect> {
     app.screen = screen;
     match screen {
         Screen::Runs => vec![Effect::ListRuns],
+        Screen::Experiments => vec![Effect::LoadSweeps],
         Screen::Eval if app.eval.is_none() => {
             if let Some(run) = app.shown().filter(|r| !r.results.is_empty()) {
                 app.eval = Some(EvalView::new(run.results.clone()));
@@ -510,6 +580,8 @@ fn setup_action(app: &mut App, action: Action) -> Vec<Effect> {
             };
         }
         Action::InspectMasking => return inspect_masking(app),
+        Action::StartComparison => return start_form_sweep(app, false),
+        Action::StartLabelBudget => return start_form_sweep(app, true),
         _ => Changed::Nothing,
     };
     // An error about the settings is stale once they change.
@@ -550,7 +622,192 @@ fn start_run(app: &mut App) -> Vec<Effect> {
             return Vec::new();
         }
     };
+    if app.setup.seeds > 1 {
+        // Several seeds: a sweep of the seeds alone, so their mean ± sd is on screen 6.
+        return form_sweep(app, config, crate::experiment::SweepSpec::default(), "seeds");
+    }
     launch_run(app, config, None)
+}
+
+/// The form's settings as a sweep: pretrained against from scratch, and (`budget`) at 5, 10,
+/// 30 and 100 % of the labels; each at the form's seeds.
+fn start_form_sweep(app: &mut App, budget: bool) -> Vec<Effect> {
+    let config = match app.setup.to_config(&app.settings.runs_dir, &app.settings.device) {
+        Ok(c) => c,
+        Err(why) => {
+            app.error(format!("cannot start: {why}"));
+            return Vec::new();
+        }
+    };
+    let mut spec = crate::experiment::SweepSpec::default();
+    spec.grid.insert("model.from-scratch".into(), vec![false.into(), true.into()]);
+    if budget {
+        spec.grid.insert("data.train-share".into(), [0.05, 0.1, 0.3, 1.0].map(toml::Value::Float).to_vec());
+    }
+    form_sweep(app, config, spec, if budget { "label-budget" } else { "pretrained-vs-scratch" })
+}
+
+/// Starts `spec` over the form's `config` at the form's seeds (the seed field's, then the
+/// next ones): its record is written and its runs queued.
+fn form_sweep(
+    app: &mut App,
+    config: RunConfig,
+    mut spec: crate::experiment::SweepSpec,
+    what: &str,
+) -> Vec<Effect> {
+    spec.parallel = 1;
+    spec.seeds = (0..app.setup.seeds as u64).map(|k| config.train.seed + k).collect();
+    let name = format!("{}-{what}", config.name.clone().unwrap_or_else(|| "run".into()));
+    match crate::experiment::Sweep::new(name, config, spec) {
+        Ok(sweep) => {
+            app.experiments.watching.insert(sweep.id.clone());
+            app.info(format!(
+                "sweep {}: {} runs to queue",
+                sweep.id,
+                sweep.settings.len() * sweep.seeds.len()
+            ));
+            vec![Effect::RunSweep(Box::new(sweep))]
+        }
+        Err(e) => {
+            app.error(format!("cannot start: {e}"));
+            Vec::new()
+        }
+    }
+}
+
+/// Queues a sweep's runs (those not already queued or training in this session) and shows
+/// the first; screen 6 follows the sweep.
+fn queue_sweep(app: &mut App, id: &str, runs: Vec<(RunConfig, Option<PathBuf>)>) -> Vec<Effect> {
+    let taken = |app: &App, config: &RunConfig| {
+        app.live.iter().any(|r| {
+            (r.state.is_active() || r.state == LiveState::Queued)
+                && r.config.sweep.is_some()
+                && r.config.sweep == config.sweep
+        })
+    };
+    let mut effects = Vec::new();
+    let mut queued = 0;
+    let first = app.live.len();
+    for (config, resumes) in runs {
+        if !taken(app, &config) {
+            effects.extend(launch_run(app, config, resumes));
+            queued += 1;
+        }
+    }
+    if queued == 0 {
+        app.info(format!("sweep {id}: nothing left to run (finished, failed or already queued)"));
+        app.screen = Screen::Experiments;
+        return vec![Effect::LoadSweeps];
+    }
+    app.shown_live = first.min(app.live.len() - 1);
+    app.experiments.watching.insert(id.to_owned());
+    app.info(format!(
+        "sweep {id}: {queued} run(s) queued, one at a time; screen 6 shows the table as they finish"
+    ));
+    effects.push(Effect::LoadSweeps);
+    effects
+}
+
+/// Says so when a sweep started in this session has no run left to go.
+fn announce_finished_sweeps(app: &mut App) {
+    let live_left = |app: &App, id: &str| {
+        app.live.iter().any(|r| {
+            (r.state.is_active() || r.state == LiveState::Queued)
+                && r.config.sweep.as_ref().is_some_and(|c| c.id == id)
+        })
+    };
+    let watching: Vec<String> = app.experiments.watching.iter().cloned().collect();
+    for id in watching {
+        let Some(entry) = app.experiments.sweeps.iter().find(|e| e.sweep.id == id) else { continue };
+        let open = entry
+            .results
+            .rows
+            .iter()
+            .flat_map(|r| &r.runs)
+            .any(|r| matches!(r.status.as_str(), "pending" | "running"));
+        if open || live_left(app, &id) {
+            continue;
+        }
+        let r = &entry.results;
+        let told = r.contrast_lines().into_iter().next().or_else(|| {
+            let best = r.rows.iter().find(|row| row.best)?;
+            Some(format!("best: {} ({} {:.4})", best.label, r.metric, best.mean?))
+        });
+        let finished = if r.runs_finished == r.runs_total {
+            String::new()
+        } else {
+            format!(" ({}/{} finished)", r.runs_finished, r.runs_total)
+        };
+        let message =
+            format!("sweep {} done{finished}{}", r.name, told.map(|t| format!(": {t}")).unwrap_or_default());
+        app.experiments.watching.remove(&id);
+        app.info(message);
+    }
+}
+
+fn experiments_action(app: &mut App, action: Action) -> Vec<Effect> {
+    let x = &mut app.experiments;
+    let rows = x.rows().len();
+    let sweeps = x.sweeps.len();
+    match action {
+        Action::Up => x.cursor = x.cursor.saturating_sub(1),
+        Action::Down => x.cursor = (x.cursor + 1).min(rows.saturating_sub(1)),
+        Action::Left | Action::Right if sweeps > 0 => {
+            let step = if action == Action::Left { sweeps - 1 } else { 1 };
+            x.selected = (x.selected + step) % sweeps;
+            x.cursor = 0;
+        }
+        Action::CycleSort => {
+            x.sort = x.sort.next();
+            let sort = x.sort.label();
+            app.info(format!("sorted by {sort}"));
+        }
+        Action::Refresh => return vec![Effect::LoadSweeps],
+        Action::Activate => {
+            let run = x.rows().get(x.cursor).and_then(|row| {
+                row.runs
+                    .iter()
+                    .find(|r| r.status == "finished")
+                    .or_else(|| row.runs.iter().find(|r| r.dir.is_some()))
+            });
+            match run.and_then(|r| r.dir.clone()) {
+                Some(dir) => return vec![Effect::LoadEval(dir)],
+                None => app.info("no run of this setting has a record yet"),
+            }
+        }
+        Action::CompareMarked => {
+            let dirs: Vec<PathBuf> = x
+                .current()
+                .map(|e| {
+                    e.results
+                        .rows
+                        .iter()
+                        .flat_map(|r| &r.runs)
+                        .filter(|r| r.status == "finished")
+                        .filter_map(|r| r.dir.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if dirs.len() < 2 {
+                app.info("fewer than two finished runs in this sweep: nothing to compare yet");
+            } else {
+                return vec![Effect::LoadCompare(dirs)];
+            }
+        }
+        Action::StartRun => match x.current() {
+            Some(entry) => {
+                let sweep = entry.sweep.clone();
+                return vec![Effect::RunSweep(Box::new(sweep))];
+            }
+            None => app.info("no sweep yet: `b` or `L` on New run starts one, or `bertbench sweep FILE`"),
+        },
+        Action::Export => match x.current() {
+            Some(entry) => return vec![Effect::ExportSweep(Box::new(entry.results.clone()))],
+            None => app.info("no sweep to export"),
+        },
+        _ => {}
+    }
+    Vec::new()
 }
 
 /// Starts a run (`resumes`: going on with that record), or queues it behind the active one,
@@ -777,6 +1034,11 @@ fn runs_action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Up => runs.cursor = runs.cursor.saturating_sub(1),
         Action::Down => runs.cursor = (runs.cursor + 1).min(n.saturating_sub(1)),
         Action::Refresh => return vec![Effect::ListRuns],
+        Action::Rename => {
+            if let Some(row) = runs.current() {
+                runs.renaming = Some((row.dir.clone(), row.label.clone()));
+            }
+        }
         Action::Activate => {
             if let Some(row) = runs.current() {
                 return vec![Effect::LoadEval(row.dir.clone())];
@@ -1032,6 +1294,9 @@ fn on_trainer_exit(app: &mut App, key: RunKey, error: Option<String>) -> Vec<Eff
         app.error(format!("{name} failed: see the training screen"));
     }
     let mut effects = vec![Effect::ListRuns];
+    if app.live_run(key).is_some_and(|r| r.config.sweep.is_some()) {
+        effects.push(Effect::LoadSweeps);
+    }
     if app.lifecycle.is_quitting() {
         if app.active_run().is_none() {
             effects.extend(exit(app, false));

@@ -3,6 +3,7 @@
 
 mod compare;
 mod eval;
+mod experiments;
 mod explain;
 mod help;
 pub use help::GLOSSARY;
@@ -48,6 +49,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Screen::Eval => eval::draw(frame, body, app, &theme),
         Screen::Runs => runs::draw(frame, body, app, &theme),
         Screen::Compare => compare::draw(frame, body, app, &theme),
+        Screen::Experiments => experiments::draw(frame, body, app, &theme),
     }
     draw_footer(frame, footer, app, &theme);
     match &app.overlay {
@@ -63,9 +65,12 @@ pub fn draw(frame: &mut Frame, app: &App) {
 fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut spans =
         vec![Span::styled(" bertbench ", theme.title().add_modifier(Modifier::REVERSED)), Span::raw(" ")];
+    // Full titles need about 110 columns; narrower headers take the short ones.
+    let wide = area.width >= 110;
     for (i, screen) in Screen::ALL.iter().enumerate() {
         let style = if *screen == app.screen { theme.highlight } else { theme.dimmed() };
-        spans.push(Span::styled(format!(" {} {} ", i + 1, screen.title()), style));
+        let title = if wide { screen.title() } else { screen.short_title() };
+        spans.push(Span::styled(format!(" {} {title} ", i + 1), style));
     }
     let run_state = app.active_run().map(|r| {
         let pct = r.last_step.as_ref().map_or(0.0, |s| s.step as f64 / s.total_steps.max(1) as f64 * 100.0);
@@ -126,11 +131,17 @@ fn hints(app: &App) -> &'static str {
         Screen::Setup if app.setup.editing.is_some() => {
             "type to replace · Tab complete a path · Ctrl-U clear · Enter keep · Esc cancel"
         }
-        Screen::Setup => "↑↓ field · ←→ change · Enter edit · s start · w recipe · i masking · ? help",
+        Screen::Setup => {
+            "↑↓ field · ←→ change · Enter edit · s start · b vs scratch · L label budget · ? help"
+        }
         Screen::Train => "Space pause · s stop · c checkpoint · ←→ other run · 3 evaluation · q quit",
         Screen::Eval => eval_hints(app),
-        Screen::Runs => "↑↓ move · Enter open · Space mark · c compare · r resume · d delete · x export",
+        Screen::Runs if app.runs.renaming.is_some() => {
+            "type the label · Enter keep · Esc cancel · Ctrl-U clear"
+        }
+        Screen::Runs => "↑↓ move · Enter open · Space mark · c compare · n label · r resume · d delete",
         Screen::Compare => "m metric · a align step/epoch · ↑↓ scroll diff · x export · 4 runs",
+        Screen::Experiments => "↑↓ setting · ←→ sweep · Enter run · o sort · c compare · s go on · x PNG",
     }
 }
 

@@ -37,13 +37,16 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 || "-".into(),
                 |b| if narrow { format!("{:.4}", b.value) } else { b.to_string() },
             );
-            let mut cells = vec![
-                Cell::from(mark).style(theme.base.fg(theme.accent)),
-                Cell::from(r.id.clone()),
+            let mut cells =
+                vec![Cell::from(mark).style(theme.base.fg(theme.accent)), Cell::from(r.label.clone())];
+            if !narrow {
+                cells.push(Cell::from(started(&r.id)));
+            }
+            cells.extend([
                 Cell::from(r.status.as_str()).style(theme.base.fg(status_color(r.status))),
                 Cell::from(r.dataset.clone()),
                 Cell::from(crate::runs::short_model_name(&r.model)),
-            ];
+            ]);
             if !narrow {
                 cells.push(Cell::from(r.task.clone()));
             }
@@ -52,21 +55,25 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Row::new(cells)
         })
         .collect();
-    let mut header = vec!["", "run", "status", "dataset", "model"];
-    let mut widths = vec![
-        Constraint::Length(1),
-        Constraint::Min(22),
+    let mut header = vec!["", "label"];
+    let mut widths = vec![Constraint::Length(1), Constraint::Min(16)];
+    if !narrow {
+        header.push("started");
+        widths.push(Constraint::Length(11));
+    }
+    header.extend(["status", "dataset", "model"]);
+    widths.extend([
         Constraint::Length(11),
         Constraint::Length(if narrow { 10 } else { 12 }),
-        Constraint::Length(if narrow { 10 } else { 14 }),
-    ];
+        Constraint::Length(if narrow { 10 } else { 12 }),
+    ]);
     if !narrow {
         header.push("head");
         widths.push(Constraint::Length(11));
     }
     // The figure as `bertbench runs list` writes it (`val` when it is validation's).
     header.extend(["result", "time"]);
-    widths.extend([Constraint::Length(if narrow { 7 } else { 18 }), Constraint::Length(7)]);
+    widths.extend([Constraint::Length(if narrow { 7 } else { 16 }), Constraint::Length(6)]);
     let title = format!(
         "Runs in {} ({}, {} marked)",
         app.settings.runs_dir.display(),
@@ -80,10 +87,20 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .style(theme.base);
     let mut state = TableState::default().with_selected(Some(runs.cursor));
     frame.render_stateful_widget(table, table_area, &mut state);
-    if let Some(r) = runs.current() {
+    if let Some((_, typed)) = &runs.renaming {
+        let line = Line::from(vec![
+            ratatui::text::Span::styled("label: ", theme.title()),
+            ratatui::text::Span::styled(format!("{typed}▏"), theme.highlight),
+            ratatui::text::Span::styled(
+                "  Enter keep · Esc cancel · empty: the automatic label",
+                theme.dimmed(),
+            ),
+        ]);
+        frame.render_widget(Paragraph::new(line), detail);
+    } else if let Some(r) = runs.current() {
         let text = match &r.reason {
-            Some(reason) => format!("{} {}: {reason}", r.id, r.status.as_str()),
-            None => format!("{}  ({})", r.id, r.dir.display()),
+            Some(reason) => format!("{} · {} {}: {reason}", r.label, r.id, r.status.as_str()),
+            None => format!("{} · {}  ({})", r.label, r.id, r.dir.display()),
         };
         let style = if r.reason.is_some() { theme.base.fg(status_color(r.status)) } else { theme.dimmed() };
         frame.render_widget(
@@ -91,5 +108,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 .wrap(ratatui::widgets::Wrap { trim: true }),
             detail,
         );
+    }
+}
+
+/// `12-02 03:48` from a run id that starts `YYYYMMDD-HHMMSS`.
+fn started(id: &str) -> String {
+    let digits = |r: std::ops::Range<usize>| id.get(r).filter(|t| t.bytes().all(|b| b.is_ascii_digit()));
+    match (digits(4..8), digits(9..13)) {
+        (Some(day), Some(time)) => format!("{}-{} {}:{}", &day[..2], &day[2..], &time[..2], &time[2..]),
+        _ => "-".into(),
     }
 }

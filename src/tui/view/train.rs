@@ -23,14 +23,35 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     draw_side(frame, side, app, run, theme);
     let [loss_area, metric_area] =
         Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(charts);
-    let train_loss = run.train_loss.points();
-    let mut loss = vec![Curve { name: "train".into(), points: &train_loss, color: theme.series_color(0) }];
+    // A masked-LM stage and fine-tuning are charted apart: drawn together, the stage's high
+    // loss would flatten fine-tuning under a cliff at the boundary.
+    let mlm_steps = run.started.as_ref().map_or(0, |s| s.mlm_steps) as f64;
+    let all = run.train_loss.points();
+    let fine_tuning: Vec<(f64, f64)> = all.iter().copied().filter(|p| p.0 > mlm_steps).collect();
+    let in_stage = mlm_steps > 0.0 && fine_tuning.is_empty();
+    let mut loss = if in_stage || mlm_steps == 0.0 {
+        let name = if in_stage { "masked-LM train" } else { "train" };
+        vec![Curve { name: name.into(), points: &all, color: theme.series_color(0) }]
+    } else {
+        vec![Curve { name: "train".into(), points: &fine_tuning, color: theme.series_color(0) }]
+    };
     if !run.valid_loss.is_empty() {
         loss.push(Curve { name: "valid".into(), points: &run.valid_loss, color: theme.series_color(1) });
     }
-    if !run.mlm_loss.is_empty() {
-        loss.push(Curve { name: "masked LM".into(), points: &run.mlm_loss, color: theme.series_color(4) });
+    if in_stage && !run.mlm_loss.is_empty() {
+        loss.push(Curve {
+            name: "masked-LM held out".into(),
+            points: &run.mlm_loss,
+            color: theme.series_color(4),
+        });
     }
+    let loss_title = if in_stage {
+        "Loss: masked-LM stage".to_owned()
+    } else if mlm_steps > 0.0 {
+        format!("Loss: fine-tuning (the masked-LM stage took steps 1–{mlm_steps})")
+    } else {
+        "Loss".to_owned()
+    };
     let metric_area = match &run.probes {
         Some((step, probes)) => {
             let [chart, probe_area] =
@@ -42,7 +63,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         None => metric_area,
     };
     let buf = frame.buffer_mut();
-    render_chart(loss_area, buf, panel("Loss", theme), &loss, "step", None, theme);
+    render_chart(loss_area, buf, panel(loss_title, theme), &loss, "step", None, theme);
     let mlm_only = run.valid_scores[0].is_empty() && !run.mlm_accuracy.is_empty();
     let metrics = if mlm_only {
         vec![Curve {
