@@ -89,6 +89,12 @@ pub struct SweepArgs {
     /// Print the sweep's state and results without starting any run.
     #[arg(long)]
     pub status: bool,
+    /// Also write the summary plot (the score against the varied setting, ± sd over seeds)
+    /// into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "png")]
+    pub format: crate::plot::Format,
     /// On stdout, a JSON line per run as it ends and the results as JSON at the end (the
     /// progress stays on stderr).
     #[arg(long)]

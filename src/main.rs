@@ -260,6 +260,12 @@ fn sweep(args: &SweepArgs) -> anyhow::Result<ExitCode> {
         );
         print!("{}", results.table());
     }
+    if let Some(dir) = &args.plot {
+        match bertbench::plot::sweep::export_sweep(&results, args.format, dir) {
+            Ok(path) => say!("summary plot: {}", path.display()),
+            Err(e) => say!("no summary plot: {e}"),
+        }
+    }
     if pass == Pass::Stopped {
         say!("the sweep stopped; go on with it: bertbench sweep {}", args.file.display());
         return Ok(ExitCode::from(130));

@@ -29,8 +29,19 @@ fn every_recipe_is_a_valid_run_for_its_dataset() {
         .collect();
     recipes.sort();
     assert!(recipes.len() >= 6);
+    let mut sweeps = 0;
     for path in recipes {
-        let c = RunConfig::from_toml_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text = std::fs::read_to_string(&path).expect("read");
+        let c = if text.contains("\n[sweep]") {
+            // A lesson: every run of its grid is built and checked as the sweep starts it.
+            sweeps += 1;
+            let sweep = bertbench::experiment::Sweep::from_file(&path, None)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(sweep.runs().expect("runs").len() >= 6, "{}: several seeds", path.display());
+            sweep.base
+        } else {
+            RunConfig::from_toml_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        };
         c.validate().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         if c.kind == RunKind::Pretrain {
             continue;
@@ -39,4 +50,5 @@ fn every_recipe_is_a_valid_run_for_its_dataset() {
         let dataset = dataset.unwrap_or_else(|| panic!("{}: trains on a shipped dataset", path.display()));
         assert_eq!(c.head, dataset.head, "{}", path.display());
     }
+    assert_eq!(sweeps, 2, "the two lessons");
 }

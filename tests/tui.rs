@@ -824,7 +824,17 @@ fn a_masked_lm_stage_shows_its_epochs_metrics_and_probe_guesses() {
     assert!(text.contains("masked-LM epoch 1.20 / 1"), "{text}");
     assert!(text.contains("great 31%") && text.contains("perplexity"), "{text}");
     assert!(text.contains("the word: superb"), "a probe from held-out text says its word: {text}");
+    assert!(text.contains("Loss: masked-LM stage") && text.contains("masked-LM held out"), "{text}");
     snap("train-mlm", &app);
+    // Fine-tuning is charted alone: the stage's loss of ~6 does not set its axis.
+    for n in 21..=30 {
+        let TrainEvent::Step(mut m) = step(n) else { unreachable!() };
+        m.loss = 0.9 - n as f64 * 0.01;
+        send(&mut app, Msg::Train { run: 1, event: Box::new(TrainEvent::Step(m)) });
+    }
+    let text = screen_text(&app, 100, 30);
+    assert!(text.contains("Loss: fine-tuning (the masked-LM stage took steps 1–20)"), "{text}");
+    assert!(!text.contains("6.97") && text.contains("│0.70│"), "the axis fits fine-tuning: {text}");
 }
 
 /// An evaluation of `scores` over `labels` with its prediction rows, opened on the test split.
@@ -1317,7 +1327,7 @@ fn b_on_new_run_queues_pretrained_and_from_scratch_and_says_what_pretraining_was
     send(&mut app, Msg::SweepsLoaded { sweeps: vec![entry], problems: Vec::new() });
     let notice = app.notice.as_ref().map(|n| n.text.clone()).unwrap_or_default();
     assert!(
-        notice.contains("done: pretrained vs from scratch: +31.0 points of test acc (2 seeds"),
+        notice.contains("done: pretrained vs from scratch: +31.0 points of test accuracy (2 seeds"),
         "{notice}"
     );
     assert!(app.experiments.watching.is_empty(), "said once");

@@ -128,10 +128,17 @@ impl Results {
             let finished = record.is_some_and(|r| r.status == RunStatus::Finished);
             let score = figure.as_ref().filter(|_| finished).map(|f| f.value).filter(|v| v.is_finite());
             if let Some(f) = figure.as_ref().filter(|_| finished) {
+                // In words: tables and plots of a sweep are read by people new to the names.
+                let name = match f.name {
+                    "acc" => "accuracy",
+                    "ent F1" => "entity F1",
+                    "MLM acc" => "masked-token accuracy",
+                    other => other,
+                };
                 metric.get_or_insert_with(|| match f.split {
-                    Split::Test => format!("test {}", f.name),
-                    Split::Valid => format!("val {}", f.name),
-                    Split::HeldOut => format!("held-out {}", f.name),
+                    Split::Test => format!("test {name}"),
+                    Split::Valid => format!("validation {name}"),
+                    Split::HeldOut => format!("held-out {name}"),
                 });
             }
             let status = match next(record) {
@@ -156,14 +163,14 @@ impl Results {
                 row.runs.iter().filter_map(|r| r.train_examples).map(|n| n as f64).collect();
             row.train_examples = mean_sd(&examples).0;
         }
-        let best = rows
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| r.mean.map(|m| (i, m)))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(i, _)| i);
-        if let Some(i) = best.filter(|_| rows.len() > 1) {
-            rows[i].best = true;
+        // The best setting, when one is ahead of every other (a tie marks none).
+        let means: Vec<(usize, f64)> =
+            rows.iter().enumerate().filter_map(|(i, r)| r.mean.map(|m| (i, m))).collect();
+        let top = means.iter().map(|m| m.1).fold(f64::NEG_INFINITY, f64::max);
+        if let [(i, _)] = means.iter().filter(|m| m.1 == top).collect::<Vec<_>>()[..]
+            && rows.len() > 1
+        {
+            rows[*i].best = true;
         }
         let runs_total = rows.iter().map(|r| r.runs.len()).sum();
         let runs_finished = rows.iter().flat_map(|r| &r.runs).filter(|r| r.status == "finished").count();
@@ -183,7 +190,7 @@ impl Results {
     }
 
     /// The contrast in words, one line per other setting: `pretrained vs from scratch at 10% of
-    /// labels: +13.5 points of test acc (3 seeds, sd 2.1)`.
+    /// labels: +13.5 points of test accuracy (3 seeds, sd 2.1)`.
     pub fn contrast_lines(&self) -> Vec<String> {
         let Some(c) = &self.contrast else { return Vec::new() };
         c.differences
@@ -430,7 +437,7 @@ mod tests {
         };
         let results = Results::gather(&sweep, &runs, examples);
         assert_eq!((results.runs_total, results.runs_finished), (12, 11));
-        assert_eq!(results.metric, "test acc");
+        assert_eq!(results.metric, "test accuracy");
         let row = &results.rows[0];
         assert_eq!(row.label, "10% of labels · pretrained");
         assert!((row.mean.expect("mean") - 0.72).abs() < 1e-9);
@@ -438,11 +445,14 @@ mod tests {
         assert_eq!(results.rows[3].scored, 2);
         assert_eq!(results.rows[3].runs[2].status, "pending");
         assert!(results.rows[2].best && results.rows.iter().filter(|r| r.best).count() == 1);
+        let tied =
+            Results::gather(&sweep, &[finished(&planned[0], 0.5), finished(&planned[3], 0.5)], |_| None);
+        assert!(tied.rows.iter().all(|r| !r.best), "a tie marks no best");
         let lines = results.contrast_lines();
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert_eq!(
             lines[0],
-            "pretrained vs from scratch at 10% of labels: +30.0 points of test acc (3 seeds, sd 0.0)"
+            "pretrained vs from scratch at 10% of labels: +30.0 points of test accuracy (3 seeds, sd 0.0)"
         );
         assert!(lines[1].contains("+10.0 points") && lines[1].contains("(2 seeds"), "{lines:?}");
         let summary = results.summary.as_ref().expect("a label-budget curve");

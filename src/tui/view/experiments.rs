@@ -86,7 +86,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         })
         .collect();
     let mut header =
-        vec!["setting".to_owned(), "runs".into(), "examples".into(), format!("{} (mean ± sd)", r.metric)];
+        vec!["setting".to_owned(), "runs".into(), "examples".into(), format!("{} ± sd", r.metric)];
     let mut widths = vec![
         Constraint::Min(20),
         Constraint::Length(progress_width.min(24)),
