@@ -1373,3 +1373,70 @@ fn a_run_is_labelled_on_the_runs_screen() {
     key(&mut app, KeyCode::Esc);
     assert!(app.runs.renaming.is_none(), "Esc leaves the label as it was");
 }
+
+#[test]
+fn a_recipe_loads_into_the_form_and_a_lesson_starts_its_sweep() {
+    use bertbench::tui::app::{Recipe, RecipeEntry};
+    let mut app = app();
+    assert_eq!(keys(&mut app, "o"), vec![Effect::ListRecipes]);
+    let mut run = RunConfig { name: Some("reviews-long".into()), ..RunConfig::default() };
+    run.data.train = "datasets/reviews/train.csv".into();
+    run.model.source = "org/minilm".into();
+    run.train.epochs = 7;
+    run.train.lr = 2e-5;
+    run.train.weight_decay = 0.01;
+    let lesson = sweep_entry(false, 4).sweep;
+    let entries = vec![
+        RecipeEntry {
+            path: "recipes/bad.toml".into(),
+            about: String::new(),
+            recipe: Err("unknown field `lrr`".into()),
+        },
+        RecipeEntry {
+            path: "recipes/lesson.toml".into(),
+            about: "Lesson 1".into(),
+            recipe: Ok(Recipe::Sweep(Box::new(lesson.clone()))),
+        },
+        RecipeEntry {
+            path: "recipes/reviews-long.toml".into(),
+            about: "Longer fine-tuning of MiniLM on the reviews".into(),
+            recipe: Ok(Recipe::Run(Box::new(run))),
+        },
+    ];
+    send(&mut app, Msg::RecipesListed(entries));
+    let text = screen_text(&app, 100, 30);
+    assert!(
+        text.contains("lesson.toml  (sweep: 4 runs)") && text.contains("Longer fine-tuning of MiniLM"),
+        "{text}"
+    );
+    snap("recipes", &app);
+    key(&mut app, KeyCode::Enter);
+    assert!(
+        app.notice.as_ref().is_some_and(|n| n.text.contains("unknown field `lrr`")),
+        "a bad recipe says why"
+    );
+    keys(&mut app, "jj");
+    let effects = key(&mut app, KeyCode::Enter);
+    assert!(app.overlay.is_none());
+    assert!(
+        matches!(&effects[..], [Effect::Preview { path, .. }] if path.ends_with("reviews/train.csv")),
+        "{effects:?}"
+    );
+    let config = app.setup.to_config(&PathBuf::from("runs"), "cpu").expect("the recipe is a run");
+    assert_eq!(
+        (config.train.epochs, config.train.weight_decay, config.model.source.as_str()),
+        (7, 0.01, "org/minilm")
+    );
+    assert!((config.train.lr - 2e-5).abs() < 1e-12, "the recipe's learning rate, not the model's suggestion");
+    keys(&mut app, "o");
+    send(
+        &mut app,
+        Msg::RecipesListed(vec![RecipeEntry {
+            path: "recipes/lesson.toml".into(),
+            about: String::new(),
+            recipe: Ok(Recipe::Sweep(Box::new(lesson.clone()))),
+        }]),
+    );
+    let effects = key(&mut app, KeyCode::Enter);
+    assert!(matches!(&effects[..], [Effect::RunSweep(s)] if s.id == lesson.id), "{effects:?}");
+}

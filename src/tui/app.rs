@@ -670,6 +670,26 @@ pub enum Overlay {
         id: u64,
         sample: Asked<MaskingSample>,
     },
+    /// The recipes of the recipes folder, to load into the form (a sweep's: to start).
+    Recipes {
+        entries: Asked<Vec<RecipeEntry>>,
+        cursor: usize,
+    },
+}
+
+/// A recipe file as the New run screen offers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecipeEntry {
+    pub path: PathBuf,
+    /// Its first comment line: what it is for.
+    pub about: String,
+    pub recipe: Result<Recipe, String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recipe {
+    Run(Box<RunConfig>),
+    Sweep(Box<crate::experiment::Sweep>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -75,6 +75,10 @@ impl Effects {
                     Msg::RunsListed(crate::runs::listing::rows(&runs_dir).map_err(|e| e.to_string()))
                 })
             }
+            Effect::ListRecipes => {
+                let (recipes, runs_dir) = (self.recipes_dir.clone(), self.runs_dir.clone());
+                self.background(move || Msg::RecipesListed(list_recipes(&recipes, &runs_dir)))
+            }
             Effect::LoadSweeps => {
                 let runs_dir = self.runs_dir.clone();
                 self.background(move || load_sweeps(&runs_dir))
@@ -422,6 +426,40 @@ fn load_eval(dir: &Path) -> std::result::Result<EvalData, String> {
         });
     }
     Ok(EvalData { run_id: id, reports, predictions })
+}
+
+/// The recipes in `dir`, by file name: each read as a run, or as a sweep when it has a
+/// `[sweep]` table (its runs go to `runs_dir`, as the workbench's do).
+fn list_recipes(dir: &Path, runs_dir: &Path) -> Vec<super::app::RecipeEntry> {
+    use super::app::{Recipe, RecipeEntry};
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(std::result::Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file())
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let about = text
+                .lines()
+                .find_map(|l| l.strip_prefix('#'))
+                .map(|l| crate::runs::safe::printable(l.trim()).into_owned())
+                .unwrap_or_default();
+            let is_sweep = text.parse::<toml::Table>().is_ok_and(|t| t.contains_key("sweep"));
+            let recipe = if is_sweep {
+                crate::experiment::Sweep::from_file(&path, Some(runs_dir)).map(|s| Recipe::Sweep(Box::new(s)))
+            } else {
+                RunConfig::from_toml_file(&path).map(|mut c| {
+                    runs_dir.clone_into(&mut c.runs_dir);
+                    Recipe::Run(Box::new(c))
+                })
+            };
+            RecipeEntry { path, about, recipe: recipe.map_err(|e| e.to_string()) }
+        })
+        .collect()
 }
 
 /// The sweeps of the runs folder, each with its results as its runs' records say.

@@ -382,6 +382,37 @@ impl SetupForm {
         self.model >= self.models.len()
     }
 
+    /// Fills the form from a recipe: its data (a shipped dataset when it names one's files, else
+    /// its file), model, head, name and every training and masked-LM setting. Settings the form
+    /// has no field for (weight decay, patience, a corpus) come along too: the run is the
+    /// recipe's.
+    pub fn load_recipe(&mut self, recipe: &RunConfig) {
+        self.error = None;
+        self.editing = None;
+        let shipped = self.datasets.iter().position(|d| d.train == recipe.data.train);
+        self.dataset = shipped.unwrap_or(self.datasets.len());
+        if shipped.is_none() {
+            self.file = recipe.data.train.display().to_string();
+        }
+        self.text_column.clone_from(&recipe.data.text_column);
+        self.label_column.clone_from(&recipe.data.label_column);
+        self.pair_column.clone_from(&recipe.data.text_pair_column);
+        let pair = recipe.data.text_pair_column.is_some();
+        self.set_head(HEADS.iter().position(|h| h.kind == recipe.head && h.pair == pair).unwrap_or(0));
+        if let Some(i) = self.models.iter().position(|m| m.source == recipe.model.source) {
+            self.model = i;
+        } else {
+            self.model = self.models.len();
+            self.model_path.clone_from(&recipe.model.source);
+        }
+        let mut draft = recipe.clone();
+        draft.resolved = None;
+        draft.sweep = None;
+        self.draft = draft;
+        // The recipe's learning rate is the one it was written with.
+        self.lr_set_by_user = true;
+    }
+
     /// Sets the shipped datasets; the first becomes the choice.
     pub fn set_datasets(&mut self, datasets: Vec<DatasetChoice>) {
         self.datasets = datasets;

@@ -51,6 +51,8 @@ pub enum Action {
     ShowRepresentations,
     /// New run: the first masked-LM batch of these settings, token by token.
     InspectMasking,
+    /// New run: load a recipe into the form (a sweep's: start it).
+    OpenRecipe,
     /// New run: these settings pretrained and from scratch, at each seed, compared.
     StartComparison,
     /// New run: the label-budget curve of these settings (shares × pretrained/scratch × seeds).
@@ -102,6 +104,13 @@ pub const BINDINGS: &[Binding] = &[
     bind(On(Setup), &[Enter], "Enter", Action::Activate, "edit a value (Enter keeps it, Esc cancels)"),
     bind(On(Setup), &[Char('s')], "s", Action::StartRun, "start the run (queued if one is training)"),
     bind(On(Setup), &[Char('w')], "w", Action::SaveRecipe, "write the settings as a recipe TOML"),
+    bind(
+        On(Setup),
+        &[Char('o')],
+        "o",
+        Action::OpenRecipe,
+        "open a recipe: load its settings (a sweep's, such as the lessons: start it)",
+    ),
     bind(
         On(Setup),
         &[Char('i')],

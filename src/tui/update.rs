@@ -52,6 +52,8 @@ pub enum Msg {
         result: Result<DatasetPreview, String>,
     },
     RunsListed(Result<Vec<RunRow>, String>),
+    /// The recipes of the recipes folder.
+    RecipesListed(Vec<super::app::RecipeEntry>),
     /// The sweeps of the runs folder with their results, and the records that did not read.
     SweepsLoaded {
         sweeps: Vec<SweepEntry>,
@@ -115,6 +117,8 @@ pub enum Effect {
     ListRuns,
     /// The sweeps of the runs folder and their results.
     LoadSweeps,
+    /// The recipes of the recipes folder.
+    ListRecipes,
     /// Writes the sweep's record, then finds what it still has to run (`Msg::SweepWork`).
     RunSweep(Box<crate::experiment::Sweep>),
     /// The sweep's summary plot as a PNG.
@@ -194,6 +198,12 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             Vec::new()
         }
         Msg::SweepWork { id, runs } => queue_sweep(app, &id, runs),
+        Msg::RecipesListed(entries) => {
+            if let Some(Overlay::Recipes { entries: shown, .. }) = app.overlay.as_mut() {
+                *shown = Asked::Done(Ok(Box::new(entries)));
+            }
+            Vec::new()
+        }
         Msg::EvalLoaded(Ok(data)) => {
             app.eval = Some(EvalView::new(data));
             app.screen = Screen::Eval;
@@ -282,6 +292,7 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             }
             return export.into_iter().collect();
         }
+        Some(Overlay::Recipes { .. }) => return recipes_key(app, key.code),
         Some(Overlay::Help) => {
             if !scroll_overlay(app, key.code, HELP_SCROLL_MAX)
                 && matches!(
@@ -580,6 +591,10 @@ fn setup_action(app: &mut App, action: Action) -> Vec<Effect> {
             };
         }
         Action::InspectMasking => return inspect_masking(app),
+        Action::OpenRecipe => {
+            app.overlay = Some(Overlay::Recipes { entries: Asked::Pending, cursor: 0 });
+            return vec![Effect::ListRecipes];
+        }
         Action::StartComparison => return start_form_sweep(app, false),
         Action::StartLabelBudget => return start_form_sweep(app, true),
         _ => Changed::Nothing,
@@ -706,6 +721,47 @@ fn queue_sweep(app: &mut App, id: &str, runs: Vec<(RunConfig, Option<PathBuf>)>)
     ));
     effects.push(Effect::LoadSweeps);
     effects
+}
+
+/// Keys in the recipe list: ↑↓ choose, Enter loads the recipe into the form (starts a
+/// sweep's), Esc closes.
+fn recipes_key(app: &mut App, code: KeyCode) -> Vec<Effect> {
+    use super::app::Recipe;
+    let Some(Overlay::Recipes { entries, cursor }) = app.overlay.as_mut() else { return Vec::new() };
+    let n = match entries {
+        Asked::Done(Ok(e)) => e.len(),
+        _ => 0,
+    };
+    match code {
+        KeyCode::Up | KeyCode::Char('k') => *cursor = cursor.saturating_sub(1),
+        KeyCode::Down | KeyCode::Char('j') => *cursor = (*cursor + 1).min(n.saturating_sub(1)),
+        KeyCode::Esc | KeyCode::Char('o' | 'q') => app.overlay = None,
+        KeyCode::Enter => {
+            let Asked::Done(Ok(list)) = entries else { return Vec::new() };
+            let Some(entry) = list.get(*cursor).cloned() else { return Vec::new() };
+            let name = entry.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            match entry.recipe {
+                Ok(Recipe::Run(config)) => {
+                    app.overlay = None;
+                    app.setup.load_recipe(&config);
+                    app.info(format!("{name} loaded: s starts it"));
+                    return preview(app);
+                }
+                Ok(Recipe::Sweep(sweep)) => {
+                    app.overlay = None;
+                    app.experiments.watching.insert(sweep.id.clone());
+                    app.info(format!(
+                        "{name}: starting its sweep ({} runs)",
+                        sweep.settings.len() * sweep.seeds.len()
+                    ));
+                    return vec![Effect::RunSweep(sweep)];
+                }
+                Err(why) => app.error(format!("{name}: {why}")),
+            }
+        }
+        _ => {}
+    }
+    Vec::new()
 }
 
 /// Says so when a sweep started in this session has no run left to go.

@@ -58,6 +58,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Some(Overlay::Masking { sample, .. }) => {
             explain::draw_masking(frame, body, sample, app.overlay_scroll, &theme);
         }
+        Some(Overlay::Recipes { entries, cursor }) => {
+            setup::draw_recipes(frame, body, app, entries, *cursor, &theme);
+        }
         None => {}
     }
 }
@@ -131,9 +134,7 @@ fn hints(app: &App) -> &'static str {
         Screen::Setup if app.setup.editing.is_some() => {
             "type to replace · Tab complete a path · Ctrl-U clear · Enter keep · Esc cancel"
         }
-        Screen::Setup => {
-            "↑↓ field · ←→ change · Enter edit · s start · b vs scratch · L label budget · ? help"
-        }
+        Screen::Setup => "↑↓ field · Enter edit · s start · o recipe · b vs scratch · L budget · ? help",
         Screen::Train => "Space pause · s stop · c checkpoint · ←→ other run · 3 evaluation · q quit",
         Screen::Eval => eval_hints(app),
         Screen::Runs if app.runs.renaming.is_some() => {

@@ -141,3 +141,58 @@ fn draw_data(frame: &mut Frame, area: Rect, form: &SetupForm, theme: &Theme) {
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
 }
+
+/// The recipe list over the form: each recipe's file, what it is for, and for a sweep how many
+/// runs it holds; the chosen one highlighted.
+pub fn draw_recipes(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    entries: &crate::tui::app::Asked<Vec<crate::tui::app::RecipeEntry>>,
+    cursor: usize,
+    theme: &Theme,
+) {
+    use crate::tui::app::{Asked, Recipe};
+    let popup = super::center(area, area.width.saturating_sub(6).min(96), area.height.saturating_sub(2));
+    frame.render_widget(ratatui::widgets::Clear, popup);
+    let title = format!(
+        "Recipes in {} · ↑↓ choose · Enter load (a sweep: start it) · Esc close",
+        app.settings.recipes_dir.display()
+    );
+    let block = panel(title, theme);
+    let inner = block.inner(popup);
+    frame.render_widget(block, popup);
+    let list = match entries {
+        Asked::Pending => return super::placeholder(frame, inner, "Reading the recipes…", theme),
+        Asked::Done(Err(why)) => return super::placeholder(frame, inner, why, theme),
+        Asked::Done(Ok(list)) if list.is_empty() => {
+            let text = format!("No recipes in {} yet: w writes one.", app.settings.recipes_dir.display());
+            return super::placeholder(frame, inner, &text, theme);
+        }
+        Asked::Done(Ok(list)) => list,
+    };
+    let width = inner.width as usize;
+    // Two lines per recipe; the list scrolls to keep the chosen one in view.
+    let per_page = (inner.height as usize / 2).max(1);
+    let first = cursor.saturating_sub(per_page - 1);
+    let mut lines = Vec::new();
+    for (i, entry) in list.iter().enumerate().skip(first).take(per_page) {
+        let name = entry.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let kind = match &entry.recipe {
+            Ok(Recipe::Run(_)) => "run".to_owned(),
+            Ok(Recipe::Sweep(s)) => format!("sweep: {} runs", s.settings.len() * s.seeds.len()),
+            Err(_) => "does not read".to_owned(),
+        };
+        let style = if i == cursor { theme.highlight } else { theme.base };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{} {name}", if i == cursor { "›" } else { " " }), bold(style)),
+            Span::styled(format!("  ({kind})"), theme.dimmed()),
+        ]));
+        let about = match &entry.recipe {
+            Err(why) => Span::styled(cut(why, width.saturating_sub(4)), theme.base.fg(theme.bad)),
+            Ok(_) => Span::styled(cut(&entry.about, width.saturating_sub(4)), theme.dimmed()),
+        };
+        lines.push(Line::from(vec![Span::raw("    "), about]));
+    }
+    frame.render_widget(Paragraph::new(lines).style(theme.base), inner);
+}
