@@ -715,9 +715,37 @@ fn record(id: &str, lr: f64, from_scratch: bool, acc: f64) -> RecordView {
             history.evals.push(report("valid", n, loss, &g, &p));
         }
     }
+    // Six validation passages; the scratch run gets two more of them wrong.
+    let gold = ["positive", "negative", "neutral", "positive", "negative", "positive"];
+    let predicted: [&str; 6] = if from_scratch {
+        ["positive", "positive", "neutral", "negative", "negative", "negative"]
+    } else {
+        ["positive", "negative", "negative", "positive", "negative", "negative"]
+    };
+    let texts = [
+        "A warm story.",
+        "Dull and long.",
+        "It is a film.",
+        "Funny and clever.",
+        "Never again.",
+        "Loved it.",
+    ];
+    let predictions = texts
+        .iter()
+        .zip(gold.iter().zip(predicted))
+        .map(|(t, (g, p))| Prediction {
+            text: (*t).into(),
+            gold: (*g).into(),
+            predicted: p.into(),
+            confidence: 0.8,
+            probabilities: vec![0.1, 0.1, 0.8],
+        })
+        .collect();
     RecordView {
         id: id.into(),
         label: if from_scratch { "reviews scratch".into() } else { "reviews".into() },
+        predictions,
+        predicted_split: "valid".into(),
         status: RunStatus::Finished,
         config: Some(config),
         history,
@@ -738,6 +766,15 @@ fn compare_screen_overlays_runs_and_diffs_their_settings() {
     assert!(text.contains("train.lr") && text.contains("model.from-scratch"), "{text}");
     assert!(!text.contains("data.train"), "equal settings are not listed: {text}");
     snap("compare", &app);
+    keys(&mut app, "p");
+    let text = screen_text(&app, 100, 30);
+    assert!(
+        text.contains("3 of 6 valid examples predicted differently: #1 right 2, #2 right 1, both wrong 0"),
+        "{text}"
+    );
+    assert!(text.contains("#1 reviews · valid accuracy") && text.contains("#2 reviews scratch"), "{text}");
+    snap("compare-predictions", &app);
+    keys(&mut app, "p");
     keys(&mut app, "ma");
     let text = screen_text(&app, 100, 30);
     assert!(text.contains("validation score (accuracy, micro-F1, entity F1 or Pearson) by epoch"), "{text}");

@@ -84,6 +84,50 @@ pub fn curve(history: &RunHistory, metric: CurveMetric, align: Align) -> Vec<(f6
     points
 }
 
+/// Where two runs' predictions on the same examples differ.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Disagreements {
+    /// Indices of the examples whose predictions differ, in the data's order.
+    pub rows: Vec<usize>,
+    /// Of those: the first run right and the second wrong, the other way round, both wrong.
+    pub first_right: usize,
+    pub second_right: usize,
+    pub both_wrong: usize,
+    /// Examples both runs predicted.
+    pub examples: usize,
+}
+
+/// The examples two runs predict differently. Their predictions must be of the same examples
+/// in the same order (the same test file): otherwise it says which example differs first.
+pub fn disagreements(
+    first: &[crate::report::Prediction],
+    second: &[crate::report::Prediction],
+) -> Result<Disagreements, String> {
+    if first.len() != second.len() {
+        return Err(format!(
+            "the runs predicted different examples ({} and {}): they were tested on different data",
+            first.len(),
+            second.len()
+        ));
+    }
+    if let Some(i) = first.iter().zip(second).position(|(a, b)| a.text != b.text || a.gold != b.gold) {
+        return Err(format!("the runs were tested on different data: example {} differs", i + 1));
+    }
+    let mut d = Disagreements { examples: first.len(), ..Disagreements::default() };
+    for (i, (a, b)) in first.iter().zip(second).enumerate() {
+        if a.predicted == b.predicted {
+            continue;
+        }
+        d.rows.push(i);
+        match (a.predicted == a.gold, b.predicted == b.gold) {
+            (true, _) => d.first_right += 1,
+            (false, true) => d.second_right += 1,
+            (false, false) => d.both_wrong += 1,
+        }
+    }
+    Ok(d)
+}
+
 /// One run of a comparison: its figure and the difference from the baseline (the first run).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Compared {
@@ -270,6 +314,25 @@ mod tests {
     use crate::eval::metrics::score;
     use crate::report::EvalReport;
     use crate::train::event::StepMetrics;
+
+    #[test]
+    fn disagreements_count_who_was_right_and_refuse_other_data() {
+        let p = |text: &str, gold: &str, predicted: &str| crate::report::Prediction {
+            text: text.into(),
+            gold: gold.into(),
+            predicted: predicted.into(),
+            confidence: 0.9,
+            probabilities: Vec::new(),
+        };
+        let a = [p("x", "pos", "pos"), p("y", "neg", "pos"), p("z", "neg", "neg"), p("w", "neg", "mid")];
+        let b = [p("x", "pos", "neg"), p("y", "neg", "neg"), p("z", "neg", "neg"), p("w", "neg", "pos")];
+        let d = disagreements(&a, &b).expect("same examples");
+        assert_eq!(d.rows, [0, 1, 3]);
+        assert_eq!((d.first_right, d.second_right, d.both_wrong, d.examples), (1, 1, 1, 4));
+        let other = [p("x", "pos", "pos"), p("v", "neg", "neg"), p("z", "neg", "neg"), p("w", "neg", "neg")];
+        assert!(disagreements(&a, &other).expect_err("other data").contains("example 2"));
+        assert!(disagreements(&a, &b[..2]).expect_err("other sizes").contains("4 and 2"));
+    }
 
     #[test]
     fn diff_lists_only_what_differs() {

@@ -449,6 +449,9 @@ impl RunsView {
 pub struct RecordView {
     pub id: String,
     pub label: String,
+    /// The final predictions of its test split (else validation's), and that split's name.
+    pub predictions: Vec<Prediction>,
+    pub predicted_split: String,
     pub status: RunStatus,
     pub config: Option<RunConfig>,
     pub history: RunHistory,
@@ -469,6 +472,13 @@ pub struct CompareView {
     pub diff: Vec<(String, Vec<String>)>,
     /// The runs' labels, told apart where two are equal.
     pub labels: Vec<String>,
+    /// The second page: confusion matrices side by side and the examples where run #1 and
+    /// run `other` disagree.
+    pub predictions_page: bool,
+    /// The run set against #1 on the second page (an index from 1).
+    pub other: usize,
+    /// First visible disagreement.
+    pub disagreement_scroll: usize,
 }
 
 impl Default for CompareView {
@@ -481,6 +491,9 @@ impl Default for CompareView {
             curves: Vec::new(),
             diff: Vec::new(),
             labels: Vec::new(),
+            predictions_page: false,
+            other: 1,
+            disagreement_scroll: 0,
         }
     }
 }
@@ -508,6 +521,8 @@ impl CompareView {
         let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
         self.labels = crate::runs::label::distinct(&labels, &ids);
         self.runs = runs;
+        self.other = 1;
+        self.disagreement_scroll = 0;
         self.scroll = 0;
         self.refresh_curves();
     }

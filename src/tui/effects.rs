@@ -504,8 +504,12 @@ fn sweep_work(sweep: &crate::experiment::Sweep) -> Result<Vec<(RunConfig, Option
 /// A run as the compare screen needs it; what cannot be read stays empty.
 fn load_record(dir: &Path) -> RecordView {
     let info = load_run(dir);
+    let mut predictions = read_predictions(dir).unwrap_or_default();
+    let split = if predictions.contains_key("test") { "test" } else { "valid" };
     RecordView {
         history: read_history(dir).unwrap_or_default(),
+        predictions: predictions.remove(split).unwrap_or_default(),
+        predicted_split: split.to_owned(),
         label: info.label,
         id: info.id,
         status: info.status,

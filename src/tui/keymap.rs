@@ -217,7 +217,22 @@ pub const BINDINGS: &[Binding] = &[
         "curve: train / valid / masked-LM loss, accuracy, F1",
     ),
     bind(On(Compare), &[Char('a')], "a", Action::ToggleAlign, "align curves by step or by epoch"),
-    bind(On(Compare), &[Up, Char('k')], "↑ ↓", Action::Up, "scroll the config diff"),
+    bind(
+        On(Compare),
+        &[Char('p')],
+        "p",
+        Action::ToggleFocus,
+        "curves or predictions: confusion matrices side by side, the examples where the runs disagree",
+    ),
+    bind(On(Compare), &[Left, Char('h')], "← →", Action::Left, "predictions: the run set against #1"),
+    bind(On(Compare), &[Right, Char('l')], "", Action::Right, ""),
+    bind(
+        On(Compare),
+        &[Up, Char('k')],
+        "↑ ↓",
+        Action::Up,
+        "scroll the config diff (predictions: the disagreements)",
+    ),
     bind(On(Compare), &[Down, Char('j')], "", Action::Down, ""),
     bind(On(Compare), &[Char('x')], "x", Action::Export, "export comparison plots (PNG)"),
     bind(On(Experiments), &[Up, Char('k')], "↑ ↓", Action::Up, "select a setting"),
@@ -332,7 +347,7 @@ mod tests {
             (Train, &[Left, Right]),
             (Eval, &[Up, Down, Left, Right, PageUp, PageDown]),
             (Runs, &[Up, Down]),
-            (Compare, &[Up, Down]),
+            (Compare, &[Up, Down, Left, Right]),
             (Experiments, &[Up, Down, Left, Right]),
         ] {
             for code in codes {

@@ -1175,6 +1175,21 @@ fn compare_action(app: &mut App, action: Action) -> Vec<Effect> {
             c.align = if c.align == Align::Step { Align::Epoch } else { Align::Step };
             c.refresh_curves();
         }
+        Action::ToggleFocus => {
+            c.predictions_page = !c.predictions_page;
+            if c.runs.len() < 2 {
+                app.info("mark two or more runs to set their predictions side by side");
+            }
+        }
+        Action::Left | Action::Right if c.predictions_page && c.runs.len() > 2 => {
+            // Another run against #1: 1, 2, …, n-1, round again.
+            let others = c.runs.len() - 1;
+            let step = if action == Action::Left { others - 1 } else { 1 };
+            c.other = 1 + (c.other - 1 + step) % others;
+            c.disagreement_scroll = 0;
+        }
+        Action::Down if c.predictions_page => c.disagreement_scroll += 1,
+        Action::Up if c.predictions_page => c.disagreement_scroll = c.disagreement_scroll.saturating_sub(1),
         Action::Down => c.scroll = (c.scroll + 1).min(c.diff.len().saturating_sub(1)),
         Action::Up => c.scroll = c.scroll.saturating_sub(1),
         Action::Export if !c.runs.is_empty() => {

@@ -141,7 +141,10 @@ fn hints(app: &App) -> &'static str {
             "type the label · Enter keep · Esc cancel · Ctrl-U clear"
         }
         Screen::Runs => "↑↓ move · Enter open · Space mark · c compare · n label · r resume · d delete",
-        Screen::Compare => "m metric · a align step/epoch · ↑↓ scroll diff · x export · 4 runs",
+        Screen::Compare if app.compare.predictions_page => {
+            "p curves · ←→ run against #1 · ↑↓ scroll · 4 runs"
+        }
+        Screen::Compare => "m metric · a align · p predictions · ↑↓ scroll diff · x export · 4 runs",
         Screen::Experiments => "↑↓ setting · ←→ sweep · Enter run · o sort · c compare · s go on · x PNG",
     }
 }

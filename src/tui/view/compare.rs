@@ -24,6 +24,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         );
         return;
     }
+    if c.predictions_page {
+        draw_predictions(frame, area, app, theme);
+        return;
+    }
     let [chart_area, bottom] = Layout::vertical([Constraint::Percentage(55), Constraint::Min(0)]).areas(area);
     let curves: Vec<Curve> = c
         .runs
@@ -123,6 +127,99 @@ fn draw_metrics(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .header(Row::new(header).style(theme.dimmed()))
         .block(panel("Scores (accuracy, F1 or Pearson; best in green; Δ: test points against #1)", theme));
     frame.render_widget(table.style(theme.base), area);
+}
+
+/// Run #1 against another: their confusion matrices side by side, and the examples they
+/// predict differently, with who was right.
+fn draw_predictions(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let c = &app.compare;
+    let (Some(first), Some(second)) = (c.runs.first(), c.runs.get(c.other)) else {
+        placeholder(
+            frame,
+            area,
+            "Mark two or more runs on the Runs screen (4) to set their predictions side by side.",
+            theme,
+        );
+        return;
+    };
+    let label = |i: usize| c.labels.get(i).map_or("", String::as_str);
+    let [matrices, list_area] =
+        Layout::vertical([Constraint::Percentage(45), Constraint::Min(0)]).areas(area);
+    let halves = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).split(matrices);
+    for (k, (run, i)) in [(first, 0), (second, c.other)].into_iter().enumerate() {
+        let report = run.history.final_eval(&run.predicted_split);
+        let title = match report {
+            Some(r) => format!("#{} {} · {} accuracy {:.4}", i + 1, label(i), r.split, r.scores.accuracy),
+            None => format!("#{} {}", i + 1, label(i)),
+        };
+        let block = panel(title, theme).border_style(theme.base.fg(theme.series_color(i)));
+        let inner = block.inner(halves[k]);
+        frame.render_widget(block, halves[k]);
+        match report.filter(|r| !r.scores.confusion.is_empty()) {
+            Some(r) => frame.render_widget(
+                crate::tui::widgets::Heatmap {
+                    labels: &r.labels,
+                    matrix: &r.scores.confusion,
+                    normalised: false,
+                    selected: None,
+                    theme,
+                },
+                inner,
+            ),
+            None => frame.render_widget(
+                Paragraph::new("no confusion matrix: the run has no classes (or no final evaluation)")
+                    .style(theme.dimmed()),
+                inner,
+            ),
+        }
+    }
+    let d = crate::runs::compare::disagreements(&first.predictions, &second.predictions);
+    let title = match &d {
+        Ok(d) => format!(
+            "{} of {} {} examples predicted differently: #1 right {}, #{} right {}, both wrong {}{}",
+            d.rows.len(),
+            d.examples,
+            first.predicted_split,
+            d.first_right,
+            c.other + 1,
+            d.second_right,
+            d.both_wrong,
+            if c.runs.len() > 2 { " · ←→ another run" } else { "" }
+        ),
+        Err(_) => "Where the runs disagree".to_owned(),
+    };
+    let block = panel(title, theme);
+    let inner = block.inner(list_area);
+    frame.render_widget(block, list_area);
+    let d = match d {
+        Ok(d) if d.rows.is_empty() => {
+            return placeholder(frame, inner, "The two runs predict every example alike.", theme);
+        }
+        Ok(d) => d,
+        Err(why) => return placeholder(frame, inner, &why, theme),
+    };
+    let width = inner.width as usize;
+    let verdict_w = 40.min(width / 2);
+    let text_w = width.saturating_sub(verdict_w + 1);
+    let first_shown = c.disagreement_scroll.min(d.rows.len().saturating_sub(1));
+    let lines: Vec<Line> = d
+        .rows
+        .iter()
+        .skip(first_shown)
+        .take(inner.height as usize)
+        .map(|&i| {
+            let (a, b) = (&first.predictions[i], &second.predictions[i]);
+            let mark =
+                |p: &crate::report::Prediction| if p.predicted == p.gold { theme.good } else { theme.bad };
+            Line::from(vec![
+                Span::raw(format!("{:<text_w$} ", cut(&a.text, text_w))),
+                Span::styled(format!("gold {} ", cut(&a.gold, 10)), theme.dimmed()),
+                Span::styled(format!("#1 {} ", cut(&a.predicted, 10)), theme.base.fg(mark(a))),
+                Span::styled(format!("#{} {}", c.other + 1, cut(&b.predicted, 10)), theme.base.fg(mark(b))),
+            ])
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines).style(theme.base), inner);
 }
 
 fn draw_diff(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
