@@ -362,7 +362,7 @@ fn summary(sweep: &Sweep, rows: &[Row]) -> Option<Summary> {
     for c in &mut curves {
         c.points.sort_by(|a, b| a.0.total_cmp(&b.0));
     }
-    let x_label = if budget { "labelled training examples".to_owned() } else { key.to_owned() };
+    let x_label = crate::runs::label::axis_name(key);
     Some(Summary { x_label, log_x, curves })
 }
 

@@ -62,7 +62,9 @@ impl Chart for SweepChart<'_> {
         let pad = ((hi - lo) * 0.06).max(0.05);
         let (ylo, yhi) = points()
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.1 - p.2), b.max(p.1 + p.2)));
-        let ypad = ((yhi - ylo) * 0.1).max(0.02);
+        // At least 0.2 of the score's scale: differences smaller than the seeds' spread must
+        // not look like a cliff.
+        let ypad = ((yhi - ylo) * 0.1).max((0.2 - (yhi - ylo)) / 2.0).max(0.02);
         let seeds = r.seeds.len();
         let title = format!(
             "{}: {} (mean ± sd over {seeds} seed{})",
@@ -122,14 +124,18 @@ impl Chart for SweepChart<'_> {
             }
             chart.draw_series(line.iter().map(|&p| Circle::new(p, 6, colour.filled())))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .margin(16)
-            .label_font((FONT, 20))
-            .background_style(WHITE.filled())
-            .border_style(RGBColor(160, 160, 160))
-            .draw()?;
+        if summary.curves.len() < 2 {
+            // One line needs no legend: the title says what it is.
+        } else {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::LowerRight)
+                .margin(16)
+                .label_font((FONT, 20))
+                .background_style(WHITE.filled())
+                .border_style(RGBColor(160, 160, 160))
+                .draw()?;
+        }
         for (k, note) in notes.iter().take(4).enumerate() {
             below.draw(&Text::new(
                 note.clone(),

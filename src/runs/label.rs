@@ -73,6 +73,21 @@ pub fn describe(key: &str, value: &toml::Value) -> String {
     }
 }
 
+/// A swept key as an axis names it: `learning rate`, not `train.lr`.
+pub fn axis_name(key: &str) -> String {
+    match key {
+        "data.train-share" => "labelled training examples".into(),
+        "train.lr" => "learning rate".into(),
+        "mlm.mask-ratio" => "masking ratio of the masked-LM stage (0: none)".into(),
+        "mlm.epochs" => "masked-LM epochs".into(),
+        "train.epochs" => "epochs".into(),
+        "train.batch-size" => "batch size".into(),
+        "train.warmup-ratio" => "warm-up ratio".into(),
+        "train.freeze-layers" => "frozen bottom layers".into(),
+        other => other.to_owned(),
+    }
+}
+
 /// A number as people write it in a legend: `3e-4`, `0.15`, `10`, `2.5`.
 pub fn number(x: f64) -> String {
     if x != 0.0 && x.abs() < 1e-2 {
