@@ -694,3 +694,31 @@ fn a_sweep_can_launch_each_run_through_a_command_several_at_once() {
         std::fs::read_dir(runs[0].dir.parent().expect("runs").join("sweeps")).expect("sweeps").count();
     assert_eq!(configs, 1);
 }
+
+/// Through a real Slurm: `scripts/check-slurm.sh` starts a single-node cluster from Debian's
+/// `slurm-wlm` and runs this. Each run is an `srun` job step on one CPU; their results equal
+/// those of the same sweep run here (determinism does not depend on the thread count).
+#[test]
+#[ignore = "needs a running Slurm: scripts/check-slurm.sh"]
+fn a_sweep_through_slurm_gives_the_results_of_the_same_sweep_here() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let srun = "command = \"srun --ntasks=1 --cpus-per-task=1 {bertbench} train {args} > /dev/null 2>&1\"\nparallel = 2\n";
+    let slurm = tmp.path().join("slurm");
+    let file = write_sweep(&slurm, 60, srun);
+    let out = sweep_command(&file, &slurm).arg("--json").output().expect("sweep");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let through_slurm = sweep_results(&out.stdout);
+    let here = tmp.path().join("here");
+    let file = write_sweep(&here, 60, "");
+    let out = sweep_command(&file, &here).arg("--json").output().expect("sweep");
+    let in_process = sweep_results(&out.stdout);
+    assert_eq!(through_slurm["runs_finished"], 4, "{through_slurm}");
+    for (a, b) in through_slurm["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .zip(in_process["rows"].as_array().expect("rows"))
+    {
+        assert_eq!((&a["label"], &a["mean"], &a["sd"]), (&b["label"], &b["mean"], &b["sd"]));
+    }
+}
