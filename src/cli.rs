@@ -253,6 +253,10 @@ pub struct RunFlags {
     /// Run name (part of the run id).
     #[arg(long)]
     pub name: Option<String>,
+    /// What lists, legends and titles call the run (default: its name and what sets it
+    /// apart, such as "sotu-era scratch").
+    #[arg(long)]
+    pub label: Option<String>,
     #[arg(long)]
     pub runs_dir: Option<PathBuf>,
     /// cpu, or cuda:N in a build with the `cuda` feature.
@@ -281,6 +285,7 @@ impl RunFlags {
             self.save_every => c.train.save_every,
             self.patience => c.train.patience,
             self.name => c.name,
+            self.label => c.label,
             self.runs_dir => c.runs_dir,
             self.device => c.device,
         }

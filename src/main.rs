@@ -164,6 +164,8 @@ impl Interrupts {
     /// Launches `start` on this thread with the console (`json`: JSON lines) as its sink,
     /// stoppable by Ctrl-C.
     fn launch(&self, start: Start, json: bool) -> bertbench::error::Result<Launched> {
+        // A press that came as the previous run ended anyway is not the first of this one.
+        self.presses.store(0, Ordering::SeqCst);
         let (commands, inbox) = mpsc::channel();
         if let Ok(mut slot) = self.commands.lock() {
             *slot = Some(commands);
@@ -204,7 +206,9 @@ fn sweep(args: &SweepArgs) -> anyhow::Result<ExitCode> {
     use bertbench::experiment::drive::{Pass, Progress, drive, drive_commands};
     use bertbench::experiment::results::refresh;
     let sweep = Sweep::from_file(&args.file, args.runs_dir.as_deref())?;
-    sweep.save()?;
+    if !args.status {
+        sweep.save()?;
+    }
     let total = sweep.runs()?.len();
     say!(
         "sweep {}: {} setting(s) x {} seed(s) = {total} runs; record {}",
@@ -225,19 +229,20 @@ fn sweep(args: &SweepArgs) -> anyhow::Result<ExitCode> {
                 say!("[{n}/{total}] {}: {why}", run.config.label.as_deref().unwrap_or(""));
             }
             Progress::Ended { n, run, dir, status } => {
-                let info = bertbench::runs::store::load_run(dir);
-                let figure = info.summary.as_ref().and_then(bertbench::runs::listing::Figure::of);
-                let figure = figure.map(|f| format!(": {f}")).unwrap_or_default();
-                say!(
-                    "[{n}/{total}] {} {}{figure}",
-                    run.config.label.as_deref().unwrap_or(""),
-                    status.as_str()
-                );
+                let info = dir.map(bertbench::runs::store::load_run);
+                let summary = info.as_ref().and_then(|i| i.summary.as_ref());
+                let figure = summary.and_then(bertbench::runs::listing::Figure::of);
+                let said = match (&figure, &info) {
+                    (Some(f), _) => format!(": {f}"),
+                    (None, None) => ": its command left no run record".to_owned(),
+                    (None, Some(i)) => i.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default(),
+                };
+                say!("[{n}/{total}] {} {}{said}", run.config.label.as_deref().unwrap_or(""), status.as_str());
                 if json {
                     let line = serde_json::json!({
                         "sweep": sweep.id, "setting": run.setting, "seed": run.seed,
-                        "label": run.config.label, "run": info.id, "status": status.as_str(),
-                        "score": info.summary.as_ref().and_then(bertbench::runs::listing::Figure::of).map(|f| f.value),
+                        "label": run.config.label, "run": info.as_ref().map(|i| &i.id),
+                        "status": status.as_str(), "score": figure.map(|f| f.value),
                     });
                     println!("{line}");
                 }
@@ -269,6 +274,24 @@ fn sweep(args: &SweepArgs) -> anyhow::Result<ExitCode> {
     if pass == Pass::Stopped {
         say!("the sweep stopped; go on with it: bertbench sweep {}", args.file.display());
         return Ok(ExitCode::from(130));
+    }
+    let failed: Vec<String> = results
+        .rows
+        .iter()
+        .flat_map(|r| {
+            r.runs
+                .iter()
+                .filter(|x| x.status == "failed")
+                .map(move |x| format!("{} · seed {}", r.label, x.seed))
+        })
+        .collect();
+    if !failed.is_empty() {
+        say!(
+            "{} run(s) failed: {} (their reasons are above and in their records)",
+            failed.len(),
+            failed.join(", ")
+        );
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }

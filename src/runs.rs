@@ -40,6 +40,31 @@ pub fn short_model_name(source: &str) -> String {
     }
 }
 
+/// Rows of cells as text, each column as wide as its widest cell, two spaces apart; the last
+/// column is not padded (`runs list`, `runs compare`, `bertbench sweep`).
+pub fn text_table<R: AsRef<[String]>>(rows: &[R]) -> String {
+    let n = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..n)
+        .map(|c| rows.iter().filter_map(|r| r.as_ref().get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let row = row.as_ref();
+        let line: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(
+                |(c, cell)| {
+                    if c + 1 == row.len() { cell.clone() } else { format!("{cell:<w$}", w = widths[c]) }
+                },
+            )
+            .collect();
+        out += line.join("  ").trim_end();
+        out.push('\n');
+    }
+    out
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;

@@ -59,6 +59,14 @@ pub fn release_free_memory() {
 }
 
 /// Whether a process with this id is alive (Linux; elsewhere assumed alive).
+/// This machine's name (Linux: the kernel's), which a run's status records beside its process
+/// id: a process id means something only on the machine that wrote it.
+pub fn hostname() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim();
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
 pub fn process_alive(pid: u32) -> bool {
     if cfg!(target_os = "linux") { std::path::Path::new(&format!("/proc/{pid}")).exists() } else { true }
 }

@@ -64,7 +64,11 @@ fn only_run(root: &Path) -> std::path::PathBuf {
 #[test]
 fn train_json_then_eval_and_runs_list() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let out = bertbench().args(train_args(tmp.path(), 48, 2)).arg("--json").output().expect("run");
+    let out = bertbench()
+        .args(train_args(tmp.path(), 48, 2))
+        .args(["--json", "--label", "toy baseline"])
+        .output()
+        .expect("run");
     assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -112,6 +116,7 @@ fn train_json_then_eval_and_runs_list() {
     let listing = String::from_utf8_lossy(&out.stdout);
     let id = run.file_name().expect("id").to_string_lossy().into_owned();
     assert!(listing.contains(&id) && listing.contains("finished"), "{listing}");
+    assert!(listing.contains("toy baseline"), "the run is listed by the label it was given: {listing}");
 
     // Plots for slides, as PNG and SVG, from the run's id.
     let runs_dir = tmp.path().join("runs").display().to_string();
@@ -663,7 +668,9 @@ fn a_sweep_killed_mid_way_goes_on_without_redoing_finished_runs() {
         .output()
         .expect("json");
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("compare JSON");
-    assert_eq!(json["runs"][0]["delta"], 0.0);
+    let score = |i: usize| json["runs"][i]["score"].as_f64().expect("score");
+    let delta = json["runs"][1]["delta"].as_f64().expect("a delta against the first run");
+    assert!((delta - (score(1) - score(0))).abs() < 1e-12, "{json}");
     assert!(json["settings"]["model.from-scratch"].is_array(), "{json}");
     let show =
         bertbench().args(["runs", "show", &ids[0], "--runs-dir"]).arg(&runs_dir).output().expect("show");

@@ -766,6 +766,11 @@ fn compare_screen_overlays_runs_and_diffs_their_settings() {
     assert!(text.contains("train.lr") && text.contains("model.from-scratch"), "{text}");
     assert!(!text.contains("data.train"), "equal settings are not listed: {text}");
     snap("compare", &app);
+    assert!(screen_text(&app, 100, 30).contains("-24.0"), "Δ against #1");
+    keys(&mut app, "b");
+    let text = screen_text(&app, 100, 30);
+    assert!(text.contains("+24.0") && text.contains("vs #2"), "Δ against the chosen baseline: {text}");
+    keys(&mut app, "b");
     keys(&mut app, "p");
     let text = screen_text(&app, 100, 30);
     assert!(
@@ -812,13 +817,16 @@ fn themes_and_tiny_terminals() {
     // Every screen, filled, and the overlays draw at odd sizes without panicking.
     send(&mut app, Msg::RunsListed(Ok(run_rows())));
     send(&mut app, Msg::CompareLoaded(Ok(vec![record("a", 5e-5, false, 0.8), record("b", 5e-4, true, 0.6)])));
-    for screen in "12345".chars() {
+    send(&mut app, Msg::SweepsLoaded { sweeps: vec![sweep_entry(true, 3)], problems: Vec::new() });
+    for screen in "123456".chars() {
         keys(&mut app, &screen.to_string());
         for overlay in [None, Some(Overlay::Help)] {
             app.overlay = overlay;
             for (w, h) in [(60, 16), (61, 17), (80, 24), (100, 30), (200, 60)] {
                 let text = screen_text(&app, w, h);
-                assert!(text.contains("bertbench"), "{w}x{h}: {text}");
+                // The header names the screens at every size (the brand from 90 columns).
+                assert!(text.contains("5 Compare") && text.contains("6 Experiments"), "{w}x{h}: {text}");
+                assert_eq!(text.contains("bertbench"), w >= 90, "{w}x{h}: {text}");
             }
         }
         app.overlay = None;
@@ -1335,7 +1343,6 @@ fn experiments_screen_fills_in_the_sweep_and_spells_out_the_difference() {
 #[test]
 fn b_on_new_run_queues_pretrained_and_from_scratch_and_says_what_pretraining_was_worth() {
     let mut app = app();
-    keys(&mut app, "b");
     let effects = keys(&mut app, "b");
     let [Effect::RunSweep(sweep)] = &effects[..] else { panic!("{effects:?}") };
     assert_eq!(sweep.varied(), ["model.from-scratch"]);
@@ -1361,7 +1368,9 @@ fn b_on_new_run_queues_pretrained_and_from_scratch_and_says_what_pretraining_was
     let mut entry = sweep_entry(false, 0);
     entry.sweep.id.clone_from(&sweep.id);
     entry.results.sweep.clone_from(&sweep.id);
-    send(&mut app, Msg::SweepsLoaded { sweeps: vec![entry], problems: Vec::new() });
+    // Listed after an older sweep, the one just started is the one screen 6 shows.
+    send(&mut app, Msg::SweepsLoaded { sweeps: vec![sweep_entry(true, 0), entry], problems: Vec::new() });
+    assert_eq!(app.experiments.current().map(|e| e.sweep.id.clone()), Some(sweep.id.clone()));
     let notice = app.notice.as_ref().map(|n| n.text.clone()).unwrap_or_default();
     assert!(
         notice.contains("done: pretrained vs from scratch: +31.0 points of test accuracy (2 seeds"),

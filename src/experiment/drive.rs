@@ -3,7 +3,7 @@
 //! in this process (`drive`, so that each gets every core and their speeds compare), or each
 //! through a shell command, several at once (`drive_commands`: a scheduler such as Slurm).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command};
 
 use super::spec::{Next, PlannedRun, Sweep, next};
@@ -18,8 +18,8 @@ pub enum Progress<'a> {
     Starting { n: usize, total: usize, run: &'a PlannedRun, resume: bool },
     /// Run `n` is not started: finished, failed (with its reason) or running elsewhere.
     Skipped { n: usize, run: &'a PlannedRun, why: String },
-    /// Run `n` ended; `dir` is its record.
-    Ended { n: usize, run: &'a PlannedRun, dir: &'a Path, status: RunStatus },
+    /// Run `n` ended; `dir` is its record (none: its command left no record).
+    Ended { n: usize, run: &'a PlannedRun, dir: Option<&'a Path>, status: RunStatus },
 }
 
 /// How the sweep's pass ended.
@@ -54,7 +54,7 @@ pub fn drive(
         match launch(start) {
             Ok(launched) => {
                 let status = launched.summary.status;
-                progress(Progress::Ended { n, run, dir: &launched.dir, status });
+                progress(Progress::Ended { n, run, dir: Some(&launched.dir), status });
                 if status == RunStatus::Cancelled {
                     return Ok(Pass::Stopped);
                 }
@@ -68,7 +68,8 @@ pub fn drive(
 /// Runs the sweep's runs with `template`, `parallel` at a time: `{bertbench}` becomes this
 /// program, `{args}` the run's arguments — its config (written to the sweep's `runs/` folder)
 /// or `--resume RUN`. Each command is expected to write its run's record into the sweep's runs
-/// folder and to return when the run ends (`srun …`, `sbatch --wait …`).
+/// folder and to return when the run ends (`srun …`, `sbatch --wait …`). A command that fails
+/// is reported as its run's end (failed, with or without a record) and the others go on.
 pub fn drive_commands(
     sweep: &Sweep,
     template: &str,
@@ -81,7 +82,6 @@ pub fn drive_commands(
     let configs = sweep.dir().join("runs");
     std::fs::create_dir_all(&configs).at(&configs)?;
     let mut running: Vec<(usize, Child)> = Vec::new();
-    let mut failed = Vec::new();
     for (i, (run, what)) in planned.iter().enumerate() {
         let n = i + 1;
         let args = match what {
@@ -97,7 +97,7 @@ pub fn drive_commands(
             }
         };
         while running.len() >= parallel {
-            wait_one(&mut running, &planned, &mut failed, &mut progress)?;
+            wait_one(&mut running, &planned, &mut progress)?;
         }
         let line = template.replace("{bertbench}", &quote(&exe)).replace("{args}", &args);
         progress(Progress::Starting { n, total, run, resume: matches!(what, Next::Resume(_)) });
@@ -109,20 +109,15 @@ pub fn drive_commands(
         running.push((i, child));
     }
     while !running.is_empty() {
-        wait_one(&mut running, &planned, &mut failed, &mut progress)?;
+        wait_one(&mut running, &planned, &mut progress)?;
     }
-    if failed.is_empty() {
-        Ok(Pass::Complete)
-    } else {
-        Err(Error::Run(format!("the sweep's command failed for {}", failed.join(", "))))
-    }
+    Ok(Pass::Complete)
 }
 
 /// Waits for the first of `running` to end (polling: std has no wait-for-any).
 fn wait_one(
     running: &mut Vec<(usize, Child)>,
     planned: &[(PlannedRun, Next)],
-    failed: &mut Vec<String>,
     progress: &mut impl FnMut(Progress<'_>),
 ) -> Result<()> {
     loop {
@@ -135,25 +130,27 @@ fn wait_one(
             let i = *i;
             running.swap_remove(k);
             let run = &planned[i].0;
-            if !exit.success() {
-                failed.push(format!("{} ({exit})", run.config.label.as_deref().unwrap_or("a run")));
-            }
-            // Its record, as the command left it.
+            // Its record, as the command left it; a command that failed did not finish it.
             let runs = crate::runs::list_runs(&run.config.runs_dir)?;
             let record = run_record(&runs, run);
-            let (dir, status) = match record {
-                Some(r) => (r.dir.clone(), r.status),
-                None => (PathBuf::new(), RunStatus::Failed),
+            let status = match record.map(|r| r.status) {
+                Some(RunStatus::Finished) if exit.success() => RunStatus::Finished,
+                Some(s) if s != RunStatus::Running => s,
+                _ => RunStatus::Failed,
             };
-            progress(Progress::Ended { n: i + 1, run, dir: &dir, status });
+            let dir = record.map(|r| r.dir.clone());
+            progress(Progress::Ended { n: i + 1, run, dir: dir.as_deref(), status });
             return Ok(());
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
 
+/// The record of `run` in `runs` (newest first): the finished one, else the newest.
 fn run_record<'a>(runs: &'a [crate::runs::RunInfo], run: &PlannedRun) -> Option<&'a crate::runs::RunInfo> {
-    runs.iter().find(|r| r.config.as_ref().and_then(|c| c.sweep.as_ref()) == run.config.sweep.as_ref())
+    let mine =
+        runs.iter().filter(|r| r.config.as_ref().and_then(|c| c.sweep.as_ref()) == run.config.sweep.as_ref());
+    mine.min_by_key(|r| (r.status != RunStatus::Finished, std::cmp::Reverse(r.id.clone())))
 }
 
 /// Every run of the sweep with what it needs next, from the runs folder as it is now.

@@ -13,7 +13,7 @@ use super::spec::{Next, Sweep, next};
 use crate::report::RunStatus;
 use crate::runs::RunInfo;
 use crate::runs::label::describe;
-use crate::runs::listing::{Figure, Split};
+use crate::runs::listing::Figure;
 
 /// One run of the table.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -128,18 +128,7 @@ impl Results {
             let finished = record.is_some_and(|r| r.status == RunStatus::Finished);
             let score = figure.as_ref().filter(|_| finished).map(|f| f.value).filter(|v| v.is_finite());
             if let Some(f) = figure.as_ref().filter(|_| finished) {
-                // In words: tables and plots of a sweep are read by people new to the names.
-                let name = match f.name {
-                    "acc" => "accuracy",
-                    "ent F1" => "entity F1",
-                    "MLM acc" => "masked-token accuracy",
-                    other => other,
-                };
-                metric.get_or_insert_with(|| match f.split {
-                    Split::Test => format!("test {name}"),
-                    Split::Valid => format!("validation {name}"),
-                    Split::HeldOut => format!("held-out {name}"),
-                });
+                metric.get_or_insert_with(|| f.long_name());
             }
             let status = match next(record) {
                 Next::Start => "pending".to_owned(),
@@ -168,7 +157,7 @@ impl Results {
             rows.iter().enumerate().filter_map(|(i, r)| r.mean.map(|m| (i, m))).collect();
         let top = means.iter().map(|m| m.1).fold(f64::NEG_INFINITY, f64::max);
         if let [(i, _)] = means.iter().filter(|m| m.1 == top).collect::<Vec<_>>()[..]
-            && rows.len() > 1
+            && means.len() > 1
         {
             rows[*i].best = true;
         }
@@ -212,16 +201,11 @@ impl Results {
 
     /// The table as `bertbench sweep` prints it: a header, a row per setting.
     pub fn table(&self) -> String {
-        use std::fmt::Write as _;
         let header =
             ["SETTING", "RUNS", "EXAMPLES", &format!("{} (mean ± sd)", self.metric)].map(str::to_owned);
         let mut cells = vec![header];
         for r in &self.rows {
-            let score = match (r.mean, r.sd) {
-                (Some(m), Some(s)) => format!("{m:.4} ± {s:.4}"),
-                (Some(m), None) => format!("{m:.4}"),
-                _ => "-".into(),
-            };
+            let score = r.score_text();
             let best = if r.best { "  best" } else { "" };
             cells.push([
                 r.label.clone(),
@@ -230,16 +214,7 @@ impl Results {
                 format!("{score}{best}"),
             ]);
         }
-        let width = |c: usize| cells.iter().map(|row| row[c].chars().count()).max().unwrap_or(0);
-        let widths: [usize; 3] = std::array::from_fn(width);
-        let mut out = String::new();
-        for row in &cells {
-            for (cell, w) in row.iter().zip(widths) {
-                let _ = write!(out, "{cell:<w$}  ");
-            }
-            out += &row[3];
-            out.push('\n');
-        }
+        let mut out = crate::runs::text_table(&cells);
         for line in self.contrast_lines() {
             out += &line;
             out.push('\n');
@@ -264,6 +239,17 @@ pub const RESULTS_FILE: &str = "results.json";
 /// How many labelled examples a run trained on, from its record's start event.
 pub fn train_examples(dir: &Path) -> Option<usize> {
     crate::runs::read_history(dir).ok()?.started.map(|s| s.train_examples)
+}
+
+impl Row {
+    /// `0.7100 ± 0.0180` (one seed: the score alone; none finished: `-`).
+    pub fn score_text(&self) -> String {
+        match (self.mean, self.sd) {
+            (Some(m), Some(s)) => format!("{m:.4} ± {s:.4}"),
+            (Some(m), None) => format!("{m:.4}"),
+            _ => "-".into(),
+        }
+    }
 }
 
 /// Mean and sample standard deviation.

@@ -140,21 +140,42 @@ impl Sweep {
             if values.is_empty() {
                 return bad(format!("[sweep.grid] {key} has no values"));
             }
+            if let Some((i, v)) = values.iter().enumerate().find(|(i, v)| values[..*i].contains(v)) {
+                return bad(format!("[sweep.grid] {key} lists {v} twice (values {} and {})", i, i + 1));
+            }
         }
         if spec.parallel == 0 {
             return bad("[sweep] parallel must be at least 1".into());
+        }
+        match &spec.command {
+            Some(c) if !c.contains("{args}") => {
+                return bad(format!(
+                    "[sweep] command {c:?} has no {{args}}: every run would run the same line (e.g. \"{{bertbench}} train {{args}}\")"
+                ));
+            }
+            None if spec.parallel > 1 => {
+                return bad(format!(
+                    "[sweep] parallel = {} needs a command: runs in this process go one at a time",
+                    spec.parallel
+                ));
+            }
+            _ => {}
         }
         let mut settings = grid(&spec.grid);
         if let Some(n) = spec.sample {
             if n == 0 {
                 return bad("[sweep] sample must be at least 1".into());
             }
-            if n < settings.len() {
-                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(spec.sample_seed);
-                let mut keep = index::sample(&mut rng, settings.len(), n).into_vec();
-                keep.sort_unstable();
-                settings = keep.into_iter().map(|i| settings[i].clone()).collect();
+            if n >= settings.len() {
+                return bad(format!(
+                    "[sweep] sample = {n} is not fewer than the grid's {} settings: leave sample out to run them all",
+                    settings.len()
+                ));
             }
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(spec.sample_seed);
+            let mut keep = index::sample(&mut rng, settings.len(), n).into_vec();
+            keep.sort_unstable();
+            settings = keep.into_iter().map(|i| settings[i].clone()).collect();
         }
         let seeds = if spec.seeds.is_empty() { vec![base.train.seed] } else { spec.seeds.clone() };
         let mut unique = seeds.clone();
@@ -171,6 +192,11 @@ impl Sweep {
             config
                 .validate()
                 .map_err(|e| within(&format!("[sweep.grid] {}", keys_of(&setting.values)), e))?;
+        }
+        if sweep.settings.len() == 1 && sweep.seeds.len() == 1 {
+            return bad(
+                "[sweep] varies nothing: give [sweep.grid] keys with several values, or several seeds".into(),
+            );
         }
         Ok(sweep)
     }
@@ -448,7 +474,7 @@ mod tests {
         assert!(a.settings.windows(2).all(|w| lr(&w[0]) < lr(&w[1])));
         spec.sample_seed = 9;
         let c = Sweep::new("s".into(), base, spec).expect("c");
-        assert_ne!(c.id, a.id);
+        assert_ne!(c.settings, a.settings, "another sample seed draws other settings");
     }
 
     #[test]
@@ -469,6 +495,17 @@ mod tests {
         assert_eq!(invalid.matches("config:").count(), 1, "{invalid}");
         let seed = err("\"train.seed\" = [1, 2]");
         assert!(seed.contains("seeds"), "{seed}");
+        let twice = err("\"train.lr\" = [1e-4, 3e-4, 1e-4]");
+        assert!(twice.contains("lists 0.0001 twice"), "{twice}");
+        let nothing = err("\"train.lr\" = [1e-4]");
+        assert!(nothing.contains("varies nothing"), "{nothing}");
+        let sweep = |table: &str| {
+            let text = format!("{BASE}[sweep]\n{table}\n[sweep.grid]\n\"train.lr\" = [1e-4, 3e-4]\n");
+            Sweep::from_file(&write(tmp.path(), &text), None).expect_err(table).to_string()
+        };
+        assert!(sweep("sample = 2").contains("not fewer than the grid's 2 settings"));
+        assert!(sweep("parallel = 4").contains("needs a command"));
+        assert!(sweep("command = \"srun bertbench train\"").contains("has no {args}"));
         let one_run = Sweep::from_file(&write(tmp.path(), BASE), None).expect_err("no [sweep]").to_string();
         assert!(one_run.contains("bertbench train"), "{one_run}");
         let as_run =

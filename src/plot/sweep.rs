@@ -97,7 +97,7 @@ impl Chart for SweepChart<'_> {
         let bottom = ylo - ypad;
         let tick_font = (FONT, 18).into_font().color(&BLACK);
         chart.draw_series(ticks.iter().map(|&x| {
-            let text = round_label(x);
+            let text = crate::runs::label::tick(x);
             let half = i32::try_from(text.chars().count() * 5).unwrap_or(0);
             EmptyElement::at((to_x(x), bottom))
                 + PathElement::new(vec![(0, 0), (0, 6)], BLACK.stroke_width(1))
@@ -145,20 +145,6 @@ impl Chart for SweepChart<'_> {
         }
         Ok(())
     }
-}
-
-/// A tick value with two significant digits: 15, 30, 300, 1e-4.
-fn round_label(v: f64) -> String {
-    if v == 0.0 || !v.is_finite() {
-        return "0".into();
-    }
-    if v.abs() < 0.01 {
-        return format!("{v:.0e}");
-    }
-    let digits = v.abs().log10().floor() as i32;
-    let scale = 10f64.powi(digits - 1);
-    let rounded = (v / scale).round() * scale;
-    if rounded >= 10.0 { format!("{rounded:.0}") } else { format!("{rounded}") }
 }
 
 #[cfg(test)]
@@ -213,13 +199,5 @@ mod tests {
         none.summary = None;
         let err = export_sweep(&none, Format::Png, tmp.path()).expect_err("no curve");
         assert!(err.to_string().contains("varies no numeric setting"), "{err}");
-    }
-
-    #[test]
-    fn ticks_keep_two_significant_digits() {
-        assert_eq!(round_label(17.78), "18");
-        assert_eq!(round_label(316.2), "320");
-        assert_eq!(round_label(0.3), "0.3");
-        assert_eq!(round_label(3e-4), "3e-4");
     }
 }

@@ -154,14 +154,10 @@ pub struct Comparison {
 impl Comparison {
     /// `runs[0]` is the baseline of the Δ column. Equal labels are told apart (`label::distinct`).
     pub fn of(runs: &[super::RunInfo]) -> Self {
-        use super::listing::{Figure, Split};
+        use super::listing::Figure;
         let figures: Vec<Option<Figure>> =
             runs.iter().map(|r| r.summary.as_ref().and_then(Figure::of)).collect();
-        let name = |f: &Figure| match f.split {
-            Split::Test => format!("test {}", f.name),
-            Split::Valid => format!("val {}", f.name),
-            Split::HeldOut => format!("held-out {}", f.name),
-        };
+        let name = Figure::long_name;
         let labels: Vec<String> = runs.iter().map(|r| r.label.clone()).collect();
         let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
         let labels = super::label::distinct(&labels, &ids);
@@ -191,7 +187,6 @@ impl Comparison {
     /// The comparison as text: a row per run (label, figure, Δ), then the settings that differ
     /// under the runs' labels, every value whole.
     pub fn table(&self) -> String {
-        use std::fmt::Write as _;
         let mut cells =
             vec![["LABEL", "RUN", "STATUS", "RESULT", "Δ vs first", "VAL LOSS", "EX/S"].map(str::to_owned)];
         for r in &self.runs {
@@ -210,7 +205,7 @@ impl Comparison {
                 r.train_examples_per_sec.map_or_else(|| "-".into(), |v| format!("{v:.1}")),
             ]);
         }
-        let mut out = columns(&cells);
+        let mut out = super::text_table(&cells);
         if self.settings.is_empty() {
             out += "\nthe runs share every setting\n";
             return out;
@@ -224,34 +219,9 @@ impl Comparison {
             self.settings.iter().map(|(k, v)| std::iter::once(k.clone()).chain(v.iter().cloned()).collect()),
         );
         out += "\nsettings that differ:\n";
-        out += &columns(&rows);
-        let _ = write!(out, "");
+        out += &super::text_table(&rows);
         out
     }
-}
-
-/// Rows of cells in columns as wide as their widest cell.
-fn columns<R: AsRef<[String]>>(rows: &[R]) -> String {
-    let n = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..n)
-        .map(|c| rows.iter().filter_map(|r| r.as_ref().get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let row = row.as_ref();
-        let line: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(
-                |(c, cell)| {
-                    if c + 1 == row.len() { cell.clone() } else { format!("{cell:<w$}", w = widths[c]) }
-                },
-            )
-            .collect();
-        out += line.join("  ").trim_end();
-        out.push('\n');
-    }
-    out
 }
 
 /// Settings (as `section.key`) whose values differ between the configs, with each run's value

@@ -88,6 +88,23 @@ pub fn axis_name(key: &str) -> String {
     }
 }
 
+/// An axis tick with two significant digits: `15`, `300`, `0.15`, `3e-4`.
+pub fn tick(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return "0".into();
+    }
+    if v.abs() < 0.01 {
+        return format!("{v:.0e}");
+    }
+    let digits = v.abs().log10().floor() as i32;
+    let scale = 10f64.powi(digits - 1);
+    let rounded = (v / scale).round() * scale;
+    // As many decimals as the two digits need, so 0.7 prints as 0.7, not 0.7000000000000001.
+    let decimals = usize::try_from(1 - digits).unwrap_or(0);
+    let text = format!("{rounded:.decimals$}");
+    if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_owned() } else { text }
+}
+
 /// A number as people write it in a legend: `3e-4`, `0.15`, `10`, `2.5`.
 pub fn number(x: f64) -> String {
     if x != 0.0 && x.abs() < 1e-2 {
@@ -123,8 +140,14 @@ pub fn distinct(labels: &[String], ids: &[String]) -> Vec<String> {
 
 /// `HH:MM:SS` from a run id that starts `YYYYMMDD-HHMMSS`, else the id.
 fn start_time(id: &str) -> String {
-    let time = id.get(9..15).filter(|t| t.bytes().all(|b| b.is_ascii_digit()));
-    time.map_or_else(|| id.to_owned(), |t| format!("{}:{}:{}", &t[..2], &t[2..4], &t[4..]))
+    started_at(id).map_or_else(|| id.to_owned(), |(_, time)| time)
+}
+
+/// When a run started, from its id (`YYYYMMDD-HHMMSS-…`): (`MM-DD`, `HH:MM:SS`).
+pub fn started_at(id: &str) -> Option<(String, String)> {
+    let digits = |r: std::ops::Range<usize>| id.get(r).filter(|t| t.bytes().all(|b| b.is_ascii_digit()));
+    let (day, time) = (digits(4..8)?, digits(9..15)?);
+    Some((format!("{}-{}", &day[..2], &day[2..]), format!("{}:{}:{}", &time[..2], &time[2..4], &time[4..])))
 }
 
 #[cfg(test)]
@@ -139,6 +162,17 @@ mod tests {
         assert_eq!(describe("mlm.mask-ratio", &toml::Value::Float(0.15)), "+MLM 0.15");
         assert_eq!(describe("train.batch-size", &toml::Value::Integer(8)), "batch-size 8");
         assert_eq!(describe("model.source", &toml::Value::String("org/bert-mini".into())), "bert-mini");
+    }
+
+    #[test]
+    fn ticks_keep_two_significant_digits_without_float_noise() {
+        assert_eq!(tick(17.78), "18");
+        assert_eq!(tick(316.2), "320");
+        assert_eq!(tick(0.7), "0.7");
+        assert_eq!(tick(0.15), "0.15");
+        assert_eq!(tick(0.1 + 0.2), "0.3");
+        assert_eq!(tick(3e-4), "3e-4");
+        assert_eq!(tick(1200.0), "1200");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! micro-F1, entity F1, Pearson, masked-LM accuracy) rather than columns that mean nothing for
 //! most heads.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::path::PathBuf;
 
 use super::store::RunInfo;
@@ -43,6 +43,23 @@ impl Figure {
         };
         let (name, value) = figures.headline();
         Some(Self { name, value, split })
+    }
+
+    /// The name in words with its split, for tables and plots read by people new to the short
+    /// names: `test accuracy`, `validation entity F1`.
+    pub fn long_name(&self) -> String {
+        let name = match self.name {
+            "acc" => "accuracy",
+            "ent F1" => "entity F1",
+            "MLM acc" => "masked-token accuracy",
+            other => other,
+        };
+        let split = match self.split {
+            Split::Test => "test",
+            Split::Valid => "validation",
+            Split::HeldOut => "held-out",
+        };
+        format!("{split} {name}")
     }
 
     /// The name as lists show it: a validation figure says so (`val acc`).
@@ -121,17 +138,7 @@ pub fn table(rows: &[RunRow]) -> String {
             ]
         }))
         .collect();
-    let width = |c: usize| cells.iter().map(|row| row[c].chars().count()).max().unwrap_or(0);
-    let widths: [usize; 6] = std::array::from_fn(width);
-    let mut out = String::new();
-    for row in &cells {
-        for (cell, w) in row.iter().zip(widths) {
-            let _ = write!(out, "{cell:<w$}  ");
-        }
-        out += &row[6];
-        out.push('\n');
-    }
-    out
+    super::text_table(&cells)
 }
 
 #[cfg(test)]

@@ -57,8 +57,11 @@ impl RunInfo {
 /// Reads one run folder, as untrusted data (`safe`): its id and reason are printable.
 pub fn load_run(dir: &Path) -> RunInfo {
     let id = dir.file_name().map_or_else(String::new, |n| printable(&n.to_string_lossy()).into_owned());
-    let (mut status, mut reason, pid) = read_status(dir);
-    if status == RunStatus::Running && !pid.is_some_and(process_alive) {
+    let (mut status, mut reason, pid, host) = read_status(dir);
+    // A run on another machine (a scheduler's node) is trusted to be running: its process id
+    // cannot be checked from here.
+    let elsewhere = host.is_some_and(|h| Some(h) != crate::sys::hostname());
+    if status == RunStatus::Running && !elsewhere && !pid.is_some_and(process_alive) {
         status = RunStatus::Interrupted;
         reason = Some("the process ended without finishing the run (killed or crashed)".into());
     }
@@ -76,7 +79,7 @@ pub fn load_run(dir: &Path) -> RunInfo {
     run
 }
 
-fn read_status(dir: &Path) -> (RunStatus, Option<String>, Option<u32>) {
+fn read_status(dir: &Path) -> (RunStatus, Option<String>, Option<u32>, Option<String>) {
     let text = match read_record_text(dir, "status", SMALL_FILE) {
         Ok(text) => text,
         Err(e) if e.is_not_found() => {
@@ -84,25 +87,29 @@ fn read_status(dir: &Path) -> (RunStatus, Option<String>, Option<u32>) {
                 RunStatus::Interrupted,
                 Some("no status file: the run record is incomplete".into()),
                 None,
+                None,
             );
         }
-        Err(e) => return (RunStatus::Interrupted, Some(format!("unreadable status: {e}")), None),
+        Err(e) => return (RunStatus::Interrupted, Some(format!("unreadable status: {e}")), None, None),
     };
     let mut lines = text.lines();
     let status = lines.next().and_then(|l| RunStatus::parse(l.trim()));
-    let (mut reason, mut pid) = (None, None);
+    let (mut reason, mut pid, mut host) = (None, None, None);
     for line in lines {
         if let Some(r) = line.strip_prefix("reason: ") {
             reason = Some(r.to_owned());
         } else if let Some(p) = line.strip_prefix("pid: ") {
             pid = p.trim().parse().ok();
+        } else if let Some(h) = line.strip_prefix("host: ") {
+            host = Some(h.trim().to_owned());
         }
     }
     match status {
-        Some(s) => (s, reason, pid),
+        Some(s) => (s, reason, pid, host),
         None => (
             RunStatus::Interrupted,
             Some(format!("unreadable status file: {:?}", text.lines().next().unwrap_or(""))),
+            None,
             None,
         ),
     }
@@ -137,5 +144,26 @@ pub fn find_run(runs_dir: &Path, name: &str) -> Result<RunInfo> {
         (Some(_), Some(_)) => {
             Err(Error::Config(format!("several runs start with {name:?}; give more of the id")))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_process_here_is_interrupted_one_on_another_machine_is_trusted() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        // No process has this id: the run here died.
+        let gone = "running\npid: 4294967\n";
+        let here = crate::sys::hostname().map(|h| format!("host: {h}\n")).unwrap_or_default();
+        std::fs::write(tmp.path().join("status"), format!("{gone}{here}")).expect("status");
+        assert_eq!(load_run(tmp.path()).status, RunStatus::Interrupted);
+        // A scheduler's node wrote it: its process id means nothing here.
+        std::fs::write(tmp.path().join("status"), format!("{gone}host: node-17.cluster\n")).expect("status");
+        assert_eq!(load_run(tmp.path()).status, RunStatus::Running);
+        // Records written before hosts were recorded read as before.
+        std::fs::write(tmp.path().join("status"), gone).expect("status");
+        assert_eq!(load_run(tmp.path()).status, RunStatus::Interrupted);
     }
 }

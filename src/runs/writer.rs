@@ -279,6 +279,9 @@ pub fn write_status(dir: &Path, status: RunStatus, reason: Option<&str>) -> Resu
     let mut text = format!("{}\n", status.as_str());
     if status == RunStatus::Running {
         let _ = writeln!(text, "pid: {}", std::process::id());
+        if let Some(host) = crate::sys::hostname() {
+            let _ = writeln!(text, "host: {host}");
+        }
     }
     if let Some(r) = reason {
         let _ = writeln!(text, "reason: {}", r.replace('\n', " "));

@@ -53,7 +53,7 @@ impl Screen {
             Self::Eval => "Eval",
             Self::Runs => "Runs",
             Self::Compare => "Compare",
-            Self::Experiments => "Sweeps",
+            Self::Experiments => "Experiments",
         }
     }
 }
@@ -479,6 +479,8 @@ pub struct CompareView {
     pub other: usize,
     /// First visible disagreement.
     pub disagreement_scroll: usize,
+    /// The run the Δ column is measured against.
+    pub baseline: usize,
 }
 
 impl Default for CompareView {
@@ -494,6 +496,7 @@ impl Default for CompareView {
             predictions_page: false,
             other: 1,
             disagreement_scroll: 0,
+            baseline: 0,
         }
     }
 }
@@ -523,6 +526,7 @@ impl CompareView {
         self.runs = runs;
         self.other = 1;
         self.disagreement_scroll = 0;
+        self.baseline = 0;
         self.scroll = 0;
         self.refresh_curves();
     }
@@ -580,6 +584,8 @@ pub struct ExperimentsView {
     pub sort: SweepSort,
     /// Sweeps started in this session whose end is still to be announced.
     pub watching: BTreeSet<String>,
+    /// The sweep just started: shown as soon as it is listed.
+    pub follow: Option<String>,
 }
 
 impl Default for ExperimentsView {
@@ -591,6 +597,7 @@ impl Default for ExperimentsView {
             cursor: 0,
             sort: SweepSort::Grid,
             watching: BTreeSet::new(),
+            follow: None,
         }
     }
 }
@@ -617,19 +624,20 @@ impl ExperimentsView {
     }
 
     /// Replaces the sweeps, keeping the one shown (by id) where it still exists.
+    /// Replaces the sweeps, showing the one just started once it is there, else keeping the
+    /// one shown (by id) where it still exists.
     pub fn set(&mut self, sweeps: Vec<SweepEntry>, problems: Vec<String>) {
+        let followed = self.follow.as_ref().and_then(|id| sweeps.iter().position(|e| &e.sweep.id == id));
         let shown = self.current().map(|e| e.sweep.id.clone());
-        self.selected = shown.and_then(|id| sweeps.iter().position(|e| e.sweep.id == id)).unwrap_or(0);
+        let kept = shown.and_then(|id| sweeps.iter().position(|e| e.sweep.id == id));
+        if followed.is_some() {
+            self.follow = None;
+            self.cursor = 0;
+        }
+        self.selected = followed.or(kept).unwrap_or(0);
         self.sweeps = sweeps;
         self.problems = problems;
         self.cursor = self.cursor.min(self.rows().len().saturating_sub(1));
-    }
-
-    pub fn show(&mut self, id: &str) {
-        if let Some(i) = self.sweeps.iter().position(|e| e.sweep.id == id) {
-            self.selected = i;
-            self.cursor = 0;
-        }
     }
 }
 

@@ -65,6 +65,8 @@ pub enum Action {
     Refresh,
     CycleMetric,
     ToggleAlign,
+    /// Compare: measure Δ against the next run.
+    CycleBaseline,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,6 +225,13 @@ pub const BINDINGS: &[Binding] = &[
         "p",
         Action::ToggleFocus,
         "curves or predictions: confusion matrices side by side, the examples where the runs disagree",
+    ),
+    bind(
+        On(Compare),
+        &[Char('b')],
+        "b",
+        Action::CycleBaseline,
+        "the run the Δ column measures against: the next one",
     ),
     bind(On(Compare), &[Left, Char('h')], "← →", Action::Left, "predictions: the run set against #1"),
     bind(On(Compare), &[Right, Char('l')], "", Action::Right, ""),

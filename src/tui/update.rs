@@ -671,11 +671,19 @@ fn form_sweep(
     what: &str,
 ) -> Vec<Effect> {
     spec.parallel = 1;
-    spec.seeds = (0..app.setup.seeds as u64).map(|k| config.train.seed + k).collect();
+    let Some(seeds) =
+        (0..app.setup.seeds as u64).map(|k| config.train.seed.checked_add(k)).collect::<Option<Vec<u64>>>()
+    else {
+        app.error(format!(
+            "cannot start: seed {} leaves no room for {} seeds after it",
+            config.train.seed, app.setup.seeds
+        ));
+        return Vec::new();
+    };
+    spec.seeds = seeds;
     let name = format!("{}-{what}", config.name.clone().unwrap_or_else(|| "run".into()));
     match crate::experiment::Sweep::new(name, config, spec) {
         Ok(sweep) => {
-            app.experiments.watching.insert(sweep.id.clone());
             app.info(format!(
                 "sweep {}: {} runs to queue",
                 sweep.id,
@@ -694,12 +702,10 @@ fn form_sweep(
 /// the first; screen 6 follows the sweep.
 fn queue_sweep(app: &mut App, id: &str, runs: Vec<(RunConfig, Option<PathBuf>)>) -> Vec<Effect> {
     let taken = |app: &App, config: &RunConfig| {
-        app.live.iter().any(|r| {
-            (r.state.is_active() || r.state == LiveState::Queued)
-                && r.config.sweep.is_some()
-                && r.config.sweep == config.sweep
-        })
+        config.sweep.as_ref().is_some_and(|cell| waiting_in_sweep(app, |c| c == cell))
     };
+    // Screen 6 shows this sweep once it is listed.
+    app.experiments.follow = Some(id.to_owned());
     let mut effects = Vec::new();
     let mut queued = 0;
     let first = app.live.len();
@@ -749,7 +755,6 @@ fn recipes_key(app: &mut App, code: KeyCode) -> Vec<Effect> {
                 }
                 Ok(Recipe::Sweep(sweep)) => {
                     app.overlay = None;
-                    app.experiments.watching.insert(sweep.id.clone());
                     app.info(format!(
                         "{name}: starting its sweep ({} runs)",
                         sweep.settings.len() * sweep.seeds.len()
@@ -764,14 +769,16 @@ fn recipes_key(app: &mut App, code: KeyCode) -> Vec<Effect> {
     Vec::new()
 }
 
+/// Whether a run of this session that is training or queued is a sweep cell `is`.
+fn waiting_in_sweep(app: &App, is: impl Fn(&crate::config::SweepCell) -> bool) -> bool {
+    app.live.iter().any(|r| {
+        (r.state.is_active() || r.state == LiveState::Queued) && r.config.sweep.as_ref().is_some_and(&is)
+    })
+}
+
 /// Says so when a sweep started in this session has no run left to go.
 fn announce_finished_sweeps(app: &mut App) {
-    let live_left = |app: &App, id: &str| {
-        app.live.iter().any(|r| {
-            (r.state.is_active() || r.state == LiveState::Queued)
-                && r.config.sweep.as_ref().is_some_and(|c| c.id == id)
-        })
-    };
+    let live_left = |app: &App, id: &str| waiting_in_sweep(app, |c| c.id == id);
     let watching: Vec<String> = app.experiments.watching.iter().cloned().collect();
     for id in watching {
         let Some(entry) = app.experiments.sweeps.iter().find(|e| e.sweep.id == id) else { continue };
@@ -1175,6 +1182,7 @@ fn compare_action(app: &mut App, action: Action) -> Vec<Effect> {
             c.align = if c.align == Align::Step { Align::Epoch } else { Align::Step };
             c.refresh_curves();
         }
+        Action::CycleBaseline if !c.runs.is_empty() => c.baseline = (c.baseline + 1) % c.runs.len(),
         Action::ToggleFocus => {
             c.predictions_page = !c.predictions_page;
             if c.runs.len() < 2 {
@@ -1188,7 +1196,14 @@ fn compare_action(app: &mut App, action: Action) -> Vec<Effect> {
             c.other = 1 + (c.other - 1 + step) % others;
             c.disagreement_scroll = 0;
         }
-        Action::Down if c.predictions_page => c.disagreement_scroll += 1,
+        Action::Down if c.predictions_page => {
+            let shown = match (c.runs.first(), c.runs.get(c.other)) {
+                (Some(a), Some(b)) => crate::runs::compare::disagreements(&a.predictions, &b.predictions)
+                    .map_or(0, |d| d.rows.len()),
+                _ => 0,
+            };
+            c.disagreement_scroll = (c.disagreement_scroll + 1).min(shown.saturating_sub(1));
+        }
         Action::Up if c.predictions_page => c.disagreement_scroll = c.disagreement_scroll.saturating_sub(1),
         Action::Down => c.scroll = (c.scroll + 1).min(c.diff.len().saturating_sub(1)),
         Action::Up => c.scroll = c.scroll.saturating_sub(1),

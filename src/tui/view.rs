@@ -66,10 +66,14 @@ pub fn draw(frame: &mut Frame, app: &App) {
 }
 
 fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let mut spans =
-        vec![Span::styled(" bertbench ", theme.title().add_modifier(Modifier::REVERSED)), Span::raw(" ")];
-    // Full titles need about 110 columns; narrower headers take the short ones.
-    let wide = area.width >= 110;
+    // Below 90 columns the screens and a run's state need the brand's room.
+    let mut spans = if area.width >= 90 {
+        vec![Span::styled(" bertbench ", theme.title().add_modifier(Modifier::REVERSED)), Span::raw(" ")]
+    } else {
+        Vec::new()
+    };
+    // Full titles need about 120 columns with a run training; narrower headers take short ones.
+    let wide = area.width >= 120;
     for (i, screen) in Screen::ALL.iter().enumerate() {
         let style = if *screen == app.screen { theme.highlight } else { theme.dimmed() };
         let title = if wide { screen.title() } else { screen.short_title() };
@@ -81,8 +85,11 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             if app.queue.is_empty() { String::new() } else { format!(" +{} queued", app.queue.len()) };
         format!("{} {pct:.0}%{queued} ", r.state.label())
     });
-    let right = format!("{}? help ", run_state.unwrap_or_default());
     let used: usize = spans.iter().map(Span::width).sum();
+    let state = run_state.unwrap_or_default();
+    // "? help" gives way to the run's state where both do not fit (80 columns, a run training).
+    let with_help = format!("{state}? help ");
+    let right = if used + with_help.chars().count() <= area.width as usize { with_help } else { state };
     let pad = (area.width as usize).saturating_sub(used + right.chars().count());
     spans.push(Span::raw(" ".repeat(pad)));
     spans.push(Span::styled(right, theme.base.fg(theme.accent)));
@@ -134,7 +141,7 @@ fn hints(app: &App) -> &'static str {
         Screen::Setup if app.setup.editing.is_some() => {
             "type to replace · Tab complete a path · Ctrl-U clear · Enter keep · Esc cancel"
         }
-        Screen::Setup => "↑↓ field · Enter edit · s start · o recipe · b vs scratch · L budget · ? help",
+        Screen::Setup => "↑↓ field · ←→ change · Enter edit · s start · o recipe · b vs scratch · L budget",
         Screen::Train => "Space pause · s stop · c checkpoint · ←→ other run · 3 evaluation · q quit",
         Screen::Eval => eval_hints(app),
         Screen::Runs if app.runs.renaming.is_some() => {
@@ -145,7 +152,9 @@ fn hints(app: &App) -> &'static str {
             "p curves · ←→ run against #1 · ↑↓ scroll · 4 runs"
         }
         Screen::Compare => "m metric · a align · p predictions · ↑↓ scroll diff · x export · 4 runs",
-        Screen::Experiments => "↑↓ setting · ←→ sweep · Enter run · o sort · c compare · s go on · x PNG",
+        Screen::Experiments => {
+            "↑↓ setting · ←→ sweep · Enter its run · o sort · c compare · s continue · x PNG"
+        }
     }
 }
 

@@ -61,13 +61,23 @@ fn draw_metrics(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         runs.iter().map(|r| r.summary.as_ref().and_then(f)).collect()
     };
     let test = col(&|s| s.test.as_ref().map(|v| v.headline().1));
-    // The difference from run #1, in points (hundredths) of the test score.
-    let base = test.first().copied().flatten();
-    let delta: Vec<Option<f64>> = test.iter().map(|t| Some((t.as_ref()? - base?) * 100.0)).collect();
+    // The difference from the baseline run in points (hundredths) of the figure each run is
+    // judged by (test, else validation; as `runs compare`), where the two share that figure.
+    let baseline = app.compare.baseline.min(runs.len().saturating_sub(1));
+    let figures: Vec<Option<crate::runs::listing::Figure>> =
+        runs.iter().map(|r| r.summary.as_ref().and_then(crate::runs::listing::Figure::of)).collect();
+    let base = figures.get(baseline).cloned().flatten();
+    let delta: Vec<Option<f64>> = figures
+        .iter()
+        .map(|f| {
+            let (f, b) = (f.as_ref()?, base.as_ref()?);
+            (f.label() == b.label()).then_some((f.value - b.value) * 100.0)
+        })
+        .collect();
     let mut columns: Vec<(&str, Vec<Option<f64>>, bool)> = vec![
         // The head's own main figure (accuracy, micro-F1, entity F1, Pearson).
         ("test", test, true),
-        ("Δ #1", delta, true),
+        ("Δ", delta, true),
         ("val", col(&|s| s.valid.as_ref().map(|v| v.headline().1)), true),
         ("val loss", col(&|s| s.valid.as_ref().map(|v| v.loss)), false),
         ("ex/s", col(&|s| Some(s.train_examples_per_sec)), true),
@@ -97,15 +107,15 @@ fn draw_metrics(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 let text = vals[i].map_or_else(
                     || "-".into(),
                     |v| match columns[j].0 {
-                        "Δ #1" if i == 0 => "base".into(),
-                        "Δ #1" => format!("{v:+.1}"),
+                        "Δ" if i == baseline => "base".into(),
+                        "Δ" => format!("{v:+.1}"),
                         "ex/s" => format!("{v:.0}"),
                         "ECE" => format!("{v:.3}"),
                         _ => format!("{v:.4}"),
                     },
                 );
                 let is_best =
-                    columns[j].0 != "Δ #1" && vals[i].is_some() && vals[i] == best[j] && runs.len() > 1;
+                    columns[j].0 != "Δ" && vals[i].is_some() && vals[i] == best[j] && runs.len() > 1;
                 let style = if is_best { bold(theme.base.fg(theme.good)) } else { theme.base };
                 cells.push(Cell::from(Span::styled(text, style)));
             }
@@ -117,7 +127,7 @@ fn draw_metrics(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let widths: Vec<Constraint> = std::iter::once(Constraint::Min(12))
         .chain(columns.iter().map(|(name, _, _)| {
             Constraint::Length(match *name {
-                "Δ #1" | "ex/s" | "ECE" => 5,
+                "Δ" | "ex/s" | "ECE" => 5,
                 "val loss" => 8,
                 _ => 6,
             })
@@ -125,7 +135,7 @@ fn draw_metrics(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .collect();
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(theme.dimmed()))
-        .block(panel("Scores (accuracy, F1 or Pearson; best in green; Δ: test points against #1)", theme));
+        .block(panel(format!("Scores (best in green) · Δ: points vs #{} (b)", baseline + 1), theme));
     frame.render_widget(table.style(theme.base), area);
 }
 

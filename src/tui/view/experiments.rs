@@ -54,11 +54,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let table_rows: Vec<Row> = rows
         .iter()
         .map(|row| {
-            let score = match (row.mean, row.sd) {
-                (Some(m), Some(s)) => format!("{m:.4} ± {s:.4}"),
-                (Some(m), None) => format!("{m:.4}"),
-                _ => "-".into(),
-            };
+            let score = row.score_text();
             let state: Vec<&str> = row.runs.iter().map(|r| r.status.as_str()).collect();
             let busy = state.iter().filter(|s| !matches!(**s, "finished")).count();
             let progress = if busy == 0 {
@@ -87,11 +83,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .collect();
     let mut header =
         vec!["setting".to_owned(), "runs".into(), "examples".into(), format!("{} ± sd", r.metric)];
+    // The score column fits its header ("validation accuracy ± sd") and "0.7100 ± 0.0180".
+    let score_width = (header[3].chars().count() as u16).max(17);
     let mut widths = vec![
         Constraint::Min(20),
         Constraint::Length(progress_width.min(24)),
         Constraint::Length(8),
-        Constraint::Length(22),
+        Constraint::Length(score_width),
     ];
     if !narrow {
         header.push("each seed".into());
@@ -148,8 +146,9 @@ fn draw_summary(frame: &mut Frame, area: Rect, summary: &Summary, metric: &str, 
         all().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(to_x(p.0)), b.max(to_x(p.0))));
     let (ylo, yhi) =
         all().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.1 - p.2), b.max(p.1 + p.2)));
-    let xpad = ((xhi - xlo) * 0.05).max(0.05);
-    let ypad = ((yhi - ylo) * 0.1).max(0.02);
+    // The x axis spans the measured values exactly, so that its end labels are two of them.
+    let xpad = if xhi > xlo { 0.0 } else { 0.5 };
+    let ypad = ((yhi - ylo) * 0.1).max((0.2 - (yhi - ylo)) / 2.0).max(0.02);
     let (xb, yb) = ([xlo - xpad, xhi + xpad], [ylo - ypad, yhi + ypad]);
     let tick = |v: f64| {
         let v = if summary.log_x { 10f64.powf(v) } else { v };

@@ -113,9 +113,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 
 /// `12-02 03:48` from a run id that starts `YYYYMMDD-HHMMSS`.
 fn started(id: &str) -> String {
-    let digits = |r: std::ops::Range<usize>| id.get(r).filter(|t| t.bytes().all(|b| b.is_ascii_digit()));
-    match (digits(4..8), digits(9..13)) {
-        (Some(day), Some(time)) => format!("{}-{} {}:{}", &day[..2], &day[2..], &time[..2], &time[2..]),
-        _ => "-".into(),
-    }
+    crate::runs::label::started_at(id)
+        .map_or_else(|| "-".into(), |(day, time)| format!("{day} {}", &time[..5]))
 }
