@@ -187,16 +187,18 @@ fn bad_input_exits_non_zero_naming_the_problem() {
 }
 
 /// Starts a long run and waits until it has taken its first step.
+/// Starts `command` with `--json`, its stdout read line by line (stderr dropped).
+fn spawn_json(mut command: Command) -> (Child, std::io::Lines<BufReader<std::process::ChildStdout>>) {
+    let mut child =
+        command.arg("--json").stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn");
+    let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    (child, lines)
+}
+
 fn start_long_run(root: &Path) -> (Child, std::path::PathBuf) {
-    let mut child = bertbench()
-        .args(train_args(root, 400, 50))
-        .arg("--json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
+    let mut command = bertbench();
+    command.args(train_args(root, 400, 50));
+    let (child, mut lines) = spawn_json(command);
     let first_step = lines.by_ref().map_while(Result::ok).find(|l| l.contains("\"event\":\"step\""));
     assert!(first_step.is_some(), "no step event");
     // Keep draining so the child never blocks on a full pipe.
@@ -404,14 +406,9 @@ fn outcome(run: &Path) -> (Vec<(u64, String)>, Vec<serde_json::Value>) {
 
 /// Starts `args` with JSON events on stdout and returns once it has logged step `at`.
 fn start_until_step(args: &[String], at: u64) -> Child {
-    let mut child = bertbench()
-        .args(args)
-        .arg("--json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut command = bertbench();
+    command.args(args);
+    let (child, mut lines) = spawn_json(command);
     let reached = lines.by_ref().map_while(Result::ok).any(|l| {
         serde_json::from_str::<serde_json::Value>(&l)
             .is_ok_and(|e| e["event"] == "step" && e["step"].as_u64() >= Some(at))
@@ -568,13 +565,7 @@ fn a_sweep_killed_mid_way_goes_on_without_redoing_finished_runs() {
     // Runs long enough (a few hundred steps) to be killed while one trains.
     let file = write_sweep(tmp.path(), 600, "");
     let runs_dir = tmp.path().join("runs");
-    let mut child = sweep_command(&file, tmp.path())
-        .arg("--json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let (mut child, mut lines) = spawn_json(sweep_command(&file, tmp.path()));
     let first = lines.by_ref().map_while(Result::ok).find(|l| l.contains("\"status\":\"finished\""));
     let first: serde_json::Value = serde_json::from_str(&first.expect("a first run finished")).expect("json");
     // Killed while the second run trains: once its record has logged a step.
