@@ -1334,7 +1334,7 @@ fn experiments_screen_fills_in_the_sweep_and_spells_out_the_difference() {
     keys(&mut app, "l");
     let text = screen_text(&app, 100, 30);
     assert!(
-        text.contains("by setting (mean ± sd") && text.contains("pretrained vs from scratch: +31.0"),
+        text.contains("by setting, 0 to 1 (mean ± sd)") && text.contains("pretrained vs from scratch: +31.0"),
         "{text}"
     );
     snap("experiments-ab", &app);
@@ -1373,7 +1373,7 @@ fn b_on_new_run_queues_pretrained_and_from_scratch_and_says_what_pretraining_was
     assert_eq!(app.experiments.current().map(|e| e.sweep.id.clone()), Some(sweep.id.clone()));
     let notice = app.notice.as_ref().map(|n| n.text.clone()).unwrap_or_default();
     assert!(
-        notice.contains("done: pretrained vs from scratch: +31.0 points of test accuracy (2 seeds"),
+        notice.starts_with("pretrained vs from scratch: +31.0 points of test accuracy (2 seeds"),
         "{notice}"
     );
     assert!(app.experiments.watching.is_empty(), "said once");

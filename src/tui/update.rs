@@ -801,8 +801,11 @@ fn announce_finished_sweeps(app: &mut App) {
         } else {
             format!(" ({}/{} finished)", r.runs_finished, r.runs_total)
         };
-        let message =
-            format!("sweep {} done{finished}{}", r.name, told.map(|t| format!(": {t}")).unwrap_or_default());
+        // What it found first: 80 columns cut the end of the line, and the name is on screen 6.
+        let message = match told {
+            Some(t) => format!("{t} · {} done{finished}", r.name),
+            None => format!("{} done{finished}", r.name),
+        };
         app.experiments.watching.remove(&id);
         app.info(message);
     }

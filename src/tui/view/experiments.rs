@@ -209,7 +209,7 @@ fn draw_summary(frame: &mut Frame, area: Rect, summary: &Summary, metric: &str, 
 /// Each setting's mean as a bar on a 0–1 scale, ± sd in figures: the picture of a sweep that
 /// varies no numeric setting (pretrained against from scratch).
 fn draw_bars(frame: &mut Frame, area: Rect, r: &crate::experiment::Results, theme: &Theme) {
-    let block = panel(format!("{} by setting (mean ± sd; the scale is 0 to 1)", r.metric), theme);
+    let block = panel(format!("{} by setting, 0 to 1 (mean ± sd)", r.metric), theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let label_w =
