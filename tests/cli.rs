@@ -184,6 +184,18 @@ fn bad_input_exits_non_zero_naming_the_problem() {
     assert_eq!(recorded.len(), 1);
     assert_eq!(recorded[0].status, bertbench::report::RunStatus::Failed);
     assert!(recorded[0].reason.as_deref().is_some_and(|r| r.contains("bad.csv")), "{:?}", recorded[0].reason);
+    // A GPU this build cannot use is refused before the run exists: no failed record.
+    if !cfg!(feature = "cuda") {
+        let root = tmp.path().join("gpu");
+        let mut args = train_args(&root, 16, 1);
+        args.extend(["--device", "cuda:0"].map(String::from));
+        let runs = root.join("runs");
+        let out = bertbench().args(&args).output().expect("run");
+        assert_eq!(out.status.code(), Some(1));
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("cuda:0") && said.contains("without the `cuda` feature"), "{said}");
+        assert!(bertbench::runs::list_runs(&runs).expect("runs").is_empty(), "no record was left");
+    }
 }
 
 /// Starts a long run and waits until it has taken its first step.

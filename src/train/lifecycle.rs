@@ -38,6 +38,11 @@ pub fn device_from(name: &str) -> Result<Device> {
         .map(|r| if r.is_empty() { Ok(0) } else { r.parse::<usize>() })
         .and_then(std::result::Result::ok)
         .ok_or_else(|| Error::Config(format!("unknown device {name:?}: use cpu or cuda:N")))?;
+    if !cfg!(feature = "cuda") {
+        return Err(Error::Config(format!(
+            "device {name}: this bertbench was built without the `cuda` feature (cargo build --features cuda); use --device cpu"
+        )));
+    }
     Device::new_cuda(ordinal).map_err(|e| Error::Config(format!("device {name}: {e}")))
 }
 
@@ -46,6 +51,10 @@ pub fn device_from(name: &str) -> Result<Device> {
 /// before a run exists.
 pub fn prepare(cfg: &mut RunConfig) -> Result<()> {
     cfg.validate()?;
+    // A device that cannot be had is refused here, not in a run record left failed.
+    if cfg.device != "cpu" {
+        device_from(&cfg.device)?;
+    }
     if cfg.model.source.trim().is_empty() {
         // No model given: the embedded one, named so in the record.
         crate::model::embedded::SOURCE.clone_into(&mut cfg.model.source);
