@@ -57,10 +57,12 @@ pub enum Command {
     /// Predict texts with a finished run's model and explain each prediction: every token's
     /// share by integrated gradients, and the attention rollout.
     Explain(ExplainArgs),
-    /// Run a sweep: every setting of a recipe's `[sweep]` grid at every seed, one run at a
-    /// time (or through the recipe's `command`), then the table of results: mean ± sd over
-    /// seeds, the best marked, the difference between two settings spelled out. Started again,
-    /// it goes on where it stopped: finished runs are kept, a stopped one is resumed.
+    /// Run a sweep: a recipe's grid of settings at several seeds, then its results table.
+    ///
+    /// Every setting of the recipe's `[sweep]` grid runs at every seed, one run at a time (or
+    /// through the recipe's `command`, e.g. on Slurm); then the table: mean ± sd over seeds,
+    /// the best marked, the difference between two settings spelled out. Started again, it
+    /// goes on where it stopped: finished runs are kept, a stopped one is resumed.
     Sweep(SweepArgs),
     /// Measure training and inference throughput (examples/s), peak memory and start-up time.
     Bench(BenchArgs),
@@ -76,6 +78,22 @@ pub enum Command {
     Runs {
         #[command(subcommand)]
         command: RunsCommand,
+    },
+    /// Print the shell completion script (bash, zsh, fish, elvish, powershell).
+    ///
+    /// For example:
+    /// `bertbench completions bash > ~/.local/share/bash-completion/completions/bertbench`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages, one per command, into a folder.
+    ///
+    /// `bertbench.1`, `bertbench-train.1`, `bertbench-sweep.1`, …; read one with
+    /// `man -l man/bertbench-sweep.1`.
+    Man {
+        #[arg(long, default_value = "man")]
+        out: PathBuf,
     },
 }
 

@@ -52,12 +52,30 @@ fn main() -> ExitCode {
         Some(Command::Datasets { command, datasets_dir }) => {
             datasets(command.as_ref(), &datasets_dir).map(|()| ExitCode::SUCCESS)
         }
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(shell, &mut Cli::command(), "bertbench", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Man { out }) => man_pages(&out).map(|()| ExitCode::SUCCESS),
         None => workbench(&cli.workbench),
     };
     result.unwrap_or_else(|e| {
         say!("error: {e:#}");
         ExitCode::FAILURE
     })
+}
+
+/// The man pages of the command and of each subcommand, into `out`.
+fn man_pages(out: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    clap_mangen::generate_to(Cli::command(), out)
+        .with_context(|| format!("cannot write into {}", out.display()))?;
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(out)?.filter_map(|e| Some(e.ok()?.path())).collect();
+    pages.sort();
+    for page in pages.iter().filter(|p| p.extension().is_some_and(|e| e == "1")) {
+        println!("{}", page.display());
+    }
+    Ok(())
 }
 
 fn workbench(args: &WorkbenchArgs) -> anyhow::Result<ExitCode> {

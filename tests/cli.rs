@@ -732,3 +732,26 @@ fn a_sweep_through_slurm_gives_the_results_of_the_same_sweep_here() {
         assert_eq!((&a["label"], &a["mean"], &a["sd"]), (&b["label"], &b["mean"], &b["sd"]));
     }
 }
+
+#[test]
+fn completions_and_man_pages_come_from_the_command_line_definitions() {
+    let bash = bertbench().args(["completions", "bash"]).output().expect("bash");
+    let script = String::from_utf8_lossy(&bash.stdout);
+    assert!(bash.status.success() && script.contains("_bertbench()"), "{script}");
+    assert!(script.contains("sweep") && script.contains("--runs-dir"), "every command and flag");
+    let zsh = bertbench().args(["completions", "zsh"]).output().expect("zsh");
+    assert!(String::from_utf8_lossy(&zsh.stdout).starts_with("#compdef bertbench"));
+    let fish = bertbench().args(["completions", "fish"]).output().expect("fish");
+    assert!(String::from_utf8_lossy(&fish.stdout).contains("complete -c bertbench"));
+    let bad = bertbench().args(["completions", "tcsh"]).output().expect("tcsh");
+    assert_eq!(bad.status.code(), Some(2), "an unknown shell is refused with the ones there are");
+
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = bertbench().args(["man", "--out"]).arg(tmp.path()).output().expect("man");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sweep = std::fs::read_to_string(tmp.path().join("bertbench-sweep.1")).expect("the sweep page");
+    assert!(sweep.contains(".TH bertbench-sweep 1") && sweep.contains("\\-\\-status"), "{sweep}");
+    assert!(
+        tmp.path().join("bertbench.1").is_file() && tmp.path().join("bertbench-runs-compare.1").is_file()
+    );
+}
