@@ -189,6 +189,78 @@ fn hub_ids_resolve_from_a_cache_offline_and_name_a_missing_file() {
     );
 }
 
+/// Splits a model directory's `model.safetensors` into two shards and an index, as large hub
+/// checkpoints come.
+fn shard(dir: &std::path::Path) {
+    let weights = dir.join("model.safetensors");
+    let tensors = candle_core::safetensors::load(&weights, &Device::Cpu).expect("weights");
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    let half = names.len() / 2;
+    let mut map = serde_json::Map::new();
+    for (k, part) in [&names[..half], &names[half..]].into_iter().enumerate() {
+        let file = format!("model-0000{}-of-00002.safetensors", k + 1);
+        let subset: std::collections::HashMap<String, Tensor> =
+            part.iter().map(|n| ((*n).clone(), tensors[*n].clone())).collect();
+        candle_core::safetensors::save(&subset, dir.join(&file)).expect("shard");
+        for n in part {
+            map.insert((*n).clone(), file.clone().into());
+        }
+    }
+    let index = serde_json::json!({ "metadata": { "total_size": 0 }, "weight_map": map });
+    std::fs::write(dir.join("model.safetensors.index.json"), index.to_string()).expect("index");
+    std::fs::remove_file(weights).expect("rm");
+}
+
+#[test]
+fn a_sharded_checkpoint_loads_as_one_and_a_missing_shard_is_named() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let whole = load(&write_tiny_bert(&tmp.path().join("whole"), Tiny::default()));
+    let dir = write_tiny_bert(&tmp.path().join("sharded"), Tiny::default());
+    shard(&dir);
+    let sharded = load(&dir);
+    let logits = |c: &Classifier| {
+        c.model.forward(&batch(c), &mut Dropout::off()).expect("fwd").to_vec2::<f32>().expect("v")
+    };
+    assert_eq!(logits(&sharded), logits(&whole));
+    // Through the hub cache, offline: the index and both shards are found.
+    let hub = tmp.path().join("hub");
+    let rev = "89abcdef0123456789abcdef0123456789abcdef";
+    let snapshot = hub.join("models--org--sharded/snapshots").join(rev);
+    std::fs::create_dir_all(&snapshot).expect("snapshot");
+    for entry in std::fs::read_dir(&dir).expect("dir") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(&path, snapshot.join(path.file_name().expect("name"))).expect("copy");
+    }
+    std::fs::create_dir_all(hub.join("models--org--sharded/refs")).expect("refs");
+    std::fs::write(hub.join("models--org--sharded/refs/main"), rev).expect("ref");
+    let cache = hf_hub::Cache::new(hub.clone());
+    let files = bertbench::model::source::resolve_hub("org/sharded", "main", &cache, true).expect("resolve");
+    assert_eq!(logits(&load(&files.dir)), logits(&whole));
+    std::fs::remove_file(snapshot.join("model-00002-of-00002.safetensors")).expect("rm");
+    let err =
+        bertbench::model::source::resolve_hub("org/sharded", "main", &cache, true).expect_err("a shard gone");
+    assert!(err.to_string().contains("model-00002-of-00002.safetensors"), "{err}");
+    std::fs::remove_file(dir.join("model-00001-of-00002.safetensors")).expect("rm");
+    let err = Classifier::from_dir(&dir, "tiny", spec(), 1, false, &Device::Cpu).err().expect("refused");
+    assert!(err.to_string().contains("names model-00001-of-00002.safetensors, which"), "{err}");
+}
+
+#[test]
+fn a_head_we_do_not_have_is_named_and_its_encoder_offered() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = write_tiny_bert(tmp.path(), Tiny::default());
+    let path = dir.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+    config["architectures"] = serde_json::json!(["BertForQuestionAnswering"]);
+    std::fs::write(&path, config.to_string()).expect("write");
+    let err = Classifier::load_fine_tuned(&dir, &Device::Cpu).err().expect("refused").to_string();
+    assert!(err.contains("BertForQuestionAnswering") && err.contains("bertbench train --model"), "{err}");
+    // As a source to fine-tune, the same checkpoint is an encoder like any other.
+    assert_eq!(load(&dir).report.initialised, ["classifier.bias", "classifier.weight"]);
+}
+
 #[test]
 fn the_embedded_model_is_the_default_and_works_offline() {
     // The model is written to bertbench's cache on first use (as for a user).

@@ -123,6 +123,15 @@ impl BertConfig {
         (pairs.len() == map.len()).then(|| pairs.into_iter().map(|(_, v)| v).collect())
     }
 
+    /// The architecture `config.json` names when it is a BERT head bertbench cannot evaluate
+    /// (question answering, multiple choice, a pretraining head): none for ours or for none.
+    pub fn unknown_architecture(&self) -> Option<String> {
+        let names = self.extra.get("architectures").and_then(Value::as_array)?;
+        let ours = ["BertForSequenceClassification", "BertForTokenClassification"];
+        let names: Vec<&str> = names.iter().filter_map(Value::as_str).collect();
+        (!names.is_empty() && !names.iter().any(|n| ours.contains(n))).then(|| names.join(", "))
+    }
+
     /// The head a saved fine-tuned model has, from `architectures` and `problem_type`.
     pub fn head_kind(&self) -> HeadKind {
         let token = self

@@ -100,6 +100,17 @@ impl Classifier {
     /// its head and labels) as it is, for evaluation.
     pub fn load_fine_tuned(dir: &Path, device: &Device) -> Result<Self> {
         let config = BertConfig::from_file(&dir.join("config.json"))?;
+        if let Some(other) = config.unknown_architecture() {
+            return Err(Error::model(
+                dir.display().to_string(),
+                format!(
+                    "its config.json names {other}, a head bertbench does not have (it evaluates \
+                     BertForSequenceClassification and BertForTokenClassification); its encoder can be \
+                     fine-tuned with a head of ours: bertbench train --model {}",
+                    dir.display()
+                ),
+            ));
+        }
         let spec = HeadSpec { head: config.head_kind(), labels: None, freeze: Freeze::default() };
         Self::from_dir(dir, &dir.display().to_string(), spec, 0, false, device)
     }
@@ -138,7 +149,7 @@ impl Classifier {
     /// save has no pooler; everything else must be there.
     pub fn restore(&self, dir: &Path) -> Result<()> {
         let optional: &[&str] = if self.model.head == HeadKind::TokenCls { &["bert.pooler."] } else { &[] };
-        load_checkpoint(&self.varmap, &dir.join("model.safetensors"), &dir.display().to_string(), optional)?;
+        load_checkpoint(&self.varmap, dir, &dir.display().to_string(), optional)?;
         self.unfold_regression_head()
     }
 
@@ -201,12 +212,8 @@ pub fn fill_parameters(
             unused: Vec::new(),
         });
     }
-    let weights = dir.join("model.safetensors");
-    if !weights.is_file() {
-        return Err(Error::model(source, format!("{} has no model.safetensors", dir.display())));
-    }
     // Only what the checkpoint lacks (a new head) gets fresh values.
-    let report = load_checkpoint(varmap, &weights, source, init.fresh_ok)?;
+    let report = load_checkpoint(varmap, dir, source, init.fresh_ok)?;
     init_seeded(varmap, range, pad, init.seed, |name| report.initialised.iter().any(|n| n == name))?;
     Ok(report)
 }

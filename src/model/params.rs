@@ -92,16 +92,94 @@ pub fn canonical_name(name: &str) -> String {
     }
 }
 
-/// Overwrites variables with the tensors of `file`. A variable whose name starts with one of
-/// `optional` (a head, the pooler) keeps its initial value when the checkpoint lacks it or has
-/// another shape; any other missing or misshapen tensor is an error that names it.
-pub fn load_checkpoint(varmap: &VarMap, file: &Path, model: &str, optional: &[&str]) -> Result<LoadReport> {
-    let tensors = candle_core::safetensors::load(file, &Device::Cpu)
-        .map_err(|e| Error::model(model, format!("cannot read {}: {e}", file.display())))?;
-    let mut by_name: HashMap<String, Tensor> =
-        tensors.into_iter().map(|(k, v)| (canonical_name(&k), v)).collect();
-    let file_name =
-        file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
+/// The weights file of a model directory, and the index of a sharded checkpoint (large models
+/// on the hub: `model-00001-of-00003.safetensors`, … listed in the index's `weight_map`).
+pub const WEIGHTS: &str = "model.safetensors";
+pub const SHARD_INDEX: &str = "model.safetensors.index.json";
+
+/// Whether `dir` holds weights: one file, or a sharded checkpoint's index.
+pub fn has_weights(dir: &Path) -> bool {
+    dir.join(WEIGHTS).is_file() || dir.join(SHARD_INDEX).is_file()
+}
+
+/// A sharded checkpoint's index: each tensor's name and the shard file (beside the index)
+/// that holds it.
+fn read_index(index: &Path, model: &str) -> Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(index).map_err(|e| Error::io(index, e))?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::model(model, format!("{} does not read as JSON: {e}", index.display())))?;
+    let map = json.get("weight_map").and_then(serde_json::Value::as_object).ok_or_else(|| {
+        Error::model(model, format!("{} has no weight_map (tensor name -> shard file)", index.display()))
+    })?;
+    map.iter()
+        .map(|(name, file)| {
+            let file = file.as_str().filter(|f| !f.contains(['/', '\\']) && *f != "..").ok_or_else(|| {
+                Error::model(
+                    model,
+                    format!("{}: the shard of {name} is not a file beside it", index.display()),
+                )
+            })?;
+            Ok((name.clone(), file.to_owned()))
+        })
+        .collect()
+}
+
+/// The shard files a sharded checkpoint's index names, in order, each once.
+pub fn shard_files(index: &Path, model: &str) -> Result<Vec<String>> {
+    let mut files: Vec<String> = Vec::new();
+    for (_, file) in read_index(index, model)? {
+        if !files.contains(&file) {
+            files.push(file);
+        }
+    }
+    Ok(files)
+}
+
+/// Every tensor of the checkpoint in `dir` by its canonical name, and what to call its file in
+/// messages: `model.safetensors`, or the shards of `model.safetensors.index.json` (each one
+/// read, a tensor the index names but its shard lacks refused by name).
+pub fn checkpoint_tensors(dir: &Path, model: &str) -> Result<(HashMap<String, Tensor>, String)> {
+    let read = |file: &Path| {
+        candle_core::safetensors::load(file, &Device::Cpu)
+            .map_err(|e| Error::model(model, format!("cannot read {}: {e}", file.display())))
+    };
+    let single = dir.join(WEIGHTS);
+    if single.is_file() {
+        let tensors = read(&single)?.into_iter().map(|(k, v)| (canonical_name(&k), v)).collect();
+        return Ok((tensors, WEIGHTS.to_owned()));
+    }
+    let index = dir.join(SHARD_INDEX);
+    if !index.is_file() {
+        return Err(Error::model(
+            model,
+            format!("{} has no {WEIGHTS} (nor a sharded {SHARD_INDEX})", dir.display()),
+        ));
+    }
+    let entries = read_index(&index, model)?;
+    let mut tensors = HashMap::new();
+    for shard in shard_files(&index, model)? {
+        let path = dir.join(&shard);
+        if !path.is_file() {
+            return Err(Error::model(
+                model,
+                format!("{SHARD_INDEX} names {shard}, which {} lacks", dir.display()),
+            ));
+        }
+        tensors.extend(read(&path)?.into_iter().map(|(k, v)| (canonical_name(&k), v)));
+    }
+    if let Some((name, shard)) = entries.iter().find(|(name, _)| !tensors.contains_key(&canonical_name(name)))
+    {
+        return Err(Error::model(model, format!("{SHARD_INDEX} puts {name} in {shard}, which lacks it")));
+    }
+    Ok((tensors, format!("the shards of {SHARD_INDEX}")))
+}
+
+/// Overwrites variables with the tensors of the checkpoint in `dir` (one file or shards). A
+/// variable whose name starts with one of `optional` (a head, the pooler) keeps its initial
+/// value when the checkpoint lacks it or has another shape; any other missing or misshapen
+/// tensor is an error that names it.
+pub fn load_checkpoint(varmap: &VarMap, dir: &Path, model: &str, optional: &[&str]) -> Result<LoadReport> {
+    let (mut by_name, file_name) = checkpoint_tensors(dir, model)?;
     let mut report = LoadReport::default();
     for (name, var) in sorted_vars(varmap) {
         let is_optional = optional.iter().any(|p| name.starts_with(p));

@@ -165,11 +165,10 @@ impl MaskedLm {
         let device = clf.model.encoder.word_embeddings().device().clone();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
         let model = PretrainingModel::load(vb, &clf.config, false)?;
-        let weights = clf.source_dir.join("model.safetensors");
         let mut loaded = Vec::new();
-        if weights.is_file() {
-            let tensors = candle_core::safetensors::load(&weights, &Device::Cpu)
-                .map_err(|e| Error::model(weights.display().to_string(), e.to_string()))?;
+        if crate::model::params::has_weights(&clf.source_dir) {
+            let source = clf.source_dir.display().to_string();
+            let (tensors, _) = crate::model::params::checkpoint_tensors(&clf.source_dir, &source)?;
             for (name, var) in sorted_vars(&varmap).into_iter().filter(|(n, _)| n.starts_with("cls.")) {
                 if let Some(t) = tensors.get(&name).filter(|t| t.dims() == var.dims()) {
                     var.set(&t.to_dtype(DType::F32)?.to_device(&device)?)?;

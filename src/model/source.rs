@@ -19,8 +19,9 @@ pub struct ModelFiles {
     pub revision: Option<String>,
 }
 
-/// Files a BERT model needs; one of the tokenizer files suffices.
-const REQUIRED: &[&str] = &["config.json", "model.safetensors"];
+/// Files a BERT model needs besides its weights (one file, or a sharded checkpoint's index and
+/// shards); one of the tokenizer files suffices.
+const REQUIRED: &[&str] = &["config.json"];
 const TOKENIZER: &[&str] = &["tokenizer.json", "vocab.txt"];
 const OPTIONAL: &[&str] = &["tokenizer_config.json", "special_tokens_map.json"];
 
@@ -117,6 +118,14 @@ pub fn resolve_hub(id: &str, revision: &str, cache: &Cache, offline: bool) -> Re
         let p = fetch(file).map_err(|m| Error::model(id, m))?;
         if *file == "config.json" {
             config = Some(p);
+        }
+    }
+    // The weights: one file, else a sharded checkpoint's index and every shard it names.
+    if let Err(single) = fetch(crate::model::params::WEIGHTS) {
+        let index = fetch(crate::model::params::SHARD_INDEX)
+            .map_err(|sharded| Error::model(id, format!("no weights: {single}; nor sharded: {sharded}")))?;
+        for shard in crate::model::params::shard_files(&index, id)? {
+            fetch(&shard).map_err(|m| Error::model(id, m))?;
         }
     }
     let mut tokenizer_errors = Vec::new();
