@@ -298,6 +298,9 @@ pub struct Resolved {
     pub model_revision: Option<String>,
     /// SHA-256 of each dataset file, keyed by split.
     pub dataset_sha256: BTreeMap<String, String>,
+    /// The hub dataset the data files came from (`hub:owner/name:config@commit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_source: Option<String>,
 }
 
 impl Default for RunConfig {

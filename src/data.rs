@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod conll;
 pub mod corpus;
+pub mod hub;
 pub mod labels;
 pub mod load;
 pub mod mask;

@@ -755,3 +755,63 @@ fn completions_and_man_pages_come_from_the_command_line_definitions() {
         tmp.path().join("bertbench.1").is_file() && tmp.path().join("bertbench-runs-compare.1").is_file()
     );
 }
+
+#[test]
+fn a_hub_dataset_trains_offline_from_the_cache_and_a_missing_one_is_named() {
+    use polars::prelude::{DataFrame, NamedFrom, ParquetWriter, Series};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let rev = "fedcba9876543210fedcba9876543210fedcba98";
+    let repo = tmp.path().join("hf/hub/datasets--org--toy-reviews");
+    let data = repo.join("snapshots").join(rev).join("data");
+    std::fs::create_dir_all(&data).expect("snapshot");
+    std::fs::create_dir_all(repo.join("refs")).expect("refs");
+    std::fs::write(repo.join("refs/main"), rev).expect("ref");
+    // As `datasets` uploads them: a `sentence` column and integer labels, a file per split.
+    for (split, n, seed) in [("train", 48, 1), ("validation", 16, 2), ("test", 20, 3)] {
+        let rows = toy_rows(n, seed);
+        let text: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+        let label: Vec<i64> = rows.iter().map(|r| i64::from(r.1 == "pos")).collect();
+        let mut df = DataFrame::new_infer_height(vec![
+            Series::new("sentence".into(), text).into(),
+            Series::new("label".into(), label).into(),
+        ])
+        .expect("frame");
+        let file = std::fs::File::create(data.join(format!("{split}-00000-of-00001.parquet"))).expect("file");
+        ParquetWriter::new(file).finish(&mut df).expect("parquet");
+    }
+    let mut args = train_args(tmp.path(), 8, 1);
+    let at = args.iter().position(|a| a == "--valid").expect("--valid");
+    args.drain(at..at + 2);
+    let at = args.iter().position(|a| a == "--train").expect("--train") + 1;
+    args[at] = "hub:org/toy-reviews".into();
+    let at = args.iter().position(|a| a == "--text-column").expect("--text-column") + 1;
+    args[at] = "sentence".into();
+    let out =
+        bertbench().env("HF_HOME", tmp.path().join("hf")).args(&args).arg("--json").output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let events = String::from_utf8_lossy(&out.stdout);
+    let started: serde_json::Value = events
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "started")
+        .expect("started");
+    assert_eq!(
+        (started["train_examples"].as_u64(), started["valid_examples"].as_u64()),
+        (Some(48), Some(16))
+    );
+    assert_eq!(started["test_examples"].as_u64(), Some(20), "the hub's own test split");
+    let config = std::fs::read_to_string(only_run(tmp.path()).join("config.toml")).expect("config");
+    assert!(config.contains(&format!("dataset-source = \"hub:org/toy-reviews@{rev}\"")), "{config}");
+
+    let train = args.iter().position(|a| a == "hub:org/toy-reviews").expect("hub arg");
+    args[train] = "hub:org/absent".into();
+    let out = bertbench().env("HF_HOME", tmp.path().join("hf")).args(&args).output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("hub:org/absent")
+            && said.contains("not in the hub cache")
+            && said.contains("HF_HUB_OFFLINE"),
+        "{said}"
+    );
+}

@@ -88,7 +88,8 @@ fn looks_like_hub_id(s: &str) -> bool {
 }
 
 /// `HF_HUB_OFFLINE` as Python's `huggingface_hub` reads it.
-fn offline() -> bool {
+/// Whether `HF_HUB_OFFLINE` asks for the cache alone.
+pub fn offline() -> bool {
     std::env::var("HF_HUB_OFFLINE")
         .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
 }

@@ -66,12 +66,22 @@ pub fn prepare(cfg: &mut RunConfig) -> Result<()> {
         let files = source::resolve(&cfg.model.source, &cfg.model.revision)?;
         (files.dir, files.revision)
     };
+    // A hub dataset becomes its split files in the hub cache; the record keeps both.
+    let mut dataset_source = None;
+    if let Some(hub) = crate::data::hub::HubDataset::parse(&cfg.data.train.to_string_lossy()) {
+        let splits = hub?.resolve(&hf_hub::Cache::from_env(), source::offline())?;
+        cfg.data.train = splits.train;
+        cfg.data.valid = cfg.data.valid.take().or(splits.valid);
+        cfg.data.test = cfg.data.test.take().or(splits.test);
+        dataset_source = Some(splits.source);
+    }
     let dataset_sha256 = data_fingerprints(&data_files(cfg)?)?;
     cfg.resolved = Some(crate::config::Resolved {
         bertbench_version: env!("CARGO_PKG_VERSION").to_owned(),
         model_dir,
         model_revision,
         dataset_sha256,
+        dataset_source,
     });
     Ok(())
 }

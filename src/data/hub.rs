@@ -1,0 +1,314 @@
+//! Datasets from the Hugging Face hub: `hub:OWNER/NAME[:CONFIG][@REVISION]` names a dataset
+//! repository whose Parquet files are read from the hub cache (shared with Python's `datasets`
+//! and `huggingface_hub`), fetched first unless `HF_HUB_OFFLINE` is set. The split files are
+//! picked as `datasets` names them: `train`, `validation` (or `valid`, `dev`), `test`, as a
+//! folder or as the start of a file name (`data/train-00000-of-00001.parquet`,
+//! `plain_text/test/0000.parquet`).
+
+use std::path::{Path, PathBuf};
+
+use hf_hub::{Cache, Repo, RepoType};
+
+use crate::error::{Error, Result};
+
+/// The prefix that marks a hub dataset where a file path would go.
+pub const PREFIX: &str = "hub:";
+
+/// A hub dataset as the command line names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubDataset {
+    pub id: String,
+    pub config: Option<String>,
+    pub revision: String,
+}
+
+/// The split files of a hub dataset, in the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubSplits {
+    pub train: PathBuf,
+    pub valid: Option<PathBuf>,
+    pub test: Option<PathBuf>,
+    /// `hub:owner/name:config@<commit>`: what was read, exactly.
+    pub source: String,
+}
+
+impl HubDataset {
+    /// Reads `hub:owner/name[:config][@revision]`; `None` when `text` is not a hub dataset.
+    pub fn parse(text: &str) -> Option<Result<Self>> {
+        let rest = text.strip_prefix(PREFIX)?;
+        let (rest, revision) = match rest.split_once('@') {
+            Some((r, rev)) => (r, rev.to_owned()),
+            None => (rest, "main".to_owned()),
+        };
+        let (id, config) = match rest.split_once(':') {
+            Some((id, c)) => (id, Some(c.to_owned())),
+            None => (rest, None),
+        };
+        let good =
+            |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        let parts: Vec<&str> = id.split('/').collect();
+        let ok = parts.len() == 2
+            && parts.iter().all(|p| good(p))
+            && config.as_deref().is_none_or(good)
+            && good(&revision);
+        Some(if ok {
+            Ok(Self { id: id.to_owned(), config, revision })
+        } else {
+            Err(Error::Config(format!(
+                "{text:?} is not a hub dataset: write hub:OWNER/NAME, with :CONFIG and @REVISION if needed"
+            )))
+        })
+    }
+
+    /// The split files, from the cache (`offline`) or fetched into it.
+    pub fn resolve(&self, cache: &Cache, offline: bool) -> Result<HubSplits> {
+        let repo = Repo::with_revision(self.id.clone(), RepoType::Dataset, self.revision.clone());
+        let name = format!("{PREFIX}{}", self.id);
+        let bad = |m: String| Error::Config(format!("{name}: {m}"));
+        let (snapshot, files) = if offline {
+            let snapshot = cached_snapshot(cache, &self.id, &self.revision).ok_or_else(|| {
+                bad(format!(
+                    "not in the hub cache {} (revision {}) and HF_HUB_OFFLINE is set: fetch it once online",
+                    cache.path().display(),
+                    self.revision
+                ))
+            })?;
+            let files = relative_files(&snapshot);
+            (Some(snapshot), files)
+        } else {
+            let api = hf_hub::api::sync::ApiBuilder::from_cache(cache.clone())
+                .with_progress(false)
+                .build()
+                .map_err(|e| bad(format!("cannot set up the hub client: {e}")))?;
+            let info =
+                api.repo(repo.clone()).info().map_err(|e| bad(format!("cannot list its files: {e}")))?;
+            (None, info.siblings.into_iter().map(|s| s.rfilename).collect())
+        };
+        let chosen = self.pick(&files).map_err(bad)?;
+        let fetch = |file: &str| -> Result<PathBuf> {
+            if let Some(dir) = &snapshot {
+                return Ok(dir.join(file));
+            }
+            let cached = cache.repo(repo.clone()).get(file);
+            match cached {
+                Some(p) => Ok(p),
+                None => hf_hub::api::sync::ApiBuilder::from_cache(cache.clone())
+                    .with_progress(false)
+                    .build()
+                    .map_err(|e| bad(format!("cannot set up the hub client: {e}")))?
+                    .repo(repo.clone())
+                    .get(file)
+                    .map_err(|e| bad(format!("{file}: download failed: {e}"))),
+            }
+        };
+        let train = fetch(&chosen[0].clone().ok_or_else(|| bad("no train split".into()))?)?;
+        let valid = chosen[1].as_deref().map(fetch).transpose()?;
+        let test = chosen[2].as_deref().map(fetch).transpose()?;
+        let commit = train
+            .ancestors()
+            .find(|p| p.parent().and_then(Path::file_name).is_some_and(|n| n == "snapshots"))
+            .and_then(Path::file_name)
+            .map_or_else(|| self.revision.clone(), |n| n.to_string_lossy().into_owned());
+        let config = self.config.as_ref().map(|c| format!(":{c}")).unwrap_or_default();
+        Ok(HubSplits { train, valid, test, source: format!("{PREFIX}{}{config}@{commit}", self.id) })
+    }
+
+    /// The Parquet file of each split (train, validation, test) among the repository's files.
+    fn pick(&self, files: &[String]) -> std::result::Result<[Option<String>; 3], String> {
+        let parquet: Vec<&String> = files.iter().filter(|f| f.ends_with(".parquet")).collect();
+        if parquet.is_empty() {
+            return Err("has no Parquet files (bertbench reads a hub dataset's Parquet files)".into());
+        }
+        let configs = config_folders(&parquet);
+        let within: Vec<&String> = match (&self.config, configs.as_slice()) {
+            (Some(c), _) => {
+                let mine: Vec<&String> =
+                    parquet.iter().copied().filter(|f| f.starts_with(&format!("{c}/"))).collect();
+                if mine.is_empty() {
+                    return Err(format!("has no config {c:?}; its configs: {}", list_or_none(&configs)));
+                }
+                mine
+            }
+            (None, [] | [_]) => parquet,
+            (None, many) => {
+                return Err(format!(
+                    "has several configs ({}): name one, hub:{}:CONFIG",
+                    many.join(", "),
+                    self.id
+                ));
+            }
+        };
+        let names: [&[&str]; 3] = [&["train"], &["validation", "valid", "dev"], &["test"]];
+        let mut chosen = [None, None, None];
+        for (k, split) in names.iter().enumerate() {
+            let of_split: Vec<&String> = within.iter().copied().filter(|f| is_split(f, split)).collect();
+            match of_split.as_slice() {
+                [] => {}
+                [one] => chosen[k] = Some((*one).clone()),
+                many => {
+                    return Err(format!(
+                        "its {} split has {} Parquet shards ({}, …): bertbench reads one file per split",
+                        split[0],
+                        many.len(),
+                        many[0]
+                    ));
+                }
+            }
+        }
+        if chosen[0].is_none() {
+            return Err(format!(
+                "has no train split among {}",
+                within.iter().take(5).map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        Ok(chosen)
+    }
+}
+
+/// The hub datasets in the cache whose split files can be picked without a config (sorted by
+/// id): what the workbench offers beside the shipped datasets.
+pub fn cached(cache: &Cache) -> Vec<(String, HubSplits)> {
+    let Ok(entries) = std::fs::read_dir(cache.path()) else { return Vec::new() };
+    let mut found: Vec<(String, HubSplits)> = entries
+        .filter_map(std::result::Result::ok)
+        .filter_map(|e| {
+            let folder = e.file_name().to_string_lossy().into_owned();
+            let id = folder.strip_prefix("datasets--")?.replacen("--", "/", 1);
+            let dataset = HubDataset { id: id.clone(), config: None, revision: "main".into() };
+            Some((id, dataset.resolve(cache, true).ok()?))
+        })
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found
+}
+
+/// The snapshot folder of `id` at `revision` (a branch or tag through `refs/`, or a commit).
+fn cached_snapshot(cache: &Cache, id: &str, revision: &str) -> Option<PathBuf> {
+    let root = cache.path().join(format!("datasets--{}", id.replace('/', "--")));
+    let commit = std::fs::read_to_string(root.join("refs").join(revision))
+        .map_or_else(|_| revision.to_owned(), |c| c.trim().to_owned());
+    let dir = root.join("snapshots").join(commit);
+    dir.is_dir().then_some(dir)
+}
+
+/// Every file below `dir`, as paths relative to it with `/`.
+fn relative_files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.filter_map(std::result::Result::ok) {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(rel) = p.strip_prefix(dir) {
+                out.push(
+                    rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"),
+                );
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The first folders of Parquet files that are configs: not `data` nor a split's own name.
+fn config_folders(files: &[&String]) -> Vec<String> {
+    let splits = ["train", "validation", "valid", "dev", "test", "data"];
+    let mut configs: Vec<String> = files
+        .iter()
+        .filter_map(|f| f.split_once('/').map(|(top, _)| top.to_owned()))
+        .filter(|top| !splits.contains(&top.as_str()))
+        .collect();
+    configs.sort();
+    configs.dedup();
+    configs
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() { "none".into() } else { items.join(", ") }
+}
+
+/// Whether `file` belongs to the split with these names: a folder of that name, or a file name
+/// that is the name or starts with it and `-`, `_` or `.`.
+fn is_split(file: &str, names: &[&str]) -> bool {
+    let mut parts: Vec<&str> = file.split('/').collect();
+    let name = parts.pop().unwrap_or_default();
+    names.iter().any(|n| {
+        parts.contains(n)
+            || name == *n
+            || [format!("{n}-"), format!("{n}_"), format!("{n}.")]
+                .iter()
+                .any(|p| name.starts_with(p.as_str()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_read_with_config_and_revision() {
+        let d = HubDataset::parse("hub:stanfordnlp/sst2").expect("hub").expect("ok");
+        assert_eq!(
+            (d.id.as_str(), d.config.as_deref(), d.revision.as_str()),
+            ("stanfordnlp/sst2", None, "main")
+        );
+        let d = HubDataset::parse("hub:org/glue:sst2@v1.0").expect("hub").expect("ok");
+        assert_eq!((d.config.as_deref(), d.revision.as_str()), (Some("sst2"), "v1.0"));
+        assert!(HubDataset::parse("data/train.csv").is_none());
+        assert!(HubDataset::parse("hub:no-owner").expect("hub").is_err());
+        assert!(HubDataset::parse("hub:a/b/c").expect("hub").is_err());
+    }
+
+    #[test]
+    fn the_cache_offers_the_datasets_it_can_read() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let add = |id: &str, files: &[&str]| {
+            let repo = tmp.path().join(format!("datasets--{}", id.replace('/', "--")));
+            for f in files {
+                let path = repo.join("snapshots/abc").join(f);
+                std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+                std::fs::write(path, b"PAR1").expect("file");
+            }
+            std::fs::create_dir_all(repo.join("refs")).expect("refs");
+            std::fs::write(repo.join("refs/main"), "abc").expect("ref");
+        };
+        add("org/reviews", &["data/train-00000-of-00001.parquet", "data/test-00000-of-00001.parquet"]);
+        add("org/two-configs", &["a/train/0.parquet", "b/train/0.parquet"]);
+        add("org/csv-only", &["train.csv"]);
+        let cache = Cache::new(tmp.path().to_path_buf());
+        let found = cached(&cache);
+        assert_eq!(found.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(), ["org/reviews"]);
+        assert_eq!(found[0].1.source, "hub:org/reviews@abc");
+        assert!(found[0].1.test.is_some() && found[0].1.valid.is_none());
+    }
+
+    #[test]
+    fn split_files_are_picked_as_datasets_names_them() {
+        let d = |c: Option<&str>| HubDataset {
+            id: "o/n".into(),
+            config: c.map(str::to_owned),
+            revision: "main".into(),
+        };
+        let files: Vec<String> = [
+            "README.md",
+            "data/train-00000-of-00001.parquet",
+            "data/validation-00000-of-00001.parquet",
+            "data/test-00000-of-00001.parquet",
+        ]
+        .map(String::from)
+        .to_vec();
+        let picked = d(None).pick(&files).expect("picked");
+        assert_eq!(picked[1].as_deref(), Some("data/validation-00000-of-00001.parquet"));
+        let configs: Vec<String> = ["a/train/0000.parquet", "a/test/0000.parquet", "b/train/0000.parquet"]
+            .map(String::from)
+            .to_vec();
+        assert!(d(None).pick(&configs).expect_err("which config").contains("several configs (a, b)"));
+        assert_eq!(d(Some("b")).pick(&configs).expect("b")[0].as_deref(), Some("b/train/0000.parquet"));
+        assert!(d(Some("c")).pick(&configs).expect_err("no c").contains("its configs: a, b"));
+        let shards: Vec<String> = ["train-0.parquet", "train-1.parquet"].map(String::from).to_vec();
+        assert!(d(None).pick(&shards).expect_err("shards").contains("2 Parquet shards"));
+        assert!(d(None).pick(&["x.csv".to_owned()]).expect_err("none").contains("no Parquet"));
+    }
+}
