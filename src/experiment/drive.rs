@@ -132,7 +132,7 @@ fn wait_one(
             let run = &planned[i].0;
             // Its record, as the command left it; a command that failed did not finish it.
             let runs = crate::runs::list_runs(&run.config.runs_dir)?;
-            let record = run_record(&runs, run);
+            let record = run.config.sweep.as_ref().and_then(|cell| super::spec::record_of(&runs, cell));
             let status = match record.map(|r| r.status) {
                 Some(RunStatus::Finished) if exit.success() => RunStatus::Finished,
                 Some(s) if s != RunStatus::Running => s,
@@ -144,13 +144,6 @@ fn wait_one(
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-}
-
-/// The record of `run` in `runs` (newest first): the finished one, else the newest.
-fn run_record<'a>(runs: &'a [crate::runs::RunInfo], run: &PlannedRun) -> Option<&'a crate::runs::RunInfo> {
-    let mine =
-        runs.iter().filter(|r| r.config.as_ref().and_then(|c| c.sweep.as_ref()) == run.config.sweep.as_ref());
-    mine.min_by_key(|r| (r.status != RunStatus::Finished, std::cmp::Reverse(r.id.clone())))
 }
 
 /// Every run of the sweep with what it needs next, from the runs folder as it is now.

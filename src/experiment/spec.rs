@@ -304,18 +304,17 @@ impl Sweep {
         planned
             .into_iter()
             .map(|p| {
-                let mine = runs.iter().filter(|r| {
-                    r.config
-                        .as_ref()
-                        .and_then(|c| c.sweep.as_ref())
-                        .is_some_and(|c| c.id == self.id && c.setting == p.setting && c.seed == p.seed)
-                });
-                let record =
-                    mine.min_by_key(|r| (r.status != RunStatus::Finished, std::cmp::Reverse(r.id.clone())));
+                let record = p.config.sweep.as_ref().and_then(|cell| record_of(runs, cell));
                 (p, record)
             })
             .collect()
     }
+}
+
+/// The record of sweep cell `cell` in `runs`: the finished one, else the newest.
+pub fn record_of<'a>(runs: &'a [RunInfo], cell: &SweepCell) -> Option<&'a RunInfo> {
+    let mine = runs.iter().filter(|r| r.config.as_ref().and_then(|c| c.sweep.as_ref()) == Some(cell));
+    mine.min_by_key(|r| (r.status != RunStatus::Finished, std::cmp::Reverse(r.id.clone())))
 }
 
 /// What to do next with a run whose record (if any) is `record`.
