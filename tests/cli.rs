@@ -627,6 +627,7 @@ fn a_sweep_killed_mid_way_goes_on_without_redoing_finished_runs() {
     let again = std::fs::read_to_string(runs_dir.join(&first_id).join("summary.json")).expect("summary");
     assert_eq!(again, first_summary, "the finished run was not redone");
     assert_eq!(results["rows"][0]["label"], "pretrained");
+    assert_eq!(results["rows"][0]["train_examples"].as_f64(), Some(600.0), "from the start events");
     assert_eq!(results["rows"][0]["scored"], 2);
     let contrast = &results["contrast"]["differences"][0];
     assert_eq!(

@@ -236,9 +236,18 @@ pub fn refresh(sweep: &Sweep) -> crate::Result<Results> {
 /// The sweep's results as scripts read them, beside `sweep.toml`.
 pub const RESULTS_FILE: &str = "results.json";
 
-/// How many labelled examples a run trained on, from its record's start event.
+/// How many labelled examples a run trained on, from its record's start event: the log's
+/// first lines are read until it, not the whole log (screen 6 asks for every run of a sweep
+/// each time one ends).
 pub fn train_examples(dir: &Path) -> Option<usize> {
-    crate::runs::read_history(dir).ok()?.started.map(|s| s.train_examples)
+    use std::io::BufRead;
+    let file = crate::runs::safe::open_record_file(dir, "events.jsonl").ok()?;
+    std::io::BufReader::new(file).lines().map_while(std::result::Result::ok).take(16).find_map(|line| {
+        match serde_json::from_str::<crate::train::TrainEvent>(&line).ok()? {
+            crate::train::TrainEvent::Started(s) => Some(s.train_examples),
+            _ => None,
+        }
+    })
 }
 
 impl Row {
