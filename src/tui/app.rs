@@ -479,6 +479,8 @@ pub struct CompareView {
     pub other: usize,
     /// First visible disagreement.
     pub disagreement_scroll: usize,
+    /// Where run #1 and run `other` disagree (computed when either changes, not per frame).
+    pub disagreements: Result<crate::runs::compare::Disagreements, String>,
     /// The run the Δ column is measured against.
     pub baseline: usize,
 }
@@ -496,6 +498,7 @@ impl Default for CompareView {
             predictions_page: false,
             other: 1,
             disagreement_scroll: 0,
+            disagreements: Ok(crate::runs::compare::Disagreements::default()),
             baseline: 0,
         }
     }
@@ -517,6 +520,16 @@ impl CompareView {
             .collect();
     }
 
+    /// Sets run `other` against #1 and finds where the two disagree.
+    pub fn set_other(&mut self, other: usize) {
+        self.other = other;
+        self.disagreement_scroll = 0;
+        self.disagreements = match (self.runs.first(), self.runs.get(other)) {
+            (Some(a), Some(b)) => crate::runs::compare::disagreements(&a.predictions, &b.predictions),
+            _ => Ok(crate::runs::compare::Disagreements::default()),
+        };
+    }
+
     pub fn set_runs(&mut self, runs: Vec<RecordView>) {
         let configs: Vec<Option<&RunConfig>> = runs.iter().map(|r| r.config.as_ref()).collect();
         self.diff = config_diff(&configs);
@@ -524,9 +537,8 @@ impl CompareView {
         let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
         self.labels = crate::runs::label::distinct(&labels, &ids);
         self.runs = runs;
-        self.other = 1;
-        self.disagreement_scroll = 0;
         self.baseline = 0;
+        self.set_other(1);
         self.scroll = 0;
         self.refresh_curves();
     }

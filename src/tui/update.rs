@@ -1196,15 +1196,10 @@ fn compare_action(app: &mut App, action: Action) -> Vec<Effect> {
             // Another run against #1: 1, 2, …, n-1, round again.
             let others = c.runs.len() - 1;
             let step = if action == Action::Left { others - 1 } else { 1 };
-            c.other = 1 + (c.other - 1 + step) % others;
-            c.disagreement_scroll = 0;
+            c.set_other(1 + (c.other - 1 + step) % others);
         }
         Action::Down if c.predictions_page => {
-            let shown = match (c.runs.first(), c.runs.get(c.other)) {
-                (Some(a), Some(b)) => crate::runs::compare::disagreements(&a.predictions, &b.predictions)
-                    .map_or(0, |d| d.rows.len()),
-                _ => 0,
-            };
+            let shown = c.disagreements.as_ref().map_or(0, |d| d.rows.len());
             c.disagreement_scroll = (c.disagreement_scroll + 1).min(shown.saturating_sub(1));
         }
         Action::Up if c.predictions_page => c.disagreement_scroll = c.disagreement_scroll.saturating_sub(1),

@@ -183,8 +183,8 @@ fn draw_predictions(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             ),
         }
     }
-    let d = crate::runs::compare::disagreements(&first.predictions, &second.predictions);
-    let title = match &d {
+    let d = &c.disagreements;
+    let title = match d {
         Ok(d) => format!(
             "{} of {} {} examples predicted differently: #1 right {}, #{} right {}, both wrong {}{}",
             d.rows.len(),
@@ -206,7 +206,7 @@ fn draw_predictions(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             return placeholder(frame, inner, "The two runs predict every example alike.", theme);
         }
         Ok(d) => d,
-        Err(why) => return placeholder(frame, inner, &why, theme),
+        Err(why) => return placeholder(frame, inner, why, theme),
     };
     let width = inner.width as usize;
     let verdict_w = 40.min(width / 2);
