@@ -126,13 +126,17 @@ fn read_index(index: &Path, model: &str) -> Result<Vec<(String, String)>> {
 
 /// The shard files a sharded checkpoint's index names, in order, each once.
 pub fn shard_files(index: &Path, model: &str) -> Result<Vec<String>> {
+    Ok(distinct_shards(&read_index(index, model)?))
+}
+
+fn distinct_shards(entries: &[(String, String)]) -> Vec<String> {
     let mut files: Vec<String> = Vec::new();
-    for (_, file) in read_index(index, model)? {
-        if !files.contains(&file) {
-            files.push(file);
+    for (_, file) in entries {
+        if !files.contains(file) {
+            files.push(file.clone());
         }
     }
-    Ok(files)
+    files
 }
 
 /// Every tensor of the checkpoint in `dir` by its canonical name, and what to call its file in
@@ -157,7 +161,7 @@ pub fn checkpoint_tensors(dir: &Path, model: &str) -> Result<(HashMap<String, Te
     }
     let entries = read_index(&index, model)?;
     let mut tensors = HashMap::new();
-    for shard in shard_files(&index, model)? {
+    for shard in distinct_shards(&entries) {
         let path = dir.join(&shard);
         if !path.is_file() {
             return Err(Error::model(
