@@ -65,7 +65,9 @@ impl HubDataset {
         let repo = Repo::with_revision(self.id.clone(), RepoType::Dataset, self.revision.clone());
         let name = format!("{PREFIX}{}", self.id);
         let bad = |m: String| Error::Config(format!("{name}: {m}"));
-        let (snapshot, files) = if offline {
+        // Offline: the cached snapshot's files. Online: the repository's list, each file then
+        // fetched through the client (which takes it from the cache when it is there).
+        let (snapshot, api, files) = if offline {
             let snapshot = cached_snapshot(cache, &self.id, &self.revision).ok_or_else(|| {
                 bad(format!(
                     "not in the hub cache {} (revision {}) and HF_HUB_OFFLINE is set: fetch it once online",
@@ -74,36 +76,27 @@ impl HubDataset {
                 ))
             })?;
             let files = relative_files(&snapshot);
-            (Some(snapshot), files)
+            (Some(snapshot), None, files)
         } else {
             let api = hf_hub::api::sync::ApiBuilder::from_cache(cache.clone())
                 .with_progress(false)
                 .build()
-                .map_err(|e| bad(format!("cannot set up the hub client: {e}")))?;
-            let info =
-                api.repo(repo.clone()).info().map_err(|e| bad(format!("cannot list its files: {e}")))?;
-            (None, info.siblings.into_iter().map(|s| s.rfilename).collect())
+                .map_err(|e| bad(format!("cannot set up the hub client: {e}")))?
+                .repo(repo);
+            let info = api.info().map_err(|e| bad(format!("cannot list its files: {e}")))?;
+            (None, Some(api), info.siblings.into_iter().map(|s| s.rfilename).collect())
         };
-        let chosen = self.pick(&files).map_err(bad)?;
+        let (train, valid, test) = self.pick(&files).map_err(bad)?;
         let fetch = |file: &str| -> Result<PathBuf> {
-            if let Some(dir) = &snapshot {
-                return Ok(dir.join(file));
-            }
-            let cached = cache.repo(repo.clone()).get(file);
-            match cached {
-                Some(p) => Ok(p),
-                None => hf_hub::api::sync::ApiBuilder::from_cache(cache.clone())
-                    .with_progress(false)
-                    .build()
-                    .map_err(|e| bad(format!("cannot set up the hub client: {e}")))?
-                    .repo(repo.clone())
-                    .get(file)
-                    .map_err(|e| bad(format!("{file}: download failed: {e}"))),
+            match (&snapshot, &api) {
+                (Some(dir), _) => Ok(dir.join(file)),
+                (None, Some(api)) => api.get(file).map_err(|e| bad(format!("{file}: download failed: {e}"))),
+                (None, None) => Err(bad("neither cached nor online".into())),
             }
         };
-        let train = fetch(&chosen[0].clone().ok_or_else(|| bad("no train split".into()))?)?;
-        let valid = chosen[1].as_deref().map(fetch).transpose()?;
-        let test = chosen[2].as_deref().map(fetch).transpose()?;
+        let train = fetch(&train)?;
+        let valid = valid.as_deref().map(fetch).transpose()?;
+        let test = test.as_deref().map(fetch).transpose()?;
         let commit = train
             .ancestors()
             .find(|p| p.parent().and_then(Path::file_name).is_some_and(|n| n == "snapshots"))
@@ -114,7 +107,10 @@ impl HubDataset {
     }
 
     /// The Parquet file of each split (train, validation, test) among the repository's files.
-    fn pick(&self, files: &[String]) -> std::result::Result<[Option<String>; 3], String> {
+    fn pick(
+        &self,
+        files: &[String],
+    ) -> std::result::Result<(String, Option<String>, Option<String>), String> {
         let parquet: Vec<&String> = files.iter().filter(|f| f.ends_with(".parquet")).collect();
         if parquet.is_empty() {
             return Err("has no Parquet files (bertbench reads a hub dataset's Parquet files)".into());
@@ -155,13 +151,12 @@ impl HubDataset {
                 }
             }
         }
-        if chosen[0].is_none() {
-            return Err(format!(
-                "has no train split among {}",
-                within.iter().take(5).map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-            ));
-        }
-        Ok(chosen)
+        let [train, valid, test] = chosen;
+        let train = train.ok_or_else(|| {
+            let some: Vec<&str> = within.iter().take(5).map(|s| s.as_str()).collect();
+            format!("has no train split among {}", some.join(", "))
+        })?;
+        Ok((train, valid, test))
     }
 }
 
@@ -300,12 +295,12 @@ mod tests {
         .map(String::from)
         .to_vec();
         let picked = d(None).pick(&files).expect("picked");
-        assert_eq!(picked[1].as_deref(), Some("data/validation-00000-of-00001.parquet"));
+        assert_eq!(picked.1.as_deref(), Some("data/validation-00000-of-00001.parquet"));
         let configs: Vec<String> = ["a/train/0000.parquet", "a/test/0000.parquet", "b/train/0000.parquet"]
             .map(String::from)
             .to_vec();
         assert!(d(None).pick(&configs).expect_err("which config").contains("several configs (a, b)"));
-        assert_eq!(d(Some("b")).pick(&configs).expect("b")[0].as_deref(), Some("b/train/0000.parquet"));
+        assert_eq!(d(Some("b")).pick(&configs).expect("b").0, "b/train/0000.parquet");
         assert!(d(Some("c")).pick(&configs).expect_err("no c").contains("its configs: a, b"));
         let shards: Vec<String> = ["train-0.parquet", "train-1.parquet"].map(String::from).to_vec();
         assert!(d(None).pick(&shards).expect_err("shards").contains("2 Parquet shards"));
