@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::{Child, Command};
 
-use super::spec::{Next, PlannedRun, Sweep, next};
+use super::spec::{Next, PlannedRun, Sweep};
 use crate::error::{Error, IoContext, Result};
 use crate::report::RunStatus;
 use crate::runs::{Launched, Start};
@@ -38,7 +38,7 @@ pub fn drive(
     mut launch: impl FnMut(Start) -> Result<Launched>,
     mut progress: impl FnMut(Progress<'_>),
 ) -> Result<Pass> {
-    let planned = work(sweep)?;
+    let planned = sweep.work()?;
     let total = planned.len();
     for (i, (run, what)) in planned.iter().enumerate() {
         let n = i + 1;
@@ -77,7 +77,7 @@ pub fn drive_commands(
     mut progress: impl FnMut(Progress<'_>),
 ) -> Result<Pass> {
     let exe = std::env::current_exe().map_err(|e| Error::Run(format!("cannot find this program: {e}")))?;
-    let planned = work(sweep)?;
+    let planned = sweep.work()?;
     let total = planned.len();
     let configs = sweep.dir().join("runs");
     std::fs::create_dir_all(&configs).at(&configs)?;
@@ -144,12 +144,6 @@ fn wait_one(
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-}
-
-/// Every run of the sweep with what it needs next, from the runs folder as it is now.
-fn work(sweep: &Sweep) -> Result<Vec<(PlannedRun, Next)>> {
-    let runs = crate::runs::list_runs(&sweep.base.runs_dir)?;
-    Ok(sweep.records(&runs).into_iter().map(|(p, record)| (p, next(record))).collect())
 }
 
 fn why_skipped(next: &Next) -> String {

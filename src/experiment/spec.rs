@@ -309,6 +309,13 @@ impl Sweep {
             })
             .collect()
     }
+
+    /// Every run of the sweep with what it needs next, from the runs folder as it is now:
+    /// what `bertbench sweep` and the workbench go through.
+    pub fn work(&self) -> Result<Vec<(PlannedRun, Next)>> {
+        let runs = crate::runs::list_runs(&self.base.runs_dir)?;
+        Ok(self.records(&runs).into_iter().map(|(p, record)| (p, next(record))).collect())
+    }
 }
 
 /// The record of sweep cell `cell` in `runs`: the finished one, else the newest.

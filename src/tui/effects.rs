@@ -489,11 +489,10 @@ fn load_sweeps(runs_dir: &Path) -> Msg {
 fn sweep_work(sweep: &crate::experiment::Sweep) -> Result<Vec<(RunConfig, Option<PathBuf>)>> {
     use crate::experiment::Next;
     sweep.save()?;
-    let runs = crate::runs::list_runs(&sweep.base.runs_dir)?;
     Ok(sweep
-        .records(&runs)
+        .work()?
         .into_iter()
-        .filter_map(|(planned, record)| match crate::experiment::spec::next(record) {
+        .filter_map(|(planned, next)| match next {
             Next::Start => Some((planned.config, None)),
             Next::Resume(dir) => Some((planned.config, Some(dir))),
             Next::Running | Next::Finished | Next::Failed(_) => None,
