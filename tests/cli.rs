@@ -685,7 +685,7 @@ fn a_sweep_killed_mid_way_goes_on_without_redoing_finished_runs() {
 }
 
 #[test]
-fn a_sweep_can_launch_each_run_through_a_command_several_at_once() {
+fn a_sweep_can_launch_each_run_through_a_command() {
     let tmp = tempfile::tempdir().expect("tmp");
     let file = write_sweep(
         tmp.path(),
