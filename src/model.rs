@@ -1,11 +1,13 @@
-//! BERT models: where they come from, the encoder, task heads, and checkpoints.
+//! Encoder models (BERT and its families: RoBERTa, DistilBERT, ELECTRA): where they come
+//! from, the encoder, task heads, and checkpoints.
 
 pub mod attention;
-pub mod bert_config;
 pub mod checkpoint;
 pub mod dropout;
 pub mod embedded;
 pub mod encoder;
+pub mod encoder_config;
+pub mod family;
 pub mod fastmath;
 pub mod gemm;
 pub mod heads;
@@ -17,6 +19,6 @@ pub mod scratch;
 pub mod simd;
 pub mod source;
 
-pub use bert_config::BertConfig;
 pub use encoder::Encoder;
+pub use encoder_config::EncoderConfig;
 pub use heads::TaskModel;

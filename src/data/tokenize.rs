@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::BertNormalizer;
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::processors::bert::BertProcessing;
 use tokenizers::{EncodeInput, Encoding, Tokenizer, TruncationParams, TruncationStrategy};
@@ -47,11 +48,16 @@ impl TextEncoder {
         } else {
             return Err(Error::model(dir.display().to_string(), "has neither tokenizer.json nor vocab.txt"));
         };
-        let pad_id = ["[PAD]", "<pad>"]
-            .iter()
-            .find_map(|t| inner.token_to_id(t))
-            .ok_or_else(|| Error::Tokenizer { path: path.clone(), message: "has no [PAD] token".into() })?;
+        let pad_id = special(&inner, Special::Pad).ok_or_else(|| Error::Tokenizer {
+            path: path.clone(),
+            message: "has no padding token ([PAD] or <pad>)".into(),
+        })?;
         Ok(Self { inner, path, pad_id })
+    }
+
+    /// The id of the mask token (`[MASK]`, RoBERTa's `<mask>`), if the tokenizer has one.
+    pub fn mask_id(&self) -> Option<u32> {
+        special(&self.inner, Special::Mask)
     }
 
     pub fn vocab_size(&self) -> usize {
@@ -85,7 +91,9 @@ impl TextEncoder {
         max_len: usize,
     ) -> Result<Vec<(Sequence, Vec<Option<u32>>)>> {
         let inputs: Vec<&[String]> = words.iter().map(Vec::as_slice).collect();
-        Ok(self
+        let mut split = self.clone();
+        with_prefix_space(&mut split.inner);
+        Ok(split
             .encode_inputs(inputs, max_len)?
             .iter()
             .map(|e| (sequence(e), e.get_word_ids().to_vec()))
@@ -122,15 +130,16 @@ impl TextEncoder {
             .collect())
     }
 
-    /// The ids of `[CLS]` and `[SEP]`.
+    /// The ids of the tokens that open and close a sequence: `[CLS]` and `[SEP]`, or RoBERTa's
+    /// `<s>` and `</s>`.
     pub fn cls_sep(&self) -> Result<(u32, u32)> {
-        let id = |t: &str| {
-            self.token_to_id(t).ok_or_else(|| Error::Tokenizer {
+        let id = |role: Special| {
+            special(&self.inner, role).ok_or_else(|| Error::Tokenizer {
                 path: self.path.clone(),
-                message: format!("has no {t} token"),
+                message: format!("has no {} token", role.spellings().join(" or ")),
             })
         };
-        Ok((id("[CLS]")?, id("[SEP]")?))
+        Ok((id(Special::Cls)?, id(Special::Sep)?))
     }
 
     /// Ids of the special tokens (`[PAD]`, `[UNK]`, `[CLS]`, `[SEP]`, `[MASK]` and any other added
@@ -143,8 +152,8 @@ impl TextEncoder {
             .filter(|(_, t)| t.special)
             .map(|(id, _)| *id)
             .collect();
-        for t in ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] {
-            ids.extend(self.token_to_id(t));
+        for role in Special::ALL {
+            ids.extend(special(&self.inner, role));
         }
         ids.sort_unstable();
         ids.dedup();
@@ -166,6 +175,52 @@ impl TextEncoder {
     pub fn save_json(&self, dir: &Path) -> Result<()> {
         let path = dir.join("tokenizer.json");
         self.inner.save(&path, false).map_err(|e| tok_error(&path, e))
+    }
+}
+
+/// The roles of special tokens, each spelt as BERT or as RoBERTa spells it.
+#[derive(Debug, Clone, Copy)]
+enum Special {
+    Pad,
+    Unk,
+    Cls,
+    Sep,
+    Mask,
+}
+
+impl Special {
+    const ALL: [Self; 5] = [Self::Pad, Self::Unk, Self::Cls, Self::Sep, Self::Mask];
+
+    fn spellings(self) -> [&'static str; 2] {
+        match self {
+            Self::Pad => ["[PAD]", "<pad>"],
+            Self::Unk => ["[UNK]", "<unk>"],
+            Self::Cls => ["[CLS]", "<s>"],
+            Self::Sep => ["[SEP]", "</s>"],
+            Self::Mask => ["[MASK]", "<mask>"],
+        }
+    }
+}
+
+fn special(tokenizer: &Tokenizer, role: Special) -> Option<u32> {
+    role.spellings().iter().find_map(|t| tokenizer.token_to_id(t))
+}
+
+/// A byte-level tokenizer (RoBERTa's) for words given already split: each word must be read as
+/// if a space preceded it, as in running text (`transformers` asks for `add_prefix_space=True`
+/// to tokenize split words for the same reason); otherwise every word but the first becomes
+/// other tokens than in a sentence.
+fn with_prefix_space(tokenizer: &mut Tokenizer) {
+    fn set(p: &mut PreTokenizerWrapper) {
+        match p {
+            PreTokenizerWrapper::ByteLevel(b) => b.add_prefix_space = true,
+            PreTokenizerWrapper::Sequence(seq) => seq.as_mut().iter_mut().for_each(set),
+            _ => {}
+        }
+    }
+    if let Some(mut pre) = tokenizer.get_pre_tokenizer().cloned() {
+        set(&mut pre);
+        tokenizer.with_pre_tokenizer(Some(pre));
     }
 }
 

@@ -174,14 +174,14 @@ mod tests {
     use candle_nn::{VarBuilder, VarMap};
 
     use super::*;
-    use crate::model::BertConfig;
+    use crate::model::EncoderConfig;
     use crate::model::heads::Freeze;
     use crate::model::params::init_seeded;
 
     /// A small random model whose outputs vary with its input (weights far from BERT's tiny
     /// initial ones, so that the path is curved and the rule's error shows).
     fn model(head: HeadKind, outputs: usize) -> (VarMap, TaskModel) {
-        let config = BertConfig::tiny(30, 16, 2, 2);
+        let config = EncoderConfig::tiny(30, 16, 2, 2);
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
         let model = TaskModel::load(vb, &config, head, outputs, Freeze::default()).expect("model");

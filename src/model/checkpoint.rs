@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
-use super::bert_config::BertConfig;
+use super::encoder_config::EncoderConfig;
+use super::family::Task;
 use super::heads::{FRESH_OK, Freeze, TaskModel};
 use super::params::{
     LoadReport, inference_builder, init_seeded, load_checkpoint, named_tensors, sorted_vars,
@@ -31,7 +32,7 @@ pub struct HeadSpec {
 pub struct Classifier {
     pub model: TaskModel,
     pub varmap: VarMap,
-    pub config: BertConfig,
+    pub config: EncoderConfig,
     pub labels: Vec<String>,
     pub tokenizer: TextEncoder,
     /// Multi-label decision threshold, saved with the model (as `bertbench_threshold` in
@@ -56,7 +57,7 @@ impl Classifier {
         from_scratch: bool,
         device: &Device,
     ) -> Result<Self> {
-        let mut config = BertConfig::from_file(&dir.join("config.json"))?;
+        let mut config = EncoderConfig::from_file(&dir.join("config.json"))?;
         let head = spec.head;
         let labels = spec.labels.or_else(|| config.labels());
         let labels = match (head, labels) {
@@ -83,6 +84,7 @@ impl Classifier {
             && !from_scratch
             && !report.initialised.iter().any(|n| n.starts_with("classifier."));
         config.set_task(head, &labels);
+        let report = report.in_family_names(config.family(), config.task());
         Ok(Self {
             model,
             varmap,
@@ -99,14 +101,16 @@ impl Classifier {
     /// Loads a fine-tuned model (a run's `model/`, or any directory whose `config.json` names
     /// its head and labels) as it is, for evaluation.
     pub fn load_fine_tuned(dir: &Path, device: &Device) -> Result<Self> {
-        let config = BertConfig::from_file(&dir.join("config.json"))?;
+        let config = EncoderConfig::from_file(&dir.join("config.json"))?;
         if let Some(other) = config.unknown_architecture() {
+            let family = config.family();
             return Err(Error::model(
                 dir.display().to_string(),
                 format!(
-                    "its config.json names {other}, a head bertbench does not have (it evaluates \
-                     BertForSequenceClassification and BertForTokenClassification); its encoder can be \
-                     fine-tuned with a head of ours: bertbench train --model {}",
+                    "its config.json names {other}, a head bertbench does not have (it evaluates {} and {}); \
+                     its encoder can be fine-tuned with a head of ours: bertbench train --model {}",
+                    family.architecture(Task::Sequence),
+                    family.architecture(Task::Token),
                     dir.display()
                 ),
             ));
@@ -132,9 +136,6 @@ impl Classifier {
             config.extra.insert(THRESHOLD_KEY.into(), self.threshold.into());
         }
         let mut tensors = named_tensors(&self.varmap);
-        if self.model.head == HeadKind::TokenCls {
-            tensors.retain(|name, _| !name.starts_with("bert.pooler."));
-        }
         if self.model.head == HeadKind::Regression {
             for (name, t) in &mut tensors {
                 if let Some((mul, add)) = self.model.scale.classifier_map(name, true) {
@@ -149,7 +150,7 @@ impl Classifier {
     /// save has no pooler; everything else must be there.
     pub fn restore(&self, dir: &Path) -> Result<()> {
         let optional: &[&str] = if self.model.head == HeadKind::TokenCls { &["bert.pooler."] } else { &[] };
-        load_checkpoint(&self.varmap, dir, &dir.display().to_string(), optional)?;
+        load_checkpoint(&self.varmap, dir, &dir.display().to_string(), self.config.family(), optional)?;
         self.unfold_regression_head()
     }
 
@@ -171,7 +172,7 @@ impl Classifier {
 const THRESHOLD_KEY: &str = "bertbench_threshold";
 
 /// The tokenizer of a model directory, checked against its config.
-pub fn model_tokenizer(dir: &Path, source: &str, config: &BertConfig) -> Result<TextEncoder> {
+pub fn model_tokenizer(dir: &Path, source: &str, config: &EncoderConfig) -> Result<TextEncoder> {
     let tokenizer = TextEncoder::from_model_dir(dir)?;
     if tokenizer.vocab_size() > config.vocab_size {
         return Err(Error::model(
@@ -199,7 +200,7 @@ pub struct Init<'a> {
 /// seeded fresh value where it may lack one (or for everything, from scratch).
 pub fn fill_parameters(
     varmap: &VarMap,
-    config: &BertConfig,
+    config: &EncoderConfig,
     dir: &Path,
     source: &str,
     init: &Init,
@@ -213,7 +214,7 @@ pub fn fill_parameters(
         });
     }
     // Only what the checkpoint lacks (a new head) gets fresh values.
-    let report = load_checkpoint(varmap, dir, source, init.fresh_ok)?;
+    let report = load_checkpoint(varmap, dir, source, config.family(), init.fresh_ok)?;
     init_seeded(varmap, range, pad, init.seed, |name| report.initialised.iter().any(|n| n == name))?;
     Ok(report)
 }
@@ -221,10 +222,12 @@ pub fn fill_parameters(
 const TOKENIZER_FILES: &[&str] =
     &["tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"];
 
+/// Writes a model directory: `config.json` and the weights in the family's own keys and names
+/// for the task `config` names (`EncoderConfig::task`), and the tokenizer's files.
 pub fn save_model_dir(
     dir: &Path,
     tensors: &HashMap<String, Tensor>,
-    config: &BertConfig,
+    config: &EncoderConfig,
     tokenizer_dir: &Path,
     tokenizer: &TextEncoder,
 ) -> Result<()> {
@@ -234,10 +237,13 @@ pub fn save_model_dir(
     }
     let saved = (|| {
         std::fs::create_dir_all(&tmp).at(&tmp)?;
-        let json = serde_json::to_string_pretty(config).map_err(|e| Error::Config(e.to_string()))?;
-        std::fs::write(tmp.join("config.json"), json).at(tmp.join("config.json"))?;
+        std::fs::write(tmp.join("config.json"), config.to_json()?).at(tmp.join("config.json"))?;
+        let (family, task) = (config.family(), config.task());
+        // Tensors are shared handles: renaming copies no data.
+        let theirs: HashMap<String, Tensor> =
+            tensors.iter().filter_map(|(name, t)| Some((family.theirs(name, task)?, t.clone()))).collect();
         let weights = tmp.join("model.safetensors");
-        candle_core::safetensors::save(tensors, &weights).map_err(
+        candle_core::safetensors::save(&theirs, &weights).map_err(
             |e| match crate::error::candle_io_cause(&e) {
                 // Kept an I/O error, so that a full disk says so.
                 Some(io) => Error::io_copy(&weights, io),

@@ -8,8 +8,8 @@ use candle_core::Tensor;
 use candle_nn::VarBuilder;
 
 use super::attention;
-use super::bert_config::{Activation, BertConfig};
 use super::dropout::Dropout;
+use super::encoder_config::{Activation, EncoderConfig};
 use super::ops::{self, Epilogue};
 use crate::error::{Error, Result};
 
@@ -70,25 +70,45 @@ impl LayerNorm {
 }
 
 struct Embeddings {
-    /// `[vocabulary, hidden]`, `[positions, hidden]`, `[types, hidden]`.
+    /// `[vocabulary, E]`, `[positions, E]`, `[types, E]` (E is the hidden size, except in ELECTRA).
     word: Tensor,
     position: Tensor,
-    token_type: Tensor,
+    /// None without segments (DistilBERT); one row (RoBERTa) is added to every token.
+    token_type: Option<Tensor>,
+    /// RoBERTa's positions start after the padding index.
+    first_position: u32,
     norm: LayerNorm,
     dropout: f64,
+    /// ELECTRA's projection from the embedding width to the hidden size.
+    project: Option<Linear>,
 }
 
 impl Embeddings {
-    fn load(vb: VarBuilder, c: &BertConfig) -> Result<Self> {
+    /// `vb` is the encoder's root: the embeddings are below `embeddings.`, ELECTRA's projection
+    /// beside them (`embeddings_project.`).
+    fn load(vb: &VarBuilder, c: &EncoderConfig) -> Result<Self> {
         // Initialised as candle-nn's embeddings are (standard normal), for models from scratch.
         let init = candle_nn::Init::Randn { mean: 0.0, stdev: 1.0 };
-        let emb = |n: usize, name: &str| vb.pp(name).get_with_hints((n, c.hidden_size), "weight", init);
+        let width = c.embedding_width();
+        let e = vb.pp("embeddings");
+        let emb = |n: usize, name: &str| e.pp(name).get_with_hints((n, width), "weight", init);
+        let token_type = match c.type_vocab_size {
+            0 => None,
+            n => Some(emb(n, "token_type_embeddings")?),
+        };
+        let project = if width == c.hidden_size {
+            None
+        } else {
+            Some(Linear::load(vb.pp("embeddings_project"), width, c.hidden_size)?)
+        };
         Ok(Self {
             word: emb(c.vocab_size, "word_embeddings")?,
             position: emb(c.max_position_embeddings, "position_embeddings")?,
-            token_type: emb(c.type_vocab_size, "token_type_embeddings")?,
-            norm: LayerNorm::load(vb.pp("LayerNorm"), c.hidden_size, c.layer_norm_eps)?,
+            token_type,
+            first_position: c.first_position() as u32,
+            norm: LayerNorm::load(e.pp("LayerNorm"), width, c.layer_norm_eps)?,
             dropout: c.hidden_dropout_prob,
+            project,
         })
     }
 
@@ -97,12 +117,20 @@ impl Embeddings {
             Input::Ids(ids) => ops::lookup(&self.word, ids)?,
             Input::WordVectors(vectors) => vectors.clone(),
         };
-        let len = words.dim(1)?;
-        let positions = Tensor::arange(0u32, len as u32, words.device())?;
-        let x = words
-            .broadcast_add(&ops::lookup(&self.position, &positions)?)?
-            .add(&ops::lookup(&self.token_type, type_ids)?)?;
-        drop.apply(&self.norm.forward(&x)?, self.dropout)
+        let len = words.dim(1)? as u32;
+        let positions = Tensor::arange(self.first_position, self.first_position + len, words.device())?;
+        let mut x = words.broadcast_add(&ops::lookup(&self.position, &positions)?)?;
+        x = match &self.token_type {
+            None => x,
+            // One segment type: every token gets it, whatever the tokenizer numbered a pair's halves.
+            Some(table) if table.dim(0)? == 1 => x.broadcast_add(&table.squeeze(0)?)?,
+            Some(table) => x.add(&ops::lookup(table, type_ids)?)?,
+        };
+        let x = drop.apply(&self.norm.forward(&x)?, self.dropout)?;
+        match &self.project {
+            Some(project) => project.forward(&x),
+            None => Ok(x),
+        }
     }
 }
 
@@ -115,11 +143,11 @@ struct Output {
 }
 
 impl Output {
-    fn load(vb: VarBuilder, inputs: usize, c: &BertConfig) -> Result<Self> {
+    fn load(vb: VarBuilder, inputs: usize, c: &EncoderConfig, dropout: f64) -> Result<Self> {
         Ok(Self {
             dense: Linear::load(vb.pp("dense"), inputs, c.hidden_size)?,
             norm: LayerNorm::load(vb.pp("LayerNorm"), c.hidden_size, c.layer_norm_eps)?,
-            dropout: c.hidden_dropout_prob,
+            dropout,
         })
     }
 
@@ -140,14 +168,20 @@ struct SelfAttention {
 }
 
 impl SelfAttention {
-    fn load(vb: VarBuilder, c: &BertConfig) -> Result<Self> {
+    fn load(vb: VarBuilder, c: &EncoderConfig) -> Result<Self> {
         let h = c.hidden_size;
         let s = vb.pp("self");
         Ok(Self {
             query: Linear::load(s.pp("query"), h, h)?,
             key: Linear::load(s.pp("key"), h, h)?,
             value: Linear::load(s.pp("value"), h, h)?,
-            output: Output::load(vb.pp("output"), h, c)?,
+            // DistilBERT drops nothing after the attention's output projection.
+            output: Output::load(
+                vb.pp("output"),
+                h,
+                c,
+                if c.family().attention_output_dropout { c.hidden_dropout_prob } else { 0.0 },
+            )?,
             heads: c.num_attention_heads,
             head_dim: c.head_dim(),
             attention_dropout: c.attention_probs_dropout_prob,
@@ -211,11 +245,11 @@ struct Layer {
 }
 
 impl Layer {
-    fn load(vb: VarBuilder, c: &BertConfig) -> Result<Self> {
+    fn load(vb: VarBuilder, c: &EncoderConfig) -> Result<Self> {
         Ok(Self {
             attention: SelfAttention::load(vb.pp("attention"), c)?,
             intermediate: Linear::load(vb.pp("intermediate.dense"), c.hidden_size, c.intermediate_size)?,
-            output: Output::load(vb.pp("output"), c.intermediate_size, c)?,
+            output: Output::load(vb.pp("output"), c.intermediate_size, c, c.hidden_dropout_prob)?,
             activation: c.hidden_act,
         })
     }
@@ -239,6 +273,7 @@ impl Activation {
             Self::Gelu => ops::gelu(x)?,
             Self::GeluNew | Self::GeluPytorchTanh => x.gelu()?,
             Self::Relu => x.relu()?,
+            Self::Tanh => x.tanh()?,
         })
     }
 }
@@ -275,26 +310,40 @@ pub struct Pass<'a> {
     pub keep_attentions: bool,
 }
 
+/// What turns the first token's final state into a sentence's features for a sequence head
+/// (BERT's pooler; the dense layer of RoBERTa's, DistilBERT's and ELECTRA's heads): `[dropout]
+/// → dense → activation`, as the family has it. Its parameters are `bert.pooler.dense` in every
+/// family (`family.rs` names them in saves).
+struct Pooler {
+    dense: Linear,
+    activation: Activation,
+    /// Dropout before the dense layer (RoBERTa, ELECTRA).
+    dropout_before: Option<f64>,
+}
+
 pub struct Encoder {
     embeddings: Embeddings,
     layers: Vec<Layer>,
-    pooler: Linear,
-    pub config: BertConfig,
+    pooler: Pooler,
+    pub config: EncoderConfig,
 }
 
 impl Encoder {
-    /// Builds the encoder from `vb`, which holds (or creates) tensors with Hugging Face names
-    /// relative to the BERT root: `embeddings.…`, `encoder.layer.N.…`, `pooler.dense.…`.
-    pub fn load(vb: VarBuilder, config: &BertConfig) -> Result<Self> {
+    /// Builds the encoder from `vb`, which holds (or creates) tensors with BERT's names
+    /// relative to its root: `embeddings.…`, `encoder.layer.N.…`, `pooler.dense.…`.
+    pub fn load(vb: VarBuilder, config: &EncoderConfig) -> Result<Self> {
         let layers = (0..config.num_hidden_layers)
             .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), config))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Self {
-            embeddings: Embeddings::load(vb.pp("embeddings"), config)?,
-            layers,
-            pooler: Linear::load(vb.pp("pooler.dense"), config.hidden_size, config.hidden_size)?,
-            config: config.clone(),
-        })
+        let head = &config.family().sentence;
+        let pooler = Pooler {
+            dense: Linear::load(vb.pp("pooler.dense"), config.hidden_size, config.hidden_size)?,
+            activation: head.activation,
+            dropout_before: head
+                .dropout_before
+                .then(|| config.classifier_dropout(crate::config::HeadKind::SeqCls)),
+        };
+        Ok(Self { embeddings: Embeddings::load(&vb, config)?, layers, pooler, config: config.clone() })
     }
 
     /// `ids`, `type_ids`: `[B, L]` u32; `attention_mask`: `[B, L]` f32 (1 = token, 0 = padding).
@@ -317,10 +366,10 @@ impl Encoder {
         pass: &mut Pass,
     ) -> Result<EncoderOutput> {
         let len = input.len()?;
-        if len > self.config.max_position_embeddings {
+        if len > self.config.max_tokens() {
             return Err(Error::Config(format!(
                 "sequence of {len} tokens exceeds the model's {} positions; lower --max-len",
-                self.config.max_position_embeddings
+                self.config.max_tokens()
             )));
         }
         let mut x = self.embeddings.forward(input, type_ids, pass.dropout)?;
@@ -343,15 +392,19 @@ impl Encoder {
         Ok(ops::lookup(&self.embeddings.word, ids)?)
     }
 
-    /// The word-embedding matrix `[vocab, hidden]` (the masked-LM decoder is tied to it).
+    /// The word-embedding matrix `[vocab, E]` (the masked-LM decoder is tied to it).
     pub fn word_embeddings(&self) -> &Tensor {
         &self.embeddings.word
     }
 
-    /// BERT's pooled output: `tanh(dense(hidden[:, 0]))`.
-    pub fn pool(&self, hidden: &Tensor) -> Result<Tensor> {
-        let cls = hidden.narrow(1, 0, 1)?.squeeze(1)?;
-        Ok(self.pooler.forward(&cls)?.tanh()?)
+    /// A sentence's features from its first token's final state: BERT's pooled output
+    /// `tanh(dense(hidden[:, 0]))`, or the family's head's first half.
+    pub fn pool(&self, hidden: &Tensor, drop: &mut Dropout) -> Result<Tensor> {
+        let mut first = hidden.narrow(1, 0, 1)?.squeeze(1)?;
+        if let Some(p) = self.pooler.dropout_before {
+            first = drop.apply(&first, p)?;
+        }
+        self.pooler.activation.apply(&self.pooler.dense.forward(&first)?)
     }
 }
 

@@ -1,14 +1,15 @@
-//! Task heads on top of the encoder, as Hugging Face builds them (same parameter names):
-//! `BertForSequenceClassification` (pooled `[CLS]` → dropout → linear) for single-label,
-//! multi-label and regression heads; `BertForTokenClassification` (each token's hidden state →
-//! dropout → linear) for tagging. Each head has its own loss.
+//! Task heads on top of the encoder, as Hugging Face builds them: `…ForSequenceClassification`
+//! (the first token's state through the family's pooler → dropout → linear) for single-label,
+//! multi-label and regression heads; `…ForTokenClassification` (each token's hidden state →
+//! dropout → linear) for tagging. Each head has its own loss. Parameter names are BERT's;
+//! `family.rs` gives each family's.
 
 use candle_core::{D, Tensor};
 use candle_nn::VarBuilder;
 
-use super::bert_config::BertConfig;
 use super::dropout::Dropout;
 use super::encoder::{Encoder, Input, Linear, Pass};
+use super::encoder_config::EncoderConfig;
 use crate::config::HeadKind;
 use crate::data::batch::Batch;
 use crate::error::Result;
@@ -34,7 +35,8 @@ impl Freeze {
         if self.layers == 0 {
             return true;
         }
-        if rest.starts_with("embeddings.") {
+        // The embeddings, and ELECTRA's projection of them (`embeddings_project`).
+        if rest.starts_with("embeddings") {
             return false;
         }
         rest.strip_prefix("encoder.layer.")
@@ -109,7 +111,7 @@ pub const FRESH_OK: &[&str] = &["classifier.", "bert.pooler."];
 impl TaskModel {
     pub fn load(
         vb: VarBuilder,
-        config: &BertConfig,
+        config: &EncoderConfig,
         head: HeadKind,
         num_outputs: usize,
         freeze: Freeze,
@@ -117,7 +119,7 @@ impl TaskModel {
         Ok(Self {
             encoder: Encoder::load(vb.pp("bert"), config)?,
             classifier: Linear::load(vb.pp("classifier"), config.hidden_size, num_outputs)?,
-            dropout: config.classifier_dropout(),
+            dropout: config.classifier_dropout(head),
             head,
             num_outputs,
             freeze,
@@ -141,8 +143,11 @@ impl TaskModel {
     ) -> Result<Scored> {
         let mut pass = Pass { dropout, frozen_layers: self.freeze.layers, keep_attentions };
         let out = self.encoder.forward_input(input, &batch.type_ids, &batch.attention_mask, &mut pass)?;
-        let mut features =
-            if self.head == HeadKind::TokenCls { out.hidden } else { self.encoder.pool(&out.hidden)? };
+        let mut features = if self.head == HeadKind::TokenCls {
+            out.hidden
+        } else {
+            self.encoder.pool(&out.hidden, pass.dropout)?
+        };
         if self.freeze.encoder {
             features = features.detach();
         }
@@ -226,7 +231,7 @@ mod tests {
     #[test]
     fn token_loss_averages_over_the_tagged_tokens_only() {
         use candle_core::{DType, Device};
-        let config = BertConfig::tiny(10, 8, 1, 2);
+        let config = EncoderConfig::tiny(10, 8, 1, 2);
         let varmap = candle_nn::VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
         let model = TaskModel::load(vb, &config, HeadKind::TokenCls, 2, Freeze::default()).expect("model");

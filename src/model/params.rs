@@ -10,6 +10,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
+use super::family::Family;
 use crate::error::{Error, Result};
 
 /// Every variable's current value by name (what a checkpoint stores).
@@ -80,15 +81,16 @@ pub struct LoadReport {
     pub unused: Vec<String>,
 }
 
-/// Hugging Face checkpoints come from `BertModel` (no prefix) or `BertFor…` (`bert.` prefix),
-/// and old ones spell `LayerNorm` parameters gamma/beta. All map to our `bert.…` names.
-pub fn canonical_name(name: &str) -> String {
-    let name =
-        name.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias");
-    if ["embeddings.", "encoder.", "pooler."].iter().any(|p| name.starts_with(p)) {
-        format!("bert.{name}")
-    } else {
-        name
+impl LoadReport {
+    /// The report in the names the model's family gives its parameters in a `task` model, as
+    /// the user's checkpoint and transformers' messages spell them (RoBERTa's new sequence head
+    /// is `classifier.dense`, `classifier.out_proj`, not our `bert.pooler`, `classifier`).
+    /// What the task model does not have (a token classifier's pooler) is not reported fresh.
+    pub fn in_family_names(self, family: &Family, task: super::family::Task) -> Self {
+        Self {
+            initialised: self.initialised.iter().filter_map(|n| family.theirs(n, task)).collect(),
+            unused: self.unused.into_iter().map(|n| family.theirs(&n, task).unwrap_or(n)).collect(),
+        }
     }
 }
 
@@ -139,17 +141,22 @@ fn distinct_shards(entries: &[(String, String)]) -> Vec<String> {
     files
 }
 
-/// Every tensor of the checkpoint in `dir` by its canonical name, and what to call its file in
-/// messages: `model.safetensors`, or the shards of `model.safetensors.index.json` (each one
-/// read, a tensor the index names but its shard lacks refused by name).
-pub fn checkpoint_tensors(dir: &Path, model: &str) -> Result<(HashMap<String, Tensor>, String)> {
+/// Every tensor of the checkpoint in `dir` by our name for it (`Family::ours`), and what to
+/// call its file in messages: `model.safetensors`, or the shards of
+/// `model.safetensors.index.json` (each one read, a tensor the index names but its shard lacks
+/// refused by name).
+pub fn checkpoint_tensors(
+    dir: &Path,
+    model: &str,
+    family: &Family,
+) -> Result<(HashMap<String, Tensor>, String)> {
     let read = |file: &Path| {
         candle_core::safetensors::load(file, &Device::Cpu)
             .map_err(|e| Error::model(model, format!("cannot read {}: {e}", file.display())))
     };
     let single = dir.join(WEIGHTS);
     if single.is_file() {
-        let tensors = read(&single)?.into_iter().map(|(k, v)| (canonical_name(&k), v)).collect();
+        let tensors = read(&single)?.into_iter().map(|(k, v)| (family.ours(&k), v)).collect();
         return Ok((tensors, WEIGHTS.to_owned()));
     }
     let index = dir.join(SHARD_INDEX);
@@ -169,10 +176,9 @@ pub fn checkpoint_tensors(dir: &Path, model: &str) -> Result<(HashMap<String, Te
                 format!("{SHARD_INDEX} names {shard}, which {} lacks", dir.display()),
             ));
         }
-        tensors.extend(read(&path)?.into_iter().map(|(k, v)| (canonical_name(&k), v)));
+        tensors.extend(read(&path)?.into_iter().map(|(k, v)| (family.ours(&k), v)));
     }
-    if let Some((name, shard)) = entries.iter().find(|(name, _)| !tensors.contains_key(&canonical_name(name)))
-    {
+    if let Some((name, shard)) = entries.iter().find(|(name, _)| !tensors.contains_key(&family.ours(name))) {
         return Err(Error::model(model, format!("{SHARD_INDEX} puts {name} in {shard}, which lacks it")));
     }
     Ok((tensors, format!("the shards of {SHARD_INDEX}")))
@@ -182,8 +188,14 @@ pub fn checkpoint_tensors(dir: &Path, model: &str) -> Result<(HashMap<String, Te
 /// variable whose name starts with one of `optional` (a head, the pooler) keeps its initial
 /// value when the checkpoint lacks it or has another shape; any other missing or misshapen
 /// tensor is an error that names it.
-pub fn load_checkpoint(varmap: &VarMap, dir: &Path, model: &str, optional: &[&str]) -> Result<LoadReport> {
-    let (mut by_name, file_name) = checkpoint_tensors(dir, model)?;
+pub fn load_checkpoint(
+    varmap: &VarMap,
+    dir: &Path,
+    model: &str,
+    family: &Family,
+    optional: &[&str],
+) -> Result<LoadReport> {
+    let (mut by_name, file_name) = checkpoint_tensors(dir, model, family)?;
     let mut report = LoadReport::default();
     for (name, var) in sorted_vars(varmap) {
         let is_optional = optional.iter().any(|p| name.starts_with(p));
@@ -207,23 +219,14 @@ pub fn load_checkpoint(varmap: &VarMap, dir: &Path, model: &str, optional: &[&st
             }
         }
     }
-    report.unused = by_name.into_keys().filter(|k| !k.ends_with("position_ids")).collect();
+    // Buffers some checkpoints carry (`embeddings.position_ids`, `….token_type_ids`) are not
+    // parameters, and a masked-LM decoder's weight is the word embeddings (tied).
+    let unreported = |k: &str| {
+        k.ends_with("position_ids")
+            || k.ends_with("token_type_ids")
+            || k.starts_with("cls.predictions.decoder")
+    };
+    report.unused = by_name.into_keys().filter(|k| !unreported(k)).collect();
     report.unused.sort();
     Ok(report)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn canonical_names_cover_hf_variants() {
-        assert_eq!(canonical_name("embeddings.LayerNorm.gamma"), "bert.embeddings.LayerNorm.weight");
-        assert_eq!(canonical_name("bert.pooler.dense.bias"), "bert.pooler.dense.bias");
-        assert_eq!(
-            canonical_name("encoder.layer.0.output.LayerNorm.beta"),
-            "bert.encoder.layer.0.output.LayerNorm.bias"
-        );
-        assert_eq!(canonical_name("classifier.weight"), "classifier.weight");
-    }
 }

@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
-use super::bert_config::{Activation, BertConfig};
 use super::checkpoint::Classifier;
 use super::checkpoint::{Init, fill_parameters, model_tokenizer, save_model_dir};
 use super::dropout::Dropout;
 use super::encoder::{Encoder, LayerNorm, Linear, Pass};
+use super::encoder_config::{Activation, EncoderConfig};
 use super::params::{LoadReport, inference_builder, init_seeded, named_tensors, sorted_vars};
 use crate::data::tokenize::TextEncoder;
 use crate::error::{Error, Result};
@@ -62,19 +62,21 @@ pub struct PretrainingModel {
 impl PretrainingModel {
     /// With `nsp`, the next-sentence head exists (and is saved); without it, the model is a
     /// `BertForMaskedLM`.
-    pub fn load(vb: VarBuilder, config: &BertConfig, nsp: bool) -> Result<Self> {
-        let h = config.hidden_size;
+    pub fn load(vb: VarBuilder, config: &EncoderConfig, nsp: bool) -> Result<Self> {
+        let (h, width) = (config.hidden_size, config.embedding_width());
         let cls = vb.pp("cls");
         let next_sentence = if nsp { Some(Linear::load(cls.pp("seq_relationship"), h, 2)?) } else { None };
+        let family = config.family();
         Ok(Self {
             encoder: Encoder::load(vb.pp("bert"), config)?,
-            transform: Linear::load(cls.pp("predictions.transform.dense"), h, h)?,
+            // To the embedding width: the decoder is the word embeddings, transposed.
+            transform: Linear::load(cls.pp("predictions.transform.dense"), h, width)?,
             transform_norm: LayerNorm::load(
                 cls.pp("predictions.transform.LayerNorm"),
-                h,
+                width,
                 config.layer_norm_eps,
             )?,
-            activation: config.hidden_act,
+            activation: family.mlm_activation.unwrap_or(config.hidden_act),
             decoder_bias: cls.pp("predictions").get_with_hints(
                 config.vocab_size,
                 "bias",
@@ -94,7 +96,7 @@ impl PretrainingModel {
         let selected = out.hidden.reshape((b * l, h))?.index_select(&batch.positions, 0)?;
         let mlm_logits = self.predict_tokens(&selected)?;
         let nsp_logits = match &self.next_sentence {
-            Some(head) => Some(head.forward(&self.encoder.pool(&out.hidden)?)?),
+            Some(head) => Some(head.forward(&self.encoder.pool(&out.hidden, pass.dropout)?)?),
             None => None,
         };
         Ok(PretrainOutput { mlm_logits, nsp_logits })
@@ -125,7 +127,7 @@ impl PretrainingModel {
 pub struct MaskedLm {
     pub model: PretrainingModel,
     pub varmap: VarMap,
-    pub config: BertConfig,
+    pub config: EncoderConfig,
     pub tokenizer: TextEncoder,
     /// The directory it was loaded from (its tokenizer files are copied on save).
     pub source_dir: PathBuf,
@@ -143,10 +145,13 @@ impl MaskedLm {
         from_scratch: bool,
         device: &Device,
     ) -> Result<Self> {
-        let mut config = BertConfig::from_file(&dir.join("config.json"))?;
+        let mut config = EncoderConfig::from_file(&dir.join("config.json"))?;
+        if nsp {
+            config.family().check_next_sentence(source)?;
+        }
         let tokenizer = model_tokenizer(dir, source, &config)?;
-        if tokenizer.token_to_id("[MASK]").is_none() {
-            return Err(Error::model(source, "its tokenizer has no [MASK] token"));
+        if tokenizer.mask_id().is_none() {
+            return Err(Error::model(source, "its tokenizer has no mask token ([MASK] or <mask>)"));
         }
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
@@ -154,6 +159,7 @@ impl MaskedLm {
         let report =
             fill_parameters(&varmap, &config, dir, source, &Init { seed, from_scratch, fresh_ok: FRESH_OK })?;
         config.set_pretraining(nsp);
+        let report = report.in_family_names(config.family(), config.task());
         Ok(Self { model, varmap, config, tokenizer, source_dir: dir.to_path_buf(), report })
     }
 
@@ -168,7 +174,8 @@ impl MaskedLm {
         let mut loaded = Vec::new();
         if crate::model::params::has_weights(&clf.source_dir) {
             let source = clf.source_dir.display().to_string();
-            let (tensors, _) = crate::model::params::checkpoint_tensors(&clf.source_dir, &source)?;
+            let (tensors, _) =
+                crate::model::params::checkpoint_tensors(&clf.source_dir, &source, clf.config.family())?;
             for (name, var) in sorted_vars(&varmap).into_iter().filter(|(n, _)| n.starts_with("cls.")) {
                 if let Some(t) = tensors.get(&name).filter(|t| t.dims() == var.dims()) {
                     var.set(&t.to_dtype(DType::F32)?.to_device(&device)?)?;
@@ -214,11 +221,11 @@ impl MaskedLm {
     /// The `k` likeliest tokens, with probabilities, for each `[MASK]` of `text`.
     pub fn fill_mask(&self, text: &str, k: usize) -> Result<ProbeResult> {
         let ids = self.tokenizer.encode_one(text)?;
-        let mask_id = self.tokenizer.token_to_id("[MASK]").unwrap_or(u32::MAX);
+        let mask_id = self.tokenizer.mask_id().unwrap_or(u32::MAX);
         let positions: Vec<u32> =
             ids.iter().enumerate().filter(|(_, id)| **id == mask_id).map(|(i, _)| i as u32).collect();
         if positions.is_empty() {
-            return Err(Error::Config(format!("{text:?} has no [MASK] to fill")));
+            return Err(Error::Config(format!("{text:?} has no [MASK] (or <mask>) to fill")));
         }
         let device = self.model.encoder.word_embeddings().device().clone();
         let len = ids.len();

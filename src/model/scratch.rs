@@ -11,7 +11,7 @@ use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::processors::bert::BertProcessing;
 use tokenizers::{AddedToken, Tokenizer};
 
-use super::bert_config::BertConfig;
+use super::encoder_config::EncoderConfig;
 use crate::error::{Error, IoContext, Result};
 
 /// Model sources of the form `scratch:PRESET`.
@@ -120,7 +120,7 @@ pub fn write_scratch_model(dir: &Path, preset: Preset, texts: &[String], vocab_s
     let json = dir.join("tokenizer.json");
     tok.save(&json, false).map_err(|e| Error::Tokenizer { path: json.clone(), message: e.to_string() })?;
     let (layers, hidden, heads) = preset.dims();
-    let config = BertConfig::tiny(vocab.len(), hidden, layers, heads);
+    let config = EncoderConfig::tiny(vocab.len(), hidden, layers, heads);
     let text = serde_json::to_string_pretty(&config).map_err(|e| Error::Config(e.to_string()))?;
     std::fs::write(dir.join("config.json"), text).at(dir.join("config.json"))
 }
@@ -161,7 +161,7 @@ mod tests {
         let seq = &enc.encode_texts(&["The cat sat".to_owned()], 16).expect("encode")[0];
         assert_eq!(seq.ids.first(), enc.token_to_id("[CLS]").as_ref());
         assert!(!seq.ids.contains(&enc.token_to_id("[UNK]").expect("unk")), "{:?}", seq.ids);
-        let config = BertConfig::from_file(&dir.path().join("config.json")).expect("config");
+        let config = EncoderConfig::from_file(&dir.path().join("config.json")).expect("config");
         assert_eq!((config.num_hidden_layers, config.hidden_size), (2, 128));
         assert!(Preset::from_source("scratch:huge").is_err());
         assert_eq!(Preset::from_source("bert-base-uncased").expect("ok"), None);

@@ -29,7 +29,7 @@ use crate::data::corpus::{PretrainExample, build_examples, read_documents};
 use crate::data::mask::{MaskInput, MaskSplit, MaskedSequence, MaskingPolicy};
 use crate::data::tokenize::TextEncoder;
 use crate::error::{Error, Result};
-use crate::model::BertConfig;
+use crate::model::EncoderConfig;
 use crate::model::checkpoint::Classifier;
 use crate::model::dropout::Dropout;
 use crate::model::params::sorted_vars;
@@ -64,7 +64,7 @@ pub fn masking_policy(cfg: &RunConfig, tokenizer: &TextEncoder, vocab_size: usiz
         ratio: m.mask_ratio,
         split: MaskSplit { mask: m.mask_token_share, random: m.random_token_share },
         whole_word: m.whole_word,
-        mask_id: tokenizer.token_to_id("[MASK]").unwrap_or_default(),
+        mask_id: tokenizer.mask_id().unwrap_or_default(),
         vocab_size: vocab_size as u32,
         special_ids: tokenizer.special_ids(),
     };
@@ -105,8 +105,8 @@ pub fn first_masked_batch(cfg: &RunConfig) -> Result<FirstBatch> {
         (dir, scratch, stage_texts(cfg, &splits.train.texts)?)
     };
     let tokenizer = TextEncoder::from_model_dir(&dir)?;
-    let config = BertConfig::from_file(&dir.join("config.json"))?;
-    check_max_len(t.max_len, config.max_position_embeddings)?;
+    let config = EncoderConfig::from_file(&dir.join("config.json"))?;
+    check_max_len(t.max_len, config.max_tokens())?;
     let vocab_size = config.vocab_size;
     let examples = if cfg.kind == RunKind::Pretrain {
         pretraining_examples(cfg, &texts, &tokenizer)?.0
@@ -216,7 +216,7 @@ fn pretrain(
         cfg.model.from_scratch || scratch.is_some(),
         &device,
     )?;
-    check_max_len(t.max_len, lm.config.max_position_embeddings)?;
+    check_max_len(t.max_len, lm.config.max_tokens())?;
     let (examples, held) = pretraining_examples(cfg, &docs, &lm.tokenizer)?;
     let opt = AdamW::new(sorted_vars(&lm.varmap), t.weight_decay)?;
     let examples_per_step = t.examples_per_step();

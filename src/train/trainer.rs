@@ -111,7 +111,7 @@ fn fine_tune(
             t.freeze_layers
         )));
     }
-    check_max_len(t.max_len, clf.config.max_position_embeddings)?;
+    check_max_len(t.max_len, clf.config.max_tokens())?;
     // With a masking ratio, a masked-LM stage on the run's texts (or its corpus) comes first:
     // the encoder adapts to the domain before the head learns the task. Its inputs are built
     // once, here, while the training texts are still at hand.
