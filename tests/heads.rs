@@ -7,12 +7,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use bertbench::config::{HeadKind, RunConfig};
-use bertbench::data::batch::Batcher;
-use bertbench::data::{Encoded, Encoding, LabelSet, read_split};
-use bertbench::model::checkpoint::Classifier;
 use bertbench::report::{RunStatus, RunSummary};
 use bertbench::train::TrainEvent;
-use common::{FILLER, NEGATIVE, POSITIVE, run_recorded, tiny_run};
+use common::{FILLER, NEGATIVE, POSITIVE, reload_and_check, run_recorded, tiny_run, write_iob2};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -41,33 +38,6 @@ fn sentence(rng: &mut ChaCha8Rng, keys: &[&str]) -> Vec<String> {
 
 fn pick<'a>(rng: &mut ChaCha8Rng, words: &[&'a str]) -> &'a str {
     words[rng.random_range(0..words.len())]
-}
-
-/// The saved model reloads with its head and gives the reported validation figures.
-fn reload_and_check(dir: &Path, valid: &Path, c: &RunConfig, expected: &RunSummary) -> serde_json::Value {
-    let clf = Classifier::load_fine_tuned(&dir.join("model"), &candle_core::Device::Cpu).expect("reload");
-    assert_eq!(clf.model.head, c.head);
-    let labels = LabelSet::from_names(clf.labels.clone());
-    let how = Encoding {
-        tokenizer: &clf.tokenizer,
-        labels: &labels,
-        head: c.head,
-        separator: &c.data.label_separator,
-        max_len: c.train.max_len,
-    };
-    let set = Encoded::new(read_split(valid, &c.data, c.head).expect("read"), &how).expect("encode");
-    let batcher = Batcher::new(clf.tokenizer.pad_id, &candle_core::Device::Cpu);
-    if let Some(t) = expected.valid.as_ref().and_then(|v| v.extra.get("threshold")) {
-        assert!((clf.threshold - t).abs() < 1e-12, "the tuned threshold is saved with the model");
-    }
-    let at = bertbench::eval::multilabel::Threshold::At(clf.threshold);
-    let (report, _) = bertbench::eval::evaluate(&clf, "valid", &set, 64, &batcher, at).expect("evaluate");
-    let want = bertbench::report::SplitSummary::from(&report);
-    for (k, v) in &expected.valid.as_ref().expect("valid").extra {
-        assert!((want.extra[k] - v).abs() < 1e-4, "{k}: reloaded {} vs run {v}", want.extra[k]);
-    }
-    serde_json::from_str(&std::fs::read_to_string(dir.join("model/config.json")).expect("config"))
-        .expect("json")
 }
 
 #[test]
@@ -115,36 +85,6 @@ fn multi_label_learns_which_kinds_of_word_a_text_has() {
 }
 
 /// Sentences whose sentiment words are entities: `POS`/`NEG`, two words long after "very".
-fn write_iob2(path: &Path, n: usize, seed: u64) -> PathBuf {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut s = String::from("# synthetic entities\n");
-    for _ in 0..n {
-        let mut words: Vec<(String, &str)> = (0..rng.random_range(2..7))
-            .map(|_| (FILLER[rng.random_range(0..FILLER.len() - 1)].to_owned(), "O"))
-            .collect();
-        for _ in 0..rng.random_range(1..3) {
-            let positive = rng.random_bool(0.5);
-            let (word, kind) =
-                if positive { (pick(&mut rng, POSITIVE), "POS") } else { (pick(&mut rng, NEGATIVE), "NEG") };
-            let at = rng.random_range(0..=words.len());
-            if rng.random_bool(0.3) {
-                // "very" only ever opens an entity here (it is left out of the fillers above).
-                let (b, i) = if positive { ("B-POS", "I-POS") } else { ("B-NEG", "I-NEG") };
-                words.insert(at, (word.to_owned(), i));
-                words.insert(at, ("very".to_owned(), b));
-            } else {
-                words.insert(at, (word.to_owned(), if kind == "POS" { "B-POS" } else { "B-NEG" }));
-            }
-        }
-        for (w, t) in words {
-            let _ = writeln!(s, "{w}\t{t}");
-        }
-        s += "\n";
-    }
-    std::fs::write(path, s).expect("write");
-    path.to_path_buf()
-}
-
 #[test]
 fn token_classification_finds_the_entities() {
     assert_eq!(FILLER.last(), Some(&"very"), "the generator leaves out the last filler");

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
@@ -184,4 +185,79 @@ pub fn tiny_run(root: &Path, train: PathBuf, valid: PathBuf) -> bertbench::confi
     c.train.batch_size = 16;
     c.train.max_len = 32;
     c
+}
+
+/// The saved model reloads with its head and gives the reported validation figures.
+pub fn reload_and_check(
+    dir: &Path,
+    valid: &Path,
+    c: &bertbench::config::RunConfig,
+    expected: &bertbench::report::RunSummary,
+) -> serde_json::Value {
+    let clf = bertbench::model::checkpoint::Classifier::load_fine_tuned(
+        &dir.join("model"),
+        &candle_core::Device::Cpu,
+    )
+    .expect("reload");
+    assert_eq!(clf.model.head, c.head);
+    let labels = bertbench::data::LabelSet::from_names(clf.labels.clone());
+    let how = bertbench::data::Encoding {
+        tokenizer: &clf.tokenizer,
+        labels: &labels,
+        head: c.head,
+        separator: &c.data.label_separator,
+        max_len: c.train.max_len,
+    };
+    let set = bertbench::data::Encoded::new(
+        bertbench::data::read_split(valid, &c.data, c.head).expect("read"),
+        &how,
+    )
+    .expect("encode");
+    let batcher = bertbench::data::batch::Batcher::new(clf.tokenizer.pad_id, &candle_core::Device::Cpu);
+    if let Some(t) = expected.valid.as_ref().and_then(|v| v.extra.get("threshold")) {
+        assert!((clf.threshold - t).abs() < 1e-12, "the tuned threshold is saved with the model");
+    }
+    let at = bertbench::eval::multilabel::Threshold::At(clf.threshold);
+    let (report, _) = bertbench::eval::evaluate(&clf, "valid", &set, 64, &batcher, at).expect("evaluate");
+    let want = bertbench::report::SplitSummary::from(&report);
+    for (k, v) in &expected.valid.as_ref().expect("valid").extra {
+        assert!((want.extra[k] - v).abs() < 1e-4, "{k}: reloaded {} vs run {v}", want.extra[k]);
+    }
+    serde_json::from_str(&std::fs::read_to_string(dir.join("model/config.json")).expect("config"))
+        .expect("json")
+}
+
+/// A tagging set in IOB2: fillers, with positive and negative words (sometimes after "very")
+/// as entities.
+pub fn write_iob2(path: &Path, n: usize, seed: u64) -> PathBuf {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut s = String::from("# synthetic entities\n");
+    for _ in 0..n {
+        let mut words: Vec<(String, &str)> = (0..rng.random_range(2..7))
+            .map(|_| (FILLER[rng.random_range(0..FILLER.len() - 1)].to_owned(), "O"))
+            .collect();
+        for _ in 0..rng.random_range(1..3) {
+            let positive = rng.random_bool(0.5);
+            let (word, kind) = if positive {
+                (POSITIVE[rng.random_range(0..POSITIVE.len())], "POS")
+            } else {
+                (NEGATIVE[rng.random_range(0..NEGATIVE.len())], "NEG")
+            };
+            let at = rng.random_range(0..=words.len());
+            if rng.random_bool(0.3) {
+                // "very" only ever opens an entity here (it is left out of the fillers above).
+                let (b, i) = if positive { ("B-POS", "I-POS") } else { ("B-NEG", "I-NEG") };
+                words.insert(at, (word.to_owned(), i));
+                words.insert(at, ("very".to_owned(), b));
+            } else {
+                words.insert(at, (word.to_owned(), if kind == "POS" { "B-POS" } else { "B-NEG" }));
+            }
+        }
+        for (w, t) in words {
+            let _ = writeln!(s, "{w}\t{t}");
+        }
+        s += "\n";
+    }
+    std::fs::write(path, s).expect("write");
+    path.to_path_buf()
 }
