@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Check that a bertbench run's model/ loads in Hugging Face transformers and predicts the same.
 
-Loads RUN/model with the Auto class its config names (BertForSequenceClassification for
-single-label, multi-label and regression heads, BertForTokenClassification for tagging), runs
-it over the examples in RUN/predictions.csv and compares with what bertbench recorded:
+Loads RUN/model with the Auto class its config names (…ForSequenceClassification for
+single-label, multi-label and regression heads, …ForTokenClassification for tagging, of any
+family bertbench saves: BERT, RoBERTa, DistilBERT, ELECTRA), runs it over the examples in
+RUN/predictions.csv and compares with what bertbench recorded:
 
   seq-cls      largest difference of log-probabilities, share of identical predicted labels
   multi-label  largest difference of label probabilities, share of identical label sets
@@ -13,7 +14,8 @@ it over the examples in RUN/predictions.csv and compares with what bertbench rec
 Sentence pairs (texts recorded as "a [SEP] b") are encoded as pairs.
 
 Setup: python3 -m pip install torch transformers
-Usage: check-transformers.py RUN_DIR [--max-len 128] [--split test]
+Usage: check-transformers.py RUN_DIR... [--max-len 128] [--split test]
+(one JSON line per run; scripts/check-families.sh trains a run of each family and head)
 """
 import argparse, csv, json, math, os, sys
 
@@ -40,22 +42,29 @@ def encode(tok, rows, max_len):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("run")
+    ap.add_argument("runs", nargs="+")
     ap.add_argument("--max-len", type=int, default=128)
     ap.add_argument("--split", default=None, help="only rows of this split")
     a = ap.parse_args()
-    model_dir = os.path.join(a.run, "model")
+    for run in a.runs:
+        check(run, a)
+
+
+def check(run, a):
+    model_dir = os.path.join(run, "model")
     config = AutoConfig.from_pretrained(model_dir)
     head = head_of(config)
-    tok = AutoTokenizer.from_pretrained(model_dir)
+    # Split words through a byte-level tokenizer need a space before each, as in running text.
+    byte_level = config.model_type == "roberta" and head == "token-cls"
+    tok = AutoTokenizer.from_pretrained(model_dir, **({"add_prefix_space": True} if byte_level else {}))
     auto = AutoModelForTokenClassification if head == "token-cls" else AutoModelForSequenceClassification
     model = auto.from_pretrained(model_dir).eval()
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    with open(os.path.join(a.run, "predictions.csv"), newline="") as f:
+    with open(os.path.join(run, "predictions.csv"), newline="") as f:
         rows = [r for r in csv.DictReader(f) if a.split is None or r["split"] == a.split]
     # Saved with the model by bertbench (tuned or configured); transformers keeps unknown keys.
     threshold = getattr(config, "bertbench_threshold", 0.5)
-    worst, same = 0.0, 0
+    worst, same, tagged = 0.0, 0, 0
     with torch.no_grad():
         for i in range(0, len(rows), 64):
             chunk = rows[i:i + 64]
@@ -71,6 +80,7 @@ def main():
                             seen.add(w)
                             tags[w] = labels[int(best[b, t])]
                     same += " ".join(tags) == r["predicted"]
+                    tagged += sum(t != "O" for t in tags)
                 continue
             out = model(**encode(tok, chunk, a.max_len)).logits
             for r, o in zip(chunk, out):
@@ -87,7 +97,9 @@ def main():
                     ours = [math.log(max(float(r[f"p_{l}"]), 1e-30)) for l in labels]
                     worst = max(worst, max(abs(x - y) for x, y in zip(ours, lp)))
                     same += labels[max(range(len(lp)), key=lp.__getitem__)] == r["predicted"]
-    print(json.dumps({"head": head, "rows": len(rows), "max_abs_diff": worst,
+    print(json.dumps({"run": run, "architecture": (config.architectures or ["?"])[0], "head": head,
+                      "rows": len(rows), "max_abs_diff": None if head == "token-cls" else worst,
+                      **({"words_tagged_as_entities": tagged} if head == "token-cls" else {}),
                       "same_prediction": same / max(1, len(rows)), "labels": labels}))
 
 
