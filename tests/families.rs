@@ -333,3 +333,24 @@ fn roberta_pretrains_with_its_mask_token_and_refuses_next_sentence_prediction() 
     let refused = refused.to_string();
     assert!(refused.contains("RoBERTa") && refused.contains("next-sentence"), "{refused}");
 }
+
+#[test]
+fn a_max_length_beyond_the_models_positions_is_refused_before_a_record() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (mut c, _) = fine_tune(tmp.path(), "roberta", HeadKind::SeqCls);
+    // 42 position embeddings, the first two before RoBERTa's first position: 40 tokens.
+    c.train.max_len = 41;
+    let runs_dir = c.runs_dir.clone();
+    let (_commands, inbox) = std::sync::mpsc::channel();
+    let mut sink = bertbench::train::event::Collect::default();
+    let Err(refused) =
+        bertbench::runs::launch(bertbench::runs::Start::New(Box::new(c)), &mut sink, &inbox, |_| {})
+    else {
+        panic!("max-len 41 is refused");
+    };
+    assert!(refused.to_string().contains("max-len 41 exceeds the model's 40 positions"), "{refused}");
+    assert!(
+        !runs_dir.exists() || std::fs::read_dir(&runs_dir).expect("runs").next().is_none(),
+        "no record left"
+    );
+}

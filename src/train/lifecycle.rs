@@ -66,10 +66,14 @@ pub fn prepare(cfg: &mut RunConfig) -> Result<()> {
         let files = source::resolve(&cfg.model.source, &cfg.model.revision)?;
         (files.dir, files.revision)
     };
-    // What the model's family cannot do is refused before a record exists too.
-    if cfg.kind == RunKind::Pretrain && cfg.mlm.nsp && model_dir.join("config.json").is_file() {
-        let config = crate::model::EncoderConfig::from_file(&model_dir.join("config.json"))?;
-        config.family().check_next_sentence(&cfg.model.source)?;
+    // What the model cannot do is refused before a record exists too: sequences longer than
+    // its positions, a head its family lacks. (A `scratch:` model is built to fit.)
+    if model_dir.join("config.json").is_file() {
+        let model = crate::model::EncoderConfig::from_file(&model_dir.join("config.json"))?;
+        check_max_len(cfg.train.max_len, model.max_tokens())?;
+        if cfg.kind == RunKind::Pretrain && cfg.mlm.nsp {
+            model.family().check_next_sentence(&cfg.model.source)?;
+        }
     }
     // A hub dataset becomes its split files in the hub cache; the record keeps both.
     let mut dataset_source = None;
