@@ -462,6 +462,17 @@ fn a_trainer_that_dies_shows_a_failure_and_the_ui_goes_on() {
 }
 
 #[test]
+fn a_run_refused_before_it_starts_says_nothing_was_recorded() {
+    let mut app = app();
+    assert!(matches!(&keys(&mut app, "s")[..], [Effect::StartRun(1, _)]));
+    let error = "config: max-len 128 exceeds the model's 40 positions".to_owned();
+    send(&mut app, Msg::TrainerExited { run: 1, error: Some(error) });
+    let text = screen_text(&app, 100, 30);
+    assert!(text.contains("model's 40 positions"), "{text}");
+    assert!(text.contains("nothing was recorded") && !text.contains("record is kept"), "{text}");
+}
+
+#[test]
 fn quitting_during_a_run_asks_then_stops_it_then_exits() {
     let mut quitting = training_app(4);
     assert!(keys(&mut quitting, "q").is_empty());

@@ -151,7 +151,16 @@ fn draw_side(frame: &mut Frame, area: Rect, app: &App, run: &LiveRun, theme: &Th
             Line::styled("The run failed:", bold(theme.base.fg(theme.bad))),
             Line::styled(failure.clone(), theme.base.fg(theme.bad)),
             Line::raw(""),
-            Line::styled("Its record is kept; the UI goes on. Press 1 to change the setup.", theme.dimmed()),
+            // A run that never announced itself was refused by the checks before its record
+            // (launch's `prepare`); one that did has its record, marked failed.
+            Line::styled(
+                if run.started.is_some() {
+                    "Its record is kept; the UI goes on. Press 1 to change the setup."
+                } else {
+                    "It was refused before it started: nothing was recorded. Press 1 to change the setup."
+                },
+                theme.dimmed(),
+            ),
         ];
         let fail_area = Rect { height: gauges.height + rest.height, ..gauges };
         frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), fail_area);
