@@ -317,10 +317,19 @@ fn model_choices() -> Vec<ModelChoice> {
             unavailable: None,
         });
     }
-    for id in cached_hub_models(&hf_hub::Cache::from_env()) {
+    let cache = hf_hub::Cache::from_env();
+    for id in cached_hub_models(&cache) {
         // The name without the organisation fits the form; the help line gives the full id.
         let name = id.rsplit('/').next().unwrap_or(&id).to_owned();
-        models.push(ModelChoice { label: format!("{name} (hub)"), source: id, unavailable: None });
+        // Its family, from its config: one bertbench cannot fine-tune is shown, with why.
+        // (The reason without the cache's paths, which the help line could not show.)
+        let config = cache.model(id.clone()).get("config.json").and_then(|p| std::fs::read_to_string(p).ok());
+        let (label, unavailable) = match config.map(|text| crate::model::EncoderConfig::from_json(&text)) {
+            Some(Ok(c)) => (format!("{name} (hub, {})", c.family().name), None),
+            Some(Err(why)) => (format!("{name} (hub)"), Some(format!("config.json: {why}"))),
+            None => (format!("{name} (hub)"), None),
+        };
+        models.push(ModelChoice { label, source: id, unavailable });
     }
     if let Ok(entries) = std::fs::read_dir(crate::model::embedded::cache_root()) {
         let mut dirs: Vec<PathBuf> = entries
