@@ -207,16 +207,119 @@ pub fn load_texts(path: &Path, text_column: Option<&str>) -> Result<Vec<String>>
 
 /// Reads the Parquet file `file` (opened from `path`). polars' reader panics on some damaged
 /// files (tests/fuzz.rs found one: a byte flipped in the footer's thrift metadata gives "thrift
-/// bool field"), so its panic becomes this file's error.
+/// bool field"), so its panic becomes this file's error. A file that Hugging Face `datasets`
+/// wrote has its class columns' names in its metadata: those columns come back as the names
+/// (see `class_labels`).
 pub fn read_parquet(path: &Path, file: std::fs::File) -> Result<DataFrame> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ParquetReader::new(file).finish())) {
-        Ok(Ok(frame)) => Ok(frame),
+    let read = || -> PolarsResult<(DataFrame, Vec<(String, Vec<String>)>)> {
+        let mut reader = ParquetReader::new(file);
+        let classes = class_labels(
+            reader
+                .get_metadata()?
+                .key_value_metadata()
+                .iter()
+                .flatten()
+                .filter_map(|kv| (kv.key == "huggingface").then_some(kv.value.as_deref()).flatten()),
+        );
+        Ok((reader.finish()?, classes))
+    };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)) {
+        Ok(Ok((frame, classes))) => named_classes(path, frame, &classes),
         Ok(Err(e)) => Err(Error::data(path, format!("cannot be parsed: {e}"))),
         Err(panic) => Err(Error::data(
             path,
             format!("is a damaged Parquet file ({})", crate::error::panic_message(&*panic)),
         )),
     }
+}
+
+/// The columns `datasets` describes as class labels (`ClassLabel`, or a list of them), with
+/// their names in index order, from the `huggingface` metadata of a Parquet file
+/// (`{"info": {"features": {"label": {"_type": "ClassLabel", "names": [...]}, ...}}}`).
+fn class_labels<'a>(metadata: impl Iterator<Item = &'a str>) -> Vec<(String, Vec<String>)> {
+    let names_of = |feature: &serde_json::Value| -> Option<Vec<String>> {
+        let feature = match feature.get("_type")?.as_str()? {
+            "ClassLabel" => feature,
+            // A list of class labels (label sets): `Sequence` in older `datasets`, `List` now.
+            "Sequence" | "List" => feature.get("feature").filter(|f| f["_type"] == "ClassLabel")?,
+            _ => return None,
+        };
+        feature.get("names")?.as_array()?.iter().map(|n| n.as_str().map(str::to_owned)).collect()
+    };
+    let mut columns = Vec::new();
+    for text in metadata {
+        let Ok(json) = serde_json::from_str::<serde_json::Value>(text) else { continue };
+        let features = json.pointer("/info/features").and_then(serde_json::Value::as_object);
+        for (column, feature) in features.into_iter().flatten() {
+            if let Some(names) = names_of(feature) {
+                columns.push((column.clone(), names));
+            }
+        }
+    }
+    columns
+}
+
+/// `frame` with each of `classes`' columns of class numbers replaced by the class names, as
+/// `datasets` shows them (`-1`, its "no label", becomes a missing value). A number with no
+/// name is refused with its row.
+fn named_classes(path: &Path, mut frame: DataFrame, classes: &[(String, Vec<String>)]) -> Result<DataFrame> {
+    let bad = |e: PolarsError| Error::data(path, format!("cannot be parsed: {e}"));
+    for (column, names) in classes {
+        let Ok(values) = frame.column(column).map(|c| c.as_materialized_series().clone()) else { continue };
+        let name = |row: usize, class: Option<i64>| -> Result<Option<String>> {
+            match class {
+                None | Some(-1) => Ok(None),
+                Some(c) => {
+                    usize::try_from(c).ok().and_then(|c| names.get(c)).cloned().map(Some).ok_or_else(|| {
+                        Error::data(
+                            path,
+                            format!(
+                                "row {}: column {column:?} holds class {c}, but its ClassLabel has {} names",
+                                row + 1,
+                                names.len()
+                            ),
+                        )
+                    })
+                }
+            }
+        };
+        let named = match values.dtype() {
+            DataType::List(_) => {
+                let lists = values.list().map_err(bad)?;
+                let rows = (0..lists.len())
+                    .map(|row| {
+                        let Some(items) = lists.get_as_series(row) else {
+                            return Ok(Series::new_null("".into(), 0));
+                        };
+                        let items = items.cast(&DataType::Int64).map_err(bad)?;
+                        let named: Vec<Option<String>> = items
+                            .i64()
+                            .map_err(bad)?
+                            .iter()
+                            .map(|c| name(row, c))
+                            .collect::<Result<Vec<_>>>()?;
+                        Ok(Series::new("".into(), named.into_iter().flatten().collect::<Vec<String>>()))
+                    })
+                    .collect::<Result<Vec<Series>>>()?;
+                Series::new(column.as_str().into(), rows)
+            }
+            dtype if dtype.is_integer() => {
+                let classes = values.cast(&DataType::Int64).map_err(bad)?;
+                let named = classes
+                    .i64()
+                    .map_err(bad)?
+                    .iter()
+                    .enumerate()
+                    .map(|(row, c)| name(row, c))
+                    .collect::<Result<Vec<_>>>()?;
+                Series::new(column.as_str().into(), named)
+            }
+            // Not numbers after all (already names): left as they are.
+            _ => continue,
+        };
+        frame.with_column(named.into_column()).map_err(bad)?;
+    }
+    Ok(frame)
 }
 
 fn read_frame(path: &Path, format: Format) -> Result<DataFrame> {
@@ -487,6 +590,43 @@ mod tests {
             load_examples(&csv, &Columns { text: Some("id"), label: Some("label"), ..Columns::default() })
                 .expect("explicit");
         assert_eq!(e.texts, ["1", "2"]);
+    }
+
+    /// A Parquet file as Hugging Face `datasets` writes it: class numbers, their names in the
+    /// file's `huggingface` metadata.
+    fn datasets_parquet(path: &Path, mut frame: DataFrame) -> PathBuf {
+        let features = serde_json::json!({"info": {"features": {
+            "sentence": {"dtype": "string", "_type": "Value"},
+            "label": {"names": ["negative", "positive"], "_type": "ClassLabel"},
+            "topics": {"feature": {"names": ["arts", "sport", "war"], "_type": "ClassLabel"}, "_type": "List"},
+        }}});
+        let meta = polars::io::parquet::write::KeyValueMetadata::from_static(vec![(
+            "huggingface".to_owned(),
+            features.to_string(),
+        )]);
+        ParquetWriter::new(std::fs::File::create(path).expect("create"))
+            .with_key_value_metadata(Some(meta))
+            .finish(&mut frame)
+            .expect("write");
+        path.to_path_buf()
+    }
+
+    #[test]
+    fn class_numbers_of_a_datasets_parquet_file_read_as_their_names() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let topics = [Series::new("".into(), [2i64, 0]), Series::new("".into(), [1i64])];
+        let frame =
+            df!("sentence" => ["a fine film", "dull"], "label" => [1i64, 0], "topics" => topics).expect("df");
+        let pq = datasets_parquet(&dir.path().join("train.parquet"), frame);
+        let e = load_examples(&pq, &Columns::default()).expect("read");
+        assert_eq!(e.labels, ["positive", "negative"]);
+        let sets = Columns { label: Some("topics"), label_sets: true, ..Columns::default() };
+        assert_eq!(load_examples(&pq, &sets).expect("sets").labels, [r#"["war","arts"]"#, r#"["sport"]"#]);
+
+        let frame = df!("sentence" => ["a", "b", "c"], "label" => [0i64, 1, 5]).expect("df");
+        let pq = datasets_parquet(&dir.path().join("bad.parquet"), frame);
+        let e = load_examples(&pq, &Columns::default()).expect_err("class 5 has no name").to_string();
+        assert!(e.contains("row 3") && e.contains("class 5") && e.contains("2 names"), "{e}");
     }
 
     #[test]
