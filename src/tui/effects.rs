@@ -43,7 +43,13 @@ impl Effects {
     pub fn startup(&self) -> Vec<Msg> {
         vec![
             Msg::ModelsFound(model_choices()),
-            Msg::DatasetsFound(shipped_datasets(&self.datasets_dir, &self.recipes_dir)),
+            Msg::DatasetsFound(
+                [
+                    shipped_datasets(&self.datasets_dir, &self.recipes_dir),
+                    hub_datasets(&hf_hub::Cache::from_env()),
+                ]
+                .concat(),
+            ),
         ]
     }
 
@@ -66,7 +72,7 @@ impl Effects {
                 Vec::new()
             }
             Effect::Preview { id, path, columns, head } => self.background(move || {
-                let (columns, result) = read_preview(&path, &columns, head);
+                let (columns, result) = read_preview(&path, &columns, head, &hf_hub::Cache::from_env());
                 Msg::Preview { id, columns, result }
             }),
             Effect::ListRuns => {
@@ -269,13 +275,40 @@ pub fn shipped_datasets(root: &Path, recipes: &Path) -> Vec<DatasetChoice> {
         .collect()
 }
 
+/// The datasets in the Hugging Face hub cache that can be read without naming a config, after
+/// the shipped ones. Each is chosen by its name (`hub:owner/name`), which the run resolves, so
+/// that its record says where its files came from.
+fn hub_datasets(cache: &hf_hub::Cache) -> Vec<DatasetChoice> {
+    crate::data::hub::cached(cache)
+        .into_iter()
+        .map(|(id, _)| {
+            let name = format!("{}{id}", crate::data::hub::PREFIX);
+            let train = PathBuf::from(&name);
+            DatasetChoice { name, train, valid: None, test: None, head: HeadKind::SeqCls, recipe: None }
+        })
+        .collect()
+}
+
 /// Reads a data file for the data panel as `head` reads it: the file's columns (for the column
-/// pickers, known even when no text or label column could be found) and its preview.
+/// pickers, known even when no text or label column could be found) and its preview. A hub
+/// dataset is previewed from its train file in `cache`.
 fn read_preview(
     path: &Path,
     wanted: &PreviewColumns,
     head: HeadKind,
+    cache: &hf_hub::Cache,
 ) -> (Vec<String>, Result<DatasetPreview, String>) {
+    let hub_train;
+    let path = match crate::data::hub::HubDataset::parse(&path.to_string_lossy()) {
+        None => path,
+        Some(dataset) => match dataset.and_then(|d| d.resolve(cache, true)) {
+            Ok(splits) => {
+                hub_train = splits.train;
+                &hub_train
+            }
+            Err(e) => return (Vec::new(), Err(e.to_string())),
+        },
+    };
     if head == HeadKind::TokenCls || is_column_file(path) {
         let cfg = DataConfig {
             text_column: wanted.text.clone(),
@@ -558,4 +591,38 @@ fn export(dirs: &[PathBuf], out: &Path) -> std::result::Result<String, String> {
     let runs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
     let files = crate::plot::export_runs(&runs, crate::plot::Format::Png, out).map_err(|e| e.to_string())?;
     Ok(format!("wrote {} plot(s) to {}", files.len(), out.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polars::prelude::*;
+
+    #[test]
+    fn cached_hub_datasets_are_offered_by_name_and_previewed_from_the_cache() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let repo = tmp.path().join("datasets--org--reviews");
+        let data = repo.join("snapshots/abc/data");
+        std::fs::create_dir_all(&data).expect("mkdir");
+        std::fs::create_dir_all(repo.join("refs")).expect("refs");
+        std::fs::write(repo.join("refs/main"), "abc").expect("ref");
+        let mut frame = df!("sentence" => ["a fine film", "dull"], "label" => ["pos", "neg"]).expect("df");
+        let file = std::fs::File::create(data.join("train-00000-of-00001.parquet")).expect("create");
+        ParquetWriter::new(file).finish(&mut frame).expect("write");
+        let cache = hf_hub::Cache::new(tmp.path().to_path_buf());
+        let offered = hub_datasets(&cache);
+        assert_eq!(offered.len(), 1);
+        // Chosen by name, so that the run resolves it and records where its files came from.
+        assert_eq!(
+            (offered[0].name.as_str(), offered[0].train.as_path()),
+            ("hub:org/reviews", Path::new("hub:org/reviews"))
+        );
+        let (columns, preview) =
+            read_preview(&offered[0].train, &PreviewColumns::default(), HeadKind::SeqCls, &cache);
+        assert_eq!(columns, ["sentence", "label"]);
+        assert!(preview.is_ok(), "{preview:?}");
+        let (_, missing) =
+            read_preview(Path::new("hub:org/absent"), &PreviewColumns::default(), HeadKind::SeqCls, &cache);
+        assert!(missing.expect_err("not cached").contains("not in the hub cache"));
+    }
 }
