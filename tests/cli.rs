@@ -767,8 +767,15 @@ fn a_hub_dataset_trains_offline_from_the_cache_and_a_missing_one_is_named() {
     std::fs::create_dir_all(&data).expect("snapshot");
     std::fs::create_dir_all(repo.join("refs")).expect("refs");
     std::fs::write(repo.join("refs/main"), rev).expect("ref");
-    // As `datasets` uploads them: a `sentence` column and integer labels, a file per split.
-    for (split, n, seed) in [("train", 48, 1), ("validation", 16, 2), ("test", 20, 3)] {
+    // As `datasets` uploads them: a `sentence` column and integer labels, a file per split, the
+    // training split in two shards.
+    let splits = [
+        ("train-00000-of-00002", 30, 1),
+        ("train-00001-of-00002", 18, 4),
+        ("validation-00000-of-00001", 16, 2),
+        ("test-00000-of-00001", 20, 3),
+    ];
+    for (split, n, seed) in splits {
         let rows = toy_rows(n, seed);
         let text: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
         let label: Vec<i64> = rows.iter().map(|r| i64::from(r.1 == "pos")).collect();
@@ -777,7 +784,7 @@ fn a_hub_dataset_trains_offline_from_the_cache_and_a_missing_one_is_named() {
             Series::new("label".into(), label).into(),
         ])
         .expect("frame");
-        let file = std::fs::File::create(data.join(format!("{split}-00000-of-00001.parquet"))).expect("file");
+        let file = std::fs::File::create(data.join(format!("{split}.parquet"))).expect("file");
         ParquetWriter::new(file).finish(&mut df).expect("parquet");
     }
     let mut args = train_args(tmp.path(), 8, 1);
@@ -787,8 +794,14 @@ fn a_hub_dataset_trains_offline_from_the_cache_and_a_missing_one_is_named() {
     args[at] = "hub:org/toy-reviews".into();
     let at = args.iter().position(|a| a == "--text-column").expect("--text-column") + 1;
     args[at] = "sentence".into();
-    let out =
-        bertbench().env("HF_HOME", tmp.path().join("hf")).args(&args).arg("--json").output().expect("run");
+    let cache = tmp.path().join("bertbench-cache");
+    let out = bertbench()
+        .env("HF_HOME", tmp.path().join("hf"))
+        .env("BERTBENCH_CACHE", &cache)
+        .args(&args)
+        .arg("--json")
+        .output()
+        .expect("run");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let events = String::from_utf8_lossy(&out.stdout);
     let started: serde_json::Value = events
@@ -803,6 +816,9 @@ fn a_hub_dataset_trains_offline_from_the_cache_and_a_missing_one_is_named() {
     assert_eq!(started["test_examples"].as_u64(), Some(20), "the hub's own test split");
     let config = std::fs::read_to_string(only_run(tmp.path()).join("config.toml")).expect("config");
     assert!(config.contains(&format!("dataset-source = \"hub:org/toy-reviews@{rev}\"")), "{config}");
+    // The two shards were joined, in order, into one file in bertbench's cache, which the record names.
+    let joined = cache.join("hub-datasets/org--toy-reviews").join(rev).join("default/train.parquet");
+    assert!(config.contains(&format!("train = \"{}\"", joined.display())), "{config}");
 
     let train = args.iter().position(|a| a == "hub:org/toy-reviews").expect("hub arg");
     args[train] = "hub:org/absent".into();

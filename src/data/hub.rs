@@ -3,13 +3,14 @@
 //! and `huggingface_hub`), fetched first unless `HF_HUB_OFFLINE` is set. The split files are
 //! picked as `datasets` names them: `train`, `validation` (or `valid`, `dev`), `test`, as a
 //! folder or as the start of a file name (`data/train-00000-of-00001.parquet`,
-//! `plain_text/test/0000.parquet`).
+//! `plain_text/test/0000.parquet`). A split in several shards is joined once into one file in
+//! bertbench's cache.
 
 use std::path::{Path, PathBuf};
 
 use hf_hub::{Cache, Repo, RepoType};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IoContext, Result};
 
 /// The prefix that marks a hub dataset where a file path would go.
 pub const PREFIX: &str = "hub:";
@@ -60,57 +61,9 @@ impl HubDataset {
         })
     }
 
-    /// The split files, from the cache (`offline`) or fetched into it.
-    pub fn resolve(&self, cache: &Cache, offline: bool) -> Result<HubSplits> {
-        let repo = Repo::with_revision(self.id.clone(), RepoType::Dataset, self.revision.clone());
-        let name = format!("{PREFIX}{}", self.id);
-        let bad = |m: String| Error::Config(format!("{name}: {m}"));
-        // Offline: the cached snapshot's files. Online: the repository's list, each file then
-        // fetched through the client (which takes it from the cache when it is there).
-        let (snapshot, api, files) = if offline {
-            let snapshot = cached_snapshot(cache, &self.id, &self.revision).ok_or_else(|| {
-                bad(format!(
-                    "not in the hub cache {} (revision {}) and HF_HUB_OFFLINE is set: fetch it once online",
-                    cache.path().display(),
-                    self.revision
-                ))
-            })?;
-            let files = relative_files(&snapshot);
-            (Some(snapshot), None, files)
-        } else {
-            let api = hf_hub::api::sync::ApiBuilder::from_cache(cache.clone())
-                .with_progress(false)
-                .build()
-                .map_err(|e| bad(format!("cannot set up the hub client: {e}")))?
-                .repo(repo);
-            let info = api.info().map_err(|e| bad(format!("cannot list its files: {e}")))?;
-            (None, Some(api), info.siblings.into_iter().map(|s| s.rfilename).collect())
-        };
-        let (train, valid, test) = self.pick(&files).map_err(bad)?;
-        let fetch = |file: &str| -> Result<PathBuf> {
-            match (&snapshot, &api) {
-                (Some(dir), _) => Ok(dir.join(file)),
-                (None, Some(api)) => api.get(file).map_err(|e| bad(format!("{file}: download failed: {e}"))),
-                (None, None) => Err(bad("neither cached nor online".into())),
-            }
-        };
-        let train = fetch(&train)?;
-        let valid = valid.as_deref().map(fetch).transpose()?;
-        let test = test.as_deref().map(fetch).transpose()?;
-        let commit = train
-            .ancestors()
-            .find(|p| p.parent().and_then(Path::file_name).is_some_and(|n| n == "snapshots"))
-            .and_then(Path::file_name)
-            .map_or_else(|| self.revision.clone(), |n| n.to_string_lossy().into_owned());
-        let config = self.config.as_ref().map(|c| format!(":{c}")).unwrap_or_default();
-        Ok(HubSplits { train, valid, test, source: format!("{PREFIX}{}{config}@{commit}", self.id) })
-    }
-
-    /// The Parquet file of each split (train, validation, test) among the repository's files.
-    fn pick(
-        &self,
-        files: &[String],
-    ) -> std::result::Result<(String, Option<String>, Option<String>), String> {
+    /// The Parquet files of each split (train, validation, test) among the repository's files,
+    /// in order: one, or a large split's shards (`train-00000-of-00003.parquet`, …).
+    fn pick(&self, files: &[String]) -> std::result::Result<[Vec<String>; 3], String> {
         let parquet: Vec<&String> = files.iter().filter(|f| f.ends_with(".parquet")).collect();
         if parquet.is_empty() {
             return Err("has no Parquet files (bertbench reads a hub dataset's Parquet files)".into());
@@ -135,42 +88,137 @@ impl HubDataset {
             }
         };
         let names: [&[&str]; 3] = [&["train"], &["validation", "valid", "dev"], &["test"]];
-        let mut chosen = [None, None, None];
+        let mut chosen: [Vec<String>; 3] = Default::default();
         for (k, split) in names.iter().enumerate() {
-            let of_split: Vec<&String> = within.iter().copied().filter(|f| is_split(f, split)).collect();
-            match of_split.as_slice() {
-                [] => {}
-                [one] => chosen[k] = Some((*one).clone()),
-                many => {
-                    return Err(format!(
-                        "its {} split has {} Parquet shards ({}, …): bertbench reads one file per split",
-                        split[0],
-                        many.len(),
-                        many[0]
-                    ));
-                }
-            }
+            chosen[k] = within.iter().filter(|f| is_split(f, split)).map(|f| (*f).clone()).collect();
+            chosen[k].sort();
         }
-        let [train, valid, test] = chosen;
-        let train = train.ok_or_else(|| {
+        if chosen[0].is_empty() {
             let some: Vec<&str> = within.iter().take(5).map(|s| s.as_str()).collect();
-            format!("has no train split among {}", some.join(", "))
-        })?;
-        Ok((train, valid, test))
+            return Err(format!("has no train split among {}", some.join(", ")));
+        }
+        Ok(chosen)
     }
+
+    /// The split files, from the cache (`offline`) or fetched into it: each split's one file,
+    /// or, for a split in several shards, the shards joined into one file under `joined_dir`
+    /// (`<owner>--<name>/<commit>/<config>/<split>.parquet`, made once: a commit's files do not
+    /// change).
+    pub fn resolve(&self, cache: &Cache, offline: bool, joined_dir: &Path) -> Result<HubSplits> {
+        let located = self.locate(cache, offline)?;
+        let config = self.config.as_deref().unwrap_or("default");
+        let commit = located.source.rsplit('@').next().unwrap_or(&self.revision).to_owned();
+        let dir = joined_dir.join(self.id.replace('/', "--")).join(commit).join(config);
+        let one = |split: &str, shards: Vec<PathBuf>| -> Result<Option<PathBuf>> {
+            match shards.len() {
+                0 => Ok(None),
+                1 => Ok(shards.into_iter().next()),
+                _ => join_shards(&shards, &dir.join(format!("{split}.parquet"))).map(Some),
+            }
+        };
+        let [train, valid, test] = located.files;
+        Ok(HubSplits {
+            train: one("train", train)?
+                .ok_or_else(|| Error::Config(format!("{}: no train split", self.id)))?,
+            valid: one("validation", valid)?,
+            test: one("test", test)?,
+            source: located.source,
+        })
+    }
+
+    /// Each split's files in the cache (fetched into it unless `offline`), without joining.
+    pub fn locate(&self, cache: &Cache, offline: bool) -> Result<Located> {
+        let repo = Repo::with_revision(self.id.clone(), RepoType::Dataset, self.revision.clone());
+        let name = format!("{PREFIX}{}", self.id);
+        let bad = |m: String| Error::Config(format!("{name}: {m}"));
+        // Offline: the cached snapshot's files. Online: the repository's list, each file then
+        // fetched through the client (which takes it from the cache when it is there).
+        let (snapshot, api, files) = if offline {
+            let snapshot = cached_snapshot(cache, &self.id, &self.revision).ok_or_else(|| {
+                bad(format!(
+                    "not in the hub cache {} (revision {}) and HF_HUB_OFFLINE is set: fetch it once online",
+                    cache.path().display(),
+                    self.revision
+                ))
+            })?;
+            let files = relative_files(&snapshot);
+            (Some(snapshot), None, files)
+        } else {
+            let api = hf_hub::api::sync::ApiBuilder::from_cache(cache.clone())
+                .with_progress(false)
+                .build()
+                .map_err(|e| bad(format!("cannot set up the hub client: {e}")))?
+                .repo(repo);
+            let info = api.info().map_err(|e| bad(format!("cannot list its files: {e}")))?;
+            (None, Some(api), info.siblings.into_iter().map(|s| s.rfilename).collect())
+        };
+        let picked = self.pick(&files).map_err(bad)?;
+        let fetch = |file: &String| -> Result<PathBuf> {
+            match (&snapshot, &api) {
+                (Some(dir), _) => Ok(dir.join(file)),
+                (None, Some(api)) => api.get(file).map_err(|e| bad(format!("{file}: download failed: {e}"))),
+                (None, None) => Err(bad("neither cached nor online".into())),
+            }
+        };
+        let mut files: [Vec<PathBuf>; 3] = Default::default();
+        for (k, split) in picked.iter().enumerate() {
+            files[k] = split.iter().map(fetch).collect::<Result<_>>()?;
+        }
+        let commit = files[0][0]
+            .ancestors()
+            .find(|p| p.parent().and_then(Path::file_name).is_some_and(|n| n == "snapshots"))
+            .and_then(Path::file_name)
+            .map_or_else(|| self.revision.clone(), |n| n.to_string_lossy().into_owned());
+        let config = self.config.as_ref().map(|c| format!(":{c}")).unwrap_or_default();
+        Ok(Located { files, source: format!("{PREFIX}{}{config}@{commit}", self.id) })
+    }
+}
+
+/// A hub dataset's files in the cache: train, validation and test, each one file or shards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    pub files: [Vec<PathBuf>; 3],
+    /// `hub:owner/name:config@<commit>`.
+    pub source: String,
+}
+
+/// Joins a split's Parquet shards, in order, into the one file `out` (reused when there: it is
+/// written whole, to a temporary name first). Shards whose columns differ are refused, naming
+/// the first that does not fit.
+fn join_shards(shards: &[PathBuf], out: &Path) -> Result<PathBuf> {
+    use polars::prelude::{ParquetWriter, PolarsError};
+    if out.is_file() {
+        return Ok(out.to_path_buf());
+    }
+    let open = |p: &PathBuf| crate::data::load::read_parquet(p, std::fs::File::open(p).at(p)?);
+    let mut joined = open(&shards[0])?;
+    for shard in &shards[1..] {
+        joined.vstack_mut(&open(shard)?).map_err(|e: PolarsError| {
+            Error::data(shard, format!("does not fit the split's first shard {}: {e}", shards[0].display()))
+        })?;
+    }
+    let dir = out.parent().unwrap_or(out);
+    std::fs::create_dir_all(dir).at(dir)?;
+    let tmp = out.with_extension("parquet.tmp");
+    let file = std::fs::File::create(&tmp).at(&tmp)?;
+    ParquetWriter::new(file)
+        .finish(&mut joined)
+        .map_err(|e| Error::data(&tmp, format!("cannot write the joined shards: {e}")))?;
+    std::fs::rename(&tmp, out).at(&tmp)?;
+    Ok(out.to_path_buf())
 }
 
 /// The hub datasets in the cache whose split files can be picked without a config (sorted by
 /// id): what the workbench offers beside the shipped datasets.
-pub fn cached(cache: &Cache) -> Vec<(String, HubSplits)> {
+pub fn cached(cache: &Cache) -> Vec<(String, Located)> {
     let Ok(entries) = std::fs::read_dir(cache.path()) else { return Vec::new() };
-    let mut found: Vec<(String, HubSplits)> = entries
+    let mut found: Vec<(String, Located)> = entries
         .filter_map(std::result::Result::ok)
         .filter_map(|e| {
             let folder = e.file_name().to_string_lossy().into_owned();
             let id = folder.strip_prefix("datasets--")?.replacen("--", "/", 1);
             let dataset = HubDataset { id: id.clone(), config: None, revision: "main".into() };
-            Some((id, dataset.resolve(cache, true).ok()?))
+            Some((id, dataset.locate(cache, true).ok()?))
         })
         .collect();
     found.sort_by(|a, b| a.0.cmp(&b.0));
@@ -276,7 +324,35 @@ mod tests {
         let found = cached(&cache);
         assert_eq!(found.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(), ["org/reviews"]);
         assert_eq!(found[0].1.source, "hub:org/reviews@abc");
-        assert!(found[0].1.test.is_some() && found[0].1.valid.is_none());
+        let [_, valid, test] = &found[0].1.files;
+        assert!(test.len() == 1 && valid.is_empty());
+    }
+
+    #[test]
+    fn shards_join_in_order_once_and_misfits_are_named() {
+        use polars::prelude::*;
+        let tmp = tempfile::tempdir().expect("tmp");
+        let write = |name: &str, mut frame: DataFrame| {
+            let path = tmp.path().join(name);
+            ParquetWriter::new(std::fs::File::create(&path).expect("create"))
+                .finish(&mut frame)
+                .expect("write");
+            path
+        };
+        let a = write("train-0.parquet", df!("text" => ["a", "b"], "label" => ["x", "y"]).expect("df"));
+        let b = write("train-1.parquet", df!("text" => ["c"], "label" => ["x"]).expect("df"));
+        let out = tmp.path().join("joined/train.parquet");
+        let joined = join_shards(&[a.clone(), b], &out).expect("join");
+        let read =
+            crate::data::load::load_examples(&joined, &crate::data::load::Columns::default()).expect("read");
+        assert_eq!(read.texts, ["a", "b", "c"]);
+        // Made once: the file there is the one a later run reads.
+        let again = join_shards(std::slice::from_ref(&a), &out).expect("reused");
+        let columns = crate::data::load::Columns::default();
+        assert_eq!(crate::data::load::load_examples(&again, &columns).expect("read").len(), 3);
+        let odd = write("train-2.parquet", df!("sentence" => ["d"]).expect("df"));
+        let e = join_shards(&[a, odd], &tmp.path().join("other.parquet")).expect_err("misfit").to_string();
+        assert!(e.contains("train-2.parquet") && e.contains("does not fit"), "{e}");
     }
 
     #[test]
@@ -295,15 +371,15 @@ mod tests {
         .map(String::from)
         .to_vec();
         let picked = d(None).pick(&files).expect("picked");
-        assert_eq!(picked.1.as_deref(), Some("data/validation-00000-of-00001.parquet"));
+        assert_eq!(picked[1], ["data/validation-00000-of-00001.parquet"]);
         let configs: Vec<String> = ["a/train/0000.parquet", "a/test/0000.parquet", "b/train/0000.parquet"]
             .map(String::from)
             .to_vec();
         assert!(d(None).pick(&configs).expect_err("which config").contains("several configs (a, b)"));
-        assert_eq!(d(Some("b")).pick(&configs).expect("b").0, "b/train/0000.parquet");
+        assert_eq!(d(Some("b")).pick(&configs).expect("b")[0], ["b/train/0000.parquet"]);
         assert!(d(Some("c")).pick(&configs).expect_err("no c").contains("its configs: a, b"));
-        let shards: Vec<String> = ["train-0.parquet", "train-1.parquet"].map(String::from).to_vec();
-        assert!(d(None).pick(&shards).expect_err("shards").contains("2 Parquet shards"));
+        let shards: Vec<String> = ["train-1.parquet", "train-0.parquet"].map(String::from).to_vec();
+        assert_eq!(d(None).pick(&shards).expect("shards")[0], ["train-0.parquet", "train-1.parquet"]);
         assert!(d(None).pick(&["x.csv".to_owned()]).expect_err("none").contains("no Parquet"));
     }
 }

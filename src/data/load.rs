@@ -211,7 +211,7 @@ pub fn load_texts(path: &Path, text_column: Option<&str>) -> Result<Vec<String>>
 /// wrote has its class columns' names in its metadata: those columns come back as the names
 /// (see `class_labels`).
 pub fn read_parquet(path: &Path, file: std::fs::File) -> Result<DataFrame> {
-    let read = || -> PolarsResult<(DataFrame, Vec<(String, Vec<String>)>)> {
+    let read = || -> PolarsResult<(DataFrame, Vec<ClassNames>)> {
         let mut reader = ParquetReader::new(file);
         let classes = class_labels(
             reader
@@ -233,10 +233,13 @@ pub fn read_parquet(path: &Path, file: std::fs::File) -> Result<DataFrame> {
     }
 }
 
+/// A column of class numbers and the classes' names, in index order.
+type ClassNames = (String, Vec<String>);
+
 /// The columns `datasets` describes as class labels (`ClassLabel`, or a list of them), with
 /// their names in index order, from the `huggingface` metadata of a Parquet file
 /// (`{"info": {"features": {"label": {"_type": "ClassLabel", "names": [...]}, ...}}}`).
-fn class_labels<'a>(metadata: impl Iterator<Item = &'a str>) -> Vec<(String, Vec<String>)> {
+fn class_labels<'a>(metadata: impl Iterator<Item = &'a str>) -> Vec<ClassNames> {
     let names_of = |feature: &serde_json::Value| -> Option<Vec<String>> {
         let feature = match feature.get("_type")?.as_str()? {
             "ClassLabel" => feature,
@@ -262,7 +265,7 @@ fn class_labels<'a>(metadata: impl Iterator<Item = &'a str>) -> Vec<(String, Vec
 /// `frame` with each of `classes`' columns of class numbers replaced by the class names, as
 /// `datasets` shows them (`-1`, its "no label", becomes a missing value). A number with no
 /// name is refused with its row.
-fn named_classes(path: &Path, mut frame: DataFrame, classes: &[(String, Vec<String>)]) -> Result<DataFrame> {
+fn named_classes(path: &Path, mut frame: DataFrame, classes: &[ClassNames]) -> Result<DataFrame> {
     let bad = |e: PolarsError| Error::data(path, format!("cannot be parsed: {e}"));
     for (column, names) in classes {
         let Ok(values) = frame.column(column).map(|c| c.as_materialized_series().clone()) else { continue };

@@ -78,7 +78,9 @@ pub fn prepare(cfg: &mut RunConfig) -> Result<()> {
     // A hub dataset becomes its split files in the hub cache; the record keeps both.
     let mut dataset_source = None;
     if let Some(hub) = crate::data::hub::HubDataset::parse(&cfg.data.train.to_string_lossy()) {
-        let splits = hub?.resolve(&hf_hub::Cache::from_env(), source::offline())?;
+        // A split in several shards is joined once into bertbench's cache.
+        let joined = crate::model::embedded::cache_root().join("hub-datasets");
+        let splits = hub?.resolve(&hf_hub::Cache::from_env(), source::offline(), &joined)?;
         cfg.data.train = splits.train;
         cfg.data.valid = cfg.data.valid.take().or(splits.valid);
         cfg.data.test = cfg.data.test.take().or(splits.test);

@@ -301,9 +301,10 @@ fn read_preview(
     let hub_train;
     let path = match crate::data::hub::HubDataset::parse(&path.to_string_lossy()) {
         None => path,
-        Some(dataset) => match dataset.and_then(|d| d.resolve(cache, true)) {
-            Ok(splits) => {
-                hub_train = splits.train;
+        // (Its first shard, when the split has several: the run joins them.)
+        Some(dataset) => match dataset.and_then(|d| d.locate(cache, true)) {
+            Ok(located) => {
+                hub_train = located.files[0][0].clone();
                 &hub_train
             }
             Err(e) => return (Vec::new(), Err(e.to_string())),
