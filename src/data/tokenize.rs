@@ -71,7 +71,7 @@ impl TextEncoder {
     /// Tokenizes `texts` (in parallel), truncating each to `max_len` tokens including specials.
     pub fn encode_texts(&self, texts: &[String], max_len: usize) -> Result<Vec<Sequence>> {
         let inputs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        Ok(self.encode_inputs(inputs, max_len)?.iter().map(sequence).collect())
+        Ok(self.encode_inputs(inputs, max_len, false)?.iter().map(sequence).collect())
     }
 
     /// Tokenizes sentence pairs as `[CLS] a [SEP] b [SEP]` (segment 0, then 1), truncating the
@@ -79,7 +79,7 @@ impl TextEncoder {
     pub fn encode_pairs(&self, texts: &[String], pairs: &[String], max_len: usize) -> Result<Vec<Sequence>> {
         let inputs: Vec<(&str, &str)> =
             texts.iter().zip(pairs).map(|(a, b)| (a.as_str(), b.as_str())).collect();
-        Ok(self.encode_inputs(inputs, max_len)?.iter().map(sequence).collect())
+        Ok(self.encode_inputs(inputs, max_len, false)?.iter().map(sequence).collect())
     }
 
     /// Tokenizes texts already split into words (token classification): each sequence with the
@@ -91,21 +91,25 @@ impl TextEncoder {
         max_len: usize,
     ) -> Result<Vec<(Sequence, Vec<Option<u32>>)>> {
         let inputs: Vec<&[String]> = words.iter().map(Vec::as_slice).collect();
-        let mut split = self.clone();
-        with_prefix_space(&mut split.inner);
-        Ok(split
-            .encode_inputs(inputs, max_len)?
+        Ok(self
+            .encode_inputs(inputs, max_len, true)?
             .iter()
             .map(|e| (sequence(e), e.get_word_ids().to_vec()))
             .collect())
     }
 
+    /// Encodes `inputs` with specials, truncated to `max_len`; `split_words` when they are words
+    /// given already split (see `with_prefix_space`).
     fn encode_inputs<'s, E: Into<EncodeInput<'s>> + Send>(
         &self,
         inputs: Vec<E>,
         max_len: usize,
+        split_words: bool,
     ) -> Result<Vec<Encoding>> {
         let mut tok = self.inner.clone();
+        if split_words {
+            with_prefix_space(&mut tok);
+        }
         tok.with_padding(None);
         tok.with_truncation(Some(TruncationParams {
             max_length: max_len,
