@@ -218,11 +218,8 @@ impl EncoderConfig {
 
     /// The head a saved fine-tuned model has, from `architectures` and `problem_type`.
     pub fn head_kind(&self) -> HeadKind {
-        let token = self.extra.get("architectures").and_then(Value::as_array).is_some_and(|a| {
-            a.iter().any(|v| v.as_str().is_some_and(|n| n.ends_with("ForTokenClassification")))
-        });
         match self.extra.get("problem_type").and_then(Value::as_str) {
-            _ if token => HeadKind::TokenCls,
+            _ if self.task() == Task::Token => HeadKind::TokenCls,
             Some("multi_label_classification") => HeadKind::MultiLabel,
             Some("regression") => HeadKind::Regression,
             // As transformers reads it: one output and no problem type is a regressor.

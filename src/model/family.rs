@@ -216,7 +216,9 @@ pub const FAMILIES: [&Family; 4] = [&BERT, &ROBERTA, &DISTILBERT, &ELECTRA];
 const OUR_MLM_DENSE: &str = "cls.predictions.transform.dense";
 const OUR_MLM_NORM: &str = "cls.predictions.transform.LayerNorm";
 const OUR_MLM_BIAS: &str = "cls.predictions.bias";
-const OUR_MLM_DECODER: &str = "cls.predictions.decoder";
+/// Our name for a masked-LM decoder's weight, which is the word embeddings (tied): read from no
+/// checkpoint, written to none.
+pub const OUR_MLM_DECODER: &str = "cls.predictions.decoder";
 const OUR_POOLER: &str = "bert.pooler.dense";
 const OUR_LAYERS: &str = "bert.encoder.layer.";
 /// What a base model's parameters start with when it was saved without its root (`BertModel`,

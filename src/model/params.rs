@@ -224,7 +224,7 @@ pub fn load_checkpoint(
     let unreported = |k: &str| {
         k.ends_with("position_ids")
             || k.ends_with("token_type_ids")
-            || k.starts_with("cls.predictions.decoder")
+            || k.starts_with(super::family::OUR_MLM_DECODER)
     };
     report.unused = by_name.into_keys().filter(|k| !unreported(k)).collect();
     report.unused.sort();
