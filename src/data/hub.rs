@@ -107,8 +107,7 @@ impl HubDataset {
     pub fn resolve(&self, cache: &Cache, offline: bool, joined_dir: &Path) -> Result<HubSplits> {
         let located = self.locate(cache, offline)?;
         let config = self.config.as_deref().unwrap_or("default");
-        let commit = located.source.rsplit('@').next().unwrap_or(&self.revision).to_owned();
-        let dir = joined_dir.join(self.id.replace('/', "--")).join(commit).join(config);
+        let dir = joined_dir.join(self.id.replace('/', "--")).join(&located.commit).join(config);
         let one = |split: &str, shards: Vec<PathBuf>| -> Result<Option<PathBuf>> {
             match shards.len() {
                 0 => Ok(None),
@@ -170,7 +169,8 @@ impl HubDataset {
             .and_then(Path::file_name)
             .map_or_else(|| self.revision.clone(), |n| n.to_string_lossy().into_owned());
         let config = self.config.as_ref().map(|c| format!(":{c}")).unwrap_or_default();
-        Ok(Located { files, source: format!("{PREFIX}{}{config}@{commit}", self.id) })
+        let source = format!("{PREFIX}{}{config}@{commit}", self.id);
+        Ok(Located { files, commit, source })
     }
 }
 
@@ -178,6 +178,8 @@ impl HubDataset {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Located {
     pub files: [Vec<PathBuf>; 3],
+    /// The snapshot's commit (the revision asked for, when the cache layout does not say).
+    pub commit: String,
     /// `hub:owner/name:config@<commit>`.
     pub source: String,
 }
