@@ -79,11 +79,22 @@ fn logits(clf: &Classifier, seqs: &[Sequence]) -> Tensor {
     model.forward(&batch(clf, seqs), &mut Dropout::off()).expect("forward")
 }
 
+/// Our tokenizer gave `seqs` the ids transformers' gave (`rows`, padded with `pad`).
+fn same_ids(seqs: &[Sequence], rows: &Value, pad: u32, what: &str) {
+    let ids: Vec<Vec<u32>> = seqs.iter().map(|s| s.ids.clone()).collect();
+    assert_eq!(ids, unpadded(rows, pad), "{what}");
+}
+
+/// Every parameter came from the checkpoint and every tensor of it was used.
+fn fully_loaded(report: &bertbench::model::params::LoadReport, what: &str) {
+    assert!(report.initialised.is_empty(), "{what}: every parameter loaded: {:?}", report.initialised);
+    assert!(report.unused.is_empty(), "{what}: every tensor used: {:?}", report.unused);
+}
+
 fn sentence_logits_match(clf: &Classifier, exp: &Value, what: &str) {
     let texts = strings(&exp["texts"]);
     let seqs = clf.tokenizer.encode_texts(&texts, 40).expect("encode");
-    let ids: Vec<Vec<u32>> = seqs.iter().map(|s| s.ids.clone()).collect();
-    assert_eq!(ids, unpadded(&exp["input_ids"], clf.tokenizer.pad_id), "{what}: the tokenizer's ids");
+    same_ids(&seqs, &exp["input_ids"], clf.tokenizer.pad_id, &format!("{what}: the tokenizer's ids"));
     let ours = logits(clf, &seqs).flatten_all().expect("flat").to_vec1::<f32>().expect("f32");
     let diff = largest_difference(&ours, &floats(&exp["logits"]));
     println!("{what}: sentence logits, largest difference {diff:.1e}");
@@ -97,12 +108,7 @@ fn every_family_scores_sentences_and_pairs_as_transformers_does() {
         let exp = expected(&dir);
         let clf = Classifier::load_fine_tuned(&dir, &Device::Cpu).expect("load");
         assert_eq!(clf.labels, ["neg", "neutral", "pos"], "{family}: labels from id2label");
-        assert!(
-            clf.report.initialised.is_empty(),
-            "{family}: every parameter loaded: {:?}",
-            clf.report.initialised
-        );
-        assert!(clf.report.unused.is_empty(), "{family}: every tensor used: {:?}", clf.report.unused);
+        fully_loaded(&clf.report, family);
         sentence_logits_match(&clf, &exp, family);
 
         let pairs: Vec<(String, String)> = exp["pairs"]
@@ -113,8 +119,7 @@ fn every_family_scores_sentences_and_pairs_as_transformers_does() {
             .collect();
         let (a, b): (Vec<String>, Vec<String>) = pairs.into_iter().unzip();
         let seqs = clf.tokenizer.encode_pairs(&a, &b, 40).expect("pairs");
-        let ids: Vec<Vec<u32>> = seqs.iter().map(|s| s.ids.clone()).collect();
-        assert_eq!(ids, unpadded(&exp["pair_input_ids"], clf.tokenizer.pad_id), "{family}: pair ids");
+        same_ids(&seqs, &exp["pair_input_ids"], clf.tokenizer.pad_id, &format!("{family}: pair ids"));
         if let Some(types) = exp["pair_type_ids"].as_array() {
             for (s, t) in seqs.iter().zip(types) {
                 let t: Vec<u32> =
@@ -139,9 +144,8 @@ fn every_family_tags_split_words_as_transformers_does() {
         let words: Vec<Vec<String>> = exp["words"].as_array().expect("words").iter().map(strings).collect();
         let encoded = clf.tokenizer.encode_words(&words, 40).expect("encode");
         let seqs: Vec<Sequence> = encoded.into_iter().map(|(s, _)| s).collect();
-        let ids: Vec<Vec<u32>> = seqs.iter().map(|s| s.ids.clone()).collect();
         // RoBERTa's byte-level tokens of split words are those of words after a space.
-        assert_eq!(ids, unpadded(&exp["input_ids"], clf.tokenizer.pad_id), "{family}: ids of split words");
+        same_ids(&seqs, &exp["input_ids"], clf.tokenizer.pad_id, &format!("{family}: ids of split words"));
         let ours = logits(&clf, &seqs);
         let theirs = &exp["logits"];
         for (row, s) in seqs.iter().enumerate() {
@@ -163,16 +167,10 @@ fn every_family_fills_masks_as_transformers_does() {
         let dir = fixture(family, "mlm");
         let exp = expected(&dir);
         let lm = MaskedLm::load(&dir, &Device::Cpu).expect("load");
-        assert!(
-            lm.report.initialised.is_empty(),
-            "{family}: every parameter loaded: {:?}",
-            lm.report.initialised
-        );
-        assert!(lm.report.unused.is_empty(), "{family}: every tensor used: {:?}", lm.report.unused);
+        fully_loaded(&lm.report, family);
         let texts = strings(&exp["texts"]);
         let seqs = lm.tokenizer.encode_texts(&texts, 40).expect("encode");
-        let ids: Vec<Vec<u32>> = seqs.iter().map(|s| s.ids.clone()).collect();
-        assert_eq!(ids, unpadded(&exp["input_ids"], lm.tokenizer.pad_id), "{family}: ids with masks");
+        same_ids(&seqs, &exp["input_ids"], lm.tokenizer.pad_id, &format!("{family}: ids with masks"));
         let mask = lm.tokenizer.mask_id().expect("mask token");
         let model = lm.inference_model().expect("model");
         let mut ours = Vec::new();
@@ -215,8 +213,6 @@ fn same_config(saved: &serde_json::Map<String, Value>, theirs: &serde_json::Map<
     for key in ["model_type", "architectures", "vocab_size", "max_position_embeddings", "pad_token_id"] {
         assert_eq!(saved.get(key), theirs.get(key), "{what}: {key}");
     }
-    let mut shape_keys: Vec<&String> = theirs.keys().filter(|k| saved.contains_key(*k)).collect();
-    shape_keys.sort();
     let missing: Vec<&String> = theirs.keys().filter(|k| !saved.contains_key(*k)).collect();
     assert!(missing.is_empty(), "{what}: the save drops {missing:?}");
     let extra: Vec<&String> =
@@ -238,7 +234,7 @@ fn saves_keep_each_familys_names_and_reload_to_the_same_logits() {
             assert_eq!(weight_names(&saved), weight_names(&dir), "{what}: the names transformers wrote");
             same_config(&config_json(&saved), &config_json(&dir), &what);
             let again = Classifier::load_fine_tuned(&saved, &Device::Cpu).expect("reload");
-            assert!(again.report.unused.is_empty() && again.report.initialised.is_empty(), "{what}");
+            fully_loaded(&again.report, &what);
             if task == "seq" {
                 sentence_logits_match(&again, &expected(&dir), &what);
             }
