@@ -13,14 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python=${PYTHON:-}
-if [[ -z "$python" ]]; then
-  if [[ ! -x .venv-bench/bin/python ]]; then
-    python3 -m venv .venv-bench
-    .venv-bench/bin/pip install --quiet torch transformers
-  fi
-  python=.venv-bench/bin/python
-fi
+python=$(scripts/bench-python)
 cargo build --locked --quiet
 bin=${CARGO_TARGET_DIR:-target}/debug/bertbench
 work=$(mktemp -d)

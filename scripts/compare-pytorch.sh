@@ -7,7 +7,7 @@
 #
 # Usage: scripts/compare-pytorch.sh [ROUNDS] [MAX_TRAIN]      (defaults: 2 rounds, 480 examples)
 # Needs: ../shared/bench/hf_reference.py, ../shared/scripts/fetch-minilm, ../shared/data/sst2-*.tsv
-# The Python side is installed into .venv-bench (torch and transformers from PyPI).
+# The Python side: scripts/bench-python (PYTHON=..., else .venv-bench with torch and transformers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-2}
@@ -16,10 +16,7 @@ shared=${SHARED:-../shared}
 out=${OUT:-target/compare-pytorch}
 mkdir -p "$out"
 
-if [[ ! -x .venv-bench/bin/python ]]; then
-  python3 -m venv .venv-bench
-  .venv-bench/bin/pip install --quiet torch transformers
-fi
+python=$(scripts/bench-python)
 model=$("$shared/scripts/fetch-minilm" | tail -n 1)
 cargo build --quiet
 bin=${CARGO_TARGET_DIR:-target}/debug/bertbench
@@ -30,7 +27,7 @@ for max_len in 64 128; do
       --test "$shared/data/sst2-dev.tsv" --max-train "$max_train" --epochs 1 --batch-size 16 \
       --max-len "$max_len" --seed 42 --runs-dir "$out/runs" --name "cmp-$max_len-$round" --json \
       | tail -n 1 > "$out/bertbench-$max_len-$round.json"
-    .venv-bench/bin/python "$shared/bench/hf_reference.py" --model "$model" \
+    "$python" "$shared/bench/hf_reference.py" --model "$model" \
       --train "$shared/data/sst2-train.tsv" --eval "$shared/data/sst2-dev.tsv" --epochs 1 \
       --batch-size 16 --max-len "$max_len" --seed 42 --threads 2 --max-train "$max_train" \
       2>/dev/null | tail -n 1 > "$out/pytorch-$max_len-$round.json"

@@ -18,14 +18,7 @@ out=${OUT:-target/compare-token-parity}
 seeds=("$@"); [[ ${#seeds[@]} -gt 0 ]] || seeds=(1 2 3 4 5)
 mkdir -p "$out"
 
-python=${PYTHON:-}
-if [[ -z "$python" ]]; then
-  if [[ ! -x .venv-bench/bin/python ]]; then
-    python3 -m venv .venv-bench
-    .venv-bench/bin/pip install --quiet torch transformers
-  fi
-  python=.venv-bench/bin/python
-fi
+python=$(scripts/bench-python)
 model=${MODEL:-$("$shared/scripts/fetch-minilm" | tail -n 1)}
 cargo build --locked --quiet
 bin=${CARGO_TARGET_DIR:-target}/debug/bertbench
