@@ -135,6 +135,35 @@ fn every_family_scores_sentences_and_pairs_as_transformers_does() {
 }
 
 #[test]
+fn a_reused_head_answers_in_the_datasets_label_order() {
+    use bertbench::model::checkpoint::HeadSpec;
+    // The checkpoint's head scores neg, neutral, pos; the dataset lists them as pos, neg, neutral.
+    let ours = ["pos", "neg", "neutral"].map(String::from).to_vec();
+    for family in FAMILIES {
+        let dir = fixture(family, "seq");
+        let exp = expected(&dir);
+        let spec = HeadSpec {
+            head: HeadKind::SeqCls,
+            labels: Some(ours.clone()),
+            freeze: bertbench::model::heads::Freeze::default(),
+        };
+        let clf = Classifier::from_dir(&dir, family, spec, 0, false, &Device::Cpu).expect("load");
+        assert_eq!(clf.labels, ours);
+        fully_loaded(&clf.report, family);
+        let texts = strings(&exp["texts"]);
+        let seqs = clf.tokenizer.encode_texts(&texts, 40).expect("encode");
+        let got = logits(&clf, &seqs).to_vec2::<f32>().expect("logits");
+        let theirs = floats(&exp["logits"]);
+        for (row, scores) in got.iter().enumerate() {
+            // Our class 0 is their class 2, 1 is 0, 2 is 1.
+            let want = [theirs[row * 3 + 2], theirs[row * 3], theirs[row * 3 + 1]];
+            let diff = largest_difference(scores, &want);
+            assert!(diff < TOLERANCE, "{family}, text {row}: {scores:?} against {want:?}");
+        }
+    }
+}
+
+#[test]
 fn every_family_tags_split_words_as_transformers_does() {
     for family in FAMILIES {
         let dir = fixture(family, "token");

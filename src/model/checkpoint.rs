@@ -78,6 +78,10 @@ impl Classifier {
         let model = TaskModel::load(vb, &config, head, labels.len(), spec.freeze)?;
         let init = Init { seed, from_scratch, fresh_ok: FRESH_OK };
         let report = fill_parameters(&varmap, &config, dir, source, &init)?;
+        let head_reused = !from_scratch && !report.initialised.iter().any(|n| n.starts_with("classifier."));
+        if let Some(theirs) = config.labels().filter(|_| head_reused) {
+            answer_in_our_order(&varmap, &theirs, &labels)?;
+        }
         let threshold = config.extra.get(THRESHOLD_KEY).and_then(serde_json::Value::as_f64).unwrap_or(0.5);
         let head_in_units = head == HeadKind::Regression
             && config.head_kind() == HeadKind::Regression
@@ -217,6 +221,29 @@ pub fn fill_parameters(
     let report = load_checkpoint(varmap, dir, source, config.family(), init.fresh_ok)?;
     init_seeded(varmap, range, pad, init.seed, |name| report.initialised.iter().any(|n| n == name))?;
     Ok(report)
+}
+
+/// A head reused from a checkpoint scores its labels in the checkpoint's order (`theirs`, from
+/// its `id2label`): when ours are the same names in another order (a dataset that sorts them
+/// differently), its rows are put in our order, so that class `i` means `ours[i]` in both.
+/// Other names (a base model's `LABEL_0`, …) leave it as it is.
+fn answer_in_our_order(varmap: &VarMap, theirs: &[String], ours: &[String]) -> Result<()> {
+    let mut sorted = (theirs.to_vec(), ours.to_vec());
+    sorted.0.sort();
+    sorted.1.sort();
+    if theirs == ours || sorted.0 != sorted.1 {
+        return Ok(());
+    }
+    let rows: Vec<u32> =
+        ours.iter().filter_map(|l| theirs.iter().position(|t| t == l)).map(|i| i as u32).collect();
+    let data = varmap.data().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for name in ["classifier.weight", "classifier.bias"] {
+        if let Some(var) = data.get(name) {
+            let picked = Tensor::new(rows.as_slice(), var.device())?;
+            var.set(&var.as_tensor().index_select(&picked, 0)?)?;
+        }
+    }
+    Ok(())
 }
 
 const TOKENIZER_FILES: &[&str] =
