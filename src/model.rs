@@ -14,6 +14,7 @@ pub mod heads;
 pub mod ops;
 pub mod par;
 pub mod params;
+pub mod precision;
 pub mod pretraining;
 pub mod scratch;
 pub mod simd;

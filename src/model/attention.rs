@@ -20,10 +20,11 @@ use rayon::prelude::*;
 
 use super::dropout::MaskSeed;
 use super::fastmath::{softmax_grad_in_place, softmax_in_place};
-use super::gemm::{self, Start, View};
+use super::gemm::{self, Kernel, Start, View};
 use super::ops::{fusable, rows_of, slice};
 use super::par::{par_runs, zeros};
-use super::simd::{Isa, VectorKernel, vectorised};
+use super::precision;
+use super::simd::{VectorKernel, vectorised};
 
 /// How the heads split the hidden dimension.
 #[derive(Debug, Clone, Copy)]
@@ -72,7 +73,7 @@ impl Geometry {
 }
 
 struct Attention {
-    isa: Isa,
+    kernel: Kernel,
     heads: usize,
     scale: f32,
     /// Added to the scores, `[batch, len]` per key: 0 for tokens, very negative for padding.
@@ -146,12 +147,19 @@ impl CustomOp3 for Attention {
         let mut per_head = zeros(g.tasks() * len * d);
         probs.par_chunks_mut(len * len).zip(per_head.par_chunks_mut(len * d)).enumerate().for_each(
             |(task, (p, out))| {
-                gemm::gemm(self.isa, &g.head(q, task), &g.head(k, task).transposed(), p, false, Start::Zero);
+                gemm::gemm(
+                    self.kernel,
+                    &g.head(q, task),
+                    &g.head(k, task).transposed(),
+                    p,
+                    false,
+                    Start::Zero,
+                );
                 let mask = &self.mask[task / g.heads * len..][..len];
                 vectorised::<MaskedSoftmax>((p, len, self.scale, mask));
                 let dropped = self.dropout_mask(task, len).map(|m| times(p, &m));
                 let used = dropped.as_deref().unwrap_or(p);
-                gemm::gemm(self.isa, &rows_of(used, len), &g.head(v, task), out, false, Start::Zero);
+                gemm::gemm(self.kernel, &rows_of(used, len), &g.head(v, task), out, false, Start::Zero);
             },
         );
         *self.probs.lock().unwrap_or_else(PoisonError::into_inner) = probs;
@@ -191,10 +199,10 @@ impl CustomOp3 for Attention {
             let dropped = mask.as_deref().map(|m| times(p, m));
             // dv = dropped probabilitiesᵀ · dc
             let used = rows_of(dropped.as_deref().unwrap_or(p), len);
-            gemm::gemm(self.isa, &used.transposed(), &dc, dv, false, Start::Zero);
+            gemm::gemm(self.kernel, &used.transposed(), &dc, dv, false, Start::Zero);
             // d(probabilities) = dc · vᵀ, through the dropout mask, then through the softmax and
             // the scale: ds = p ⊙ (dp - rowsum(dp ⊙ p)) · scale.
-            let mut ds = gemm::product(self.isa, &dc, &g.head(v, task).transposed(), false, None);
+            let mut ds = gemm::product(self.kernel, &dc, &g.head(v, task).transposed(), false, None);
             if let Some(m) = &mask {
                 ds.iter_mut().zip(m).for_each(|(x, m)| *x *= m);
             }
@@ -205,8 +213,15 @@ impl CustomOp3 for Attention {
                 }
             }
             // dq = ds · k, dk = dsᵀ · q
-            gemm::gemm(self.isa, &rows_of(&ds, len), &g.head(k, task), dq, false, Start::Zero);
-            gemm::gemm(self.isa, &rows_of(&ds, len).transposed(), &g.head(q, task), dk, false, Start::Zero);
+            gemm::gemm(self.kernel, &rows_of(&ds, len), &g.head(k, task), dq, false, Start::Zero);
+            gemm::gemm(
+                self.kernel,
+                &rows_of(&ds, len).transposed(),
+                &g.head(q, task),
+                dk,
+                false,
+                Start::Zero,
+            );
         });
         let shape = (g.batch, len, g.hidden());
         let tensor =
@@ -227,13 +242,15 @@ pub fn fused(
     heads: usize,
     dropout: Option<MaskSeed>,
 ) -> candle_core::Result<Option<Tensor>> {
-    let Some(isa) = Isa::detect() else { return Ok(None) };
+    let Some(kernel) = precision::kernel() else { return Ok(None) };
     if ![q, k, v, mask].into_iter().all(fusable) {
         return Ok(None);
     }
     let head_dim = q.dim(2)? / heads.max(1);
+    let len = q.dim(1)?;
     let op = Attention {
-        isa,
+        // One head's products; with short texts, too small for bf16 to pay.
+        kernel: kernel.for_product(len, head_dim, len),
         heads,
         scale: 1.0 / (head_dim as f32).sqrt(),
         mask: mask.flatten_all()?.to_vec1::<f32>()?,
@@ -298,7 +315,7 @@ mod tests {
         )
         .expect("mask");
         let upstream = Tensor::from_vec(values(b * l * heads * d, 4), (b, l, heads * d), &dev).expect("u");
-        if Isa::detect().is_none() {
+        if super::super::simd::Isa::detect().is_none() {
             // Without our kernels the fused op steps aside: the encoder composes candle's ops,
             // as `composed` does here.
             assert!(fused(&q, &k, &v, &mask, heads, None).expect("fused").is_none());

@@ -1,4 +1,5 @@
-//! Single-precision matrix products on the CPU with our own SIMD micro-kernels.
+//! Matrix products on the CPU with our own SIMD micro-kernels: single precision, or bf16 inputs
+//! with f32 accumulation (mixed precision, on CPUs with AVX512_BF16).
 //!
 //! Why not candle's: its `gemm` crate builds its register tiles in a way that stable Rust
 //! compiles with accumulators spilled to the stack, so on this project's machines it reaches
@@ -11,6 +12,10 @@
 //! parallelising each packing and each block row separately cost several (and scaled 1.3× on two
 //! cores instead of 1.8×).
 //!
+//! The bf16 kernel is the same algorithm on halved data: both operands are rounded to bf16 once per
+//! product (a vectorised pass), packed as pairs of values along the shared dimension, and each
+//! `vdpbf16ps` adds two products per lane into f32 accumulators, twice the work of an FMA.
+//!
 //! The unsafe code is confined to the micro-kernels (vector loads and stores through raw pointers)
 //! and the output shared by the threads; `Tile::run` checks every bound they rely on.
 #![allow(unsafe_code)]
@@ -22,10 +27,11 @@ use rayon::prelude::*;
 use super::simd::Isa;
 
 /// A read-only matrix view: element `(i, j)` is `data[offset + i * row_stride + j * col_stride]`.
-/// Transposes and other strided layouts are views, never copies.
+/// Transposes and other strided layouts are views, never copies. Values are f32, or bf16 bits
+/// (`u16`) inside a mixed-precision product.
 #[derive(Clone, Copy, Debug)]
-pub struct View<'a> {
-    pub data: &'a [f32],
+pub struct View<'a, T = f32> {
+    pub data: &'a [T],
     pub offset: usize,
     pub rows: usize,
     pub cols: usize,
@@ -33,8 +39,8 @@ pub struct View<'a> {
     pub col_stride: usize,
 }
 
-impl View<'_> {
-    fn at(&self, i: usize, j: usize) -> f32 {
+impl<T: Copy> View<'_, T> {
+    fn at(&self, i: usize, j: usize) -> T {
         self.data[self.offset + i * self.row_stride + j * self.col_stride]
     }
 
@@ -58,30 +64,201 @@ impl View<'_> {
     }
 }
 
-/// The register tile of an instruction set's micro-kernel.
-fn tile(isa: Isa) -> Tile {
-    match isa {
-        Isa::Avx512 => Tile { isa, mr: 12, nr: 32 },
-        Isa::Avx2 => Tile { isa, mr: 6, nr: 16 },
+/// Which micro-kernel multiplies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// f32 fused multiply-adds with this instruction set's registers.
+    F32(Isa),
+    /// bf16 inputs, f32 accumulation, on AVX512_BF16's `vdpbf16ps` (two products per lane).
+    Bf16Avx512,
+    /// bf16 inputs, f32 accumulation, on AMX's tile unit (`tdpbf16ps`: a 16 × 16 tile per
+    /// instruction; Intel Xeon since Sapphire Rapids).
+    Bf16Amx,
+}
+
+impl Kernel {
+    /// The fastest bf16 kernel this CPU runs: AMX where it has it, else AVX512_BF16.
+    pub fn bf16() -> Option<Self> {
+        static BEST: std::sync::OnceLock<Option<Kernel>> = std::sync::OnceLock::new();
+        *BEST.get_or_init(|| {
+            #[cfg(target_arch = "x86_64")]
+            {
+                if Isa::detect() != Some(Isa::Avx512) {
+                    return None;
+                }
+                if amx::available() {
+                    return Some(Kernel::Bf16Amx);
+                }
+                if std::arch::is_x86_feature_detected!("avx512bf16") {
+                    return Some(Kernel::Bf16Avx512);
+                }
+            }
+            None
+        })
+    }
+
+    /// Whether this CPU runs a bf16 kernel.
+    pub fn bf16_supported() -> bool {
+        Self::bf16().is_some()
+    }
+
+    pub fn is_bf16(self) -> bool {
+        !matches!(self, Self::F32(_))
+    }
+
+    /// The kernel for an `m × k · k × n` product: a bf16 kernel gives way to f32 on products too
+    /// small to repay rounding and packing their operands (`BF16_MIN`), which are then exact.
+    pub fn for_product(self, m: usize, k: usize, n: usize) -> Self {
+        if self.is_bf16() && m * k * n < BF16_MIN { Self::F32(Isa::Avx512) } else { self }
+    }
+
+    /// The instruction set of the kernel's element-wise work.
+    pub fn isa(self) -> Isa {
+        match self {
+            Self::F32(isa) => isa,
+            Self::Bf16Avx512 | Self::Bf16Amx => Isa::Avx512,
+        }
     }
 }
 
-/// Depth of a packed block: a `KC × NR` panel of B stays in L1 while a tile is computed.
+impl From<Isa> for Kernel {
+    fn from(isa: Isa) -> Self {
+        Self::F32(isa)
+    }
+}
+
+/// A matrix rounded to bf16 once, with the strides of the view it came from: what a
+/// mixed-precision product packs from.
+struct Bf16Copy {
+    bits: Vec<u16>,
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl Bf16Copy {
+    /// The view's values rounded (to nearest even), compact, in the view's own major order: a
+    /// head of the attention's `[tokens, hidden]` matrices copies its columns only.
+    fn of(view: &View) -> Self {
+        let (rows, cols) = (view.rows, view.cols);
+        let row_major = view.col_stride <= view.row_stride;
+        let (len, line_stride, step) = if row_major {
+            (cols, view.row_stride, view.col_stride)
+        } else {
+            (rows, view.col_stride, view.row_stride)
+        };
+        let mut bits = vec![0u16; rows * cols];
+        if len > 0 {
+            let convert = |(line, to): (usize, &mut [u16])| {
+                let start = view.offset + line * line_stride;
+                if step == 1 {
+                    super::simd::vectorised::<ToBf16>((to, &view.data[start..start + len]));
+                } else {
+                    let from: Vec<f32> = (0..len).map(|j| view.data[start + j * step]).collect();
+                    super::simd::vectorised::<ToBf16>((to, &from));
+                }
+            };
+            if rows * cols > 1 << 16 {
+                bits.par_chunks_mut(len).enumerate().for_each(convert);
+            } else {
+                bits.chunks_mut(len).enumerate().for_each(convert);
+            }
+        }
+        let (row_stride, col_stride) = if row_major { (cols, 1) } else { (1, rows) };
+        Self { bits, rows, cols, row_stride, col_stride }
+    }
+
+    fn view(&self) -> View<'_, u16> {
+        let Self { rows, cols, row_stride, col_stride, .. } = *self;
+        View { data: &self.bits, offset: 0, rows, cols, row_stride, col_stride }
+    }
+}
+
+/// f32 to bf16 bits, rounding to nearest even (NaN stays a quiet NaN): written as integer
+/// operations so that the loop vectorises.
+struct ToBf16;
+
+impl super::simd::VectorKernel for ToBf16 {
+    type Args<'a> = (&'a mut [u16], &'a [f32]);
+
+    // Compiled into the body `simd::vectorised` builds for the CPU's vector instructions.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn run((to, from): Self::Args<'_>) {
+        for (t, &x) in to.iter_mut().zip(from) {
+            let bits = x.to_bits();
+            let rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16;
+            *t = if x.is_nan() { ((bits >> 16) | 0x40) as u16 } else { rounded as u16 };
+        }
+    }
+}
+
+/// One operand of a product as its packing reads it: f32 values or bf16 bits.
+#[derive(Clone, Copy)]
+enum Operand<'a> {
+    F32(View<'a>),
+    Bf16(View<'a, u16>),
+}
+
+impl Operand<'_> {
+    fn cols(&self) -> usize {
+        match self {
+            Self::F32(v) => v.cols,
+            Self::Bf16(v) => v.cols,
+        }
+    }
+
+    fn transposed(&self) -> Self {
+        match self {
+            Self::F32(v) => Self::F32(v.transposed()),
+            Self::Bf16(v) => Self::Bf16(v.transposed()),
+        }
+    }
+
+    /// Packs rows `rows` × depth `depth` into panels of `tile`'s width for A (`is_a`) or B.
+    fn pack(&self, tile: Tile, is_a: bool, rows: Range<usize>, depth: Range<usize>, out: &mut [f32]) {
+        let width = if is_a { tile.mr } else { tile.nr };
+        match self {
+            Self::F32(v) => pack(v, rows, depth, width, out),
+            // AMX reads A as rows (pairs along each row), everything else packs pairs across rows.
+            Self::Bf16(v) => {
+                let layout =
+                    if is_a && tile.kernel == Kernel::Bf16Amx { Pairs::AlongRows } else { Pairs::AcrossRows };
+                let slots = tile.slots(depth.len());
+                pack_bf16(v, rows, depth, width, slots, layout, out);
+            }
+        }
+    }
+}
+
+/// The register tile of a micro-kernel.
+fn tile(kernel: Kernel) -> Tile {
+    match kernel {
+        Kernel::F32(Isa::Avx512) | Kernel::Bf16Avx512 => Tile { kernel, mr: 12, nr: 32 },
+        Kernel::Bf16Amx => Tile { kernel, mr: 32, nr: 32 },
+        Kernel::F32(Isa::Avx2) => Tile { kernel, mr: 6, nr: 16 },
+    }
+}
+
+/// Depth of a packed block: a `KC × NR` panel of B stays in L1 while a tile is computed. bf16
+/// panels are half the bytes, so their blocks go twice as deep (fewer passes over C).
 const KC: usize = 256;
 /// Width of a packed block of B (it stays in L2 while all rows of A pass over it).
 const NC: usize = 1024;
 /// Most rows of A packed at once (a block of them stays in L2).
 const MC: usize = 120;
+/// Below this many multiply-adds a bf16 product runs in f32 (see `Kernel::for_product`).
+pub const BF16_MIN: usize = 1 << 20;
 /// Below this many multiply-adds a product runs on one thread: splitting costs more.
 const PARALLEL_MIN: usize = 1 << 16;
-/// The largest register tile of any kernel (AVX-512's 12 × 32): edge tiles go through a scratch
-/// tile this big.
-const MAX_TILE: usize = 12 * 32;
+/// The largest tile of any kernel (AMX's 32 × 32): edge tiles go through a scratch tile this big.
+const MAX_TILE: usize = 32 * 32;
 
 /// An `mr × nr` register tile computed by one micro-kernel.
 #[derive(Clone, Copy, Debug)]
 struct Tile {
-    isa: Isa,
+    kernel: Kernel,
     mr: usize,
     nr: usize,
 }
@@ -99,6 +276,17 @@ struct Out {
 unsafe impl Sync for Out {}
 
 impl Tile {
+    /// Packed values per row of a panel of depth `kc`: one per step, or one bf16 pair (held
+    /// bit for bit in an f32 slot) per two steps, the last pair padded with a zero.
+    fn slots(self, kc: usize) -> usize {
+        match self.kernel {
+            Kernel::F32(_) => kc,
+            Kernel::Bf16Avx512 => kc.div_ceil(2),
+            // Whole tiles of 16 pairs.
+            Kernel::Bf16Amx => kc.div_ceil(2).next_multiple_of(16),
+        }
+    }
+
     /// `C[row.., col..] (+)= Σ_p a[p * mr + i] * b[p * nr + j]` for the tile whose top-left
     /// corner is (`row`, `col`); `a` and `b` are packed panels of depth `kc`. A tile cut by the
     /// edge of C goes through a scratch tile.
@@ -116,7 +304,8 @@ impl Tile {
         col: usize,
         accumulate: bool,
     ) {
-        assert!(a.len() >= kc * self.mr && b.len() >= kc * self.nr, "packed panels too short");
+        let slots = self.slots(kc);
+        assert!(a.len() >= slots * self.mr && b.len() >= slots * self.nr, "packed panels too short");
         assert!(row < out.rows && col < out.cols, "tile outside C");
         let (rows, cols) = (self.mr.min(out.rows - row), self.nr.min(out.cols - col));
         // SAFETY: the tile's rows × cols elements lie inside `out` (asserted above); this thread
@@ -125,12 +314,12 @@ impl Tile {
         if rows == self.mr && cols == self.nr {
             // SAFETY: as above, and the panels' lengths bound the kernel's reads of `a` and `b`;
             // its instruction set was detected at run time (`Isa::detect`).
-            unsafe { self.kernel(kc, a.as_ptr(), b.as_ptr(), c, out.cols, accumulate) };
+            unsafe { self.kernel(slots, a.as_ptr(), b.as_ptr(), c, out.cols, accumulate) };
             return;
         }
         let mut scratch = [0f32; MAX_TILE];
         // SAFETY: the scratch tile holds mr × nr values, `nr` apart.
-        unsafe { self.kernel(kc, a.as_ptr(), b.as_ptr(), scratch.as_mut_ptr(), self.nr, false) };
+        unsafe { self.kernel(slots, a.as_ptr(), b.as_ptr(), scratch.as_mut_ptr(), self.nr, false) };
         for (i, tile) in scratch.chunks_exact(self.nr).take(rows).enumerate() {
             // SAFETY: row `i` of the tile, its first `cols` elements: inside `out`, this thread's;
             // read only when accumulating (then written before: by an earlier pass or the caller).
@@ -145,10 +334,10 @@ impl Tile {
         }
     }
 
-    /// The micro-kernel itself, on raw pointers.
+    /// The micro-kernel itself, on raw pointers, over `slots` packed steps.
     unsafe fn kernel(
         self,
-        kc: usize,
+        slots: usize,
         a: *const f32,
         b: *const f32,
         c: *mut f32,
@@ -158,9 +347,11 @@ impl Tile {
         // SAFETY: passed on from `run`.
         #[cfg(target_arch = "x86_64")]
         unsafe {
-            match self.isa {
-                Isa::Avx512 => x86::tile_12x32(kc, a, b, c, ldc, accumulate),
-                Isa::Avx2 => x86::tile_6x16(kc, a, b, c, ldc, accumulate),
+            match self.kernel {
+                Kernel::F32(Isa::Avx512) => x86::tile_12x32(slots, a, b, c, ldc, accumulate),
+                Kernel::F32(Isa::Avx2) => x86::tile_6x16(slots, a, b, c, ldc, accumulate),
+                Kernel::Bf16Avx512 => x86::tile_bf16_12x32(slots, a.cast(), b.cast(), c, ldc, accumulate),
+                Kernel::Bf16Amx => amx::tile_32x32(slots, a.cast(), b.cast(), c, ldc, accumulate),
             }
         }
     }
@@ -169,9 +360,10 @@ impl Tile {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::{
-        __m256, __m256i, __m512, _mm256_add_ps, _mm256_fmadd_ps, _mm256_maskload_ps, _mm256_maskstore_ps,
-        _mm256_set1_epi32, _mm256_set1_ps, _mm256_setzero_ps, _mm512_add_ps, _mm512_fmadd_ps,
-        _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
+        __m256, __m256i, __m512, __m512bh, _mm256_add_ps, _mm256_fmadd_ps, _mm256_maskload_ps,
+        _mm256_maskstore_ps, _mm256_set1_epi32, _mm256_set1_ps, _mm256_setzero_ps, _mm512_add_ps,
+        _mm512_dpbf16_ps, _mm512_fmadd_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_epi32,
+        _mm512_maskz_loadu_ps, _mm512_set1_epi32, _mm512_set1_ps, _mm512_setzero_ps,
     };
 
     // Loads and stores through masked instructions with every lane on: the plain `loadu`/`storeu`
@@ -202,20 +394,42 @@ mod x86 {
         _mm256_set1_epi32(-1)
     }
 
+    /// 16 lanes of bf16 pairs (one pair per 32-bit lane).
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    unsafe fn load_pairs(p: *const u32) -> __m512bh {
+        // SAFETY: `__m512i` and `__m512bh` are both 64 bytes of lanes, any bits valid.
+        unsafe { std::mem::transmute(_mm512_maskz_loadu_epi32(0xFFFF, p.cast())) }
+    }
+
+    /// One bf16 pair in every lane.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    fn splat_pair(pair: u32) -> __m512bh {
+        // SAFETY: as in `load_pairs`.
+        unsafe { std::mem::transmute(_mm512_set1_epi32(pair.cast_signed())) }
+    }
+
+    /// `acc + a.lo·b.lo + a.hi·b.hi` in each lane (the two products of a pair).
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    fn dot_pairs(a: __m512bh, b: __m512bh, acc: __m512) -> __m512 {
+        _mm512_dpbf16_ps(acc, a, b)
+    }
+
     /// A micro-kernel of `rows` rows and two vectors of `$lanes` columns. Each accumulator is a
     /// named local (an array of vectors makes LLVM spill them to the stack).
+    /// `$packed` is what a packed slot holds (an f32, or a bf16 pair), loaded from B by `$load_b`
+    /// and broadcast from A by `$splat`; `$fma(a, b, acc)` adds their products.
     macro_rules! tile_kernel {
-        ($name:ident, $feature:literal, $lanes:literal, $zero:ident, $load:ident, $store:ident, $splat:ident,
-         $fma:ident, $add:ident, $($row:literal $lo:ident $hi:ident),+) => {
+        ($name:ident, $feature:literal, $lanes:literal, $packed:ty, $zero:ident, $load_b:ident, $load:ident,
+         $store:ident, $splat:ident, $fma:ident, $add:ident, $($row:literal $lo:ident $hi:ident),+) => {
             #[target_feature(enable = $feature)]
-            pub unsafe fn $name(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, accumulate: bool) {
+            pub unsafe fn $name(kc: usize, a: *const $packed, b: *const $packed, c: *mut f32, ldc: usize, accumulate: bool) {
                 const MR: usize = [$($row),+].len();
                 $( let mut $lo = $zero(); let mut $hi = $zero(); )+
                 for p in 0..kc {
                     // SAFETY (every block here): bounds checked by `Tile::run`.
                     // `wrapping_add`: `add` carries an overflow check in debug builds.
                     let (b0, b1) = unsafe {
-                        ($load(b.wrapping_add(p * 2 * $lanes)), $load(b.wrapping_add(p * 2 * $lanes + $lanes)))
+                        ($load_b(b.wrapping_add(p * 2 * $lanes)), $load_b(b.wrapping_add(p * 2 * $lanes + $lanes)))
                     };
                     $(
                         let ai = $splat(unsafe { *a.wrapping_add(p * MR + $row) });
@@ -242,12 +456,129 @@ mod x86 {
 
     // 12 rows × 32 columns: 24 accumulators, 2 loads of B and 12 broadcasts of A per step, within
     // AVX-512's 32 registers.
-    tile_kernel!(tile_12x32, "avx512f", 16, _mm512_setzero_ps, load16, store16, _mm512_set1_ps,
+    tile_kernel!(tile_12x32, "avx512f", 16, f32, _mm512_setzero_ps, load16, load16, store16, _mm512_set1_ps,
         _mm512_fmadd_ps, _mm512_add_ps, 0 c0 d0, 1 c1 d1, 2 c2 d2, 3 c3 d3, 4 c4 d4, 5 c5 d5, 6 c6 d6, 7 c7 d7,
         8 c8 d8, 9 c9 d9, 10 c10 d10, 11 c11 d11);
     // 6 rows × 16 columns: 12 accumulators, within AVX2's 16 registers.
-    tile_kernel!(tile_6x16, "avx2,fma", 8, _mm256_setzero_ps, load8, store8, _mm256_set1_ps,
+    tile_kernel!(tile_6x16, "avx2,fma", 8, f32, _mm256_setzero_ps, load8, load8, store8, _mm256_set1_ps,
         _mm256_fmadd_ps, _mm256_add_ps, 0 c0 d0, 1 c1 d1, 2 c2 d2, 3 c3 d3, 4 c4 d4, 5 c5 d5);
+    // The 12 × 32 tile on bf16 pairs: each step covers two of the shared dimension.
+    tile_kernel!(tile_bf16_12x32, "avx512f,avx512bf16", 16, u32, _mm512_setzero_ps, load_pairs, load16, store16,
+        splat_pair, dot_pairs, _mm512_add_ps, 0 c0 d0, 1 c1 d1, 2 c2 d2, 3 c3 d3, 4 c4 d4, 5 c5 d5, 6 c6 d6,
+        7 c7 d7, 8 c8 d8, 9 c9 d9, 10 c10 d10, 11 c11 d11);
+}
+
+/// Intel AMX: eight tile registers of up to 16 rows × 64 bytes and a unit that multiplies them.
+/// Rust has no stable AMX intrinsics, so the instructions are written as inline assembly.
+#[cfg(target_arch = "x86_64")]
+mod amx {
+    use std::arch::asm;
+
+    /// The tile configuration (`ldtilecfg`'s 64 bytes): palette 1, the shape of each tile.
+    #[repr(C, align(64))]
+    struct Config {
+        palette: u8,
+        start_row: u8,
+        reserved: [u8; 14],
+        bytes_per_row: [u16; 16],
+        rows: [u8; 16],
+    }
+
+    /// Eight tiles of 16 rows × 64 bytes: C in 0–3 (16 × 16 f32 each), A in 4–5 (16 rows of 16
+    /// bf16 pairs), B in 6–7 (16 pairs of steps × 16 columns).
+    const CONFIG: Config = Config {
+        palette: 1,
+        start_row: 0,
+        reserved: [0; 14],
+        bytes_per_row: [64, 64, 64, 64, 64, 64, 64, 64, 0, 0, 0, 0, 0, 0, 0, 0],
+        rows: [16, 16, 16, 16, 16, 16, 16, 16, 0, 0, 0, 0, 0, 0, 0, 0],
+    };
+
+    /// Whether this CPU has AMX-BF16 and Linux lets this process use it: the tile data is off
+    /// for every process until it asks (`arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`).
+    pub fn available() -> bool {
+        // CPUID leaf 7: EDX bit 22 is AMX-BF16, bit 24 AMX-TILE.
+        let leaf = std::arch::x86_64::__cpuid_count(7, 0);
+        if leaf.edx & (1 << 22) == 0 || leaf.edx & (1 << 24) == 0 {
+            return false;
+        }
+        #[cfg(target_os = "linux")]
+        {
+            const ARCH_PRCTL: i64 = 158;
+            const ARCH_REQ_XCOMP_PERM: i64 = 0x1023;
+            const XFEATURE_XTILEDATA: i64 = 18;
+            let status: i64;
+            // SAFETY: the arch_prctl system call with these arguments only changes which CPU
+            // state this process may use; it reads and writes no memory of ours.
+            unsafe {
+                asm!("syscall", inlateout("rax") ARCH_PRCTL => status, in("rdi") ARCH_REQ_XCOMP_PERM,
+                     in("rsi") XFEATURE_XTILEDATA, lateout("rcx") _, lateout("r11") _, options(nostack));
+            }
+            status == 0
+        }
+        #[cfg(not(target_os = "linux"))]
+        false
+    }
+
+    thread_local! {
+        /// Whether this thread has loaded `CONFIG` (tile state is per thread, kept across
+        /// context switches).
+        static CONFIGURED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// `C (+)= A · B` for one 32 × 32 tile of C (`ldc` apart): `a` holds 32 rows of `slots` bf16
+    /// pairs, `b` `slots` rows of 32 pairs; `slots` is a multiple of 16.
+    ///
+    /// # Safety
+    /// `available()` returned true; the panels hold that much, and C's 32 × 32 tile is the
+    /// caller's to write.
+    pub unsafe fn tile_32x32(
+        slots: usize,
+        a: *const u32,
+        b: *const u32,
+        c: *mut f32,
+        ldc: usize,
+        accumulate: bool,
+    ) {
+        if !CONFIGURED.get() {
+            // SAFETY: a valid palette-1 configuration, 64-byte aligned.
+            unsafe { asm!("ldtilecfg [{}]", in(reg) &CONFIG, options(nostack, readonly)) };
+            CONFIGURED.set(true);
+        }
+        let (a_stride, b_stride, c_stride): (usize, usize, usize) = (slots * 4, 32 * 4, ldc * 4);
+        let c_tiles = [c, c.wrapping_add(16), c.wrapping_add(16 * ldc), c.wrapping_add(16 * ldc + 16)];
+        // SAFETY (every block here): the caller's promise bounds every tile read and written.
+        unsafe {
+            if accumulate {
+                asm!("tileloadd tmm0, [{c0} + {s}]", "tileloadd tmm1, [{c1} + {s}]",
+                     "tileloadd tmm2, [{c2} + {s}]", "tileloadd tmm3, [{c3} + {s}]",
+                     c0 = in(reg) c_tiles[0], c1 = in(reg) c_tiles[1], c2 = in(reg) c_tiles[2],
+                     c3 = in(reg) c_tiles[3], s = in(reg) c_stride, options(nostack, readonly));
+            } else {
+                asm!(
+                    "tilezero tmm0",
+                    "tilezero tmm1",
+                    "tilezero tmm2",
+                    "tilezero tmm3",
+                    options(nostack, nomem)
+                );
+            }
+            for block in 0..slots / 16 {
+                let (a0, b0) = (a.wrapping_add(block * 16), b.wrapping_add(block * 16 * 32));
+                asm!("tileloadd tmm4, [{a0} + {sa}]", "tileloadd tmm5, [{a1} + {sa}]",
+                     "tileloadd tmm6, [{b0} + {sb}]", "tileloadd tmm7, [{b1} + {sb}]",
+                     "tdpbf16ps tmm0, tmm4, tmm6", "tdpbf16ps tmm1, tmm4, tmm7",
+                     "tdpbf16ps tmm2, tmm5, tmm6", "tdpbf16ps tmm3, tmm5, tmm7",
+                     a0 = in(reg) a0, a1 = in(reg) a0.wrapping_add(16 * slots), sa = in(reg) a_stride,
+                     b0 = in(reg) b0, b1 = in(reg) b0.wrapping_add(16), sb = in(reg) b_stride,
+                     options(nostack, readonly));
+            }
+            asm!("tilestored [{c0} + {s}], tmm0", "tilestored [{c1} + {s}], tmm1",
+                 "tilestored [{c2} + {s}], tmm2", "tilestored [{c3} + {s}], tmm3",
+                 c0 = in(reg) c_tiles[0], c1 = in(reg) c_tiles[1], c2 = in(reg) c_tiles[2],
+                 c3 = in(reg) c_tiles[3], s = in(reg) c_stride, options(nostack));
+        }
+    }
 }
 
 /// Packs rows `rows` × depth `depth` of `m` into panels of `width` rows: panel `q` holds, for
@@ -298,6 +629,84 @@ fn pack_panels<const W: usize>(m: &View, rows: Range<usize>, depth: Range<usize>
             for i in 0..live {
                 for (p, k) in depth.clone().enumerate() {
                     panel[p * W + i] = m.at(r0 + i, k);
+                }
+            }
+        }
+    }
+}
+
+/// How bf16 pairs lie in a packed panel.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pairs {
+    /// For each pair of steps, one pair per row (what `vdpbf16ps` and AMX's B tiles read).
+    AcrossRows,
+    /// Row after row, each row's pairs side by side (AMX's A tiles).
+    AlongRows,
+}
+
+/// `pack` for bf16 bits: panel `q` holds `slots` pairs per row (`m[q*width + i][2p]`,
+/// `m[q*width + i][2p + 1]`) as the low and high halves of 32 bits, kept in f32 slots bit for
+/// bit, laid out as `layout` says; zero past the last row and the last step.
+fn pack_bf16(
+    m: &View<u16>,
+    rows: Range<usize>,
+    depth: Range<usize>,
+    width: usize,
+    slots: usize,
+    layout: Pairs,
+    out: &mut [f32],
+) {
+    match (width, layout) {
+        (12, Pairs::AcrossRows) => pack_pairs::<12, false>(m, rows, depth, slots, out),
+        (32, Pairs::AcrossRows) => pack_pairs::<32, false>(m, rows, depth, slots, out),
+        (32, Pairs::AlongRows) => pack_pairs::<32, true>(m, rows, depth, slots, out),
+        _ => unreachable!("no bf16 kernel has panels {width} wide"),
+    }
+}
+
+fn pack_pairs<const W: usize, const ALONG_ROWS: bool>(
+    m: &View<u16>,
+    rows: Range<usize>,
+    depth: Range<usize>,
+    slots: usize,
+    out: &mut [f32],
+) {
+    let pairs = depth.len().div_ceil(2);
+    let pair = |lo: u16, hi: u16| f32::from_bits(u32::from(lo) | (u32::from(hi) << 16));
+    let at = |i: usize, p: usize| if ALONG_ROWS { i * slots + p } else { p * W + i };
+    for (q, panel) in out.chunks_exact_mut(slots * W).enumerate() {
+        let r0 = rows.start + q * W;
+        let live = W.min(rows.end - r0);
+        if live < W || slots > pairs {
+            panel.fill(0.0);
+        }
+        if m.row_stride == 1 {
+            // Each step's values for the panel's rows lie side by side.
+            let at_step = |k: usize| &m.data[m.offset + k * m.col_stride + r0..][..live];
+            for p in 0..pairs {
+                let k = depth.start + 2 * p;
+                let lo = at_step(k);
+                if k + 1 < depth.end {
+                    let hi = at_step(k + 1);
+                    (0..live).for_each(|i| panel[at(i, p)] = pair(lo[i], hi[i]));
+                } else {
+                    (0..live).for_each(|i| panel[at(i, p)] = pair(lo[i], 0));
+                }
+            }
+        } else if m.col_stride == 1 {
+            // Each row's steps lie side by side: its pairs are adjacent already.
+            for i in 0..live {
+                let row = &m.data[m.offset + (r0 + i) * m.row_stride + depth.start..][..depth.len()];
+                for (p, two) in row.chunks(2).enumerate() {
+                    panel[at(i, p)] = pair(two[0], two.get(1).copied().unwrap_or(0));
+                }
+            }
+        } else {
+            for i in 0..live {
+                for p in 0..pairs {
+                    let k = depth.start + 2 * p;
+                    let hi = if k + 1 < depth.end { m.at(r0 + i, k + 1) } else { 0 };
+                    panel[at(i, p)] = pair(m.at(r0 + i, k), hi);
                 }
             }
         }
@@ -359,17 +768,17 @@ pub enum Start<'a> {
 /// `c = a · b` (or added to what `start` says), with `c` row-major `a.rows × b.cols`. Uses
 /// rayon's threads when `parallel` and the product is large enough. Panics if the shapes
 /// disagree.
-pub fn gemm(isa: Isa, a: &View, b: &View, c: &mut [f32], parallel: bool, start: Start) {
+pub fn gemm(kernel: Kernel, a: &View, b: &View, c: &mut [f32], parallel: bool, start: Start) {
     assert_eq!(c.len(), a.rows * b.cols, "output has the wrong size");
     let out = Out { ptr: c.as_mut_ptr(), rows: a.rows, cols: b.cols };
     // SAFETY: `out` is `c`, borrowed mutably here, and initialised.
-    unsafe { product_into(isa, a, b, &out, parallel, start) };
+    unsafe { product_into(kernel, a, b, &out, parallel, start) };
 }
 
 /// `a · b` (plus `bias` in every row) as a new row-major `a.rows × b.cols` matrix. Unlike
 /// `gemm` into a `vec![0.0; …]`, the output is never zero-filled first (a serial pass over
 /// every product's output, which profiles showed).
-pub fn product(isa: Isa, a: &View, b: &View, parallel: bool, bias: Option<&[f32]>) -> Vec<f32> {
+pub fn product(kernel: Kernel, a: &View, b: &View, parallel: bool, bias: Option<&[f32]>) -> Vec<f32> {
     let len = a.rows * b.cols;
     let mut c = Vec::with_capacity(len);
     let out = Out { ptr: c.as_mut_ptr(), rows: a.rows, cols: b.cols };
@@ -377,7 +786,7 @@ pub fn product(isa: Isa, a: &View, b: &View, parallel: bool, bias: Option<&[f32]
     // SAFETY: `out` is `c`'s allocation of `len` values; with `Start::Zero` or `Start::Bias`
     // every element is written before it is read, and all of them are written.
     unsafe {
-        product_into(isa, a, b, &out, parallel, start);
+        product_into(kernel, a, b, &out, parallel, start);
         c.set_len(len);
     }
     c
@@ -388,7 +797,7 @@ pub fn product(isa: Isa, a: &View, b: &View, parallel: bool, bias: Option<&[f32]
 /// # Safety
 /// `out` must be valid for `a.rows × b.cols` writes, used by nothing else meanwhile, and
 /// initialised unless `start` is `Zero` or `Bias`.
-unsafe fn product_into(isa: Isa, a: &View, b: &View, out: &Out, parallel: bool, start: Start) {
+unsafe fn product_into(kernel: Kernel, a: &View, b: &View, out: &Out, parallel: bool, start: Start) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "inner dimensions differ");
     if let Start::Bias(bias) = start {
@@ -399,8 +808,15 @@ unsafe fn product_into(isa: Isa, a: &View, b: &View, out: &Out, parallel: bool, 
     if m == 0 || n == 0 {
         return;
     }
-    let tile = tile(isa);
+    let tile = tile(kernel);
     let threads = if parallel && m * n * k >= PARALLEL_MIN { rayon::current_num_threads() } else { 1 };
+    // Mixed precision: each operand is rounded to bf16 once, not at every packing of it.
+    let rounded = kernel.is_bf16().then(|| (Bf16Copy::of(a), Bf16Copy::of(b)));
+    let (a, b) = match &rounded {
+        Some((a, b)) => (Operand::Bf16(a.view()), Operand::Bf16(b.view())),
+        None => (Operand::F32(*a), Operand::F32(*b)),
+    };
+    let (a, b) = (&a, &b);
     let run = |part: &Part| {
         PACKED.with(|buffers| match buffers.try_borrow_mut() {
             Ok(mut buffers) => {
@@ -427,15 +843,15 @@ unsafe fn product_into(isa: Isa, a: &View, b: &View, out: &Out, parallel: bool, 
 #[allow(clippy::too_many_arguments)]
 unsafe fn block(
     tile: Tile,
-    a: &View,
-    b: &View,
+    a: &Operand,
+    b: &Operand,
     out: &Out,
     part: &Part,
     start: Start,
     a_packed: &mut Vec<f32>,
     b_packed: &mut Vec<f32>,
 ) {
-    let k = a.cols;
+    let k = a.cols();
     let cols = part.cols.len();
     // The starting values of each row, written by the thread that then adds to them (while
     // they are in its cache); with no shared dimension they are the result.
@@ -461,19 +877,21 @@ unsafe fn block(
     let b_columns = b.transposed();
     for jc in part.cols.clone().step_by(NC) {
         let nc = NC.min(part.cols.end - jc);
-        for pc in (0..k).step_by(KC) {
-            let kc = KC.min(k - pc);
+        let depth = if tile.kernel.is_bf16() { 2 * KC } else { KC };
+        for pc in (0..k).step_by(depth) {
+            let kc = depth.min(k - pc);
             let accumulate = pc > 0 || !matches!(start, Start::Zero);
-            let b_len = nc.div_ceil(tile.nr) * kc * tile.nr;
+            let slots = tile.slots(kc);
+            let b_len = nc.div_ceil(tile.nr) * slots * tile.nr;
             grow(b_packed, b_len);
-            pack(&b_columns, jc..jc + nc, pc..pc + kc, tile.nr, &mut b_packed[..b_len]);
+            b_columns.pack(tile, false, jc..jc + nc, pc..pc + kc, &mut b_packed[..b_len]);
             for ic in part.rows.clone().step_by(MC) {
                 let mc = MC.min(part.rows.end - ic);
-                let a_len = mc.div_ceil(tile.mr) * kc * tile.mr;
+                let a_len = mc.div_ceil(tile.mr) * slots * tile.mr;
                 grow(a_packed, a_len);
-                pack(a, ic..ic + mc, pc..pc + kc, tile.mr, &mut a_packed[..a_len]);
-                for (q, b_panel) in b_packed[..b_len].chunks_exact(kc * tile.nr).enumerate() {
-                    for (r, a_panel) in a_packed[..a_len].chunks_exact(kc * tile.mr).enumerate() {
+                a.pack(tile, true, ic..ic + mc, pc..pc + kc, &mut a_packed[..a_len]);
+                for (q, b_panel) in b_packed[..b_len].chunks_exact(slots * tile.nr).enumerate() {
+                    for (r, a_panel) in a_packed[..a_len].chunks_exact(slots * tile.mr).enumerate() {
                         let (row, col) = (ic + r * tile.mr, jc + q * tile.nr);
                         // SAFETY: the tile lies in `part`, this thread's block (caller's promise).
                         unsafe { tile.run(kc, a_panel, b_panel, out, row, col, accumulate) };
@@ -542,50 +960,71 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_kernel_matches_the_naive_product_on_edges_blocks_and_strides() {
-        let isas: Vec<Isa> = [Isa::Avx512, Isa::Avx2]
+    /// What a kernel makes of an input before multiplying it.
+    type Rounding = fn(f32) -> f32;
+
+    /// The kernels this CPU runs, each with the inputs it multiplies: f32 kernels the values
+    /// themselves, the bf16 kernel the values rounded to bf16 (by `half`, independently of ours).
+    fn kernels() -> Vec<(Kernel, Rounding)> {
+        let exact: Rounding = |x| x;
+        let mut kernels: Vec<(Kernel, Rounding)> = [Isa::Avx512, Isa::Avx2]
             .into_iter()
             .filter(|isa| match Isa::detect() {
                 Some(Isa::Avx512) => true,
                 Some(Isa::Avx2) => *isa == Isa::Avx2,
                 None => false,
             })
+            .map(|isa| (Kernel::F32(isa), exact))
             .collect();
-        if isas.is_empty() {
+        let rounded: Rounding = |x| half::bf16::from_f32(x).to_f32();
+        #[cfg(target_arch = "x86_64")]
+        if Isa::detect() == Some(Isa::Avx512) && std::arch::is_x86_feature_detected!("avx512bf16") {
+            kernels.push((Kernel::Bf16Avx512, rounded));
+        }
+        if Kernel::bf16() == Some(Kernel::Bf16Amx) {
+            kernels.push((Kernel::Bf16Amx, rounded));
+        }
+        kernels
+    }
+
+    #[test]
+    fn every_kernel_matches_the_naive_product_on_edges_blocks_and_strides() {
+        let kernels = kernels();
+        if kernels.is_empty() {
             check_the_fallback();
         }
-        let shapes = SHAPES;
-        for isa in isas {
-            for &(m, k, n) in &shapes {
+        for (kernel, input) in kernels {
+            for &(m, k, n) in &SHAPES {
                 for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                     let (da, db) = (values(m * k + 3, 1), values(k * n + 3, 2));
                     let (a, b) = (view(&da, m, k, ta), view(&db, k, n, tb));
-                    let want = naive(&a, &b);
+                    let (ra, rb): (Vec<f32>, Vec<f32>) =
+                        (da.iter().copied().map(input).collect(), db.iter().copied().map(input).collect());
+                    let want = naive(&view(&ra, m, k, ta), &view(&rb, k, n, tb));
                     for parallel in [false, true] {
                         let mut c = vec![f32::NAN; m * n];
-                        gemm(isa, &a, &b, &mut c, parallel, Start::Zero);
+                        gemm(kernel, &a, &b, &mut c, parallel, Start::Zero);
                         let worst = c.iter().zip(&want).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
                         assert!(
                             worst < 1e-3,
-                            "{isa:?} {m}x{k}x{n} ta={ta} tb={tb} parallel={parallel}: off by {worst}"
+                            "{kernel:?} {m}x{k}x{n} ta={ta} tb={tb} parallel={parallel}: off by {worst}"
                         );
                         // Accumulating adds the product to what is there (a bias).
                         let mut c: Vec<f32> = (0..m * n).map(|i| (i % 7) as f32).collect();
-                        gemm(isa, &a, &b, &mut c, parallel, Start::Existing);
+                        gemm(kernel, &a, &b, &mut c, parallel, Start::Existing);
                         let worst =
                             (0..m * n).map(|i| (c[i] - (i % 7) as f32 - want[i]).abs()).fold(0f32, f32::max);
-                        assert!(worst < 1e-3, "{isa:?} {m}x{k}x{n} accumulating: off by {worst}");
+                        assert!(worst < 1e-3, "{kernel:?} {m}x{k}x{n} accumulating: off by {worst}");
                         // A fresh output, plain or starting from a bias in every row.
                         let bias = values(n, 3);
-                        let plain = product(isa, &a, &b, parallel, None);
-                        let biased = product(isa, &a, &b, parallel, Some(&bias));
+                        let plain = product(kernel, &a, &b, parallel, None);
+                        let biased = product(kernel, &a, &b, parallel, Some(&bias));
                         let worst = (0..m * n)
                             .map(|i| {
                                 (plain[i] - want[i]).abs().max((biased[i] - bias[i % n] - want[i]).abs())
                             })
                             .fold(0f32, f32::max);
-                        assert!(worst < 1e-3, "{isa:?} {m}x{k}x{n} fresh output: off by {worst}");
+                        assert!(worst < 1e-3, "{kernel:?} {m}x{k}x{n} fresh output: off by {worst}");
                     }
                 }
             }
@@ -593,8 +1032,37 @@ mod tests {
     }
 
     #[test]
+    fn bf16_kernels_round_their_inputs_and_keep_f32_sums() {
+        for (kernel, _) in kernels().into_iter().filter(|(k, _)| k.is_bf16()) {
+            bf16_kernel_rounds_inputs_and_keeps_f32_sums(kernel);
+        }
+    }
+
+    fn bf16_kernel_rounds_inputs_and_keeps_f32_sums(kernel: Kernel) {
+        // 1 + 2⁻⁹ is not a bf16 (8 significant bits): it rounds to 1, so a·b = k, not k·(1 + 2⁻⁹)².
+        let k = 300;
+        let a = vec![1.0 + 1.0 / 512.0; k];
+        let (av, bv) = (rows_view(&a, 1, k), rows_view(&a, k, 1));
+        assert_eq!(product(kernel, &av, &bv, false, None), [k as f32]);
+        // Sums stay in f32: 1024 + 299 · 2⁻⁸ needs 19 significant bits, which f32 has and bf16 not.
+        let mut a = vec![1.0 / 256.0; k];
+        a[0] = 1024.0;
+        let ones = vec![1.0; k];
+        let got = product(kernel, &rows_view(&a, 1, k), &rows_view(&ones, k, 1), false, None);
+        assert_eq!(got, [1024.0 + 299.0 / 256.0]);
+        // NaN and infinities pass through.
+        let odd = [f32::NAN, 1.0, f32::INFINITY];
+        let got = product(kernel, &rows_view(&odd, 3, 1), &rows_view(&[2.0], 1, 1), false, None);
+        assert!(got[0].is_nan() && got[1] == 2.0 && got[2] == f32::INFINITY, "{got:?}");
+    }
+
+    fn rows_view(data: &[f32], rows: usize, cols: usize) -> View<'_> {
+        View { data, offset: 0, rows, cols, row_stride: cols, col_stride: 1 }
+    }
+
+    #[test]
     fn thread_parts_cover_the_output_once_in_whole_tiles() {
-        let tile = Tile { isa: Isa::Avx512, mr: 12, nr: 32 };
+        let tile = Tile { kernel: Kernel::F32(Isa::Avx512), mr: 12, nr: 32 };
         for &(m, n) in &[(1, 1), (720, 384), (384, 1536), (13, 33), (5000, 40)] {
             for threads in [2, 3, 4, 6, 16] {
                 let parts = split(tile, m, n, threads);
@@ -628,19 +1096,24 @@ mod tests {
 
     #[test]
     fn products_split_among_more_threads_match_the_naive_product() {
-        let Some(isa) = Isa::detect() else {
+        let kernels = kernels();
+        if kernels.is_empty() {
             check_the_fallback();
-            return;
-        };
+        }
         for threads in [3, 4] {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a thread pool");
             for &(m, k, n) in &[(130, 257, 1100), (300, 70, 65), (40, 300, 700)] {
                 let (da, db) = (values(m * k + 3, 1), values(k * n + 3, 2));
                 let (a, b) = (view(&da, m, k, false), view(&db, k, n, true));
-                let mut c = vec![f32::NAN; m * n];
-                pool.install(|| gemm(isa, &a, &b, &mut c, true, Start::Zero));
-                let worst = c.iter().zip(naive(&a, &b)).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
-                assert!(worst < 1e-3, "{m}x{k}x{n} on {threads} threads: off by {worst}");
+                for &(kernel, input) in &kernels {
+                    let (ra, rb): (Vec<f32>, Vec<f32>) =
+                        (da.iter().copied().map(input).collect(), db.iter().copied().map(input).collect());
+                    let want = naive(&view(&ra, m, k, false), &view(&rb, k, n, true));
+                    let mut c = vec![f32::NAN; m * n];
+                    pool.install(|| gemm(kernel, &a, &b, &mut c, true, Start::Zero));
+                    let worst = c.iter().zip(&want).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+                    assert!(worst < 1e-3, "{kernel:?} {m}x{k}x{n} on {threads} threads: off by {worst}");
+                }
             }
         }
     }
@@ -651,6 +1124,7 @@ mod tests {
             check_the_fallback();
             return;
         };
+        let isa = Kernel::F32(isa);
         let rows = View { data: &[1.0, 2.0], offset: 0, rows: 0, cols: 2, row_stride: 2, col_stride: 1 };
         let b = View { data: &[1.0, 2.0], offset: 0, rows: 2, cols: 1, row_stride: 1, col_stride: 1 };
         gemm(isa, &rows, &b, &mut [], true, Start::Zero);

@@ -16,9 +16,10 @@ use std::sync::{Mutex, PoisonError};
 
 use super::dropout::MaskSeed;
 use super::fastmath::{INV_SQRT_2PI, normal_cdf_and_gauss, softmax_grad_in_place, softmax_in_place};
-use super::gemm::{self, Start, View};
+use super::gemm::{self, Kernel, Start, View};
 use super::par::{CHUNK, map_runs, par_runs, zeros};
-use super::simd::{Isa, VectorKernel, vectorised};
+use super::precision;
+use super::simd::{VectorKernel, vectorised};
 
 /// The f32 values of a contiguous CPU tensor.
 pub(super) fn slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
@@ -369,7 +370,7 @@ fn matrices<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result
 
 /// `a · b` over the last two dimensions, batched over the leading ones (equal in both).
 struct MatMul {
-    isa: Isa,
+    kernel: Kernel,
 }
 
 impl CustomOp2 for MatMul {
@@ -388,19 +389,20 @@ impl CustomOp2 for MatMul {
         // From the layouts: a batch dimension of 0 leaves no matrices to read them from.
         let (m, n) = (l1.dims()[l1.dims().len() - 2], l2.dims()[l2.dims().len() - 1]);
         let shape = last_dim_set(l1.dims(), n);
+        let kernel = self.kernel.for_product(m, l1.dims()[l1.dims().len() - 1], n);
         if let ([a], [b]) = (&a[..], &b[..]) {
             // One product (a layer's gradients): split among the threads, into a fresh output.
-            return Ok((CpuStorage::F32(gemm::product(self.isa, a, b, true, None)), shape));
+            return Ok((CpuStorage::F32(gemm::product(kernel, a, b, true, None)), shape));
         }
         let size = (m * n).max(1);
         // Many small products (attention heads): one per thread. Few large ones: each split.
         let out = if a.len() >= rayon::current_num_threads() {
-            par_runs(a.len() * m * n, size, |i, c| gemm::gemm(self.isa, &a[i], &b[i], c, false, Start::Zero))
+            par_runs(a.len() * m * n, size, |i, c| gemm::gemm(kernel, &a[i], &b[i], c, false, Start::Zero))
         } else {
             let mut out = zeros(a.len() * m * n);
             out.chunks_mut(size)
                 .zip(a.iter().zip(&b))
-                .for_each(|(c, (a, b))| gemm::gemm(self.isa, a, b, c, true, Start::Zero));
+                .for_each(|(c, (a, b))| gemm::gemm(kernel, a, b, c, true, Start::Zero));
             out
         };
         Ok((CpuStorage::F32(out), shape))
@@ -420,13 +422,16 @@ impl CustomOp2 for MatMul {
 }
 
 /// Matrix product over the last two dimensions: our kernels for f32 CPU tensors of equal
-/// batch dimensions on CPUs with AVX2 or AVX-512, candle's otherwise (same maths).
+/// batch dimensions on CPUs with AVX2 or AVX-512 (in this thread's precision), candle's
+/// otherwise (same maths, f32).
 pub fn matmul(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
     let rank = a.rank();
     let batched_alike = rank >= 2 && b.rank() == rank && a.dims()[..rank - 2] == b.dims()[..rank - 2];
-    match Isa::detect() {
-        Some(isa) if fusable(a) && fusable(b) && batched_alike && a.dim(rank - 1)? == b.dim(rank - 2)? => {
-            a.apply_op2(b, MatMul { isa })
+    match precision::kernel() {
+        Some(kernel)
+            if fusable(a) && fusable(b) && batched_alike && a.dim(rank - 1)? == b.dim(rank - 2)? =>
+        {
+            a.apply_op2(b, MatMul { kernel })
         }
         _ => a.matmul(b),
     }
@@ -450,7 +455,7 @@ pub(super) fn rows_of(values: &[f32], width: usize) -> View<'_> {
 /// pass. Here the bias is the product's starting value, and the backward pass gives the three
 /// gradients at once: `dx = g·w`, `dw = gᵀ·x`, `db` = column sums of `g`.
 struct Dense {
-    isa: Isa,
+    kernel: Kernel,
     epilogue: Epilogue,
     /// GELU only: the output before the activation, `[rows, outputs]`, for the backward pass.
     before_activation: Mutex<Option<Tensor>>,
@@ -495,7 +500,8 @@ impl CustomOp3 for Dense {
         let rows = x.len() / inputs;
         // `wᵀ` read in place: `w` is `[outputs, inputs]` row-major.
         let wt = View { data: w, offset: 0, rows: inputs, cols: outputs, row_stride: 1, col_stride: inputs };
-        let mut y = gemm::product(self.isa, &rows_of(x, inputs), &wt, true, Some(b));
+        let kernel = self.kernel.for_product(rows, inputs, outputs);
+        let mut y = gemm::product(kernel, &rows_of(x, inputs), &wt, true, Some(b));
         match self.epilogue {
             Epilogue::Nothing => {}
             Epilogue::Gelu => {
@@ -519,7 +525,7 @@ impl CustomOp3 for Dense {
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (outputs, inputs) = w.dims2()?;
-        let product = MatMul { isa: self.isa };
+        let product = MatMul { kernel: self.kernel };
         let g = grad.contiguous()?.reshape(((), outputs))?;
         // Back through the epilogue first.
         let g = match self.epilogue {
@@ -565,8 +571,8 @@ impl CustomOp1 for ColumnSums {
 /// (same maths, same dropout masks).
 pub fn dense(x: &Tensor, w: &Tensor, b: &Tensor, epilogue: Epilogue) -> candle_core::Result<Tensor> {
     let (outputs, inputs) = w.dims2()?;
-    if let Some(isa) = Isa::detect().filter(|_| fusable(x) && fusable(w) && fusable(b)) {
-        let op = Dense { isa, epilogue, before_activation: Mutex::new(None) };
+    if let Some(kernel) = precision::kernel().filter(|_| fusable(x) && fusable(w) && fusable(b)) {
+        let op = Dense { kernel, epilogue, before_activation: Mutex::new(None) };
         return x.contiguous()?.apply_op3(&w.contiguous()?, &b.contiguous()?, op);
     }
     let y = matmul(&x.reshape(((), inputs))?, &w.t()?)?
