@@ -17,6 +17,7 @@ use crate::model::checkpoint::{Classifier, HeadSpec};
 use crate::model::dropout::Dropout;
 use crate::model::heads::Freeze;
 use crate::model::params::sorted_vars;
+use crate::model::precision::Precision;
 use crate::model::source;
 use crate::train::lifecycle::device_from;
 use crate::train::optim::AdamW;
@@ -39,6 +40,7 @@ pub struct BenchConfig {
     pub lr: f64,
     pub seed: u64,
     pub device: String,
+    pub precision: Precision,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -46,6 +48,8 @@ pub struct BenchReport {
     pub model: String,
     pub data: String,
     pub device: String,
+    /// What the matrix products computed in (`auto` resolved).
+    pub precision: &'static str,
     pub threads: usize,
     pub batch_size: usize,
     pub max_len: usize,
@@ -68,6 +72,9 @@ pub fn run_bench(cfg: &BenchConfig) -> Result<BenchReport> {
         return Err(Error::Config("steps and batch-size must be at least 1".into()));
     }
     let device = device_from(&cfg.device)?;
+    let precision = cfg.precision.resolve(&device);
+    precision.check(&device)?;
+    let _precision = crate::model::precision::scoped(precision);
     let files = source::resolve(&cfg.model, "main")?;
     let columns = Columns {
         text: cfg.text_column.as_deref(),
@@ -125,6 +132,7 @@ pub fn run_bench(cfg: &BenchConfig) -> Result<BenchReport> {
         model: cfg.model.clone(),
         data: cfg.data.display().to_string(),
         device: cfg.device.clone(),
+        precision: precision.as_str(),
         threads: rayon::current_num_threads(),
         batch_size: cfg.batch_size,
         max_len: cfg.max_len,

@@ -280,6 +280,10 @@ pub struct RunFlags {
     /// cpu, or cuda:N in a build with the `cuda` feature.
     #[arg(long)]
     pub device: Option<String>,
+    /// Matrix products in bf16 with f32 sums (mixed precision) or in f32; auto: bf16 where
+    /// the CPU has a bf16 kernel (AMX or AVX512_BF16), else f32.
+    #[arg(long, value_enum)]
+    pub precision: Option<crate::model::precision::Precision>,
     /// Print one JSON event per line on stdout.
     #[arg(long)]
     pub json: bool,
@@ -306,6 +310,7 @@ impl RunFlags {
             self.label => c.label,
             self.runs_dir => c.runs_dir,
             self.device => c.device,
+            self.precision => c.precision,
         }
         apply! { self.from_scratch => c.model.from_scratch }
     }
@@ -501,6 +506,9 @@ pub struct EvalArgs {
     pub runs_dir: PathBuf,
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// bf16 (f32 sums) or f32 matrix products; auto: bf16 where the CPU has a bf16 kernel.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub precision: crate::model::precision::Precision,
     /// Multi-label: the probability at which a label is predicted (default: the one the run
     /// chose, saved with the model).
     #[arg(long)]
@@ -626,6 +634,9 @@ pub struct BenchArgs {
     pub seed: u64,
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// bf16 (f32 sums) or f32 matrix products; auto: bf16 where the CPU has a bf16 kernel.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub precision: crate::model::precision::Precision,
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -647,6 +658,7 @@ impl BenchArgs {
             lr: self.lr,
             seed: self.seed,
             device: self.device.clone(),
+            precision: self.precision,
         }
     }
 }

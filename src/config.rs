@@ -35,6 +35,9 @@ pub struct RunConfig {
     pub runs_dir: PathBuf,
     /// `cpu`, or `cuda:N` when built with the `cuda` feature.
     pub device: String,
+    /// Matrix products in bf16 (f32 accumulation) or f32; `auto` is resolved when the run
+    /// starts (bf16 where the CPU has a bf16 kernel), and the record keeps what it became.
+    pub precision: crate::model::precision::Precision,
     /// Filled in when a run starts: what the sources resolved to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resolved: Option<Resolved>,
@@ -317,6 +320,7 @@ impl Default for RunConfig {
             mlm: MlmConfig::default(),
             runs_dir: PathBuf::from("experiments"),
             device: "cpu".into(),
+            precision: crate::model::precision::Precision::default(),
             resolved: None,
         }
     }

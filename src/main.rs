@@ -328,6 +328,9 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         find_run(&args.runs_dir, &args.model)?.dir.join("model")
     };
     let device = device_from(&args.device)?;
+    let precision = args.precision.resolve(&device);
+    precision.check(&device)?;
+    let _precision = bertbench::model::precision::scoped(precision);
     let clf = Classifier::load_fine_tuned(&dir, &device)?;
     let mut data = DataConfig::default();
     args.columns.apply_to(&mut data);
@@ -534,10 +537,12 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "{} on {} ({} padding, batch {}, max length {}, {:.1} tokens/example, {} threads)\n\
+            "{} on {} ({} on {}, {} padding, batch {}, max length {}, {:.1} tokens/example, {} threads)\n\
              train: {:.2} examples/s   eval: {:.2} examples/s   peak RSS: {:.0} MiB   first step after {:.2} s",
             report.model,
             report.data,
+            report.precision,
+            report.device,
             report.padding,
             report.batch_size,
             report.max_len,

@@ -173,6 +173,7 @@ fn started(run_id: &str) -> TrainEvent {
         run_id: run_id.into(),
         model: "scratch:tiny".into(),
         device: "cpu".into(),
+        precision: "bf16".into(),
         labels: labels(),
         train_examples: 1200,
         valid_examples: 12,
@@ -1479,7 +1480,7 @@ fn a_recipe_loads_into_the_form_and_a_lesson_starts_its_sweep() {
         matches!(&effects[..], [Effect::Preview { path, .. }] if path.ends_with("reviews/train.csv")),
         "{effects:?}"
     );
-    let config = app.setup.to_config(&PathBuf::from("runs"), "cpu").expect("the recipe is a run");
+    let config = app.setup.to_config(&PathBuf::from("runs")).expect("the recipe is a run");
     assert_eq!(
         (config.train.epochs, config.train.weight_decay, config.model.source.as_str()),
         (7, 0.01, "org/minilm")

@@ -222,6 +222,7 @@ mod tests {
             run_id: "staged".into(),
             model: "tiny".into(),
             device: "cpu".into(),
+            precision: "f32".into(),
             labels: vec!["neg".into(), "pos".into()],
             train_examples: 10,
             valid_examples: 3,

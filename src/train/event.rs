@@ -72,6 +72,9 @@ pub struct RunStarted {
     pub run_id: String,
     pub model: String,
     pub device: String,
+    /// What the matrix products compute in: `bf16` (f32 sums) or `f32`.
+    #[serde(default)]
+    pub precision: String,
     pub labels: Vec<String>,
     pub train_examples: usize,
     pub valid_examples: usize,

@@ -28,6 +28,14 @@ pub struct RunContext {
     pub state: Option<StateFile>,
 }
 
+/// The devices this build can run on here: the CPU, and each CUDA GPU in a `cuda` build.
+pub fn devices() -> Vec<String> {
+    let cpu = std::iter::once("cpu".to_owned());
+    #[cfg(feature = "cuda")]
+    let cpu = cpu.chain((0..16).take_while(|&i| Device::new_cuda(i).is_ok()).map(|i| format!("cuda:{i}")));
+    cpu.collect()
+}
+
 pub fn device_from(name: &str) -> Result<Device> {
     if name == "cpu" {
         return Ok(Device::Cpu);
@@ -51,10 +59,11 @@ pub fn device_from(name: &str) -> Result<Device> {
 /// before a run exists.
 pub fn prepare(cfg: &mut RunConfig) -> Result<()> {
     cfg.validate()?;
-    // A device that cannot be had is refused here, not in a run record left failed.
-    if cfg.device != "cpu" {
-        device_from(&cfg.device)?;
-    }
+    // A device that cannot be had is refused here, not in a run record left failed; so is a
+    // precision it cannot run. `auto` becomes what it means on this machine.
+    let device = device_from(&cfg.device)?;
+    cfg.precision = cfg.precision.resolve(&device);
+    cfg.precision.check(&device)?;
     if cfg.model.source.trim().is_empty() {
         // No model given: the embedded one, named so in the record.
         crate::model::embedded::SOURCE.clone_into(&mut cfg.model.source);
@@ -158,6 +167,7 @@ pub(crate) fn started(cfg: &RunConfig, ctx: &RunContext, loaded: &LoadReport) ->
         run_id: ctx.run_id.clone(),
         model: cfg.model.source.clone(),
         device: cfg.device.clone(),
+        precision: cfg.precision.as_str().to_owned(),
         labels: Vec::new(),
         train_examples: 0,
         valid_examples: 0,

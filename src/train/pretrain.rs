@@ -205,6 +205,10 @@ fn pretrain(
 ) -> Result<Ending> {
     cfg.validate()?;
     let device = device_from(&cfg.device)?;
+    // `auto` made concrete (a run from an older record may carry it), then this thread's
+    // products, training and evaluation, run in it.
+    let cfg = &RunConfig { precision: cfg.precision.resolve(&device), ..cfg.clone() };
+    let _precision = crate::model::precision::scoped(cfg.precision);
     let (t, m) = (&cfg.train, &cfg.mlm);
     let docs = read_documents(&m.corpus, m.text_column.as_deref())?;
     let (dir, scratch) = model_dir(cfg, &docs)?;
@@ -706,6 +710,8 @@ mod tests {
         let batch =
             collate(&examples, &inspected.masked, inspected.tokenizer.pad_id, &Device::Cpu).expect("batch");
         let mut dropout = Dropout::seeded(cfg.train.seed ^ DROPOUT_STREAM);
+        // In the precision the run computed in.
+        let _precision = crate::model::precision::scoped(cfg.precision.resolve(&Device::Cpu));
         let out = lm.model.forward(&batch, &mut dropout).expect("forward");
         let loss = PretrainingModel::loss(&out, &batch).expect("loss").0.to_scalar::<f32>().expect("f32");
         assert!(

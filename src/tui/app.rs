@@ -816,12 +816,14 @@ pub struct App {
 
 impl App {
     pub fn new(settings: Settings, theme: ThemeKind) -> Self {
+        let mut setup = SetupForm::default();
+        setup.draft.device.clone_from(&settings.device);
         Self {
             settings,
             screen: Screen::Setup,
             overlay: None,
             theme,
-            setup: SetupForm::default(),
+            setup,
             preview_request: 0,
             live: Vec::new(),
             shown_live: 0,

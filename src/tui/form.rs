@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use crate::config::{HeadKind, Metric, RunConfig};
+use crate::model::precision::Precision;
 
 /// A dataset shipped in `datasets/<name>/`.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,6 +88,8 @@ pub enum Field {
     FreezeLayers,
     Metric,
     EvalEvery,
+    Device,
+    Precision,
     Name,
 }
 
@@ -179,6 +182,14 @@ impl Field {
             Self::EvalEvery => {
                 typed("evaluate every", "steps between validations (empty: at the end of each epoch)")
             }
+            Self::Device => picked(
+                "device",
+                "where the run computes: cpu, or cuda:N in a build with the cuda feature on a machine with a GPU",
+            ),
+            Self::Precision => picked(
+                "precision",
+                "matrix products in bf16 with f32 sums (faster, ~3 significant digits per input) or f32; auto: bf16 where the CPU has a bf16 kernel",
+            ),
             Self::Name => typed("run name", "part of the run id (empty: the dataset name)"),
         }
     }
@@ -365,7 +376,7 @@ impl SetupForm {
         if self.draft.head == HeadKind::MultiLabel {
             f.push(F::TuneThreshold);
         }
-        f.extend([F::EvalEvery, F::Name]);
+        f.extend([F::EvalEvery, F::Device, F::Precision, F::Name]);
         f
     }
 
@@ -408,6 +419,9 @@ impl SetupForm {
         let mut draft = recipe.clone();
         draft.resolved = None;
         draft.sweep = None;
+        // Where and how this machine computes stays as chosen: a recipe is about the experiment.
+        draft.device = std::mem::take(&mut self.draft.device);
+        draft.precision = self.draft.precision;
         self.draft = draft;
         // The recipe's learning rate is the one it was written with.
         self.lr_set_by_user = true;
@@ -543,6 +557,18 @@ impl SetupForm {
             Field::Head => {
                 self.set_head(step(self.head, HEADS.len()));
                 Changed::Data
+            }
+            Field::Device => {
+                let devices = crate::train::lifecycle::devices();
+                let at = devices.iter().position(|d| *d == self.draft.device).unwrap_or(0);
+                self.draft.device.clone_from(&devices[step(at, devices.len())]);
+                Changed::Value
+            }
+            Field::Precision => {
+                let all = [Precision::Auto, Precision::Bf16, Precision::F32];
+                let at = all.iter().position(|p| *p == self.draft.precision).unwrap_or(0);
+                self.draft.precision = all[step(at, all.len())];
+                Changed::Value
             }
             Field::Metric => {
                 let all: Vec<Metric> =
@@ -682,6 +708,8 @@ impl SetupForm {
             }
             Field::Metric => t.metric.as_str().to_owned(),
             Field::EvalEvery => t.eval_every.map_or_else(String::new, |n| n.to_string()),
+            Field::Device => self.draft.device.clone(),
+            Field::Precision => self.draft.precision.as_str().to_owned(),
             Field::Name => self.draft.name.clone().unwrap_or_default(),
         }
     }
@@ -696,10 +724,9 @@ impl SetupForm {
     }
 
     /// The run this form describes, or why it cannot start.
-    pub fn to_config(&self, runs_dir: &std::path::Path, device: &str) -> Result<RunConfig, String> {
+    pub fn to_config(&self, runs_dir: &std::path::Path) -> Result<RunConfig, String> {
         let mut c = self.draft.clone();
         c.runs_dir = runs_dir.to_path_buf();
-        device.clone_into(&mut c.device);
         match self.datasets.get(self.dataset) {
             Some(d) => {
                 c.name = c.name.or_else(|| Some(d.name.clone()));
@@ -858,30 +885,30 @@ mod tests {
         let mut f = form();
         assert_eq!(f.model, 1, "the first available model is chosen");
         edit(&mut f, Field::Epochs, "2");
-        let c = f.to_config("runs".as_ref(), "cpu").expect("config");
+        let c = f.to_config("runs".as_ref()).expect("config");
         assert_eq!(c.model.source, "scratch:tiny");
         assert_eq!(c.data.valid.as_deref(), Some("toy/valid.csv".as_ref()));
         assert_eq!(c.train.epochs, 2);
         f.model = 0;
-        assert!(f.to_config("runs".as_ref(), "cpu").expect_err("unavailable").contains("not shipped"));
+        assert!(f.to_config("runs".as_ref()).expect_err("unavailable").contains("not shipped"));
         f.model = 1;
         f.cursor = f.fields().iter().position(|x| *x == Field::Head).expect("head field");
         for _ in 0..4 {
             f.cycle(1);
         }
         assert!(f.head().pair && f.fields().contains(&Field::PairColumn));
-        assert!(f.to_config("runs".as_ref(), "cpu").expect_err("pair").contains("second text"));
+        assert!(f.to_config("runs".as_ref()).expect_err("pair").contains("second text"));
         f.pair_column = Some("text_pair".into());
-        let c = f.to_config("runs".as_ref(), "cpu").expect("pairs");
+        let c = f.to_config("runs".as_ref()).expect("pairs");
         assert_eq!(c.data.text_pair_column.as_deref(), Some("text_pair"));
         f.set_head(3);
         assert_eq!(f.value(Field::Metric), "auto (pearson)");
-        assert_eq!(f.to_config("runs".as_ref(), "cpu").expect("regression").head, HeadKind::Regression);
+        assert_eq!(f.to_config("runs".as_ref()).expect("regression").head, HeadKind::Regression);
         f.set_head(0);
         edit(&mut f, Field::MaskRatio, "0.15");
         assert!(f.fields().contains(&Field::MlmEpochs), "the stage's epochs appear with a ratio");
         edit(&mut f, Field::MlmEpochs, "2");
-        let c = f.to_config("runs".as_ref(), "cpu").expect("a masked-LM stage");
+        let c = f.to_config("runs".as_ref()).expect("a masked-LM stage");
         assert!((c.mlm.mask_ratio - 0.15).abs() < 1e-12 && c.mlm.epochs == 2);
         edit(&mut f, Field::MaskRatio, "0.9");
         assert!(f.error.is_some(), "a ratio above 0.5 is refused");
@@ -908,7 +935,7 @@ mod tests {
         assert_eq!(f.cycle(1), Changed::Data);
         assert!(f.fields().contains(&Field::File));
         assert_eq!(f.data_file(), None, "no path typed yet");
-        assert!(f.to_config("r".as_ref(), "cpu").expect_err("no file").contains("no data file"));
+        assert!(f.to_config("r".as_ref()).expect_err("no file").contains("no data file"));
         edit(&mut f, Field::File, "ner/train.iob2");
         assert_eq!(f.draft.head, HeadKind::TokenCls, "a tagged file selects token classification");
         f.model = f.models.len();

@@ -582,7 +582,7 @@ fn setup_action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Activate => form.activate(),
         Action::StartRun => return start_run(app),
         Action::SaveRecipe => {
-            return match form.to_config(&app.settings.runs_dir, &app.settings.device) {
+            return match form.to_config(&app.settings.runs_dir) {
                 Ok(config) => vec![Effect::SaveRecipe(Box::new(config))],
                 Err(why) => {
                     app.error(format!("cannot save a recipe: {why}"));
@@ -608,7 +608,7 @@ fn setup_action(app: &mut App, action: Action) -> Vec<Effect> {
 
 /// The masking inspector for the form's settings: what their first masked-LM step hides.
 fn inspect_masking(app: &mut App) -> Vec<Effect> {
-    match app.setup.to_config(&app.settings.runs_dir, &app.settings.device) {
+    match app.setup.to_config(&app.settings.runs_dir) {
         Ok(config) if config.mlm.mask_ratio <= 0.0 => {
             app.info("set a masking ratio above 0 first: with 0 there is no masked-LM stage to inspect");
             Vec::new()
@@ -630,7 +630,7 @@ fn inspect_masking(app: &mut App) -> Vec<Effect> {
 /// Starts the form's run, or queues it behind the active one (one run trains at a time, so
 /// each gets every core and speeds stay comparable).
 fn start_run(app: &mut App) -> Vec<Effect> {
-    let config = match app.setup.to_config(&app.settings.runs_dir, &app.settings.device) {
+    let config = match app.setup.to_config(&app.settings.runs_dir) {
         Ok(c) => c,
         Err(why) => {
             app.error(format!("cannot start: {why}"));
@@ -647,7 +647,7 @@ fn start_run(app: &mut App) -> Vec<Effect> {
 /// The form's settings as a sweep: pretrained against from scratch, and (`budget`) at 5, 10,
 /// 30 and 100 % of the labels; each at the form's seeds.
 fn start_form_sweep(app: &mut App, budget: bool) -> Vec<Effect> {
-    let config = match app.setup.to_config(&app.settings.runs_dir, &app.settings.device) {
+    let config = match app.setup.to_config(&app.settings.runs_dir) {
         Ok(c) => c,
         Err(why) => {
             app.error(format!("cannot start: {why}"));

@@ -218,6 +218,8 @@ pub fn reload_and_check(
         assert!((clf.threshold - t).abs() < 1e-12, "the tuned threshold is saved with the model");
     }
     let at = bertbench::eval::multilabel::Threshold::At(clf.threshold);
+    // In the precision the run evaluated in.
+    let _precision = bertbench::model::precision::scoped(c.precision.resolve(&candle_core::Device::Cpu));
     let (report, _) = bertbench::eval::evaluate(&clf, "valid", &set, 64, &batcher, at).expect("evaluate");
     let want = bertbench::report::SplitSummary::from(&report);
     for (k, v) in &expected.valid.as_ref().expect("valid").extra {

@@ -136,7 +136,11 @@ fn draw_side(frame: &mut Frame, area: Rect, app: &App, run: &LiveRun, theme: &Th
         Line::from(vec![
             Span::styled(run.state.label().to_uppercase(), bold(theme.base.fg(state_color))),
             Span::styled(
-                run.started.as_ref().map_or_else(String::new, |s| format!(" on {}", s.device)),
+                run.started.as_ref().map_or_else(String::new, |s| {
+                    let precision =
+                        if s.precision.is_empty() { String::new() } else { format!(", {}", s.precision) };
+                    format!(" on {}{precision}", s.device)
+                }),
                 theme.dimmed(),
             ),
         ]),
