@@ -6,12 +6,20 @@
 # machine's noise hits both sides alike.
 #
 # Usage: scripts/compare-pytorch.sh [ROUNDS] [MAX_TRAIN]      (defaults: 2 rounds, 480 examples)
+# PRECISION=bf16 compares mixed precision on both sides (bertbench --precision bf16 against
+# PyTorch's bf16 autocast, hf_reference.py --bf16); the default is f32 on both.
 # Needs: ../shared/bench/hf_reference.py, ../shared/scripts/fetch-minilm, ../shared/data/sst2-*.tsv
 # The Python side: scripts/bench-python (PYTHON=..., else .venv-bench with torch and transformers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-2}
 max_train=${2:-480}
+precision=${PRECISION:-f32}
+case $precision in
+  f32) autocast=() ;;
+  bf16) autocast=(--bf16) ;;
+  *) echo "PRECISION must be f32 or bf16, not $precision" >&2; exit 2 ;;
+esac
 shared=${SHARED:-../shared}
 out=${OUT:-target/compare-pytorch}
 mkdir -p "$out"
@@ -25,18 +33,20 @@ for max_len in 64 128; do
   for round in $(seq "$rounds"); do
     RAYON_NUM_THREADS=2 "$bin" train --model "$model" --train "$shared/data/sst2-train.tsv" \
       --test "$shared/data/sst2-dev.tsv" --max-train "$max_train" --epochs 1 --batch-size 16 \
-      --max-len "$max_len" --seed 42 --runs-dir "$out/runs" --name "cmp-$max_len-$round" --json \
+      --max-len "$max_len" --seed 42 --precision "$precision" --runs-dir "$out/runs" \
+      --name "cmp-$max_len-$round" --json \
       | tail -n 1 > "$out/bertbench-$max_len-$round.json"
     "$python" "$shared/bench/hf_reference.py" --model "$model" \
       --train "$shared/data/sst2-train.tsv" --eval "$shared/data/sst2-dev.tsv" --epochs 1 \
       --batch-size 16 --max-len "$max_len" --seed 42 --threads 2 --max-train "$max_train" \
-      2>/dev/null | tail -n 1 > "$out/pytorch-$max_len-$round.json"
+      "${autocast[@]}" 2>/dev/null | tail -n 1 > "$out/pytorch-$max_len-$round.json"
   done
 done
 
-python3 - "$out" "$rounds" <<'PY'
+python3 - "$out" "$rounds" "$precision" <<'PY'
 import json, statistics, sys
 out, rounds = sys.argv[1], int(sys.argv[2])
+print(f"{sys.argv[3]} on both sides")
 print("| max len | metric | bertbench | PyTorch | ratio (bertbench / PyTorch, median of pairs) |")
 print("|---|---|---|---|---|")
 for max_len in (64, 128):
