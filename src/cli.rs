@@ -280,8 +280,8 @@ pub struct RunFlags {
     /// cpu, or cuda:N in a build with the `cuda` feature.
     #[arg(long)]
     pub device: Option<String>,
-    /// Matrix products in bf16 with f32 sums (mixed precision) or in f32; auto: bf16 where
-    /// the CPU has a bf16 kernel (AMX or AVX512_BF16), else f32.
+    /// Matrix products in bf16 with f32 sums (mixed precision) or in f32; auto: bf16 where it
+    /// is faster than f32 (a CPU with AMX), else f32.
     #[arg(long, value_enum)]
     pub precision: Option<crate::model::precision::Precision>,
     /// Print one JSON event per line on stdout.
@@ -506,7 +506,7 @@ pub struct EvalArgs {
     pub runs_dir: PathBuf,
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// bf16 (f32 sums) or f32 matrix products; auto: bf16 where the CPU has a bf16 kernel.
+    /// bf16 (f32 sums) or f32 matrix products; auto: bf16 where it is faster here (AMX).
     #[arg(long, value_enum, default_value = "auto")]
     pub precision: crate::model::precision::Precision,
     /// Multi-label: the probability at which a label is predicted (default: the one the run
@@ -634,7 +634,7 @@ pub struct BenchArgs {
     pub seed: u64,
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// bf16 (f32 sums) or f32 matrix products; auto: bf16 where the CPU has a bf16 kernel.
+    /// bf16 (f32 sums) or f32 matrix products; auto: bf16 where it is faster here (AMX).
     #[arg(long, value_enum, default_value = "auto")]
     pub precision: crate::model::precision::Precision,
     /// Print the report as one JSON object.

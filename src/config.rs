@@ -36,7 +36,7 @@ pub struct RunConfig {
     /// `cpu`, or `cuda:N` when built with the `cuda` feature.
     pub device: String,
     /// Matrix products in bf16 (f32 accumulation) or f32; `auto` is resolved when the run
-    /// starts (bf16 where the CPU has a bf16 kernel), and the record keeps what it became.
+    /// starts (bf16 where it is faster than f32: AMX), and the record keeps what it became.
     pub precision: crate::model::precision::Precision,
     /// Filled in when a run starts: what the sources resolved to.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -106,10 +106,20 @@ impl Kernel {
         !matches!(self, Self::F32(_))
     }
 
-    /// The kernel for an `m × k · k × n` product: a bf16 kernel gives way to f32 on products too
-    /// small to repay rounding and packing their operands (`BF16_MIN`), which are then exact.
+    /// The kernel for an `m × k · k × n` product: a bf16 kernel gives way to f32 on a product
+    /// with a side shorter than `BF16_MIN_SIDE`, too small to repay rounding and packing its
+    /// operands (such products are then exact).
     pub fn for_product(self, m: usize, k: usize, n: usize) -> Self {
-        if self.is_bf16() && m * k * n < BF16_MIN { Self::F32(Isa::Avx512) } else { self }
+        if self.is_bf16() && m.min(k).min(n) < BF16_MIN_SIDE { Self::F32(Isa::Avx512) } else { self }
+    }
+
+    /// Whether this kernel is faster than f32 on this CPU's products of transformer sizes, as
+    /// measured (`examples/gemm_speed`, 2026-12-02, an Intel Xeon with AMX): AMX 1.3–1.8× the f32
+    /// kernel on one core at the shapes of `MiniLM` and bert-base; `vdpbf16ps` there 0.5–0.6×, as its
+    /// 512-bit form issues at a quarter of the FMA's rate. Where it pays on other CPUs (AMD Zen 4)
+    /// is unmeasured, so only AMX counts.
+    pub fn pays(self) -> bool {
+        self == Self::Bf16Amx
     }
 
     /// The instruction set of the kernel's element-wise work.
@@ -248,8 +258,10 @@ const KC: usize = 256;
 const NC: usize = 1024;
 /// Most rows of A packed at once (a block of them stays in L2).
 const MC: usize = 120;
-/// Below this many multiply-adds a bf16 product runs in f32 (see `Kernel::for_product`).
-pub const BF16_MIN: usize = 1 << 20;
+/// A bf16 product with a side shorter than this runs in f32 (see `Kernel::for_product`): with
+/// 128-wide layers (the embedded model) AMX measured 0.5–1.0× the f32 kernel, at 256 0.6–1.8×,
+/// at 384 and above 0.9–1.8× (two threads and one).
+pub const BF16_MIN_SIDE: usize = 256;
 /// Below this many multiply-adds a product runs on one thread: splitting costs more.
 const PARALLEL_MIN: usize = 1 << 16;
 /// The largest tile of any kernel (AMX's 32 × 32): edge tiles go through a scratch tile this big.

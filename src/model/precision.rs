@@ -21,8 +21,8 @@ use crate::error::{Error, Result};
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
-    /// bf16 where the device has a kernel for it (a CPU with AVX512_BF16), else f32; a run
-    /// records what it resolved to.
+    /// bf16 where the CPU's bf16 kernel is faster than f32 (AMX), else f32; a run records what
+    /// it resolved to.
     #[default]
     Auto,
     /// bf16 inputs, f32 accumulation.
@@ -39,10 +39,11 @@ impl Precision {
         }
     }
 
-    /// What `Auto` means on `device`: bf16 on a CPU that has the kernel, f32 elsewhere.
+    /// What `Auto` means on `device`: bf16 on a CPU whose bf16 kernel is faster than its f32
+    /// one (AMX, `Kernel::pays`), f32 elsewhere.
     pub fn resolve(self, device: &Device) -> Self {
         match self {
-            Self::Auto if device.is_cpu() && Kernel::bf16_supported() => Self::Bf16,
+            Self::Auto if device.is_cpu() && Kernel::bf16().is_some_and(Kernel::pays) => Self::Bf16,
             Self::Auto => Self::F32,
             chosen => chosen,
         }
@@ -126,7 +127,7 @@ mod tests {
     fn auto_resolves_by_device_and_bf16_is_refused_where_it_cannot_run() {
         let cpu = Device::Cpu;
         let auto = Precision::Auto.resolve(&cpu);
-        assert_eq!(auto == Precision::Bf16, Kernel::bf16_supported());
+        assert_eq!(auto == Precision::Bf16, Kernel::bf16() == Some(Kernel::Bf16Amx));
         assert_eq!(Precision::F32.resolve(&cpu), Precision::F32);
         assert_eq!(Precision::Bf16.check(&cpu).is_ok(), Kernel::bf16_supported());
         if !Kernel::bf16_supported() {

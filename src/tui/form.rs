@@ -188,7 +188,7 @@ impl Field {
             ),
             Self::Precision => picked(
                 "precision",
-                "matrix products in bf16 with f32 sums (faster, ~3 significant digits per input) or f32; auto: bf16 where the CPU has a bf16 kernel",
+                "matrix products in bf16 with f32 sums (inputs keep ~3 significant digits) or f32; auto: bf16 where it is faster here (AMX)",
             ),
             Self::Name => typed("run name", "part of the run id (empty: the dataset name)"),
         }
