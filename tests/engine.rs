@@ -143,6 +143,43 @@ fn the_same_seed_gives_the_same_loss_curve() {
 }
 
 #[test]
+fn bf16_runs_repeat_their_curve_apart_from_f32_or_are_refused() {
+    use bertbench::model::gemm::Kernel;
+    use bertbench::model::precision::Precision;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut config = toy_config(tmp.path());
+    // 256 wide, batches of 32 texts: every product of the layers has sides of 256 and more,
+    // so bf16 runs them (narrower ones stay f32).
+    let tiny = common::Tiny { hidden: 256, layers: 1, heads: 4, ..common::Tiny::default() };
+    config.model.source = common::write_tiny_bert(&tmp.path().join("wide"), tiny).display().to_string();
+    (config.train.epochs, config.train.batch_size, config.data.max_train) = (1, 32, Some(96));
+    config.precision = Precision::Bf16;
+    if Kernel::bf16().is_none() {
+        let (_tx, rx) = mpsc::channel();
+        let mut events = bertbench::train::event::Collect::default();
+        let refused = bertbench::runs::launch(Start::New(Box::new(config)), &mut events, &rx, |_| {});
+        let Err(e) = refused else { panic!("bf16 should be refused on a CPU without a bf16 kernel") };
+        let message = e.to_string();
+        assert!(message.contains("--precision f32"), "{message}");
+        return;
+    }
+    let (_, a, dir) = run_recorded(config.clone());
+    let (_, b, _) = run_recorded(config.clone());
+    assert_eq!(started(&a).precision, "bf16");
+    assert!(
+        std::fs::read_to_string(dir.join("config.toml")).expect("config").contains("precision = \"bf16\"")
+    );
+    assert_eq!(step_losses(&a), step_losses(&b), "the same seed gives the same bf16 curve");
+    config.precision = Precision::F32;
+    let (_, c, _) = run_recorded(config);
+    assert_eq!(started(&c).precision, "f32");
+    let (bf16, f32) = (step_losses(&a), step_losses(&c));
+    assert_ne!(bf16, f32, "bf16 products change the losses");
+    let worst = bf16.iter().zip(&f32).map(|(x, y)| (x - y).abs() / y.abs()).fold(0.0, f64::max);
+    assert!(worst < 0.05, "bf16 losses within 5 % of f32's: {bf16:?} against {f32:?}");
+}
+
+#[test]
 fn pause_then_stop_ends_as_cancelled_with_a_checkpoint() {
     let tmp = tempfile::tempdir().expect("tmp");
     let config = toy_config(tmp.path());

@@ -820,6 +820,12 @@ unsafe fn product_into(kernel: Kernel, a: &View, b: &View, out: &Out, parallel: 
     if m == 0 || n == 0 {
         return;
     }
+    // AMX runs only once the process has the tile permission, which `Kernel::bf16` asks for
+    // (else its instructions fault).
+    assert!(
+        kernel != Kernel::Bf16Amx || Kernel::bf16() == Some(Kernel::Bf16Amx),
+        "AMX is not available here"
+    );
     let tile = tile(kernel);
     let threads = if parallel && m * n * k >= PARALLEL_MIN { rayon::current_num_threads() } else { 1 };
     // Mixed precision: each operand is rounded to bf16 once, not at every packing of it.
@@ -897,8 +903,12 @@ unsafe fn block(
             let b_len = nc.div_ceil(tile.nr) * slots * tile.nr;
             grow(b_packed, b_len);
             b_columns.pack(tile, false, jc..jc + nc, pc..pc + kc, &mut b_packed[..b_len]);
-            for ic in part.rows.clone().step_by(MC) {
-                let mc = MC.min(part.rows.end - ic);
+            // Whole tiles per block of A: a tile cut by a block's end would go through the
+            // scratch tile and be summed in another order than its neighbours, so a row's result
+            // would depend on where the thread's part began.
+            let rows_per_block = MC / tile.mr * tile.mr;
+            for ic in part.rows.clone().step_by(rows_per_block) {
+                let mc = rows_per_block.min(part.rows.end - ic);
                 let a_len = mc.div_ceil(tile.mr) * slots * tile.mr;
                 grow(a_packed, a_len);
                 a.pack(tile, true, ic..ic + mc, pc..pc + kc, &mut a_packed[..a_len]);
@@ -1070,6 +1080,32 @@ mod tests {
 
     fn rows_view(data: &[f32], rows: usize, cols: usize) -> View<'_> {
         View { data, offset: 0, rows, cols, row_stride: cols, col_stride: 1 }
+    }
+
+    #[test]
+    fn every_kernel_gives_the_same_bits_on_one_thread_and_on_several() {
+        // Shapes crossing the row blocks (MC) and, for bf16, the 512-deep blocks of the shared
+        // dimension, in the layouts a dense layer's forward and backward products take.
+        for (kernel, _) in kernels() {
+            for &(m, k, n, ta, tb) in
+                &[(384, 256, 1024, false, true), (256, 384, 256, true, false), (384, 1024, 256, false, false)]
+            {
+                let (da, db) = (values(m * k + 3, 1), values(k * n + 3, 2));
+                let (a, b) = (view(&da, m, k, ta), view(&db, k, n, tb));
+                let serial = product(kernel, &a, &b, false, None);
+                for threads in [2, 3] {
+                    let pool =
+                        rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a thread pool");
+                    let split = pool.install(|| product(kernel, &a, &b, true, None));
+                    let differ =
+                        serial.iter().zip(&split).filter(|(x, y)| x.to_bits() != y.to_bits()).count();
+                    assert_eq!(
+                        differ, 0,
+                        "{kernel:?} {m}x{k}x{n} on {threads} threads: {differ} values differ"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
