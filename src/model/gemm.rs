@@ -97,11 +97,6 @@ impl Kernel {
         })
     }
 
-    /// Whether this CPU runs a bf16 kernel.
-    pub fn bf16_supported() -> bool {
-        Self::bf16().is_some()
-    }
-
     pub fn is_bf16(self) -> bool {
         !matches!(self, Self::F32(_))
     }
@@ -120,20 +115,6 @@ impl Kernel {
     /// is unmeasured, so only AMX counts.
     pub fn pays(self) -> bool {
         self == Self::Bf16Amx
-    }
-
-    /// The instruction set of the kernel's element-wise work.
-    pub fn isa(self) -> Isa {
-        match self {
-            Self::F32(isa) => isa,
-            Self::Bf16Avx512 | Self::Bf16Amx => Isa::Avx512,
-        }
-    }
-}
-
-impl From<Isa> for Kernel {
-    fn from(isa: Isa) -> Self {
-        Self::F32(isa)
     }
 }
 

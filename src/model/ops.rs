@@ -389,7 +389,7 @@ impl CustomOp2 for MatMul {
         // From the layouts: a batch dimension of 0 leaves no matrices to read them from.
         let (m, n) = (l1.dims()[l1.dims().len() - 2], l2.dims()[l2.dims().len() - 1]);
         let shape = last_dim_set(l1.dims(), n);
-        let kernel = self.kernel.for_product(m, l1.dims()[l1.dims().len() - 1], n);
+        let kernel = self.kernel.for_product(m, last_dim(l1)?, n);
         if let ([a], [b]) = (&a[..], &b[..]) {
             // One product (a layer's gradients): split among the threads, into a fresh output.
             return Ok((CpuStorage::F32(gemm::product(kernel, a, b, true, None)), shape));

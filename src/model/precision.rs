@@ -59,7 +59,7 @@ impl Precision {
                 "precision bf16 runs on the CPU kernels only; on a GPU use --precision f32".into(),
             ));
         }
-        if !Kernel::bf16_supported() {
+        if Kernel::bf16().is_none() {
             return Err(Error::Config(
                 "precision bf16 needs a CPU with AVX-512 BF16 instructions (this one has none); use --precision f32"
                     .into(),
@@ -129,8 +129,8 @@ mod tests {
         let auto = Precision::Auto.resolve(&cpu);
         assert_eq!(auto == Precision::Bf16, Kernel::bf16() == Some(Kernel::Bf16Amx));
         assert_eq!(Precision::F32.resolve(&cpu), Precision::F32);
-        assert_eq!(Precision::Bf16.check(&cpu).is_ok(), Kernel::bf16_supported());
-        if !Kernel::bf16_supported() {
+        assert_eq!(Precision::Bf16.check(&cpu).is_ok(), Kernel::bf16().is_some());
+        if Kernel::bf16().is_none() {
             let e = Precision::Bf16.check(&cpu).expect_err("refused").to_string();
             assert!(e.contains("AVX-512 BF16") && e.contains("--precision f32"), "{e}");
         }
