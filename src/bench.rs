@@ -72,8 +72,7 @@ pub fn run_bench(cfg: &BenchConfig) -> Result<BenchReport> {
         return Err(Error::Config("steps and batch-size must be at least 1".into()));
     }
     let device = device_from(&cfg.device)?;
-    let precision = cfg.precision.resolve(&device);
-    precision.check(&device)?;
+    let precision = cfg.precision.on(&device)?;
     let _precision = crate::model::precision::scoped(precision);
     let files = source::resolve(&cfg.model, "main")?;
     let columns = Columns {

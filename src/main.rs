@@ -328,9 +328,7 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         find_run(&args.runs_dir, &args.model)?.dir.join("model")
     };
     let device = device_from(&args.device)?;
-    let precision = args.precision.resolve(&device);
-    precision.check(&device)?;
-    let _precision = bertbench::model::precision::scoped(precision);
+    let _precision = bertbench::model::precision::scoped(args.precision.on(&device)?);
     let clf = Classifier::load_fine_tuned(&dir, &device)?;
     let mut data = DataConfig::default();
     args.columns.apply_to(&mut data);

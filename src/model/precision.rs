@@ -49,8 +49,16 @@ impl Precision {
         }
     }
 
-    /// Refuses bf16 where no kernel of ours runs it, instead of silently computing in f32.
-    pub fn check(self, device: &Device) -> Result<()> {
+    /// What the products compute in on `device`: `auto` resolved, and bf16 refused where no
+    /// kernel of ours runs it (instead of silently computing in f32).
+    pub fn on(self, device: &Device) -> Result<Self> {
+        let precision = self.resolve(device);
+        precision.check(device)?;
+        Ok(precision)
+    }
+
+    /// Refuses bf16 where no kernel of ours runs it.
+    fn check(self, device: &Device) -> Result<()> {
         if self != Self::Bf16 {
             return Ok(());
         }
@@ -129,11 +137,11 @@ mod tests {
         let auto = Precision::Auto.resolve(&cpu);
         assert_eq!(auto == Precision::Bf16, Kernel::bf16() == Some(Kernel::Bf16Amx));
         assert_eq!(Precision::F32.resolve(&cpu), Precision::F32);
-        assert_eq!(Precision::Bf16.check(&cpu).is_ok(), Kernel::bf16().is_some());
+        assert_eq!(Precision::Bf16.on(&cpu).is_ok(), Kernel::bf16().is_some());
         if Kernel::bf16().is_none() {
-            let e = Precision::Bf16.check(&cpu).expect_err("refused").to_string();
+            let e = Precision::Bf16.on(&cpu).expect_err("refused").to_string();
             assert!(e.contains("AVX-512 BF16") && e.contains("--precision f32"), "{e}");
         }
-        assert!(Precision::F32.check(&cpu).is_ok());
+        assert!(Precision::F32.on(&cpu).is_ok());
     }
 }

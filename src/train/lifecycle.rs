@@ -62,8 +62,7 @@ pub fn prepare(cfg: &mut RunConfig) -> Result<()> {
     // A device that cannot be had is refused here, not in a run record left failed; so is a
     // precision it cannot run. `auto` becomes what it means on this machine.
     let device = device_from(&cfg.device)?;
-    cfg.precision = cfg.precision.resolve(&device);
-    cfg.precision.check(&device)?;
+    cfg.precision = cfg.precision.on(&device)?;
     if cfg.model.source.trim().is_empty() {
         // No model given: the embedded one, named so in the record.
         crate::model::embedded::SOURCE.clone_into(&mut cfg.model.source);

@@ -205,9 +205,10 @@ fn pretrain(
 ) -> Result<Ending> {
     cfg.validate()?;
     let device = device_from(&cfg.device)?;
-    // `auto` made concrete (a run from an older record may carry it), then this thread's
-    // products, training and evaluation, run in it.
-    let cfg = &RunConfig { precision: cfg.precision.resolve(&device), ..cfg.clone() };
+    // `auto` made concrete (a run from an older record may carry it; a resumed bf16 record on
+    // a CPU without the kernel is refused), then this thread's products, training and
+    // evaluation, run in it.
+    let cfg = &RunConfig { precision: cfg.precision.on(&device)?, ..cfg.clone() };
     let _precision = crate::model::precision::scoped(cfg.precision);
     let (t, m) = (&cfg.train, &cfg.mlm);
     let docs = read_documents(&m.corpus, m.text_column.as_deref())?;
