@@ -28,12 +28,17 @@ pub struct RunContext {
     pub state: Option<StateFile>,
 }
 
-/// The devices this build can run on here: the CPU, and each CUDA GPU in a `cuda` build.
-pub fn devices() -> Vec<String> {
-    let cpu = std::iter::once("cpu".to_owned());
-    #[cfg(feature = "cuda")]
-    let cpu = cpu.chain((0..16).take_while(|&i| Device::new_cuda(i).is_ok()).map(|i| format!("cuda:{i}")));
-    cpu.collect()
+/// The devices this build can run on here: the CPU, and each CUDA GPU in a `cuda` build
+/// (probed once: opening a GPU creates a context, too slow for every key press of the form).
+pub fn devices() -> &'static [String] {
+    static DEVICES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    DEVICES.get_or_init(|| {
+        let cpu = std::iter::once("cpu".to_owned());
+        #[cfg(feature = "cuda")]
+        let cpu =
+            cpu.chain((0..16).take_while(|&i| Device::new_cuda(i).is_ok()).map(|i| format!("cuda:{i}")));
+        cpu.collect()
+    })
 }
 
 pub fn device_from(name: &str) -> Result<Device> {

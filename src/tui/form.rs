@@ -559,22 +559,18 @@ impl SetupForm {
                 Changed::Data
             }
             Field::Device => {
-                let devices = crate::train::lifecycle::devices();
-                let at = devices.iter().position(|d| *d == self.draft.device).unwrap_or(0);
-                self.draft.device.clone_from(&devices[step(at, devices.len())]);
+                self.draft.device = next_of(crate::train::lifecycle::devices(), &self.draft.device, delta);
                 Changed::Value
             }
             Field::Precision => {
                 let all = [Precision::Auto, Precision::Bf16, Precision::F32];
-                let at = all.iter().position(|p| *p == self.draft.precision).unwrap_or(0);
-                self.draft.precision = all[step(at, all.len())];
+                self.draft.precision = next_of(&all, &self.draft.precision, delta);
                 Changed::Value
             }
             Field::Metric => {
                 let all: Vec<Metric> =
                     std::iter::once(Metric::Auto).chain(self.draft.head.metrics().iter().copied()).collect();
-                let at = all.iter().position(|m| *m == self.draft.train.metric).unwrap_or(0);
-                self.draft.train.metric = all[step(at, all.len())];
+                self.draft.train.metric = next_of(&all, &self.draft.train.metric, delta);
                 Changed::Value
             }
             _ => Changed::Nothing,
@@ -766,6 +762,12 @@ impl SetupForm {
 }
 
 /// `i` moved by `delta` places around a ring of `n`.
+/// The choice `delta` steps from `current` in `all` (from the first when `current` is not one).
+fn next_of<T: PartialEq + Clone>(all: &[T], current: &T, delta: isize) -> T {
+    let at = all.iter().position(|x| x == current).unwrap_or(0);
+    all[wrap(at, delta, all.len())].clone()
+}
+
 fn wrap(i: usize, delta: isize, n: usize) -> usize {
     let d = delta.unsigned_abs() % n.max(1);
     if delta >= 0 { (i + d) % n.max(1) } else { (i + n - d) % n.max(1) }
@@ -925,6 +927,35 @@ mod tests {
         f.cursor = f.fields().iter().position(|x| *x == Field::Model).expect("model field");
         f.cycle(-1);
         assert!((f.draft.train.lr - 1e-4).abs() < 1e-12, "the user's rate stays");
+    }
+
+    #[test]
+    fn device_and_precision_step_through_their_choices_and_survive_a_recipe() {
+        let mut f = form();
+        f.cursor = f.fields().iter().position(|x| *x == Field::Precision).expect("precision field");
+        assert_eq!(f.value(Field::Precision), "auto");
+        assert_eq!(f.cycle(1), Changed::Value);
+        assert_eq!(f.draft.precision, Precision::Bf16);
+        f.cycle(1);
+        assert_eq!(f.draft.precision, Precision::F32);
+        f.cycle(1);
+        assert_eq!(f.draft.precision, Precision::Auto, "the choices wrap around");
+        f.cycle(-1);
+        assert_eq!(f.to_config("r".as_ref()).expect("config").precision, Precision::F32);
+        f.cursor = f.fields().iter().position(|x| *x == Field::Device).expect("device field");
+        f.cycle(1);
+        assert_eq!(
+            f.draft.device,
+            crate::train::lifecycle::devices()[1 % crate::train::lifecycle::devices().len()]
+        );
+        f.draft.device = "cuda:1".into();
+        let recipe = RunConfig { device: "cpu".into(), precision: Precision::Bf16, ..f.draft.clone() };
+        f.load_recipe(&recipe);
+        assert_eq!(
+            (f.draft.device.as_str(), f.draft.precision),
+            ("cuda:1", Precision::F32),
+            "the machine's own"
+        );
     }
 
     #[test]
