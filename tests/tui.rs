@@ -198,6 +198,7 @@ fn step(n: usize) -> TrainEvent {
         grad_norm: 0.8 + 0.1 * (n % 3) as f64,
         examples_per_sec: 212.5,
         elapsed_s: n as f64 * 0.3,
+        gpu_memory: None,
     })
 }
 
@@ -414,6 +415,18 @@ fn training_screen_streams_the_run() {
     let text = screen_text(&app, 100, 30);
     assert!(text.contains("step 30 / 60") && text.contains("TRAINING"), "{text}");
     snap("train", &app);
+}
+
+#[test]
+fn on_a_gpu_the_training_screen_shows_its_memory() {
+    let app = training_app(3);
+    assert!(!screen_text(&app, 100, 30).contains("GPU memory"), "no GPU row on the CPU");
+    let mut app = training_app(3);
+    let TrainEvent::Step(mut s) = step(4) else { unreachable!() };
+    s.gpu_memory = Some(bertbench::train::event::GpuMemory { used_mib: 1536.0, total_mib: 143_771.0 });
+    send(&mut app, Msg::Train { run: 1, event: Box::new(TrainEvent::Step(s)) });
+    let text = screen_text(&app, 100, 30);
+    assert!(text.contains("GPU memory") && text.contains("1.5 / 140.4 GiB"), "{text}");
 }
 
 #[test]

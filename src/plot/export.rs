@@ -187,6 +187,7 @@ mod tests {
             grad_norm: 1.0,
             examples_per_sec: 100.0,
             elapsed_s: step as f64,
+            gpu_memory: None,
         })
     }
 

@@ -343,6 +343,7 @@ mod tests {
             grad_norm: 1.0,
             examples_per_sec: 1.0,
             elapsed_s: 1.0,
+            gpu_memory: None,
         };
         let history = RunHistory {
             steps: (1..=4).map(step).collect(),

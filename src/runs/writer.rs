@@ -380,6 +380,7 @@ mod tests {
                 grad_norm: 1.0,
                 examples_per_sec: 1.0,
                 elapsed_s: 0.0,
+                gpu_memory: None,
             }))
             .expect("json")
         };

@@ -252,6 +252,7 @@ pub(crate) fn train_epochs(
                 grad_norm: outcome.grad_norm,
                 examples_per_sec: indices.len() as f64 / took.as_secs_f64().max(1e-9),
                 elapsed_s: progress.started.elapsed().as_secs_f64(),
+                gpu_memory: outcome.gpu_memory,
             }))?;
             // An evaluation due at this step comes first even when nobody listens any more:
             // the state saved after it must not skip it.
@@ -386,7 +387,7 @@ mod tests {
             self.steps += 1;
             self.stepped.push((indices.to_vec(), lr));
             let loss = self.losses.iter().find(|(s, _)| *s == self.steps).map_or(1.0, |(_, l)| *l);
-            Ok(StepOutcome { loss, grad_norm: 0.5 })
+            Ok(StepOutcome { loss, grad_norm: 0.5, gpu_memory: None })
         }
 
         fn evaluate(&mut self, progress: &mut Progress, _sink: &mut dyn EventSink) -> Result<Verdict> {

@@ -108,6 +108,16 @@ pub struct StepMetrics {
     pub grad_norm: f64,
     pub examples_per_sec: f64,
     pub elapsed_s: f64,
+    /// The GPU's memory after the step, on a GPU (absent on the CPU).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_memory: Option<GpuMemory>,
+}
+
+/// A GPU's memory in use (by every process on it, as `nvidia-smi` counts) and in all, in MiB.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GpuMemory {
+    pub used_mib: f64,
+    pub total_mib: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use candle_core::Device;
 
 use super::epochs::{Ending, Progress};
-use super::event::{EventSink, RunStarted, TrainEvent};
+use super::event::{EventSink, GpuMemory, RunStarted, TrainEvent};
 use super::state::{Parts, Saved, StateFile};
 use crate::config::{RunConfig, RunKind};
 use crate::error::{Error, Result};
@@ -39,6 +39,18 @@ pub fn devices() -> &'static [String] {
             cpu.chain((0..16).take_while(|&i| Device::new_cuda(i).is_ok()).map(|i| format!("cuda:{i}")));
         cpu.collect()
     })
+}
+
+/// The memory of the GPU `device` is on, or `None` on the CPU (or if the driver cannot say).
+pub fn gpu_memory(device: &Device) -> Option<GpuMemory> {
+    #[cfg(feature = "cuda")]
+    if let Device::Cuda(gpu) = device {
+        let (free, total) = gpu.cuda_stream().context().mem_get_info().ok()?;
+        let mib = |bytes: usize| bytes as f64 / (1024.0 * 1024.0);
+        return Some(GpuMemory { used_mib: mib(total - free), total_mib: mib(total) });
+    }
+    let _ = device;
+    None
 }
 
 pub fn device_from(name: &str) -> Result<Device> {

@@ -4,6 +4,8 @@
 
 use candle_core::Tensor;
 
+use super::event::GpuMemory;
+use super::lifecycle::gpu_memory;
 use super::optim::{AdamW, Gradients, accumulate, clip_factor, global_norm};
 use crate::data::Encoded;
 use crate::data::batch::Batcher;
@@ -18,6 +20,8 @@ pub struct StepOutcome {
     pub loss: f64,
     /// Global gradient norm before clipping.
     pub grad_norm: f64,
+    /// The GPU's memory after the step, when it ran on one.
+    pub gpu_memory: Option<GpuMemory>,
 }
 
 impl StepOutcome {
@@ -57,21 +61,24 @@ pub fn accumulated_step(
 ) -> Result<StepOutcome> {
     let mut grads = Gradients::new();
     let mut loss = 0f64;
+    let mut device = None;
     for micro in indices.chunks(settings.batch_size.max(1)) {
         let micro_loss = loss_of(micro)?;
+        device.get_or_insert_with(|| micro_loss.device().clone());
         let value = f64::from(micro_loss.to_scalar::<f32>()?);
         let weight = micro.len() as f64 / indices.len() as f64;
         loss += value * weight;
         if !value.is_finite() {
-            return Ok(StepOutcome { loss: value, grad_norm: f64::NAN });
+            return Ok(StepOutcome { loss: value, grad_norm: f64::NAN, gpu_memory: None });
         }
         accumulate(&mut grads, opt.gradients(&(micro_loss * weight)?.backward()?))?;
     }
     let grad_norm = global_norm(&grads)?;
-    let outcome = StepOutcome { loss, grad_norm };
+    let mut outcome = StepOutcome { loss, grad_norm, gpu_memory: None };
     if !outcome.diverged() {
         opt.step(&grads, lr, clip_factor(grad_norm, settings.max_grad_norm))?;
     }
+    outcome.gpu_memory = device.as_ref().and_then(gpu_memory);
     Ok(outcome)
 }
 

@@ -202,18 +202,24 @@ fn draw_side(frame: &mut Frame, area: Rect, app: &App, run: &LiveRun, theme: &Th
     let eta = step
         .filter(|s| s.step > 0)
         .map(|s| s.elapsed_s / s.step as f64 * s.total_steps.saturating_sub(s.step) as f64);
-    let mut lines = kv(
-        [
-            ("train loss", fmt(step.map(|s| s.loss), &|v| format!("{v:.4}"))),
-            ("learning rate", fmt(step.map(|s| s.lr), &|v| format!("{v:.2e}"))),
-            ("grad norm", fmt(step.map(|s| s.grad_norm), &|v| format!("{v:.3}"))),
-            ("examples/s", fmt(step.map(|s| s.examples_per_sec), &|v| format!("{v:.1}"))),
-            ("elapsed", fmt(step.map(|s| s.elapsed_s), &duration)),
-            ("ETA", fmt(eta.filter(|_| run.state.is_active()), &duration)),
-        ],
-        theme,
-        15,
-    );
+    let mut lines =
+        kv(
+            [
+                ("train loss", fmt(step.map(|s| s.loss), &|v| format!("{v:.4}"))),
+                ("learning rate", fmt(step.map(|s| s.lr), &|v| format!("{v:.2e}"))),
+                ("grad norm", fmt(step.map(|s| s.grad_norm), &|v| format!("{v:.3}"))),
+                ("examples/s", fmt(step.map(|s| s.examples_per_sec), &|v| format!("{v:.1}"))),
+                ("elapsed", fmt(step.map(|s| s.elapsed_s), &duration)),
+                ("ETA", fmt(eta.filter(|_| run.state.is_active()), &duration)),
+            ]
+            .into_iter()
+            // On a GPU: its memory in use (by every process on it) against its size.
+            .chain(step.and_then(|s| s.gpu_memory).map(|m| {
+                ("GPU memory", format!("{:.1} / {:.1} GiB", m.used_mib / 1024.0, m.total_mib / 1024.0))
+            })),
+            theme,
+            15,
+        );
     lines.push(Line::raw(""));
     match &run.latest_eval {
         Some(e) => {
