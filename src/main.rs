@@ -551,6 +551,24 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
             report.peak_rss_mib,
             report.time_to_first_step_s
         );
+        let phase = |name: &str, m: &bertbench::bench::Matmuls| {
+            let nominal =
+                m.nominal_gflops.map_or(String::new(), |g| format!(", nominal peak of their kernels {g:.0}"));
+            println!(
+                "matrix products, {name}: {:.1} GFLOP/s over the wall time; the same {} products alone {:.1} GFLOP/s ({:.0} % of the time){nominal}",
+                m.gflops,
+                m.products,
+                m.kernel_gflops,
+                100.0 * m.share_of_time
+            );
+        };
+        phase("train", &report.train_matmuls);
+        phase("eval", &report.eval_matmuls);
+        if let Some(ghz) = report.clock_ghz {
+            let bf16 = report.nominal_bf16_gflops.map_or(String::new(), |g| format!(", bf16 {g:.0}"));
+            let f32 = report.nominal_f32_gflops.map_or("?".to_owned(), |g| format!("{g:.0}"));
+            println!("nominal peak at {ghz:.2} GHz on {} threads: f32 {f32}{bf16} GFLOP/s", report.threads);
+        }
     }
     Ok(())
 }

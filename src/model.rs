@@ -2,6 +2,7 @@
 //! from, the encoder, task heads, and checkpoints.
 
 pub mod attention;
+pub mod census;
 pub mod checkpoint;
 pub mod dropout;
 pub mod embedded;

@@ -65,7 +65,7 @@ impl<T: Copy> View<'_, T> {
 }
 
 /// Which micro-kernel multiplies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
     /// f32 fused multiply-adds with this instruction set's registers.
     F32(Isa),
@@ -801,6 +801,7 @@ unsafe fn product_into(kernel: Kernel, a: &View, b: &View, out: &Out, parallel: 
     if m == 0 || n == 0 {
         return;
     }
+    super::census::record(kernel, a, b, parallel);
     // AMX runs only once the process has the tile permission, which `Kernel::bf16` asks for
     // (else its instructions fault).
     assert!(

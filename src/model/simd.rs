@@ -3,7 +3,7 @@
 //! `attention`) all dispatch through here, so one detection decides for every kernel.
 
 /// Which micro-kernel this CPU runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Isa {
     Avx512,
     Avx2,
