@@ -40,7 +40,6 @@ fn a_census_counts_each_product_computed_while_open_and_replays_them() {
     // Replayed alone: a real, finite time (how long is the machine's business, not a test's).
     let replayed = taken.replay_seconds(2);
     assert!(replayed > 0.0 && replayed.is_finite(), "{replayed}");
-    assert_eq!(taken.products(), 4, "replaying counts nothing");
 
     // A census dropped without closing stops counting too.
     drop(census::open());

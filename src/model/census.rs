@@ -155,15 +155,10 @@ impl Census {
     /// Seconds the products counted would take at the machine's nominal peak (`nominal`), or
     /// `None` where the clock is not known.
     pub fn nominal_seconds(&self, threads: usize) -> Option<f64> {
+        // One reading of the clock, not one per kind of product.
         let ghz = clock_ghz()?;
-        Some(
-            self.counts
-                .iter()
-                .map(|(p, &n)| {
-                    p.flops() * n as f64 / (threads as f64 * ghz * 1e9 * flops_per_cycle(p.kernel))
-                })
-                .sum(),
-        )
+        let peak = |kernel| threads as f64 * ghz * flops_per_cycle(kernel) * 1e9;
+        Some(self.counts.iter().map(|(p, &n)| p.flops() * n as f64 / peak(p.kernel)).sum())
     }
 }
 
